@@ -1,0 +1,88 @@
+"""Local correlation (cost volume) of PF-AFN, in pure PyTorch.
+
+Definition (shared/reference/pfafn_spec.md §2.4, FlowNet2 style with kernel size 1 and stride 1)::
+
+    out[b, (dy + d) * (2d + 1) + (dx + d), y, x] = mean_c first[b, c, y, x] * second[b, c, y + dy, x + dx]
+
+for dy, dx in [-d, d] (dy is the slow index), reading zeros outside ``second``. The official layer is a
+CUDA-only cupy kernel; this one runs on any device and dtype.
+
+Two implementations with the same values:
+
+* :func:`local_correlation_reference`: the direct 49-shift loop under plain autograd (the definition,
+  used by the tests and as the benchmark baseline);
+* :func:`local_correlation`: the same forward without an autograd graph, plus a hand-written adjoint
+  that accumulates both gradients in place. Autograd through the loop allocates and scatters a full
+  padded gradient per shift, which makes it several times slower in training
+  (``python -m bench.speed correlation`` measures both).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["local_correlation", "local_correlation_reference"]
+
+
+def _check(first: torch.Tensor, second: torch.Tensor) -> None:
+    if first.dim() != 4 or first.shape != second.shape:
+        raise ValueError(
+            f"local correlation expects two [B, C, H, W] tensors of one shape, got {tuple(first.shape)} "
+            f"and {tuple(second.shape)}"
+        )
+
+
+def local_correlation_reference(first: torch.Tensor, second: torch.Tensor, max_displacement: int = 3) -> torch.Tensor:
+    """The direct definition: one shifted product per displacement, differentiated by autograd."""
+    _check(first, second)
+    d = max_displacement
+    _, _, h, w = first.shape
+    padded = F.pad(second, (d, d, d, d))
+    maps = [
+        (first * padded[:, :, dy : dy + h, dx : dx + w]).mean(dim=1)
+        for dy in range(2 * d + 1)
+        for dx in range(2 * d + 1)
+    ]
+    return torch.stack(maps, dim=1)
+
+
+class _LocalCorrelation(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, first: torch.Tensor, second: torch.Tensor, d: int) -> torch.Tensor:  # type: ignore[override]
+        b, c, h, w = first.shape
+        k = 2 * d + 1
+        padded = F.pad(second, (d, d, d, d))
+        out = first.new_empty(b, k * k, h, w)
+        for dy in range(k):
+            for dx in range(k):
+                torch.sum(first * padded[:, :, dy : dy + h, dx : dx + w], dim=1, out=out[:, dy * k + dx])
+        out.div_(c)
+        ctx.save_for_backward(first, padded)
+        ctx.d = d
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        first, padded = ctx.saved_tensors
+        d = ctx.d
+        _, c, h, w = first.shape
+        k = 2 * d + 1
+        grad = grad / c
+        grad_first = torch.zeros_like(first) if ctx.needs_input_grad[0] else None
+        grad_padded = torch.zeros_like(padded) if ctx.needs_input_grad[1] else None
+        for dy in range(k):
+            for dx in range(k):
+                g = grad[:, dy * k + dx : dy * k + dx + 1]
+                if grad_first is not None:
+                    grad_first.addcmul_(g, padded[:, :, dy : dy + h, dx : dx + w])
+                if grad_padded is not None:
+                    grad_padded[:, :, dy : dy + h, dx : dx + w].addcmul_(g, first)
+        grad_second = grad_padded[:, :, d : d + h, d : d + w] if grad_padded is not None else None
+        return grad_first, grad_second, None
+
+
+def local_correlation(first: torch.Tensor, second: torch.Tensor, max_displacement: int = 3) -> torch.Tensor:
+    """Cost volume ``[B, (2d+1)^2, H, W]`` of ``first`` against ``second`` shifted by up to ``d`` pixels."""
+    _check(first, second)
+    return _LocalCorrelation.apply(first, second, max_displacement)
