@@ -1,0 +1,150 @@
+"""PF-AFN (parser-free student) and PB-AFN (parser-based tutor): warp module + generator + composition.
+
+Both pair an :class:`~pftryon.models.afwm.AFWM` (attribute ``warp``) with a
+:class:`~pftryon.models.resunet.ResUnetGenerator` (attribute ``gen``), as the official code keeps them in
+two checkpoint files. See shared/reference/pfafn_spec.md §1 (test pipeline) and §4.4 (the tutor's use).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import nn
+
+from pftryon.layers.compose import compose_tryon
+from pftryon.models._checkpoint import load_state_dict_checked, read_state_dict
+from pftryon.models._registry import register_model
+from pftryon.models.afwm import AFWM, WarpOutput
+from pftryon.models.resunet import ResUnetGenerator
+
+__all__ = ["PBAFN", "PFAFN", "mask_garment", "OFFICIAL_WARP_FILE", "OFFICIAL_GEN_FILE"]
+
+OFFICIAL_WARP_FILE = "warp_model_final.pth"
+OFFICIAL_GEN_FILE = "gen_model_final.pth"
+# Saved by the official training code (fixed second-difference filters); carries no learned values.
+_TRAINING_ONLY_KEYS = ("aflow_net.weight",)
+
+
+def mask_garment(cloth: torch.Tensor, edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The official test preprocessing: binarise the edge at 0.5 and zero the garment outside it.
+
+    Args:
+        cloth: garment image in [-1, 1], ``[B, 3, H, W]``.
+        edge: garment mask in [0, 1], ``[B, 1, H, W]`` (JPEG-stored, hence the threshold).
+
+    Returns:
+        ``(cloth * edge, edge)`` with the binarised edge.
+    """
+    edge = (edge > 0.5).to(cloth.dtype)
+    return cloth * edge, edge
+
+
+class _FlowTryOn(nn.Module):
+    """A warp module and a generator saved as two official files; loading and saving are shared."""
+
+    architecture: ClassVar[str]
+    warp: AFWM
+    gen: ResUnetGenerator
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self.config = config
+
+    @classmethod
+    def from_official(cls, warp_path: str | os.PathLike[str], gen_path: str | os.PathLike[str], **config: Any) -> Self:
+        """Build the model in eval mode from the official ``warp_model_final.pth`` / ``gen_model_final.pth``.
+
+        Checkpoints saved by the official training code carry an extra ``aflow_net.weight`` (fixed
+        filters), which is accepted; any other missing or unexpected key or wrong shape raises
+        :class:`~pftryon.models.CheckpointError` naming it.
+        """
+        model = cls(**config)
+        load_state_dict_checked(
+            model.warp, read_state_dict(warp_path), ignore_keys=_TRAINING_ONLY_KEYS, source=str(warp_path)
+        )
+        load_state_dict_checked(model.gen, read_state_dict(gen_path), source=str(gen_path))
+        return model.eval()
+
+
+def _outputs(warped: WarpOutput, gen_out: torch.Tensor, gate: torch.Tensor) -> dict[str, torch.Tensor]:
+    composed = compose_tryon(warped.warped, gen_out, gate=gate)
+    return {"warped_cloth": warped.warped, "flow": warped.flow, "warped_edge": warped.warped_edge,
+            "gen_out": gen_out, **composed}  # fmt: skip
+
+
+class PFAFN(_FlowTryOn):
+    """Parser-free appearance flow network: person image + garment + garment mask → try-on.
+
+    ``PFAFN()(person, cloth, edge)`` expects the official preprocessing (:func:`mask_garment`): images in
+    [-1, 1], ``cloth`` already multiplied by the binary ``edge``. Returns a dict with ``warped_cloth``,
+    ``flow`` (normalised sampling grid, channels x then y), ``warped_edge``, ``gen_out`` (raw generator
+    output), ``rendered``, ``mask`` and ``tryon``.
+
+    Args:
+        ngf: generator width (64 in the official model).
+        channels: warp-encoder widths (official ``(64, 128, 256, 256, 256)``).
+        fpn_dim: warp FPN width (256).
+    """
+
+    architecture = "pf_afn"
+    required_inputs: ClassVar[tuple[str, ...]] = ("person", "cloth", "cloth_mask")
+
+    def __init__(self, *, ngf: int = 64, channels: tuple[int, ...] = (64, 128, 256, 256, 256), fpn_dim: int = 256):
+        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim)
+        self.warp = AFWM(3, channels, fpn_dim)
+        self.gen = ResUnetGenerator(7, 4, num_downs=5, ngf=ngf)
+
+    def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
+        warped = self.warp(person, cloth, edge)
+        assert warped.warped_edge is not None
+        gen_out = self.gen(torch.cat([person, warped.warped, warped.warped_edge], dim=1))
+        return _outputs(warped, gen_out, warped.warped_edge)
+
+
+class PBAFN(_FlowTryOn):
+    """Parser-based tutor (PB-AFN): a 45-channel person representation instead of the person image.
+
+    ``PBAFN()(representation, cloth, edge, preserve_region, arms_mask)`` where ``representation`` is
+    cat[preserve masks (2), one-hot DensePose (25), pose maps (18)], ``preserve_region`` the person pixels
+    to keep (face, hair, lower body, hands; 3 channels) and ``arms_mask`` the DensePose arm parts. The
+    generator also sees ``arms_mask * (1 - warped_edge)``, the skin it must re-synthesise. The composition
+    mask is gated by the warped edge, and also by ``clothes_mask`` when given (end-to-end training).
+    """
+
+    architecture = "pb_afn"
+    required_inputs: ClassVar[tuple[str, ...]] = ("parse", "densepose", "keypoints", "cloth", "cloth_mask")
+
+    def __init__(self, *, ngf: int = 64, channels: tuple[int, ...] = (64, 128, 256, 256, 256), fpn_dim: int = 256):
+        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim)
+        self.warp = AFWM(45, channels, fpn_dim)
+        self.gen = ResUnetGenerator(8, 4, num_downs=5, ngf=ngf)
+
+    def forward(
+        self,
+        representation: torch.Tensor,
+        cloth: torch.Tensor,
+        edge: torch.Tensor,
+        preserve_region: torch.Tensor,
+        arms_mask: torch.Tensor,
+        clothes_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        warped = self.warp(representation, cloth, edge)
+        assert warped.warped_edge is not None
+        skin = arms_mask * (1 - warped.warped_edge)
+        gen_out = self.gen(torch.cat([preserve_region, warped.warped, warped.warped_edge, skin], dim=1))
+        gate = warped.warped_edge if clothes_mask is None else warped.warped_edge * clothes_mask
+        return _outputs(warped, gen_out, gate)
+
+
+@register_model
+def pf_afn(**config: Any) -> PFAFN:
+    """PF-AFN as released (256x192, 73.2 M parameters)."""
+    return PFAFN(**config)
+
+
+@register_model
+def pb_afn(**config: Any) -> PBAFN:
+    """The PB-AFN tutor (45-channel person representation)."""
+    return PBAFN(**config)
