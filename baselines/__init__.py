@@ -1,0 +1,50 @@
+"""Baseline try-on methods, registered lazily as ``"module:Class"`` strings.
+
+A baseline's module is imported only when :func:`create_baseline` builds it, so listing baselines never
+pulls in their dependencies. To add one: write ``baselines/<name>.py`` with the model class and add an
+entry to :data:`BASELINES` (and, for a variant, its fixed keyword arguments to ``_PRESETS``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from typing import Any
+
+from torch import nn
+
+__all__ = ["BASELINES", "create_baseline", "list_baselines"]
+
+BASELINES: dict[str, str] = {
+    "cp_vton": "baselines.cp_vton:CPVTON",
+    "cp_vton_plus": "baselines.cp_vton:CPVTON",
+}
+_PRESETS: dict[str, dict[str, Any]] = {"cp_vton_plus": {"plus": True}}
+
+
+def list_baselines() -> list[str]:
+    """The registered baseline names, sorted."""
+    return sorted(BASELINES)
+
+
+def create_baseline(name: str, **kwargs: Any) -> nn.Module:
+    """Import and build the baseline ``name``, passing ``kwargs`` to its constructor.
+
+    Args:
+        name: A name from :func:`list_baselines`.
+        **kwargs: Constructor arguments; they override the variant's presets.
+
+    Raises:
+        ValueError: If ``name`` is not registered (with the closest names).
+
+    Example:
+        >>> create_baseline("cp_vton_plus").plus
+        True
+    """
+    if name not in BASELINES:
+        close = difflib.get_close_matches(name, BASELINES)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ValueError(f"Unknown baseline {name!r}.{hint} Available: {', '.join(list_baselines())}")
+    module_name, class_name = BASELINES[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(**{**_PRESETS.get(name, {}), **kwargs})

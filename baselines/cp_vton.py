@@ -1,0 +1,374 @@
+"""CP-VTON and CP-VTON+: thin-plate-spline cloth warping followed by a U-Net try-on module.
+
+The geometric matching module (GMM) regresses 5x5 thin-plate-spline control-point offsets from a global
+correlation between the cloth-agnostic person representation and the in-shop cloth, and warps the cloth
+with them. The try-on module (TOM), a U-Net with resize-convolutions, renders the person and a mask that
+blends the warped cloth in. CP-VTON+ feeds the GMM the cloth *mask* instead of the cloth and gives the
+TOM the warped mask as an extra input channel.
+
+Written from shared/reference/pfafn_spec.md §6 (numerical conventions in §0). Module paths, parameter
+names and shapes follow the official code, so the released ``gmm_final.pth`` / ``tom_final.pth`` load
+unchanged; shared/conformance/manifests/cpvton{,plus}_{gmm,tom}.json pin them. The person
+representation is built by :mod:`baselines.cp_vton_agnostic`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+from pftryon.layers import compose_tryon, warp
+from pftryon.models._checkpoint import load_state_dict_checked, read_state_dict
+
+__all__ = [
+    "CPVTON",
+    "GMM",
+    "FeatureCorrelation",
+    "FeatureExtraction",
+    "FeatureL2Norm",
+    "FeatureRegression",
+    "TpsGridGen",
+    "UnetGenerator",
+    "UnetSkipConnectionBlock",
+]
+
+_AGNOSTIC_CHANNELS = 22
+
+
+class FeatureExtraction(nn.Module):
+    """GMM feature encoder: four stride-2 4x4 convs (64, 128, 256, 512) and two 3x3 convs at 512.
+
+    Each conv is followed by ReLU and then BatchNorm (in that order), except the last, which has no norm.
+    The output has 512 channels at 1/16 of the input size.
+    """
+
+    def __init__(self, in_channels: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for cin, cout in zip((in_channels, 64, 128, 256), (64, 128, 256, 512), strict=True):
+            layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(cout)]
+        layers += [nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(512)]
+        layers += [nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True)]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class FeatureL2Norm(nn.Module):
+    """Divide each feature vector by its L2 norm over channels: ``f / sqrt(sum_c f^2 + 1e-6)``."""
+
+    def forward(self, feature: torch.Tensor) -> torch.Tensor:
+        return feature / torch.sqrt(feature.pow(2).sum(dim=1, keepdim=True) + 1e-6)
+
+
+class FeatureCorrelation(nn.Module):
+    """Global correlation: every position of A against every position of B.
+
+    ``out[b, k, y, x] = <A[b, :, yA, xA], B[b, :, y, x]>`` with ``k = xA * h + yA`` (A's positions in
+    column-major order), so ``[B, C, h, w]`` inputs give ``[B, h * w, h, w]``.
+    """
+
+    def forward(self, feature_a: torch.Tensor, feature_b: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = feature_a.shape
+        a_columns = feature_a.transpose(2, 3).reshape(b, c, h * w)
+        # [b, positions of B (row-major), positions of A (column-major)]; this product order is the official one.
+        products = torch.bmm(feature_b.reshape(b, c, h * w).transpose(1, 2), a_columns)
+        return products.view(b, h, w, h * w).permute(0, 3, 1, 2)
+
+
+class FeatureRegression(nn.Module):
+    """Regress the TPS parameters from the correlation volume: four conv-BN-ReLU stages, a linear layer, tanh.
+
+    Args:
+        in_channels: Correlation channels (``h * w`` of the feature map; 192 at 256x192).
+        output_dim: Number of parameters, ``2 * grid_size**2``.
+        in_features: Flattened size after the convs, ``64 * (H / 64) * (W / 64)`` (768 at 256x192).
+    """
+
+    def __init__(self, in_channels: int, output_dim: int, in_features: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(
+            nn.Conv2d(in_channels, 512, 4, stride=2, padding=1),
+            nn.BatchNorm2d(512),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(512, 256, 4, stride=2, padding=1),
+            nn.BatchNorm2d(256),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(256, 128, 3, padding=1),
+            nn.BatchNorm2d(128),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(128, 64, 3, padding=1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(inplace=True),
+        )
+        self.linear = nn.Linear(in_features, output_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.linear(self.conv(x).flatten(1)))
+
+
+def _tps_kernel(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """The thin-plate radial basis ``U(d^2) = d^2 log d^2`` (``U(0) = 0``) between point sets ``[n, 2]``, ``[m, 2]``."""
+    d2 = (a[:, None] - b[None]).pow(2).sum(dim=-1)
+    d2 = torch.where(d2 > 0, d2, 1.0)
+    return d2 * torch.log(d2)
+
+
+class TpsGridGen(nn.Module):
+    """Thin-plate-spline sampling grid from control-point offsets.
+
+    The ``grid_size**2`` control points lie on a regular grid over [-1, 1]^2, ordered with X slow and Y
+    fast. ``theta[:, :N]`` are X offsets and ``theta[:, N:]`` Y offsets; ``theta = 0`` gives the identity
+    grid. The constant matrices are non-persistent buffers: not in the state dict, but moved by ``.to()``.
+
+    Args:
+        out_h: Grid height.
+        out_w: Grid width.
+        grid_size: Control points per side.
+    """
+
+    def __init__(self, out_h: int = 256, out_w: int = 192, grid_size: int = 5) -> None:
+        super().__init__()
+        self.out_h, self.out_w = out_h, out_w
+        self.num_points = grid_size**2
+        axis = torch.linspace(-1, 1, grid_size, dtype=torch.float64).float()
+        points = torch.stack([axis.repeat_interleave(grid_size), axis.repeat(grid_size)], dim=1)  # [N, 2] (x, y)
+
+        # L = [[K, P], [P^T, 0]] with K_ij = U(|p_i - p_j|^2) and P = [1, x, y], inverted in float32.
+        affine = torch.cat([torch.ones(self.num_points, 1), points], dim=1)
+        system = torch.zeros(self.num_points + 3, self.num_points + 3)
+        system[: self.num_points, : self.num_points] = _tps_kernel(points, points)
+        system[: self.num_points, self.num_points :] = affine
+        system[self.num_points :, : self.num_points] = affine.t()
+
+        # Output pixels (x, y) in row-major order and their radial terms U(|q - p_i|^2).
+        ys, xs = torch.meshgrid(
+            torch.linspace(-1, 1, out_h, dtype=torch.float64).float(),
+            torch.linspace(-1, 1, out_w, dtype=torch.float64).float(),
+            indexing="ij",
+        )
+        pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
+
+        self.register_buffer("control_points", points, persistent=False)
+        self.register_buffer("l_inverse", torch.linalg.inv(system), persistent=False)
+        self.register_buffer("pixels", pixels, persistent=False)
+        self.register_buffer("radial", _tps_kernel(pixels, points), persistent=False)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        """Map ``theta`` ``[B, 2N]`` to a sampling grid ``[B, out_h, out_w, 2]`` of (x, y)."""
+        n = self.num_points
+        targets = (theta.view(-1, 2, n) + self.control_points.t()).reshape(-1, n, 1)
+        # Per coordinate, Li[:, :N] @ Q gives the spline weights W (N) and the affine part A (3). The batched
+        # matrix-vector product and the sum below keep the official operation order (bit-exact on CPU).
+        coefficients = torch.bmm(self.l_inverse[:, :n].expand(len(targets), -1, -1), targets).view(-1, 2, n + 3)
+        spline, affine = coefficients.unsqueeze(2).split([n, 3], dim=-1)
+        x, y = self.pixels.unbind(dim=1)
+        grid = affine[..., 0] + affine[..., 1] * x + affine[..., 2] * y + (spline * self.radial).sum(dim=-1)
+        return grid.transpose(1, 2).reshape(-1, self.out_h, self.out_w, 2)
+
+
+class GMM(nn.Module):
+    """Geometric matching module: person representation and cloth (or cloth mask) to a TPS grid.
+
+    Args:
+        in_channels_a: Channels of the person representation (22).
+        in_channels_b: Channels of the cloth input: 3 for CP-VTON, 1 (the cloth mask) for CP-VTON+.
+        fine_height: Image height; a multiple of 64.
+        fine_width: Image width; a multiple of 64.
+        grid_size: TPS control points per side.
+    """
+
+    def __init__(
+        self,
+        in_channels_a: int = _AGNOSTIC_CHANNELS,
+        in_channels_b: int = 3,
+        fine_height: int = 256,
+        fine_width: int = 192,
+        grid_size: int = 5,
+    ) -> None:
+        super().__init__()
+        self.extractionA = FeatureExtraction(in_channels_a)
+        self.extractionB = FeatureExtraction(in_channels_b)
+        self.l2norm = FeatureL2Norm()
+        self.correlation = FeatureCorrelation()
+        self.regression = FeatureRegression(
+            (fine_height // 16) * (fine_width // 16), 2 * grid_size**2, 64 * (fine_height // 64) * (fine_width // 64)
+        )
+        self.gridGen = TpsGridGen(fine_height, fine_width, grid_size)
+
+    def forward(self, input_a: torch.Tensor, input_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return ``(grid [B, H, W, 2], theta [B, 2 * grid_size**2])``, in the official order."""
+        feature_a = self.l2norm(self.extractionA(input_a))
+        feature_b = self.l2norm(self.extractionB(input_b))
+        theta = self.regression(self.correlation(feature_a, feature_b))
+        return self.gridGen(theta), theta
+
+
+class UnetSkipConnectionBlock(nn.Module):
+    """One level of the TOM U-Net: ``x -> cat[x, up(sub(down(x)))]`` (the outermost level has no skip).
+
+    Down is a 4x4 stride-2 conv (after LeakyReLU 0.2 below the outermost level, and before InstanceNorm
+    between the outermost and innermost levels); up is ReLU, bilinear x2 upsampling, a 3x3 conv and
+    InstanceNorm. All convs have biases and the norms are InstanceNorm2d without affine parameters.
+
+    Args:
+        outer_nc: Channels this level outputs (before the skip concatenation).
+        inner_nc: Channels the down conv produces.
+        input_nc: Input channels when they differ from ``outer_nc`` (outermost level only).
+        submodule: The next level down; ``None`` for the innermost level.
+        outermost: Whether this is the top level (no skip, no activation before the down conv).
+    """
+
+    def __init__(
+        self,
+        outer_nc: int,
+        inner_nc: int,
+        input_nc: int | None = None,
+        submodule: UnetSkipConnectionBlock | None = None,
+        *,
+        outermost: bool = False,
+    ) -> None:
+        super().__init__()
+        self.outermost = outermost
+        down_conv = nn.Conv2d(input_nc or outer_nc, inner_nc, 4, stride=2, padding=1)
+        up = [
+            nn.ReLU(inplace=True),
+            nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+            nn.Conv2d(inner_nc if submodule is None else 2 * inner_nc, outer_nc, 3, padding=1),
+            nn.InstanceNorm2d(outer_nc),
+        ]
+        if outermost:
+            layers = [down_conv, submodule, *up]
+        elif submodule is None:
+            layers = [nn.LeakyReLU(0.2), down_conv, *up]
+        else:
+            layers = [nn.LeakyReLU(0.2), down_conv, nn.InstanceNorm2d(inner_nc), submodule, *up]
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x) if self.outermost else torch.cat([x, self.model(x)], dim=1)
+
+
+class UnetGenerator(nn.Module):
+    """The TOM U-Net: ``num_downs`` stride-2 levels with ``ngf`` doubling up to ``8 * ngf``.
+
+    Args:
+        in_channels: Input channels (25 for CP-VTON, 26 for CP-VTON+).
+        out_channels: Output channels (4: rendered RGB and mask logits, before tanh/sigmoid).
+        num_downs: Number of levels; 6 takes 256x192 down to 4x3.
+        ngf: Channels of the first level.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, num_downs: int = 6, ngf: int = 64) -> None:
+        super().__init__()
+        block = UnetSkipConnectionBlock(8 * ngf, 8 * ngf)
+        for _ in range(num_downs - 5):
+            block = UnetSkipConnectionBlock(8 * ngf, 8 * ngf, submodule=block)
+        for mult in (4, 2, 1):
+            block = UnetSkipConnectionBlock(mult * ngf, 2 * mult * ngf, submodule=block)
+        self.model = UnetSkipConnectionBlock(out_channels, ngf, in_channels, block, outermost=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class CPVTON(nn.Module):
+    """CP-VTON (or CP-VTON+) inference: GMM warp, then TOM rendering and composition.
+
+    Args:
+        plus: Build CP-VTON+: the GMM reads the cloth mask instead of the cloth and the TOM also reads
+            the warped mask (26 input channels instead of 25).
+        fine_height: Image height; a multiple of 64.
+        fine_width: Image width; a multiple of 64.
+        grid_size: TPS control points per side.
+
+    Example:
+        >>> model = CPVTON().eval()
+        >>> out = model(torch.zeros(1, 22, 256, 192), torch.zeros(1, 3, 256, 192), torch.ones(1, 1, 256, 192))
+        >>> out["tryon"].shape
+        torch.Size([1, 3, 256, 192])
+    """
+
+    def __init__(
+        self, *, plus: bool = False, fine_height: int = 256, fine_width: int = 192, grid_size: int = 5
+    ) -> None:
+        super().__init__()
+        if fine_height % 64 or fine_width % 64:
+            raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
+        self.plus = plus
+        self.fine_size = (fine_height, fine_width)
+        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size)
+        self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4)
+
+    def forward(
+        self,
+        agnostic: torch.Tensor,
+        cloth: torch.Tensor,
+        cloth_mask: torch.Tensor,
+        tom_agnostic: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Warp the cloth onto the person and render the try-on.
+
+        Args:
+            agnostic: Person representation ``[B, 22, H, W]`` in [-1, 1] (see
+                :func:`baselines.cp_vton_agnostic.cpvton_agnostic`).
+            cloth: In-shop cloth ``[B, 3, H, W]`` in [-1, 1].
+            cloth_mask: Cloth mask ``[B, 1, H, W]`` in {0, 1}.
+            tom_agnostic: The TOM's person representation when it differs from the GMM's (CP-VTON+ keeps
+                more regions for the TOM); defaults to ``agnostic``.
+
+        Returns:
+            ``theta`` ``[B, 2 * grid_size**2]``, ``grid`` ``[B, H, W, 2]``, ``warped_cloth`` (border
+            padding), ``warped_mask`` (zero padding), ``tom_out`` (raw 4 channels), ``rendered``,
+            ``mask`` and ``tryon`` ``[B, 3, H, W]`` in [-1, 1].
+
+        Raises:
+            ValueError: If an input does not have the expected shape.
+        """
+        tom_agnostic = agnostic if tom_agnostic is None else tom_agnostic
+        height, width = self.fine_size
+        for name, tensor, channels in (
+            ("agnostic", agnostic, _AGNOSTIC_CHANNELS),
+            ("cloth", cloth, 3),
+            ("cloth_mask", cloth_mask, 1),
+            ("tom_agnostic", tom_agnostic, _AGNOSTIC_CHANNELS),
+        ):
+            if tensor.ndim != 4 or tuple(tensor.shape[1:]) != (channels, height, width):
+                raise ValueError(f"{name} must be [B, {channels}, {height}, {width}], got {list(tensor.shape)}")
+        grid, theta = self.gmm(agnostic, cloth_mask if self.plus else cloth)
+        warped_cloth = warp(cloth, grid, "border")
+        warped_mask = warp(cloth_mask, grid, "zeros")
+        tom_in = [tom_agnostic, warped_cloth]
+        if self.plus:
+            tom_in.append(warped_mask)
+        tom_out = self.tom(torch.cat(tom_in, dim=1))
+        return {
+            "theta": theta,
+            "grid": grid,
+            "warped_cloth": warped_cloth,
+            "warped_mask": warped_mask,
+            "tom_out": tom_out,
+            **compose_tryon(warped_cloth, tom_out),
+        }
+
+    @classmethod
+    def from_official(
+        cls, gmm_path: str | os.PathLike[str], tom_path: str | os.PathLike[str], *, plus: bool = False
+    ) -> CPVTON:
+        """Build the model from the official ``gmm_final.pth`` and ``tom_final.pth``, in eval mode.
+
+        Args:
+            gmm_path: GMM state dict (a ``module.`` prefix is stripped).
+            tom_path: TOM state dict.
+            plus: Whether the files are CP-VTON+ checkpoints.
+
+        Raises:
+            CheckpointError: If a file cannot be read safely or its keys or shapes do not fit, naming them.
+        """
+        model = cls(plus=plus)
+        for module, path in ((model.gmm, gmm_path), (model.tom, tom_path)):
+            load_state_dict_checked(module, read_state_dict(path), source=str(path))
+        return model.eval()
