@@ -1,0 +1,151 @@
+"""Run PF-AFN on pairs in the official test layout (``test_img`` / ``test_clothes`` / ``test_edge``).
+
+This reproduces ``PF-AFN_test/test.py`` on any device: no resizing, the edge binarised at 0.5, the garment
+multiplied by it, one output image per pair. Finished pairs are skipped, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from bench.images import InputError, read_mask, read_rgb, to_uint8, write_png
+from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PFAFN, load_pretrained, mask_garment
+from pftryon.models._registry import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
+
+__all__ = ["Pair", "load_pfafn", "output_name", "read_pairs", "resolve_device", "run_tryon"]
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One try-on request: file paths of the person, the garment and the garment mask."""
+
+    person: Path
+    cloth: Path
+    edge: Path
+
+
+def read_pairs(pairs_file: str | os.PathLike[str], dataroot: str | os.PathLike[str]) -> list[Pair]:
+    """Parse ``person.jpg cloth.jpg`` lines into paths under the PF-AFN test layout of ``dataroot``."""
+    pairs_file, root = Path(pairs_file), Path(dataroot)
+    if not pairs_file.is_file():
+        raise InputError(f"{pairs_file}: pairs file not found")
+    pairs = []
+    for number, line in enumerate(pairs_file.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise InputError(f"{pairs_file}:{number}: expected 'person.jpg cloth.jpg', got {line.strip()!r}")
+        person, cloth = fields
+        pairs.append(Pair(root / "test_img" / person, root / "test_clothes" / cloth, root / "test_edge" / cloth))
+    if not pairs:
+        raise InputError(f"{pairs_file}: no pairs (expected lines 'person.jpg cloth.jpg')")
+    for pair in pairs:
+        for path in (pair.person, pair.cloth, pair.edge):
+            if not path.is_file():
+                raise InputError(f"{path}: file named in {pairs_file} not found")
+    return pairs
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (error when absent) or ``auto`` (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return torch.device(name)
+
+
+def load_pfafn(checkpoints: str | os.PathLike[str]) -> PFAFN:
+    """Load PF-AFN from a folder holding the official files or a pftryon checkpoint.
+
+    Official: ``warp_model_final.pth`` + ``gen_model_final.pth``. Ours: ``model.safetensors`` +
+    ``config.json`` (written by :func:`pftryon.save_pretrained`).
+    """
+    folder = Path(checkpoints)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: checkpoint folder not found")
+    if (folder / CHECKPOINT_CONFIG).is_file():
+        model = load_pretrained(folder)
+        if not isinstance(model, PFAFN):
+            raise InputError(f"{folder / CHECKPOINT_CONFIG}: expected a pf_afn checkpoint, got {type(model).__name__}")
+        return model
+    official = [folder / OFFICIAL_WARP_FILE, folder / OFFICIAL_GEN_FILE]
+    missing = [path for path in official if not path.is_file()]
+    if missing:
+        raise InputError(
+            f"{missing[0]}: checkpoint file not found. Put the official PF-AFN files "
+            f"({OFFICIAL_WARP_FILE}, {OFFICIAL_GEN_FILE}) in {folder}, or a pftryon checkpoint "
+            f"({CHECKPOINT_WEIGHTS} + {CHECKPOINT_CONFIG})"
+        )
+    return PFAFN.from_official(*official)
+
+
+def output_name(pair: Pair) -> str:
+    """``<person id>__<cloth id>.png``."""
+    return f"{pair.person.stem}__{pair.cloth.stem}.png"
+
+
+def _load_batch(pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    people, clothes, edges = [], [], []
+    for pair in pairs:
+        person, cloth, edge = read_rgb(pair.person), read_rgb(pair.cloth), read_mask(pair.edge)
+        size = tuple(person.shape[-2:])
+        for path, tensor in ((pair.cloth, cloth), (pair.edge, edge)):
+            if tuple(tensor.shape[-2:]) != size:
+                raise InputError(f"{path}: size {tensor.shape[-1]}x{tensor.shape[-2]} differs from the person image's "
+                                 f"{size[1]}x{size[0]} (the official test does not resize)")  # fmt: skip
+        if size[0] % 32 or size[1] % 32:
+            raise InputError(f"{pair.person}: size {size[1]}x{size[0]} must be a multiple of 32 (VITON is 192x256)")
+        if people and size != tuple(people[0].shape[-2:]):
+            raise InputError(f"{pair.person}: all images of a batch must share one size (use --batch-size 1)")
+        people.append(person)
+        clothes.append(cloth)
+        edges.append(edge)
+    return torch.stack(people), torch.stack(clothes), torch.stack(edges)
+
+
+def _batches(items: Sequence[Pair], size: int) -> Iterator[Sequence[Pair]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@torch.inference_mode()
+def run_tryon(
+    model: PFAFN,
+    pairs: Sequence[Pair],
+    out_dir: str | os.PathLike[str],
+    *,
+    device: torch.device,
+    batch_size: int = 1,
+    triptych: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Write one try-on PNG per pair into ``out_dir`` and return their paths.
+
+    With ``triptych=True`` the image is the official ``[person | masked garment | try-on]`` strip.
+    Pairs whose output already exists are skipped.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model = model.to(device).eval()
+    outputs = [out_dir / output_name(pair) for pair in pairs]
+    todo = [pair for pair, path in zip(pairs, outputs, strict=True) if not path.exists()]
+    bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), unit="pair", disable=not progress)
+    for chunk in _batches(todo, batch_size):
+        person, cloth, edge = _load_batch(chunk)
+        cloth, edge = mask_garment(cloth, edge)
+        result = model(person.to(device), cloth.to(device), edge.to(device))
+        for i, pair in enumerate(chunk):
+            panels = [person[i], cloth[i], result["tryon"][i]] if triptych else [result["tryon"][i]]
+            write_png(out_dir / output_name(pair), np.concatenate([to_uint8(p) for p in panels], axis=1))
+        bar.update(len(chunk))
+    bar.close()
+    return outputs
