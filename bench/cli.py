@@ -67,6 +67,7 @@ def tryon(
                 raise InputError(f"{path}: file not found")
     else:
         raise click.UsageError("give either --dataroot and --pairs, or --person, --cloth and --edge")
+    target = resolve_device(device)
     model = load_pfafn(checkpoints)
-    written = run_tryon(model, todo, out, device=resolve_device(device), batch_size=batch_size, triptych=triptych)
-    click.echo(f"wrote {len(written)} images to {out}")
+    written = run_tryon(model, todo, out, device=target, batch_size=batch_size, triptych=triptych)
+    click.echo(f"wrote {len(written)} new images to {out} ({len(todo) - len(written)} already there)")

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from pftryon.models._checkpoint import atomic_write
+from pftryon.models import atomic_write
 
 __all__ = ["InputError", "read_mask", "read_rgb", "to_uint8", "write_png"]
 
@@ -37,7 +37,7 @@ def _open(path: Path, mode: str) -> Image.Image:
 def read_rgb(path: str | os.PathLike[str]) -> torch.Tensor:
     """An RGB image as a float32 ``[3, H, W]`` tensor in [-1, 1]."""
     array = np.asarray(_open(Path(path), "RGB"), dtype=np.float32)
-    return torch.from_numpy(array).permute(2, 0, 1).div(255.0).sub(0.5).div(0.5)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous().div(255.0).sub(0.5).div(0.5)
 
 
 def read_mask(path: str | os.PathLike[str]) -> torch.Tensor:

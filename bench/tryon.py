@@ -16,8 +16,15 @@ import torch
 from tqdm import tqdm
 
 from bench.images import InputError, read_mask, read_rgb, to_uint8, write_png
-from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PFAFN, load_pretrained, mask_garment
-from pftryon.models._registry import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS
+from pftryon.models import (
+    CHECKPOINT_CONFIG,
+    CHECKPOINT_WEIGHTS,
+    OFFICIAL_GEN_FILE,
+    OFFICIAL_WARP_FILE,
+    PFAFN,
+    load_pretrained,
+    mask_garment,
+)
 
 __all__ = ["Pair", "load_pfafn", "output_name", "read_pairs", "resolve_device", "run_tryon"]
 
@@ -128,24 +135,24 @@ def run_tryon(
     triptych: bool = False,
     progress: bool = True,
 ) -> list[Path]:
-    """Write one try-on PNG per pair into ``out_dir`` and return their paths.
+    """Write one try-on PNG per pair into ``out_dir``; returns the paths written by this call.
 
     With ``triptych=True`` the image is the official ``[person | masked garment | try-on]`` strip.
-    Pairs whose output already exists are skipped.
+    Pairs whose output already exists are skipped, so an interrupted run resumes.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model = model.to(device).eval()
-    outputs = [out_dir / output_name(pair) for pair in pairs]
-    todo = [pair for pair, path in zip(pairs, outputs, strict=True) if not path.exists()]
-    bar = tqdm(total=len(pairs), initial=len(pairs) - len(todo), unit="pair", disable=not progress)
-    for chunk in _batches(todo, batch_size):
-        person, cloth, edge = _load_batch(chunk)
-        cloth, edge = mask_garment(cloth, edge)
-        result = model(person.to(device), cloth.to(device), edge.to(device))
-        for i, pair in enumerate(chunk):
-            panels = [person[i], cloth[i], result["tryon"][i]] if triptych else [result["tryon"][i]]
-            write_png(out_dir / output_name(pair), np.concatenate([to_uint8(p) for p in panels], axis=1))
-        bar.update(len(chunk))
-    bar.close()
-    return outputs
+    todo = [pair for pair in pairs if not (out_dir / output_name(pair)).exists()]
+    written = []
+    with tqdm(total=len(pairs), initial=len(pairs) - len(todo), unit="pair", disable=not progress) as bar:
+        for chunk in _batches(todo, batch_size):
+            person, cloth, edge = _load_batch(chunk)
+            cloth, edge = mask_garment(cloth, edge)
+            result = model(person.to(device), cloth.to(device), edge.to(device))
+            for i, pair in enumerate(chunk):
+                panels = [person[i], cloth[i], result["tryon"][i]] if triptych else [result["tryon"][i]]
+                written.append(out_dir / output_name(pair))
+                write_png(written[-1], np.concatenate([to_uint8(p) for p in panels], axis=1))
+            bar.update(len(chunk))
+    return written
