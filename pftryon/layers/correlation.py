@@ -11,10 +11,10 @@ Two implementations with the same values:
 
 * :func:`local_correlation_reference`: the direct 49-shift loop under plain autograd (the definition,
   used by the tests and as the benchmark baseline);
-* :func:`local_correlation`: the same forward without an autograd graph, plus a hand-written adjoint
-  that accumulates both gradients in place. Autograd through the loop allocates and scatters a full
-  padded gradient per shift, which makes it several times slower in training
-  (``python -m bench.speed correlation`` measures both).
+* :func:`local_correlation`: the same sums computed channels-last (each reduction runs over contiguous
+  memory) without an autograd graph, plus a hand-written adjoint that accumulates both gradients in
+  place. Autograd through the loop allocates and scatters a full padded gradient per shift, which makes
+  it several times slower in training (``python -m bench.speed correlation`` measures both).
 """
 
 from __future__ import annotations
@@ -48,37 +48,41 @@ def local_correlation_reference(first: torch.Tensor, second: torch.Tensor, max_d
 
 
 class _LocalCorrelation(torch.autograd.Function):
+    """Forward and adjoint computed channels-last, so every reduction runs over contiguous memory."""
+
     @staticmethod
     def forward(ctx, first: torch.Tensor, second: torch.Tensor, d: int) -> torch.Tensor:  # type: ignore[override]
         b, c, h, w = first.shape
         k = 2 * d + 1
-        padded = F.pad(second, (d, d, d, d))
-        out = first.new_empty(b, k * k, h, w)
+        first_hwc = first.permute(0, 2, 3, 1).contiguous()
+        padded = F.pad(second, (d, d, d, d)).permute(0, 2, 3, 1).contiguous()
+        out = first.new_empty(b, h, w, k * k)
         for dy in range(k):
             for dx in range(k):
-                torch.sum(first * padded[:, :, dy : dy + h, dx : dx + w], dim=1, out=out[:, dy * k + dx])
+                torch.sum(first_hwc * padded[:, dy : dy + h, dx : dx + w], dim=-1, out=out[..., dy * k + dx])
         out.div_(c)
-        ctx.save_for_backward(first, padded)
+        ctx.save_for_backward(first_hwc, padded)
         ctx.d = d
-        return out
+        return out.permute(0, 3, 1, 2)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        first, padded = ctx.saved_tensors
+        first_hwc, padded = ctx.saved_tensors
         d = ctx.d
-        _, c, h, w = first.shape
+        _, h, w, c = first_hwc.shape
         k = 2 * d + 1
-        grad = grad / c
-        grad_first = torch.zeros_like(first) if ctx.needs_input_grad[0] else None
+        grad = (grad / c).permute(0, 2, 3, 1)
+        grad_first = torch.zeros_like(first_hwc) if ctx.needs_input_grad[0] else None
         grad_padded = torch.zeros_like(padded) if ctx.needs_input_grad[1] else None
         for dy in range(k):
             for dx in range(k):
-                g = grad[:, dy * k + dx : dy * k + dx + 1]
+                g = grad[..., dy * k + dx : dy * k + dx + 1]
                 if grad_first is not None:
-                    grad_first.addcmul_(g, padded[:, :, dy : dy + h, dx : dx + w])
+                    grad_first.addcmul_(g, padded[:, dy : dy + h, dx : dx + w])
                 if grad_padded is not None:
-                    grad_padded[:, :, dy : dy + h, dx : dx + w].addcmul_(g, first)
-        grad_second = grad_padded[:, :, d : d + h, d : d + w] if grad_padded is not None else None
+                    grad_padded[:, dy : dy + h, dx : dx + w].addcmul_(g, first_hwc)
+        grad_first = grad_first.permute(0, 3, 1, 2) if grad_first is not None else None
+        grad_second = grad_padded[:, d : d + h, d : d + w].permute(0, 3, 1, 2) if grad_padded is not None else None
         return grad_first, grad_second, None
 
 
