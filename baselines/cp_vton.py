@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from pftryon.layers import compose_tryon, warp
-from pftryon.models._checkpoint import load_state_dict_checked, read_state_dict
+from pftryon.models import load_state_dict_checked, read_state_dict
 
 __all__ = [
     "CPVTON",
