@@ -55,15 +55,17 @@ class _LocalCorrelation(torch.autograd.Function):
         b, c, h, w = first.shape
         k = 2 * d + 1
         first_hwc = first.permute(0, 2, 3, 1).contiguous()
-        padded = F.pad(second, (d, d, d, d)).permute(0, 2, 3, 1).contiguous()
-        out = first.new_empty(b, h, w, k * k)
+        padded = F.pad(second.permute(0, 2, 3, 1), (0, 0, d, d, d, d))
+        product = torch.empty_like(first_hwc)  # reused: no allocation per displacement
+        out = first.new_empty(b, k * k, h, w)
         for dy in range(k):
             for dx in range(k):
-                torch.sum(first_hwc * padded[:, dy : dy + h, dx : dx + w], dim=-1, out=out[..., dy * k + dx])
+                torch.mul(first_hwc, padded[:, dy : dy + h, dx : dx + w], out=product)
+                torch.sum(product, dim=-1, out=out[:, dy * k + dx])
         out.div_(c)
         ctx.save_for_backward(first_hwc, padded)
         ctx.d = d
-        return out.permute(0, 3, 1, 2)
+        return out
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
