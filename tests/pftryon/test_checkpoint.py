@@ -95,6 +95,7 @@ class _Hostile:
         return (os.system, (f"touch {_Hostile.marker}",))
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_hostile_pickle_is_refused_without_running_it(tmp_path):
     _Hostile.marker = tmp_path / "pwned"
     path = tmp_path / "evil.pth"
