@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.images import InputError
+from bench.data.readers import InputError
 from pftryon.models import CheckpointError
 
 __all__ = ["main"]

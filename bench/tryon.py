@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from bench.images import InputError, read_mask, read_rgb, to_uint8, write_png
+from bench.data.readers import InputError, read_mask, read_rgb
+from bench.images import to_uint8, write_png
 from pftryon.models import (
     CHECKPOINT_CONFIG,
     CHECKPOINT_WEIGHTS,

@@ -17,7 +17,8 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from bench.cli import main
-from bench.images import read_mask, read_rgb, to_uint8
+from bench.data.readers import read_mask, read_rgb
+from bench.images import to_uint8
 from pftryon import PFAFN, create_model, save_pretrained
 from pftryon.models import init_deterministic_, mask_garment
 
@@ -154,7 +155,9 @@ def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pai
         person, cloth, edge = read_rgb(person_file), read_rgb(cloth_file), read_mask(edge_file)
         garment = mask_garment(cloth[None], edge[None])[0][0]
         rounded = np.concatenate([_round_uint8(person), _round_uint8(garment)], axis=1)
-        soft = np.concatenate([to_uint8(person), to_uint8(cloth * edge)], axis=1)
+        with Image.open(edge_file) as image:
+            grey = torch.from_numpy(np.asarray(image.convert("L"), dtype=np.float32) / 255.0)
+        soft = np.concatenate([to_uint8(person), to_uint8(cloth * grey)], axis=1)
         for name, pixels in (("ours", ours), ("rounded", rounded), ("soft mask", soft)):
             errors[name] += float(np.sum((pixels.astype(np.float64) - official) ** 2))
     assert min(psnrs.values()) > 35, psnrs

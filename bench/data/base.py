@@ -1,0 +1,161 @@
+"""The loader base class: a dataset indexes its files once, then decodes one sample per ``__getitem__``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from torch.utils.data import Dataset
+
+from bench.data.readers import (
+    InputError,
+    image_size,
+    read_densepose,
+    read_keypoints,
+    read_labels,
+    read_mask,
+    read_rgb,
+)
+from bench.data.schema import LABEL_SETS, PAIR_MODES
+
+__all__ = ["Entry", "TryOnDataset", "read_pair_list"]
+
+Size = tuple[int, int]
+ROLES = ("person", "cloth", "cloth_mask", "parse", "keypoints", "densepose")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One sample before decoding: its ids, its files by role (see :data:`ROLES`) and extra fields."""
+
+    person_id: str
+    cloth_id: str
+    files: Mapping[str, Path]
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def read_pair_list(path: str | os.PathLike[str], columns: int = 2, sep: str | None = None) -> list[list[str]]:
+    """Rows of a whitespace- (or ``sep``-) separated pair list; every non-empty row must have ``columns`` fields."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: pair list not found")
+    rows = []
+    for number, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.strip().split(sep)
+        if len(fields) != columns:
+            raise InputError(f"{path}:{number}: expected {columns} fields, got {len(fields)}: {line.strip()!r}")
+        rows.append(fields)
+    if not rows:
+        raise InputError(f"{path}: pair list is empty")
+    return rows
+
+
+class TryOnDataset(Dataset):
+    """Base class of every loader: subclasses implement :meth:`index` and set the class attributes.
+
+    Args:
+        root: the dataset folder, in the official layout.
+        split: ``"train"`` or ``"test"``.
+        pair_mode: ``"paired"`` (each person with their own garment) or ``"unpaired"`` (the protocol's list).
+        size: output size (H, W); default: the files' own size.
+        skip_bad: skip samples whose files are missing or unreadable instead of failing; what was skipped,
+            and why, is in :attr:`skipped`.
+    """
+
+    name: ClassVar[str]
+    label_set: ClassVar[str | None] = None
+    keypoint_format: ClassVar[str] = "openpose18"
+    # (H, W) of the frame the keypoint coordinates are written in, when it is not the person image's.
+    keypoint_frame: ClassVar[Size | None] = None
+    # Roles whose files may have a different size from the person image (resized regardless).
+    free_size_roles: ClassVar[tuple[str, ...]] = ()
+    splits: ClassVar[tuple[str, ...]] = ("train", "test")
+
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        split: str = "test",
+        pair_mode: str = "paired",
+        size: Size | None = None,
+        skip_bad: bool = False,
+    ) -> None:
+        if split not in self.splits:
+            raise ValueError(f"{self.name}: split must be one of {self.splits}, got {split!r}")
+        if pair_mode not in PAIR_MODES:
+            raise ValueError(f"{self.name}: pair_mode must be one of {PAIR_MODES}, got {pair_mode!r}")
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise InputError(f"{self.root}: dataset folder not found")
+        self.split, self.pair_mode, self.size, self.skip_bad = split, pair_mode, size, skip_bad
+        self.skipped: list[str] = []
+        self.entries = [entry for entry in self.index() if self._files_exist(entry)]
+
+    def index(self) -> Sequence[Entry]:
+        """List the samples of this split and pair mode from the layout's folders and pair lists."""
+        raise NotImplementedError
+
+    def require_dir(self, path: Path) -> Path:
+        """``path`` if it is a folder, else an :class:`InputError` naming it."""
+        if not path.is_dir():
+            raise InputError(f"{path}: folder not found (expected by the {self.name} layout)")
+        return path
+
+    def _files_exist(self, entry: Entry) -> bool:
+        for path in entry.files.values():
+            if not path.is_file():
+                message = f"{path}: file not found (sample {entry.person_id} / {entry.cloth_id})"
+                if not self.skip_bad:
+                    raise InputError(message)
+                self.skipped.append(message)
+                return False
+        return True
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not self.skip_bad:
+            return self.load(self.entries[index])
+        for offset in range(len(self.entries)):
+            entry = self.entries[(index + offset) % len(self.entries)]
+            try:
+                return self.load(entry)
+            except InputError as err:
+                self.skipped.append(str(err))
+        raise InputError(f"{self.root}: no readable sample left ({len(self.skipped)} skipped)")
+
+    def load(self, entry: Entry) -> dict[str, Any]:
+        """Decode one sample into the schema of :mod:`bench.data.schema`."""
+        files = entry.files
+        native = image_size(files["person"])
+        size = self.size or native
+        fixed = {role: None if role in self.free_size_roles else native for role in ROLES}
+        sample: dict[str, Any] = {
+            "person": read_rgb(files["person"], size, expected_size=native),
+            "person_id": entry.person_id,
+            "cloth_id": entry.cloth_id,
+            "pair_mode": self.pair_mode,
+            "dataset": self.name,
+            **entry.extra,
+        }
+        if "cloth" in files:
+            sample["cloth"] = read_rgb(files["cloth"], size, expected_size=fixed["cloth"])
+        if "cloth_mask" in files:
+            sample["cloth_mask"] = read_mask(files["cloth_mask"], size, expected_size=fixed["cloth_mask"])
+        if "parse" in files and self.label_set is not None:
+            labels = len(LABEL_SETS[self.label_set].names)
+            sample["parse"] = read_labels(files["parse"], labels, size, expected_size=fixed["parse"])
+            sample["parse_labels"] = self.label_set
+        if "keypoints" in files:
+            frame = self.keypoint_frame or native
+            scale = (size[1] / frame[1], size[0] / frame[0])
+            sample["keypoints"] = read_keypoints(files["keypoints"], self.keypoint_format, scale=scale)
+        if "densepose" in files:
+            sample["densepose"] = read_densepose(files["densepose"], size)
+        return sample

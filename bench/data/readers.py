@@ -1,0 +1,179 @@
+"""Decoding dataset files into tensors, with one-line errors that name the file and what was expected.
+
+Conventions of the reference loaders (shared/reference/datasets.md §0): RGB to [-1, 1]; masks opened as
+'L' and binarised at 128 (the same as ``> 0.5`` on [0, 1]); label maps read as indices with no colour
+conversion (palette PNGs keep their indices); resizing bilinear for images and nearest for masks and
+labels; keypoints scaled with the image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "InputError",
+    "KEYPOINT_FORMATS",
+    "image_size",
+    "open_image",
+    "read_densepose",
+    "read_keypoints",
+    "read_labels",
+    "read_mask",
+    "read_rgb",
+]
+
+Size = tuple[int, int]  # (height, width)
+KEYPOINT_FORMATS = ("openpose18", "body25", "dresscode")
+# COCO-18 joint k is BODY_25 joint _BODY25_FOR_COCO[k] (BODY_25's mid-hip, 8, has no COCO counterpart).
+_BODY25_FOR_COCO = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+
+
+class InputError(ValueError):
+    """Bad input data; the message is one line naming the file and what was expected."""
+
+
+def open_image(path: str | os.PathLike[str], *, expected_size: Size | None = None) -> Image.Image:
+    """Open and fully decode an image; check its size (H, W) when ``expected_size`` is given."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise InputError(f"{path}: not a readable image ({err})") from None
+    if expected_size is not None and (image.height, image.width) != tuple(expected_size):
+        raise InputError(
+            f"{path}: image is {image.height}x{image.width} (HxW), expected {expected_size[0]}x{expected_size[1]}"
+        )
+    return image
+
+
+def image_size(path: str | os.PathLike[str]) -> Size:
+    """(H, W) of an image from its header, without decoding it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path}: not a readable image ({err})") from None
+
+
+def _resize(image: Image.Image, size: Size | None, resample: Image.Resampling) -> Image.Image:
+    if size is None or (image.height, image.width) == tuple(size):
+        return image
+    return image.resize((size[1], size[0]), resample)
+
+
+def read_rgb(
+    path: str | os.PathLike[str], size: Size | None = None, *, expected_size: Size | None = None
+) -> torch.Tensor:
+    """An image as float32 ``[3, H, W]`` in [-1, 1], resized bilinearly to ``size`` (H, W) if given."""
+    image = open_image(path, expected_size=expected_size)
+    if image.mode not in ("RGB", "L", "RGBA", "P", "CMYK", "YCbCr"):
+        raise InputError(f"{path}: image mode {image.mode} cannot be read as RGB")
+    array = np.asarray(_resize(image.convert("RGB"), size, Image.Resampling.BILINEAR), dtype=np.float32)
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous().div(255.0).sub(0.5).div(0.5)
+
+
+def read_mask(
+    path: str | os.PathLike[str], size: Size | None = None, *, expected_size: Size | None = None
+) -> torch.Tensor:
+    """A mask as float32 ``[1, H, W]`` in {0, 1}: greyscale >= 128, resized nearest to ``size`` if given."""
+    image = _resize(open_image(path, expected_size=expected_size).convert("L"), size, Image.Resampling.NEAREST)
+    return torch.from_numpy(np.asarray(image) >= 128).float().unsqueeze(0)
+
+
+def read_labels(
+    path: str | os.PathLike[str],
+    num_labels: int,
+    size: Size | None = None,
+    *,
+    expected_size: Size | None = None,
+) -> torch.Tensor:
+    """A label map as int64 ``[H, W]`` (palette indices or grey values), checked to lie in ``[0, num_labels)``."""
+    image = open_image(path, expected_size=expected_size)
+    if image.mode not in ("P", "L"):
+        raise InputError(f"{path}: expected a single-channel label map (PIL mode P or L), got mode {image.mode}")
+    labels = np.asarray(_resize(image, size, Image.Resampling.NEAREST), dtype=np.int64)
+    if labels.size and labels.max() >= num_labels:
+        raise InputError(f"{path}: label {labels.max()} out of range: expected labels 0..{num_labels - 1}")
+    return torch.from_numpy(labels.copy())
+
+
+def _load_json(path: Path) -> Any:
+    if not path.is_file():
+        raise InputError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(f"{path}: not valid JSON ({err})") from None
+
+
+def read_keypoints(path: str | os.PathLike[str], fmt: str, *, scale: tuple[float, float] = (1.0, 1.0)) -> torch.Tensor:
+    """COCO-18 keypoints as float32 ``[18, 3]`` (x, y, confidence), x and y multiplied by ``scale`` (sx, sy).
+
+    ``fmt`` is ``openpose18`` (``people[0].pose_keypoints``, 54 numbers; VITON, PF-AFN, MPV, VVT),
+    ``body25`` (``people[0].pose_keypoints_2d``, 75 numbers, mapped to COCO-18; VITON-HD) or
+    ``dresscode`` (``keypoints``: 18 rows ``[x, y, score, id]``). An empty ``people`` list means nobody was
+    detected and gives zeros (missing joints), as the reference loaders do.
+    """
+    path = Path(path)
+    data = _load_json(path)
+    try:
+        if fmt == "dresscode":
+            rows = data["keypoints"]
+            if len(rows) != 18 or any(len(row) < 2 for row in rows):
+                raise InputError(f"{path}: expected 'keypoints' with 18 rows [x, y, score, id]")
+            points = np.array([[row[0], row[1], row[2] if len(row) > 2 else 1.0] for row in rows], dtype=np.float32)
+        elif fmt in ("openpose18", "body25"):
+            people = data["people"]
+            if not people:
+                return torch.zeros(18, 3)
+            key, count = ("pose_keypoints", 54) if fmt == "openpose18" else ("pose_keypoints_2d", 75)
+            flat = people[0].get(key, people[0].get("pose_keypoints_2d" if fmt == "openpose18" else key))
+            if flat is None or len(flat) != count:
+                raise InputError(f"{path}: expected people[0].{key} with {count} numbers")
+            points = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
+            if fmt == "body25":
+                points = points[list(_BODY25_FOR_COCO)]
+        else:
+            raise ValueError(f"unknown keypoint format {fmt!r}; known: {', '.join(KEYPOINT_FORMATS)}")
+    except (KeyError, TypeError, IndexError, AttributeError):
+        raise InputError(f"{path}: unexpected keypoint JSON structure for format {fmt}") from None
+    except ValueError as err:
+        if isinstance(err, InputError) or "unknown keypoint format" in str(err):
+            raise
+        raise InputError(f"{path}: keypoints are not numbers ({err})") from None
+    points = torch.from_numpy(points)
+    points[:, 0] *= scale[0]
+    points[:, 1] *= scale[1]
+    return points
+
+
+def read_densepose(path: str | os.PathLike[str], size: Size | None = None) -> torch.Tensor:
+    """A DensePose part-index map (``.npy`` array or single-channel ``.png``) as int64 ``[H, W]`` in 0..24."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        if not path.is_file():
+            raise InputError(f"{path}: file not found")
+        try:
+            array = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as err:
+            raise InputError(f"{path}: not a readable .npy array ({err})") from None
+        if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
+            raise InputError(f"{path}: expected an HxW numeric DensePose index array, got {array.dtype} {array.shape}")
+        if array.size and (array.min() < 0 or array.max() > 24):
+            raise InputError(f"{path}: DensePose index {array.max()} out of range 0..24")
+        image = Image.fromarray(np.asarray(array).round().astype(np.uint8))
+        return torch.from_numpy(np.asarray(_resize(image, size, Image.Resampling.NEAREST), dtype=np.int64).copy())
+    return read_labels(path, 25, size)
