@@ -19,11 +19,10 @@ from bench.data.readers import (
     read_mask,
     read_rgb,
 )
-from bench.data.schema import LABEL_SETS, PAIR_MODES
+from bench.data.schema import LABEL_SETS, PAIR_MODES, Size
 
 __all__ = ["Entry", "TryOnDataset", "read_pair_list"]
 
-Size = tuple[int, int]
 ROLES = ("person", "cloth", "cloth_mask", "parse", "keypoints", "densepose")
 
 
@@ -63,12 +62,17 @@ class TryOnDataset(Dataset):
         split: ``"train"`` or ``"test"``.
         pair_mode: ``"paired"`` (each person with their own garment) or ``"unpaired"`` (the protocol's list).
         size: output size (H, W); default: the files' own size.
-        skip_bad: skip samples whose files are missing or unreadable instead of failing; what was skipped,
-            and why, is in :attr:`skipped`.
+        skip_bad: skip samples whose files are missing (at construction) or unreadable (when read: the
+            next readable sample is returned instead) rather than failing; what was skipped, and why, is
+            in :attr:`skipped` (in DataLoader workers, it stays in the worker: run ``pftryon data check``
+            to list every problem up front).
+
+    :meth:`index` runs inside ``__init__``: a subclass sets its own attributes before calling
+    ``super().__init__``.
     """
 
     name: ClassVar[str]
-    label_set: ClassVar[str | None] = None
+    label_set: str | None = None  # a loader may choose it per instance (e.g. CP-VTON+ image-parse-new)
     keypoint_format: ClassVar[str] = "openpose18"
     # (H, W) of the frame the keypoint coordinates are written in, when it is not the person image's.
     keypoint_frame: ClassVar[Size | None] = None

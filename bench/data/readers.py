@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from bench.data.schema import Size
+
 __all__ = [
     "InputError",
     "KEYPOINT_FORMATS",
@@ -29,7 +31,6 @@ __all__ = [
     "read_rgb",
 ]
 
-Size = tuple[int, int]  # (height, width)
 KEYPOINT_FORMATS = ("openpose18", "body25", "dresscode")
 # COCO-18 joint k is BODY_25 joint _BODY25_FOR_COCO[k] (BODY_25's mid-hip, 8, has no COCO counterpart).
 _BODY25_FOR_COCO = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
@@ -104,10 +105,10 @@ def read_labels(
     image = open_image(path, expected_size=expected_size)
     if image.mode not in ("P", "L"):
         raise InputError(f"{path}: expected a single-channel label map (PIL mode P or L), got mode {image.mode}")
-    labels = np.asarray(_resize(image, size, Image.Resampling.NEAREST), dtype=np.int64)
-    if labels.size and labels.max() >= num_labels:
-        raise InputError(f"{path}: label {labels.max()} out of range: expected labels 0..{num_labels - 1}")
-    return torch.from_numpy(labels.copy())
+    native = np.asarray(image)
+    if native.size and native.max() >= num_labels:
+        raise InputError(f"{path}: label {native.max()} out of range: expected labels 0..{num_labels - 1}")
+    return torch.from_numpy(np.asarray(_resize(image, size, Image.Resampling.NEAREST), dtype=np.int64).copy())
 
 
 def _load_json(path: Path) -> Any:
@@ -173,7 +174,8 @@ def read_densepose(path: str | os.PathLike[str], size: Size | None = None) -> to
         if array.ndim != 2 or not np.issubdtype(array.dtype, np.number):
             raise InputError(f"{path}: expected an HxW numeric DensePose index array, got {array.dtype} {array.shape}")
         if array.size and (array.min() < 0 or array.max() > 24):
-            raise InputError(f"{path}: DensePose index {array.max()} out of range 0..24")
+            bad = array.min() if array.min() < 0 else array.max()
+            raise InputError(f"{path}: DensePose index {bad} out of range 0..24")
         image = Image.fromarray(np.asarray(array).round().astype(np.uint8))
         return torch.from_numpy(np.asarray(_resize(image, size, Image.Resampling.NEAREST), dtype=np.int64).copy())
     return read_labels(path, 25, size)

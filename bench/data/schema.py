@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["COMMON", "LABEL_SETS", "LabelSet", "PAIR_MODES", "SAMPLE_KEYS", "to_common"]
+__all__ = ["COMMON", "LABEL_SETS", "LabelSet", "PAIR_MODES", "SAMPLE_KEYS", "Size", "to_common"]
+
+Size = tuple[int, int]  # (height, width)
 
 PAIR_MODES = ("paired", "unpaired")
 SAMPLE_KEYS = (
