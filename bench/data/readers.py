@@ -20,6 +20,7 @@ from PIL import Image, UnidentifiedImageError
 from bench.data.schema import Size
 
 __all__ = [
+    "BODY25_FOR_COCO18",
     "InputError",
     "KEYPOINT_FORMATS",
     "image_size",
@@ -32,8 +33,8 @@ __all__ = [
 ]
 
 KEYPOINT_FORMATS = ("openpose18", "body25", "dresscode")
-# COCO-18 joint k is BODY_25 joint _BODY25_FOR_COCO[k] (BODY_25's mid-hip, 8, has no COCO counterpart).
-_BODY25_FOR_COCO = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
+# COCO-18 joint k is BODY_25 joint BODY25_FOR_COCO18[k] (BODY_25's mid-hip, 8, has no COCO counterpart).
+BODY25_FOR_COCO18 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
 
 
 class InputError(ValueError):
@@ -146,7 +147,7 @@ def read_keypoints(path: str | os.PathLike[str], fmt: str, *, scale: tuple[float
                 raise InputError(f"{path}: expected people[0].{key} with {count} numbers")
             points = np.asarray(flat, dtype=np.float32).reshape(-1, 3)
             if fmt == "body25":
-                points = points[list(_BODY25_FOR_COCO)]
+                points = points[list(BODY25_FOR_COCO18)]
         else:
             raise ValueError(f"unknown keypoint format {fmt!r}; known: {', '.join(KEYPOINT_FORMATS)}")
     except (KeyError, TypeError, IndexError, AttributeError):
@@ -155,6 +156,9 @@ def read_keypoints(path: str | os.PathLike[str], fmt: str, *, scale: tuple[float
         if isinstance(err, InputError) or "unknown keypoint format" in str(err):
             raise
         raise InputError(f"{path}: keypoints are not numbers ({err})") from None
+    # Missing joints become zeros, whatever the file wrote (OpenPose: zeros; Dress Code: x, y <= 1).
+    limit = 1.0 if fmt == "dresscode" else 0.0
+    points[((points[:, 0] <= limit) & (points[:, 1] <= limit)) | (points[:, 2] <= 0)] = 0.0
     points = torch.from_numpy(points)
     points[:, 0] *= scale[0]
     points[:, 1] *= scale[1]
