@@ -35,6 +35,11 @@ class Entry:
     files: Mapping[str, Path]
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        reserved = set(self.extra) & {*ROLES, "person_id", "cloth_id", "pair_mode", "dataset", "parse_labels"}
+        if reserved:
+            raise ValueError(f"Entry.extra must not set sample fields: {sorted(reserved)}")
+
 
 def read_pair_list(path: str | os.PathLike[str], columns: int = 2, sep: str | None = None) -> list[list[str]]:
     """Rows of a whitespace- (or ``sep``-) separated pair list; every non-empty row must have ``columns`` fields."""
