@@ -7,18 +7,23 @@
 * ``correlation``: the correlation layer against the direct loop of 49 shifted products under autograd,
   forward alone and forward + backward, at PF-AFN's finest level.
 
+* ``synth``: rendering and writing 1,000 synthetic pairs at 256x192 in the VITON layout (goal: < 60 s).
+* ``cache``: one pass over a dataset from its Arrow cache against decoding its JPEG/PNG/JSON files again.
+
 Timing needs no trained weights; the deterministic conformance weights are used. Medians over repeats;
 the ratios, measured side by side, are the figures to compare across machines.
 
-Usage: ``python -m bench.speed {all,model,correlation} [--repeats N] [--device cpu|cuda]``.
+Usage: ``python -m bench.speed {all,model,correlation,synth,cache} [--repeats N] [--device cpu|cuda]``.
 """
 
 from __future__ import annotations
 
 import platform
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 import torch
@@ -135,8 +140,43 @@ def bench_correlation(device: torch.device, repeats: int) -> None:
     click.echo("  (goal >= 3x; the forward alone is memory-bound, the gain is in the adjoint)")
 
 
+def bench_synth(pairs: int = 1000) -> None:
+    from bench.data.synthetic import synthesize
+
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        synthesize("viton", folder, n=pairs, size=(256, 192), seed=0, progress=False)
+        seconds = time.perf_counter() - start
+    click.echo(f"\nSynthetic data: {pairs} pairs at 256x192 rendered and written in the viton layout "
+               f"(with test-split ground truth): {seconds:.1f} s, {pairs / seconds:.0f} pairs/s "
+               "(goal < 60 s)")  # fmt: skip
+
+
+def bench_cache(pairs: int = 400) -> None:
+    from bench.data import create_dataset
+    from bench.data.cache import cache_dataset
+    from bench.data.synthetic import synthesize
+
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "viton"
+        synthesize("viton", root, n=pairs, size=(256, 192), seed=0, test_fraction=0.0, progress=False)
+        dataset = create_dataset("viton", root, split="train")
+        start = time.perf_counter()
+        cached = cache_dataset(dataset, Path(folder) / "cache")
+        build = time.perf_counter() - start
+        ms = time_interleaved(
+            {"files": lambda: [dataset[i] for i in range(len(dataset))],
+             "cache": lambda: [cached[i] for i in range(len(cached))]},
+            repeats=3, warmup=1, device=torch.device("cpu"),
+        )  # fmt: skip
+    click.echo(f"\nDataset pass, {len(dataset)} VITON samples at 256x192 (person, cloth, mask, parse, keypoints)")
+    click.echo(f"  decoding JPEG/PNG/JSON {ms['files'] / 1e3:6.2f} s | Arrow cache {ms['cache'] / 1e3:6.2f} s | "
+               f"speed-up {ms['files'] / ms['cache']:.2f}x (goal >= 2x); "
+               f"building the cache took {build:.1f} s")  # fmt: skip
+
+
 @click.command()
-@click.argument("which", type=click.Choice(["all", "model", "correlation"]), default="all")
+@click.argument("which", type=click.Choice(["all", "model", "correlation", "synth", "cache"]), default="all")
 @click.option("--repeats", type=click.IntRange(min=1), default=7, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def main(which: str, repeats: int, device: str) -> None:
@@ -150,6 +190,10 @@ def main(which: str, repeats: int, device: str) -> None:
         bench_model(target, repeats)
     if which in ("all", "correlation"):
         bench_correlation(target, repeats)
+    if which in ("all", "synth"):
+        bench_synth()
+    if which in ("all", "cache"):
+        bench_cache()
 
 
 if __name__ == "__main__":

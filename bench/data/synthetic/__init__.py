@@ -45,6 +45,21 @@ def _writer(layout: str) -> Writer:
     return getattr(importlib.import_module(module), name)
 
 
+def _unpaired(garments: list[SynthGarment], seed: int) -> list[tuple[int, int]]:
+    """Each person with another person's garment, of the same category where the category has two or more."""
+    groups = [[i for i, g in enumerate(garments) if g.category == c] for c in sorted({g.category for g in garments})]
+    singles = [group[0] for group in groups if len(group) == 1]
+    groups = [group for group in groups if len(group) > 1]
+    if len(singles) > 1:
+        groups.append(singles)  # lone garments of several categories are exchanged among themselves
+    elif singles and groups:
+        groups[-1] = groups[-1] + singles  # a single lone garment joins another category's cycle
+    pairs = []
+    for members in groups:
+        pairs += [(members[a], members[b]) for a, b in enumerate(derangement(len(members), seed + len(pairs)))]
+    return sorted(pairs)
+
+
 def derangement(n: int, seed: int) -> list[int]:
     """A deterministic permutation of ``range(n)`` with no fixed point (identity when n < 2)."""
     if n < 2:
@@ -57,7 +72,10 @@ def derangement(n: int, seed: int) -> list[int]:
 
 
 def _split_counts(n: int, test_fraction: float) -> dict[str, int]:
-    test = max(1, round(n * test_fraction)) if n > 1 else n
+    if n < 4 or test_fraction == 0:
+        test = 0 if test_fraction == 0 else min(n, 2)
+    else:
+        test = min(n - 2, max(2, round(n * test_fraction)))  # an unpaired list needs two people
     return {"train": n - test, "test": test}
 
 
@@ -108,7 +126,8 @@ def synthesize(
             indices = list(range(start, start + count))
             start += count
             garments = [world.garment(i) for i in indices]
-            unpaired = list(enumerate(derangement(count, seed + start)))
+            unpaired = _unpaired(garments, seed + start)
+            partner = dict(unpaired)
             people: list[SynthPerson] = []
             for k, i in enumerate(indices):
                 if layout == "vvt":
@@ -118,12 +137,12 @@ def synthesize(
                 bar.update(1)
                 if layout != "vvt" and split == "test":
                     truth = out / "_truth" / split
-                    other = indices[unpaired[k][1]]
-                    fake = world.tryon(i, other)
-                    name = f"{people[-1].person_id}__{fake.garment_id}"
-                    atomic_write(truth / "tryon" / f"{name}.png", _png(fake.image))
-                    _save_flow(truth / "flow" / f"{name}.npy", fake)
                     _save_flow(truth / "flow" / f"{people[-1].person_id}__{people[-1].garment_id}.npy", people[-1])
+                    if k in partner:
+                        fake = world.tryon(i, indices[partner[k]])
+                        name = f"{people[-1].person_id}__{fake.garment_id}"
+                        atomic_write(truth / "tryon" / f"{name}.png", _png(fake.image))
+                        _save_flow(truth / "flow" / f"{name}.npy", fake)
             write(out, split, people, garments, unpaired)
     manifest = {
         "generator": "pftryon synthetic",
