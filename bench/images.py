@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-from io import BytesIO
 
 import numpy as np
 import torch
-from PIL import Image
 
+from bench.data.encode import encode_image
 from pftryon.models import atomic_write
 
 __all__ = ["to_uint8", "write_png"]
@@ -22,6 +21,4 @@ def to_uint8(image: torch.Tensor) -> np.ndarray:
 
 def write_png(path: str | os.PathLike[str], pixels: np.ndarray) -> None:
     """Write a uint8 ``[H, W, 3]`` array as PNG, atomically."""
-    buffer = BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    atomic_write(path, buffer.getvalue())
+    atomic_write(path, encode_image(pixels, "PNG"))

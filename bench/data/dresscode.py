@@ -26,6 +26,7 @@ import numpy as np
 from PIL import Image
 
 from bench.data.base import Entry, TryOnDataset, read_pair_list
+from bench.data.encode import encode_image
 from bench.data.readers import InputError
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
 from pftryon.models import atomic_write
@@ -134,12 +135,6 @@ class DressCodeDataset(TryOnDataset):
 # ---------------------------------------------------------------------------------------------------- writer
 
 
-def _encode(array: np.ndarray, fmt: str, **params: object) -> bytes:
-    buffer = BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
 def _label_png(labels: np.ndarray, size: Size | None) -> bytes:
     image = Image.fromarray(np.ascontiguousarray(labels.astype(np.uint8)))
     if size is not None and (image.height, image.width) != tuple(size):
@@ -214,16 +209,16 @@ def write_dresscode(
     for sample_id, person, garment in zip(ids, people, garments, strict=True):
         folder = root / garment.category
         shape = person.image.shape[:2]
-        atomic_write(folder / "images" / f"{sample_id}_0.jpg", _encode(person.image, "JPEG", quality=95))
-        atomic_write(folder / "images" / f"{sample_id}_1.jpg", _encode(garment.image, "JPEG", quality=95))
+        atomic_write(folder / "images" / f"{sample_id}_0.jpg", encode_image(person.image, "JPEG", quality=95))
+        atomic_write(folder / "images" / f"{sample_id}_1.jpg", encode_image(garment.image, "JPEG", quality=95))
         atomic_write(folder / "keypoints" / f"{sample_id}_2.json", _keypoints_json(person.keypoints, shape))
         labels = convert_labels(person.parse_noisy, "atr18")
         atomic_write(folder / "label_maps" / f"{sample_id}_4.png", _label_png(labels, map_size))
         atomic_write(folder / "dense" / f"{sample_id}_5.png", _label_png(person.densepose, map_size))
         skeleton = np.zeros((*shape, 3), np.uint8)
-        atomic_write(folder / "skeletons" / f"{sample_id}_5.jpg", _encode(skeleton, "JPEG", quality=95))
+        atomic_write(folder / "skeletons" / f"{sample_id}_5.jpg", encode_image(skeleton, "JPEG", quality=95))
         if masks:
-            atomic_write(folder / "masks" / f"{sample_id}_1.png", _encode(garment.mask, "PNG"))
+            atomic_write(folder / "masks" / f"{sample_id}_1.png", encode_image(garment.mask, "PNG"))
 
     category_of = [g.category for g in garments]
     paired = [(i, i) for i in range(len(people))]

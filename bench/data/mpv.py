@@ -22,18 +22,14 @@ with the cloth of the next selected row whose cloth differs (cyclically). Record
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
-from io import BytesIO
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from bench.data.base import Entry, TryOnDataset, read_pair_list
+from bench.data.encode import encode_image, openpose18_json
 from bench.data.readers import InputError
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
 from pftryon.models import atomic_write
@@ -197,17 +193,6 @@ class MPVDataset(TryOnDataset):
 # Writer: synthetic records in the MPV layout.
 
 
-def _encode(array: np.ndarray, fmt: str, **options: Any) -> bytes:
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def _keypoint_json(keypoints: np.ndarray) -> str:
-    flat = np.asarray(keypoints, dtype=np.float64).reshape(-1).tolist()
-    return json.dumps({"people": [{"pose_keypoints": flat}]})
-
-
 def write_mpv(
     root: Path,
     split: str,
@@ -247,13 +232,13 @@ def write_mpv(
         person_entry, cloth_entry = f"{product}/{stem}person_half_front.jpg", f"{product}/{stem}cloth_front.jpg"
         names.append((person_entry, cloth_entry))
         images = root / image_dir / product
-        atomic_write(images / f"{stem}person_half_front.jpg", _encode(person.image, "JPEG", quality=95))
-        atomic_write(images / f"{stem}cloth_front.jpg", _encode(garment.image, "JPEG", quality=95))
-        atomic_write(images / f"{stem}cloth_front_mask.jpg", _encode(garment.mask, "JPEG", quality=95))
+        atomic_write(images / f"{stem}person_half_front.jpg", encode_image(person.image, "JPEG", quality=95))
+        atomic_write(images / f"{stem}cloth_front.jpg", encode_image(garment.image, "JPEG", quality=95))
+        atomic_write(images / f"{stem}cloth_front_mask.jpg", encode_image(garment.mask, "JPEG", quality=95))
         parse = convert_labels(person.parse_noisy, "lip20")
-        atomic_write(root / PARSE_DIR / product / f"{stem}person_half_front.png", _encode(parse, "PNG"))
+        atomic_write(root / PARSE_DIR / product / f"{stem}person_half_front.png", encode_image(parse, "PNG"))
         keypoint_path = root / KEYPOINT_DIR / product / f"{stem}person_half_front_keypoints.json"
-        atomic_write(keypoint_path, _keypoint_json(person.keypoints))
+        atomic_write(keypoint_path, openpose18_json(person.keypoints))
 
     pair_path = root / PAIR_FILES[0]
     new_rows = [[person, person, cloth, split] for person, cloth in names]

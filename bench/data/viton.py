@@ -11,7 +11,6 @@ File names follow VITON: person ``<id>_0.jpg``, that person's in-shop garment ``
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from bench.data.base import Entry, TryOnDataset, read_pair_list
+from bench.data.encode import LABEL_PALETTE, encode_image, openpose18_json
 from bench.data.readers import InputError
 from bench.data.schema import Size
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
@@ -254,48 +254,17 @@ class VitonPFAFNDataset(TryOnDataset):
 # ----------------------------------------------------------------------------------------------- writers
 
 
-def _palette() -> list[int]:
-    """A 256-colour palette with well-separated colours for small indices (bits of the index spread over RGB)."""
-    colours = []
-    for index in range(256):
-        rgb, value = [0, 0, 0], index
-        for bit in range(8):
-            for channel in range(3):
-                rgb[channel] |= ((value >> channel) & 1) << (7 - bit)
-            value >>= 3
-        colours.extend(rgb)
-    return colours
-
-
-_PALETTE = _palette()
-
-
-def _encode(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def _jpeg(array: np.ndarray) -> bytes:
     """RGB or greyscale uint8 array as a quality-95 JPEG."""
-    return _encode(Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)), "JPEG", quality=95)
+    return encode_image(Image.fromarray(np.ascontiguousarray(array, dtype=np.uint8)), "JPEG", quality=95)
 
 
 def _label_png(labels: np.ndarray, *, palette: bool) -> bytes:
     """Label map as a PNG: palette-indexed ('P', indices kept) or greyscale ('L')."""
     image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8))
     if palette:
-        image.putpalette(_PALETTE)  # turns the 'L' image into 'P' with the values kept as indices
-    return _encode(image, "PNG")
-
-
-def _pose_json(keypoints: np.ndarray) -> bytes:
-    """The CP-VTON / PF-AFN keypoint file: old OpenPose keys, one person, 18 x (x, y, confidence)."""
-    flat = [float(v) for v in np.asarray(keypoints, dtype=np.float32).reshape(-1)]
-    if len(flat) != 54:
-        raise ValueError(f"expected 18x3 keypoints, got {np.asarray(keypoints).shape}")
-    person = {"face_keypoints": [], "pose_keypoints": flat, "hand_right_keypoints": [], "hand_left_keypoints": []}
-    return json.dumps({"version": 1.0, "people": [person]}).encode()
+        image.putpalette(LABEL_PALETTE)  # turns the 'L' image into 'P' with the values kept as indices
+    return encode_image(image, "PNG")
 
 
 def _npy(array: np.ndarray) -> bytes:
@@ -354,9 +323,9 @@ def write_viton(
         atomic_write(base / "image-parse-new" / f"{name}.png", _label_png(lip21, palette=False))
         atomic_write(
             base / "image-mask" / f"{name}.png",
-            _encode(Image.fromarray(np.ascontiguousarray(person.body_mask, dtype=np.uint8)), "PNG"),
+            encode_image(Image.fromarray(np.ascontiguousarray(person.body_mask, dtype=np.uint8)), "PNG"),
         )
-        atomic_write(base / "pose" / f"{name}_keypoints.json", _pose_json(person.keypoints))
+        atomic_write(base / "pose" / f"{name}_keypoints.json", openpose18_json(person.keypoints))
     for garment in garments:
         name = f"{garment.garment_id}_1.jpg"
         atomic_write(base / "cloth" / name, _jpeg(garment.image))
@@ -400,7 +369,7 @@ def write_viton_pfafn(
             atomic_write(root / "train_img" / f"{name}.jpg", _jpeg(person.image))
             labels = convert_labels(person.parse_noisy, "acgpn14")
             atomic_write(root / "train_label" / f"{name}.png", _label_png(labels, palette=False))
-            atomic_write(root / "train_pose" / f"{name}_keypoints.json", _pose_json(person.keypoints))
+            atomic_write(root / "train_pose" / f"{name}_keypoints.json", openpose18_json(person.keypoints))
             atomic_write(root / "train_densepose" / f"{name}.npy", _npy(person.densepose.astype(np.float32)))
         for garment in garments:
             name = f"{garment.garment_id}_1.jpg"

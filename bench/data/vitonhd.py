@@ -22,13 +22,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from io import BytesIO
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from bench.data.base import Entry, TryOnDataset, read_pair_list
+from bench.data.encode import LABEL_PALETTE, encode_image
 from bench.data.readers import BODY25_FOR_COCO18, InputError
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
 from pftryon.models import atomic_write
@@ -122,21 +121,6 @@ class VitonHDDataset(TryOnDataset):
 # ---------------------------------------------------------------------------------------------------- writer
 
 
-def _encode(array: np.ndarray, fmt: str, palette: Sequence[int] | None = None, **params: object) -> bytes:
-    image = Image.fromarray(np.ascontiguousarray(array))
-    if palette is not None:
-        image.putpalette(palette)  # an 'L' image becomes 'P' with the same indices
-    buffer = BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def _palette(count: int) -> list[int]:
-    """A visualisation palette: 0 black, then well-spread colours (only the indices carry meaning)."""
-    colours = [(0, 0, 0)] + [((k * 97) % 256, (k * 53 + 80) % 256, (k * 151 + 40) % 256) for k in range(1, count)]
-    return [value for colour in colours for value in colour]
-
-
 def _openpose_json(keypoints: np.ndarray) -> str:
     """An OpenPose 1.3 BODY_25 document from COCO-18 keypoints (mid-hip = mean of the hips; 19..24 zero)."""
     body = np.zeros((25, 3), np.float64)
@@ -228,16 +212,16 @@ def write_viton_hd(
     ids = _numbered_ids(people, 5, "_00")
     names = LAYOUTS["original" if hyphenated else "release"]
     base = Path(root) / split
-    palette = _palette(20)
+    palette = LABEL_PALETTE
     for sample_id, person, garment in zip(ids, people, garments, strict=True):
-        atomic_write(base / "image" / f"{sample_id}.jpg", _encode(person.image, "JPEG", quality=95))
-        atomic_write(base / "cloth" / f"{sample_id}.jpg", _encode(garment.image, "JPEG", quality=95))
-        atomic_write(base / "cloth-mask" / f"{sample_id}.jpg", _encode(garment.mask, "JPEG", quality=95))
+        atomic_write(base / "image" / f"{sample_id}.jpg", encode_image(person.image, "JPEG", quality=95))
+        atomic_write(base / "cloth" / f"{sample_id}.jpg", encode_image(garment.image, "JPEG", quality=95))
+        atomic_write(base / "cloth-mask" / f"{sample_id}.jpg", encode_image(garment.mask, "JPEG", quality=95))
         parse = convert_labels(person.parse_noisy, "cihp20")
-        atomic_write(base / names["parse"] / f"{sample_id}.png", _encode(parse, "PNG", palette=palette))
+        atomic_write(base / names["parse"] / f"{sample_id}.png", encode_image(parse, "PNG", palette=palette))
         atomic_write(base / names["keypoints"] / f"{sample_id}_keypoints.json", _openpose_json(person.keypoints))
         rendered = _rendered_pose(person.keypoints, person.image.shape[:2])
-        atomic_write(base / names["pose_image"] / f"{sample_id}_rendered.png", _encode(rendered, "PNG"))
+        atomic_write(base / names["pose_image"] / f"{sample_id}_rendered.png", encode_image(rendered, "PNG"))
         densepose = _densepose_rendering(person.densepose)
-        atomic_write(base / "image-densepose" / f"{sample_id}.jpg", _encode(densepose, "JPEG", quality=95))
+        atomic_write(base / "image-densepose" / f"{sample_id}.jpg", encode_image(densepose, "JPEG", quality=95))
     atomic_write(Path(root) / f"{split}_pairs.txt", "".join(f"{ids[i]}.jpg {ids[j]}.jpg\n" for i, j in unpaired))

@@ -34,19 +34,15 @@ from __future__ import annotations
 
 import csv
 import glob
-import json
 import logging
 import os
 import re
 from collections import Counter
-from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
 from bench.data.base import Entry, TryOnDataset, read_pair_list
+from bench.data.encode import encode_image, openpose18_json
 from bench.data.readers import InputError
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
 from pftryon.models import atomic_write
@@ -285,17 +281,6 @@ class VVTDataset(TryOnDataset):
 # Writer: synthetic frame records in either VVT layout.
 
 
-def _encode(array: np.ndarray, fmt: str, **options: Any) -> bytes:
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
-def _keypoint_json(keypoints: np.ndarray) -> str:
-    flat = np.asarray(keypoints, dtype=np.float64).reshape(-1).tolist()
-    return json.dumps({"people": [{"pose_keypoints": flat}]})
-
-
 def _garment_video_id(garment_id: str) -> str:
     return f"sy{int(garment_id):07d}-c11"
 
@@ -378,9 +363,9 @@ def write_vvt(
 
     def write_cloth(folder: Path, garment: SynthGarment, *, mask: bool) -> Path:
         path = folder / f"{cloth_name(garment)}.jpg"
-        atomic_write(path, _encode(garment.image, "JPEG", quality=95))
+        atomic_write(path, encode_image(garment.image, "JPEG", quality=95))
         if mask:
-            atomic_write(folder / f"{cloth_name(garment)}_mask.jpg", _encode(garment.mask, "JPEG", quality=95))
+            atomic_write(folder / f"{cloth_name(garment)}_mask.jpg", encode_image(garment.mask, "JPEG", quality=95))
         return path
 
     cloth_video: dict[str, str] = {}  # garment id -> first lip video folder holding its cloth
@@ -392,17 +377,17 @@ def write_vvt(
             raise ValueError(f"video {key!r} has repeated frame indices {indices}")
         for frame_index, (_, person) in zip(indices, frames, strict=True):
             name = f"{frame_index:013d}_frame_{frame_index:03d}"
-            atomic_write(frames_dir / video / f"{name}.png", _encode(person.image, "PNG"))
-            atomic_write(keypoint_dir / video / f"{name}_keypoints.json", _keypoint_json(person.keypoints))
+            atomic_write(frames_dir / video / f"{name}.png", encode_image(person.image, "PNG"))
+            atomic_write(keypoint_dir / video / f"{name}_keypoints.json", openpose18_json(person.keypoints))
             if layout == "shineon":
                 parse = convert_labels(person.parse_noisy, "lip20")
-                atomic_write(parse_dir / video / f"{name}_label.png", _encode(parse, "PNG"))
+                atomic_write(parse_dir / video / f"{name}_label.png", encode_image(parse, "PNG"))
         first = frames[0][1]
         garment = by_id[first.garment_id]
         if layout == "lip":
             write_cloth(cloth_root / video, garment, mask=True)
             person_png = cloth_root / video / f"{cloth_name(garment).split('=')[0]}=person_whole_front.png"
-            atomic_write(person_png, _encode(first.image, "PNG"))
+            atomic_write(person_png, encode_image(first.image, "PNG"))
             cloth_video.setdefault(garment.garment_id, video)
         else:
             write_cloth(cloth_root / f"SY{int(garment.garment_id):07d}", garment, mask=False)

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
+from bench.data.encode import encode_image
 from bench.data.synthetic.record import SynthGarment, SynthPerson
 from pftryon.models import atomic_write
 
@@ -79,12 +79,6 @@ def _split_counts(n: int, test_fraction: float) -> dict[str, int]:
     return {"train": n - test, "test": test}
 
 
-def _png(array: np.ndarray) -> bytes:
-    buffer = BytesIO()
-    Image.fromarray(array).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
 def _save_flow(path: Path, person: SynthPerson) -> None:
     flow = np.where(person.garment_region[..., None], person.flow, np.nan).astype(np.float16)
     buffer = BytesIO()
@@ -141,7 +135,7 @@ def synthesize(
                     if k in partner:
                         fake = world.tryon(i, indices[partner[k]])
                         name = f"{people[-1].person_id}__{fake.garment_id}"
-                        atomic_write(truth / "tryon" / f"{name}.png", _png(fake.image))
+                        atomic_write(truth / "tryon" / f"{name}.png", encode_image(fake.image, "PNG"))
                         _save_flow(truth / "flow" / f"{name}.npy", fake)
             write(out, split, people, garments, unpaired)
     manifest = {
