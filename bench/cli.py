@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
 import sys
 from pathlib import Path
 
 import click
 
-from bench.data import DATASETS
+from bench.data import DATASETS, dataset_class
 from bench.data.readers import InputError
 from pftryon.models import CheckpointError
 
@@ -117,14 +118,20 @@ def synth(layout: str, out: Path, count: int, size: tuple[int, int], parse_noise
 @click.option("--root", required=True, type=click.Path(path_type=Path))
 @click.option("--split", "splits", multiple=True, help="Check only these splits (default: all).")
 @click.option("--no-decode", is_flag=True, help="Check that files exist, without reading them.")
+@click.option("--pairs-file", type=click.Path(path_type=Path),
+              help="A pair list replacing the layout's own (viton-pfafn test, mpv), e.g. demo.txt.")  # fmt: skip
 @click.option("--skip-bad", is_flag=True, help="Report problems as skipped samples and exit 0.")
-def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, skip_bad: bool) -> None:
+def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs_file: Path | None,
+          skip_bad: bool) -> None:  # fmt: skip
     """Validate a dataset tree: counts per split and protocol, or every problem, one per line."""
     from bench.data.check import check_dataset
 
     if not root.is_dir():
         raise InputError(f"{root}: dataset folder not found")
-    report = check_dataset(name, root, splits=splits or None, decode=not no_decode)
+    options = {"pairs_file": pairs_file} if pairs_file else {}
+    if pairs_file and "pairs_file" not in inspect.signature(dataset_class(name)).parameters:
+        raise click.UsageError(f"--pairs-file does not apply to {name}")
+    report = check_dataset(name, root, splits=splits or None, decode=not no_decode, **options)
     for (split, mode), count in report.counts.items():
         click.echo(f"{name} {split:5s} {mode:8s} {count:7d} samples")
     if report.problems:

@@ -36,17 +36,18 @@ def check_dataset(
     splits: tuple[str, ...] | None = None,
     decode: bool = True,
     progress: bool = True,
+    **options: object,
 ) -> CheckReport:
     """Index (and with ``decode``, fully read) every sample of ``name`` under ``root``.
 
     Problems never stop the check: each is recorded as one line naming the file, and counts cover the
-    samples that loaded.
+    samples that loaded. ``options`` go to the loader (e.g. ``pairs_file``).
     """
     report = CheckReport(name, Path(root))
     for split in splits or dataset_class(name).splits:
         for mode in PAIR_MODES:
             try:
-                dataset = create_dataset(name, root, split=split, pair_mode=mode, skip_bad=True)
+                dataset = create_dataset(name, root, split=split, pair_mode=mode, skip_bad=True, **options)
             except InputError as err:
                 report.problems.append(f"[{split}/{mode}] {err}")
                 continue

@@ -142,3 +142,14 @@ def test_cli_check_lists_every_problem_and_fails(tmp_path):
 def test_cli_bad_arguments(args, message):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2 and message in result.output
+
+
+def test_cli_checks_the_real_fixture(shared_dir):
+    demo = shared_dir / "fixtures" / "viton_demo"
+    args = ["data", "check", "--dataset", "viton-pfafn", "--root", str(demo / "dataset"), "--split", "test",
+            "--pairs-file", str(demo / "demo.txt")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert "viton-pfafn test  paired         6 samples" in result.stdout
+    wrong = CliRunner().invoke(main, ["data", "check", "--dataset", "viton", "--root", str(demo), "--pairs-file", "x"])
+    assert wrong.exit_code == 2 and "does not apply to viton" in wrong.output
