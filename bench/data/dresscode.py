@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -83,10 +84,7 @@ class DressCodeDataset(TryOnDataset):
         root: str | os.PathLike[str],
         *,
         category: str = "all",
-        split: str = "test",
-        pair_mode: str = "paired",
-        size: Size | None = None,
-        skip_bad: bool = False,
+        **kwargs: Any,
     ) -> None:
         if category not in (*CATEGORIES, "all"):
             raise ValueError(f"{self.name}: category must be one of {(*CATEGORIES, 'all')}, got {category!r}")
@@ -98,7 +96,7 @@ class DressCodeDataset(TryOnDataset):
         else:
             self.category = category
             self.category_dirs = {name: path / name for name in (CATEGORIES if category == "all" else (category,))}
-        super().__init__(root, split=split, pair_mode=pair_mode, size=size, skip_bad=skip_bad)
+        super().__init__(root, **kwargs)
 
     def index(self) -> Sequence[Entry]:
         list_name = "train_pairs.txt" if self.split == "train" else f"test_pairs_{self.pair_mode}.txt"

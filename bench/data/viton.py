@@ -14,6 +14,7 @@ import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -21,7 +22,6 @@ from PIL import Image
 from bench.data.base import Entry, TryOnDataset, read_pair_list
 from bench.data.encode import LABEL_PALETTE, encode_image, openpose18_json
 from bench.data.readers import InputError
-from bench.data.schema import Size
 from bench.data.synthetic.record import SynthGarment, SynthPerson, convert_labels
 from pftryon.models import atomic_write
 
@@ -93,7 +93,7 @@ class VitonDataset(TryOnDataset):
         root: the ``data/`` folder.
         parse: ``"image-parse"`` (CP-VTON, label set ``lip20``) or ``"image-parse-new"`` (CP-VTON+,
             label set ``lip21``).
-        split, pair_mode, size, skip_bad: see :class:`~bench.data.base.TryOnDataset`.
+        **kwargs: ``split``, ``pair_mode``, ``size``, ``skip_bad`` (see :class:`~bench.data.base.TryOnDataset`).
     """
 
     name = "viton"
@@ -106,16 +106,13 @@ class VitonDataset(TryOnDataset):
         root: str | os.PathLike[str],
         *,
         parse: str = "image-parse",
-        split: str = "test",
-        pair_mode: str = "paired",
-        size: Size | None = None,
-        skip_bad: bool = False,
+        **kwargs: Any,
     ) -> None:
         if parse not in _PARSE_FOLDERS:
             raise ValueError(f"{self.name}: parse must be one of {tuple(_PARSE_FOLDERS)}, got {parse!r}")
         self.parse_folder = parse
         self.label_set = _PARSE_FOLDERS[parse]
-        super().__init__(root, split=split, pair_mode=pair_mode, size=size, skip_bad=skip_bad)
+        super().__init__(root, **kwargs)
 
     def index(self) -> list[Entry]:
         base = self.require_dir(self.root / self.split)
@@ -173,7 +170,7 @@ class VitonPFAFNDataset(TryOnDataset):
         pairs_file: a pair list to use instead of the split's own (test only), e.g. PF-AFN's ``demo.txt``.
             A relative path that does not exist from the working folder is taken relative to ``root``.
             The list is used as it is; ``pair_mode`` then only labels the samples.
-        split, pair_mode, size, skip_bad: see :class:`~bench.data.base.TryOnDataset`.
+        **kwargs: ``split``, ``pair_mode``, ``size``, ``skip_bad`` (see :class:`~bench.data.base.TryOnDataset`).
     """
 
     name = "viton-pfafn"
@@ -186,17 +183,14 @@ class VitonPFAFNDataset(TryOnDataset):
         root: str | os.PathLike[str],
         *,
         pairs_file: str | os.PathLike[str] | None = None,
-        split: str = "test",
-        pair_mode: str = "paired",
-        size: Size | None = None,
-        skip_bad: bool = False,
+        **kwargs: Any,
     ) -> None:
-        if pairs_file is not None and split != "test":
+        if pairs_file is not None and kwargs.get("split", "test") != "test":
             raise ValueError(
                 f"{self.name}: pairs_file applies to the test split only; the train split has no pair list"
             )
         self.pairs_file = None if pairs_file is None else Path(pairs_file)
-        super().__init__(root, split=split, pair_mode=pair_mode, size=size, skip_bad=skip_bad)
+        super().__init__(root, **kwargs)
 
     def index(self) -> list[Entry]:
         return self._index_train() if self.split == "train" else self._index_test()
