@@ -1,0 +1,147 @@
+"""Evaluation protocols: how a published codebase computes its numbers, as small declarative configs.
+
+Each ``<name>.yaml`` beside this file loads into a frozen :class:`Protocol` (unknown keys are errors, so
+a typo never passes silently). A protocol may ``include`` another and override some fields. Any change
+that could move a number must bump ``version``; results are always written with the resolved protocol.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["FID", "KID", "LPIPS", "SSIM", "Protocol", "list_protocols", "load_protocol"]
+
+_HERE = Path(__file__).parent
+_SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics")
+_RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos", "antialiased_bilinear")
+_FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
+
+
+@dataclass(frozen=True)
+class SSIM:
+    """SSIM variant (see bench/metrics): ``pytorch_ssim`` (zero-padded 11x11 Gaussian, mean over the map),
+    ``skimage_gaussian`` (skimage, gaussian weights, population covariance; ``grayscale`` as PIL 'L' with
+    data range 255) or ``torchmetrics`` (its defaults, data range 1)."""
+
+    variant: str = "torchmetrics"
+    grayscale: bool = False
+
+
+@dataclass(frozen=True)
+class LPIPS:
+    """LPIPS backbone (``alex`` | ``vgg`` | ``squeeze``), implementation, and an optional resize before scoring."""
+
+    net: str = "alex"
+    backend: str = "lpips"
+    resize: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class FID:
+    """FID implementation (``torch-fidelity`` | ``pytorch-fid`` | ``clean-fid``), its mode, the reference set."""
+
+    backend: str = "torch-fidelity"
+    mode: str | None = None
+    reference: str = "test person images"
+
+
+@dataclass(frozen=True)
+class KID:
+    """KID as reported: multiplied by ``scale`` (1000 in LaDI-VTON / CatVTON tables)."""
+
+    scale: float = 1.0
+    subsets: int = 100
+    subset_size: int = 1000
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named evaluation protocol; every field is written beside every number it produces."""
+
+    name: str
+    version: int
+    source: str
+    description: str
+    dataset: str
+    resolution: tuple[int, int]
+    gt_resize: str = "none"
+    paired_list: str = "paired"
+    unpaired_list: str = "unpaired"
+    metrics: tuple[str, ...] = ("ssim", "lpips", "fid")
+    ssim: SSIM = field(default_factory=SSIM)
+    lpips: LPIPS = field(default_factory=LPIPS)
+    fid: FID = field(default_factory=FID)
+    kid: KID = field(default_factory=KID)
+    notes: str = ""
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.ssim.variant in _SSIM_VARIANTS, f"ssim.variant must be one of {_SSIM_VARIANTS}"),
+            (self.gt_resize in _RESIZE_FILTERS, f"gt_resize must be one of {_RESIZE_FILTERS}"),
+            (self.fid.backend in _FID_BACKENDS, f"fid.backend must be one of {_FID_BACKENDS}"),
+            (self.lpips.net in ("alex", "vgg", "squeeze"), "lpips.net must be alex, vgg or squeeze"),
+            (self.lpips.backend in ("lpips", "torchmetrics"), "lpips.backend must be lpips or torchmetrics"),
+            (set(self.metrics) <= {"ssim", "psnr", "lpips", "fid", "kid"}, "metrics: ssim, psnr, lpips, fid, kid"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"protocol {self.name!r}: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved protocol as plain data (for results files)."""
+        return dataclasses.asdict(self)
+
+
+_NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID}
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
+    values = {}
+    for key, value in data.items():
+        if key in _NESTED and cls is Protocol:
+            if not isinstance(value, dict):
+                raise ValueError(f"{where}: {key} must be a mapping")
+            value = _build(_NESTED[key], value, f"{where} {key}")
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[key] = value
+    return cls(**values)
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = _HERE / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"Unknown protocol {name!r}. Available: {', '.join(list_protocols())}")
+    if name in seen:
+        raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    parent = data.pop("include", None)
+    return _merge(_raw(parent, (*seen, name)), data) if parent else data
+
+
+def load_protocol(name: str) -> Protocol:
+    """Load ``bench/protocols/<name>.yaml`` (with its ``include`` chain) into a :class:`Protocol`."""
+    return _build(Protocol, _raw(name), str(_HERE / f"{name}.yaml"))
+
+
+def list_protocols() -> list[str]:
+    """Names of the shipped protocols."""
+    return sorted(p.stem for p in _HERE.glob("*.yaml"))
