@@ -1,0 +1,268 @@
+"""Offline-first weights for the metric backbones (FID/KID Inception, LPIPS trunks).
+
+No function here ever downloads. Weight files are looked up, by their standard file names, in an explicit
+``weights_dir`` and then in torch's hub cache (``$TORCH_HOME/hub/checkpoints``, i.e. ``torch.hub.get_dir()``), which is
+where torch-fidelity, torchmetrics, torchvision and ``lpips`` would have cached them on a connected machine. When a file
+is missing, :class:`MissingWeightsError` says in one line which file, where it looked, and where the library downloads
+it from, so it can be copied over by hand.
+
+The builders load every backbone from the resolved file:
+
+- :func:`build_inception`: torch-fidelity's ``inception-v3-compat`` (the TF-ported FID Inception) through torchmetrics'
+  ``NoTrainInceptionV3`` with ``antialias=False`` (the TF1-style resize, equal to torch-fidelity's).
+- :func:`build_lpips`: LPIPS v0.1 for ``backend="lpips"`` (the ``lpips`` package) or ``backend="torchmetrics"``
+  (torchmetrics' ``_NoTrainLpips``). Both are built with ``pretrained=True, pnet_rand=True``: the linear heads come from
+  the package's shipped files, the trunk is built randomly without a download, then the torchvision ImageNet weights are
+  loaded from the resolved file into it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+__all__ = [
+    "LPIPS_BACKENDS",
+    "LPIPS_NETS",
+    "WEIGHTS",
+    "MissingWeightsError",
+    "WeightsFile",
+    "build_inception",
+    "build_lpips",
+    "file_sha256",
+    "resolve_weights",
+    "search_dirs",
+    "weights_info",
+]
+
+_logger = logging.getLogger(__name__)
+
+LPIPS_NETS = ("alex", "vgg", "squeeze")
+LPIPS_BACKENDS = ("lpips", "torchmetrics")
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file a metric needs.
+
+    Attributes:
+        name: Short name used by :func:`resolve_weights` ("inception", "alex", "vgg", "squeeze").
+        filename: The standard file name in the hub cache.
+        library: Which library downloads it on a connected machine.
+        url: Where that library downloads it from.
+    """
+
+    name: str
+    filename: str
+    library: str
+    url: str
+
+    @property
+    def expected_sha256_prefix(self) -> str:
+        """The hash prefix embedded in the file name (torch.hub convention: the first hex digits of its sha256)."""
+        match = re.search(r"-([a-f0-9]{8,})\.", self.filename)
+        return match.group(1) if match else ""
+
+
+# URLs as written in the installed libraries (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 and
+# torchvision.models.{AlexNet,VGG16,SqueezeNet1_1}_Weights.IMAGENET1K_V1.url); a test checks they still agree.
+WEIGHTS: dict[str, WeightsFile] = {
+    "inception": WeightsFile(
+        "inception",
+        "weights-inception-2015-12-05-6726825d.pth",
+        "torch-fidelity",
+        "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+    ),
+    "alex": WeightsFile(
+        "alex",
+        "alexnet-owt-7be5be79.pth",
+        "torchvision",
+        "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+    ),
+    "vgg": WeightsFile(
+        "vgg", "vgg16-397923af.pth", "torchvision", "https://download.pytorch.org/models/vgg16-397923af.pth"
+    ),
+    "squeeze": WeightsFile(
+        "squeeze",
+        "squeezenet1_1-b8a52dc0.pth",
+        "torchvision",
+        "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+    ),
+}
+
+# torchvision constructor for each LPIPS trunk.
+_TV_ARCH = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
+
+
+class MissingWeightsError(ValueError):
+    """A weights file is not in any of the folders searched (raised instead of attempting a download)."""
+
+
+def search_dirs(weights_dir: str | Path | None = None) -> list[Path]:
+    """The folders :func:`resolve_weights` searches, in order: ``weights_dir`` (if given), then the torch hub cache."""
+    dirs = [] if weights_dir is None else [Path(weights_dir).expanduser()]
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    if hub not in dirs:
+        dirs.append(hub)
+    return dirs
+
+
+def resolve_weights(name: str, weights_dir: str | Path | None = None) -> Path:
+    """Find a metric's weights file on disk; never touches the network.
+
+    Args:
+        name: One of ``"inception"``, ``"alex"``, ``"vgg"``, ``"squeeze"``.
+        weights_dir: A folder searched before ``$TORCH_HOME/hub/checkpoints``.
+
+    Returns:
+        The path of the first file with the standard name found.
+
+    Raises:
+        ValueError: If ``name`` is unknown.
+        MissingWeightsError: If the file is in none of the folders (one line: the file, the folders, the source URL).
+    """
+    if name not in WEIGHTS:
+        raise ValueError(f"Unknown weights name {name!r}; expected one of {sorted(WEIGHTS)}")
+    spec = WEIGHTS[name]
+    dirs = search_dirs(weights_dir)
+    for folder in dirs:
+        candidate = folder / spec.filename
+        if candidate.is_file():
+            return candidate
+    raise MissingWeightsError(
+        f"{spec.filename} not found in {', '.join(str(d) for d in dirs)}: {spec.library} downloads it from {spec.url}; "
+        "copy it into one of these folders or pass --weights-dir"
+    )
+
+
+_SHA_CACHE: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The sha256 hex digest of a file (cached per path, size and modification time)."""
+    path = Path(path).resolve()
+    stat = path.stat()
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+        _SHA_CACHE[key] = digest.hexdigest()
+    return _SHA_CACHE[key]
+
+
+def weights_info(name: str, path: str | Path) -> dict[str, object]:
+    """Describe a resolved weights file for reports: file name, path, sha256 prefix, and whether it matches its name.
+
+    ``sha256_matches_name`` is False for a file that only carries the standard name (e.g. weights a test wrote), so a
+    report can never silently present numbers from such a file as the published backbone's.
+    """
+    spec = WEIGHTS[name]
+    sha = file_sha256(path)
+    return {
+        "file": spec.filename,
+        "path": str(path),
+        "sha256_prefix": sha[:12],
+        "sha256_matches_name": bool(spec.expected_sha256_prefix) and sha.startswith(spec.expected_sha256_prefix),
+        "source_url": spec.url,
+    }
+
+
+def build_inception(weights_dir: str | Path | None = None) -> nn.Module:
+    """Build torch-fidelity's ``inception-v3-compat`` 2048-d (pool3) feature extractor from the local weights file.
+
+    It is torchmetrics' ``NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)``:
+    input uint8 ``[N, 3, H, W]``, TF1-style bilinear resize to 299, output float32 ``[N, 2048]``; locked in eval mode.
+    With ``antialias=False`` the features equal torch-fidelity's (environment.md: FID to 5e-6).
+
+    Args:
+        weights_dir: A folder searched before the torch hub cache for ``weights-inception-2015-12-05-6726825d.pth``.
+
+    Raises:
+        MissingWeightsError: If the weights file is not found (no download is attempted).
+    """
+    path = resolve_weights("inception", weights_dir)
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    model = NoTrainInceptionV3(
+        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path), antialias=False
+    )
+    model.weights_path = str(path)  # type: ignore[attr-defined]
+    return model
+
+
+def _load_torchvision_features(net: str, path: Path) -> dict[str, torch.Tensor]:
+    """Load a torchvision ImageNet checkpoint strictly into its architecture; return ``features``' state dict."""
+    import torchvision
+
+    model = getattr(torchvision.models, _TV_ARCH[net])(weights=None)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.features.state_dict()
+
+
+def _trunk_state_from_features(trunk: nn.Module, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map torchvision ``features.<i>.<rest>`` tensors onto an LPIPS trunk's slice keys.
+
+    The LPIPS trunks (``lpips.pretrained_networks`` and torchmetrics' copy) regroup ``model.features[i]`` into
+    ``slice<k>.<i>`` (alex, vgg; lpips squeeze) or ``slices.<k>.<i>`` (torchmetrics squeeze) keeping the index ``i``.
+    """
+    mapped = {}
+    for key in trunk.state_dict():
+        match = re.fullmatch(r"(?:slice\d+|slices\.\d+)\.(\d+\..+)", key)
+        if match is None or match.group(1) not in features:
+            raise RuntimeError(f"LPIPS trunk key {key!r} has no counterpart in the torchvision checkpoint")
+        mapped[key] = features[match.group(1)]
+    return mapped
+
+
+def build_lpips(
+    net: Literal["alex", "vgg", "squeeze"] = "alex",
+    backend: Literal["lpips", "torchmetrics"] = "lpips",
+    weights_dir: str | Path | None = None,
+) -> nn.Module:
+    """Build an LPIPS v0.1 model entirely from local files (no download).
+
+    Args:
+        net: Trunk: ``"alex"``, ``"vgg"`` or ``"squeeze"``.
+        backend: ``"lpips"`` (``lpips.LPIPS``; call it on inputs in [-1, 1]) or ``"torchmetrics"`` (torchmetrics'
+            ``_NoTrainLpips``; call it with ``normalize=True`` on [0, 1]).
+        weights_dir: A folder searched before the torch hub cache for the torchvision trunk file.
+
+    Returns:
+        The model in eval mode with gradients off; ``model.weights_path`` records the trunk file.
+
+    Raises:
+        ValueError: If ``net`` or ``backend`` is unknown.
+        MissingWeightsError: If the trunk weights file is not found.
+    """
+    if net not in LPIPS_NETS:
+        raise ValueError(f"Unknown LPIPS net {net!r}; expected one of {LPIPS_NETS}")
+    if backend not in LPIPS_BACKENDS:
+        raise ValueError(f"Unknown LPIPS backend {backend!r}; expected one of {LPIPS_BACKENDS}")
+    path = resolve_weights(net, weights_dir)
+    features = _load_torchvision_features(net, path)
+    with warnings.catch_warnings():
+        # lpips 0.1.4 calls torchvision's deprecated ``pretrained=`` argument (False here: no download).
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torchvision\.models\._utils")
+        if backend == "lpips":
+            import lpips as lpips_pkg
+
+            model = lpips_pkg.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+        else:
+            from torchmetrics.functional.image.lpips import _NoTrainLpips
+
+            model = _NoTrainLpips(net=net, pretrained=True, pnet_rand=True)
+    model.net.load_state_dict(_trunk_state_from_features(model.net, features), strict=True)
+    model.eval().requires_grad_(False)
+    model.weights_path = str(path)  # type: ignore[attr-defined]
+    _logger.debug("built LPIPS %s/%s from %s", backend, net, path)
+    return model
