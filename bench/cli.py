@@ -141,3 +141,36 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
         if not skip_bad:
             click.echo(f"error: {len(report.problems)} problem(s) in {root}", err=True)
             sys.exit(2)
+
+
+@main.command()
+@click.option("--model", "models", required=True, help="Comma-separated: pf_afn, pb_afn, cp_vton, cp_vton_plus.")
+@click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
+@click.option("--batch", "batches", default="1", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="Comma-separated: fp32, bf16, fp16.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile first (compile time reported apart).")
+@click.option("--channels-last", is_flag=True, help="Channels-last model and inputs.")
+@click.option("--optimize", is_flag=True, help="pftryon's inference copy (BatchNorm folded).")
+@click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
+@click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), help="Folder for latency_<UTC time>.{csv,md}.")
+def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, compile_: bool, channels_last: bool,
+            optimize: bool, warmup: int, iters: int, out: Path | None) -> None:  # fmt: skip
+    """Time models on CPU or GPU: median, p10/p90, images/s, peak memory, parameters, FLOPs."""
+    from bench.latency import (
+        latency_table,
+        parse_batches,
+        parse_precisions,
+        parse_sizes,
+        run_latency,
+        write_latency_report,
+    )
+
+    results = run_latency(models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device,
+                          compile=compile_, channels_last=channels_last, optimize=optimize, warmup=warmup,
+                          iters=iters)  # fmt: skip
+    click.echo(latency_table(results).to_string(index=False))
+    if out is not None:
+        csv_path, md_path = write_latency_report(results, out)
+        click.echo(f"wrote {csv_path} and {md_path}")

@@ -1,0 +1,30 @@
+"""`pftryon latency` end to end: table on stdout, timestamped CSV + Markdown, one-line errors."""
+
+from __future__ import annotations
+
+import pandas as pd
+from click.testing import CliRunner
+
+from bench.cli import main
+
+
+def test_latency_command_writes_a_self_describing_report(tmp_path):
+    args = ["latency", "--model", "pf_afn", "--size", "64x64", "--batch", "1", "--dtype", "fp32,bf16",
+            "--warmup", "0", "--iters", "2", "--out", str(tmp_path)]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    csv = next(tmp_path.glob("latency_*.csv"))
+    table = pd.read_csv(csv)
+    assert list(table["dtype"]) == ["fp32", "bf16"] and (table["median_ms"] > 0).all()
+    assert {"torch", "git_commit", "weights"} <= set(table.columns)
+    markdown = csv.with_suffix(".md").read_text()
+    assert "Device:" in markdown and "deterministic stand-ins" in markdown and "| pf_afn |" in markdown
+    assert str(csv) in result.stdout
+
+
+def test_latency_command_rejects_bad_input_in_one_line():
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["latency", "--model", "pfafn"])
+    assert unknown.exit_code == 2 and "Did you mean: pf_afn" in unknown.stderr and "Traceback" not in unknown.output
+    bad_size = runner.invoke(main, ["latency", "--model", "pf_afn", "--size", "250x190"])
+    assert bad_size.exit_code == 2 and len(bad_size.stderr.strip().splitlines()) == 1
