@@ -50,14 +50,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import dataclasses
-import datetime
 import difflib
 import gc
 import logging
 import os
 import re
 import statistics
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -74,6 +72,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from bench.data.readers import InputError
+from bench.results import run_metadata
 from bench.speed import _device_name, _sync
 from pftryon.models import atomic_write, create_model, init_deterministic_, optimize_for_inference
 
@@ -752,17 +751,6 @@ def latency_table(results: Iterable[LatencyResult]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=_TABLE_COLUMNS)
 
 
-def _git_commit() -> str | None:
-    root = Path(__file__).resolve().parents[1]
-    try:
-        run = partial(subprocess.run, cwd=root, capture_output=True, text=True, check=True, timeout=10)
-        head = run(["git", "rev-parse", "HEAD"]).stdout.strip()
-        dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return f"{head} (with uncommitted changes)" if dirty else head
-
-
 def _environment(results: Sequence[LatencyResult]) -> dict[str, str]:
     def values(field: str) -> str:
         labels = (
@@ -771,6 +759,7 @@ def _environment(results: Sequence[LatencyResult]) -> dict[str, str]:
         seen = list(dict.fromkeys(labels))
         return ", ".join(seen)
 
+    meta = run_metadata()
     cuda = torch.version.cuda or "none"
     if all(r.memory_measure != "cuda_max_allocated" for r in results):
         cuda += " (torch build; not used by these CPU runs)"
@@ -786,8 +775,8 @@ def _environment(results: Sequence[LatencyResult]) -> dict[str, str]:
         "optimize": values("optimize"),
         "warmup": values("warmup"),
         "iters": values("iters"),
-        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "git_commit": _git_commit() or "unknown (not a git checkout)",
+        "date": meta["date"],
+        "git_commit": meta["git_commit"],
         "weights": WEIGHTS_NOTE,
     }
 
