@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from bench.data.base import read_pair_list
 from bench.data.readers import InputError, read_mask, read_rgb
 from bench.images import to_uint8, write_png
 from pftryon.models import (
@@ -41,20 +42,11 @@ class Pair:
 
 def read_pairs(pairs_file: str | os.PathLike[str], dataroot: str | os.PathLike[str]) -> list[Pair]:
     """Parse ``person.jpg cloth.jpg`` lines into paths under the PF-AFN test layout of ``dataroot``."""
-    pairs_file, root = Path(pairs_file), Path(dataroot)
-    if not pairs_file.is_file():
-        raise InputError(f"{pairs_file}: pairs file not found")
-    pairs = []
-    for number, line in enumerate(pairs_file.read_text().splitlines(), start=1):
-        fields = line.split()
-        if not fields:
-            continue
-        if len(fields) != 2:
-            raise InputError(f"{pairs_file}:{number}: expected 'person.jpg cloth.jpg', got {line.strip()!r}")
-        person, cloth = fields
-        pairs.append(Pair(root / "test_img" / person, root / "test_clothes" / cloth, root / "test_edge" / cloth))
-    if not pairs:
-        raise InputError(f"{pairs_file}: no pairs (expected lines 'person.jpg cloth.jpg')")
+    root = Path(dataroot)
+    pairs = [
+        Pair(root / "test_img" / person, root / "test_clothes" / cloth, root / "test_edge" / cloth)
+        for person, cloth in read_pair_list(pairs_file, columns=2)
+    ]
     for pair in pairs:
         for path in (pair.person, pair.cloth, pair.edge):
             if not path.is_file():
