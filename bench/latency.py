@@ -73,7 +73,7 @@ from tqdm.auto import tqdm
 
 from bench.data.readers import InputError
 from bench.results import run_metadata
-from bench.speed import _device_name, _sync
+from bench.speed import device_name, sync_device
 from pftryon.models import atomic_write, create_model, init_deterministic_, optimize_for_inference
 
 __all__ = [
@@ -538,16 +538,16 @@ def _measure(
 
         runner = torch.compile(model) if compile else model
         if compile:
-            _sync(device)
+            sync_device(device)
             start = time.perf_counter()
             runner(*inputs)
-            _sync(device)
+            sync_device(device)
             compile_s = time.perf_counter() - start
         if cpu_memory is not None:
             cpu_memory.set_baseline()
         for _ in range(warmup):
             runner(*inputs)
-        _sync(device)
+        sync_device(device)
 
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -576,7 +576,7 @@ def _measure(
 
     median = statistics.median(times)
     p10, p90 = (float(v) for v in np.percentile(times, [10, 90]))
-    name = _device_name(device)
+    name = device_name(device)
     achieved = flops / (median / 1e3) / 1e12
     peak = peak_tflops(name, precision) if device.type == "cuda" else None
     result = LatencyResult(

@@ -33,10 +33,11 @@ from pftryon import PFAFN
 from pftryon.layers import local_correlation, local_correlation_reference
 from pftryon.models import init_deterministic_, optimize_for_inference
 
-__all__ = ["time_interleaved"]
+__all__ = ["device_name", "sync_device", "time_interleaved"]
 
 
-def _sync(device: torch.device) -> None:
+def sync_device(device: torch.device) -> None:
+    """Wait for queued work on ``device`` (CUDA); a no-op on CPU."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -51,15 +52,16 @@ def time_interleaved(
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(repeats):
         for name, fn in candidates.items():
-            _sync(device)
+            sync_device(device)
             start = time.perf_counter()
             fn()
-            _sync(device)
+            sync_device(device)
             times[name].append((time.perf_counter() - start) * 1e3)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def _device_name(device: torch.device) -> str:
+def device_name(device: torch.device) -> str:
+    """The GPU name, or the CPU model and thread count, for result headers."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -72,7 +74,7 @@ def _device_name(device: torch.device) -> str:
 
 
 def _header(device: torch.device) -> None:
-    click.echo(f"device: {_device_name(device)} | torch {torch.__version__} | fp32")
+    click.echo(f"device: {device_name(device)} | torch {torch.__version__} | fp32")
 
 
 def bench_model(device: torch.device, repeats: int) -> None:
