@@ -1,0 +1,156 @@
+"""Training configuration: one frozen dataclass, the official hyper-parameters as per-stage defaults.
+
+``TrainConfig.for_stage("pf-warp")`` gives the settings of the official script for that stage
+(shared/reference/pfafn_spec.md §4); any field can be overridden (``for_stage(..., lr=1e-4)``) or read
+from YAML (:func:`load_config`). Every field is written into every checkpoint and report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["KNOWLEDGE", "DISTILL", "STAGES", "TrainConfig", "load_config"]
+
+STAGES = ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e")
+KNOWLEDGE = ("teacher+tutor", "tutor")
+DISTILL = ("adjustable", "fixed", "none")
+PERCEPTUAL = ("vgg19", "none")
+
+# Official schedules (epochs at the initial rate, epochs of linear decay to 0) and base learning rates.
+_OFFICIAL: dict[str, dict[str, Any]] = {
+    "pb-warp": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
+    "pb-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
+    "pf-warp": {"lr": 3e-5, "niter": 100, "niter_decay": 100},
+    "pf-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
+}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run.
+
+    Attributes:
+        stage: ``pb-warp`` | ``pb-e2e`` | ``pf-warp`` | ``pf-e2e``.
+        lr: base learning rate; each :class:`~pftryon.train.stage.ParamGroup` scales it (warp 0.2x in e2e stages).
+        niter: epochs at ``lr``; then ``niter_decay`` epochs of linear decay: epoch ``e`` (1-based) runs at
+            ``lr * (1 - max(0, e - niter - 1) / niter_decay)``, as the official per-epoch update.
+        beta1, beta2: Adam betas (official 0.5, 0.999).
+        batch_size: per process (official 4 per GPU, 32 in total).
+        size: training resolution ``(H, W)``, divisible by 32 (official 256x192).
+        width: multiplier on every network width (1.0 = the official model; 0.125 trains on a CPU).
+        knowledge: ``teacher+tutor`` (PF-AFN: the student sees the tutor's fake try-on, the real image supervises)
+            or ``tutor`` (WUTON-style: the student mimics the tutor's output).
+        distill: ``adjustable`` (only where the tutor warps better), ``fixed`` (always) or ``none``.
+        parse_noise: strength in [0, 1] of the corruption applied to the tutor's parse inputs.
+        perceptual: ``vgg19`` (the official VGG19 loss; needs ``vgg19-dcbb9e9d.pth``) or ``none`` (reported).
+        vgg_weights: path to ``vgg19-dcbb9e9d.pth``; default: the torch hub cache.
+        init: checkpoint folder of the previous stage (pb-e2e: pb-warp's; pf-warp: pb-e2e's; pf-e2e: pf-warp's).
+        tutor: checkpoint folder of the trained PB-AFN (pb-e2e output), for the pf-* stages.
+        fake_cache: cache the tutor's fake images once (keyed by a fingerprint) instead of recomputing them.
+        seed: seeds weights, data order, unpaired garments and noise.
+        save_every: steps between checkpoints (and at the end of every epoch).
+        log_every: steps between JSONL log lines.
+        num_workers: DataLoader workers.
+        amp: bf16 autocast on CUDA (ignored on CPU).
+        max_steps: stop after this many steps in total (tests, smoke runs); ``None`` = the full schedule.
+    """
+
+    stage: str
+    lr: float
+    niter: int
+    niter_decay: int
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 4
+    size: tuple[int, int] = (256, 192)
+    width: float = 1.0
+    knowledge: str = "teacher+tutor"
+    distill: str = "adjustable"
+    parse_noise: float = 0.0
+    perceptual: str = "vgg19"
+    vgg_weights: str | None = None
+    init: str | None = None
+    tutor: str | None = None
+    fake_cache: bool = False
+    seed: int = 0
+    save_every: int = 500
+    log_every: int = 10
+    num_workers: int = 0
+    amp: bool = False
+    max_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.stage in STAGES, f"stage must be one of {STAGES}"),
+            (self.knowledge in KNOWLEDGE, f"knowledge must be one of {KNOWLEDGE}"),
+            (self.distill in DISTILL, f"distill must be one of {DISTILL}"),
+            (self.perceptual in PERCEPTUAL, f"perceptual must be one of {PERCEPTUAL}"),
+            (0.0 <= self.parse_noise <= 1.0, "parse_noise must be in [0, 1]"),
+            (self.width > 0, "width must be positive"),
+            (all(s > 0 and s % 32 == 0 for s in self.size), f"size {self.size} must be positive multiples of 32"),
+            (self.niter >= 0 and self.niter_decay >= 0 and self.niter + self.niter_decay > 0, "need epochs"),
+            (self.batch_size > 0 and self.save_every > 0 and self.log_every > 0, "sizes must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"TrainConfig: {message}")
+
+    @property
+    def epochs(self) -> int:
+        """Total epochs of the schedule."""
+        return self.niter + self.niter_decay
+
+    def lr_factor(self, epoch: int) -> float:
+        """The official linear decay: 1 for ``epoch <= niter + 1``, then down by ``1 / niter_decay`` per epoch."""
+        if self.niter_decay == 0:
+            return 1.0
+        return max(0.0, 1.0 - max(0, epoch - self.niter - 1) / self.niter_decay)
+
+    @classmethod
+    def for_stage(cls, stage: str, **overrides: Any) -> TrainConfig:
+        """The official settings of ``stage``, with ``overrides`` applied."""
+        if stage not in _OFFICIAL:
+            raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}")
+        return cls(stage=stage, **{**_OFFICIAL[stage], **overrides})
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for checkpoints, logs and reports."""
+        data = dataclasses.asdict(self)
+        data["size"] = list(self.size)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys are errors; missing schedule keys take the stage defaults."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"TrainConfig: unknown key(s) {unknown}; known: {sorted(known)}")
+        values = dict(data)
+        if "size" in values:
+            values["size"] = tuple(values["size"])
+        stage = values.pop("stage", None)
+        if stage is None:
+            raise ValueError("TrainConfig: 'stage' is required")
+        return cls.for_stage(stage, **values)
+
+
+def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
+    """Read a YAML mapping of :class:`TrainConfig` fields, then apply ``overrides``."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping of TrainConfig fields")
+    try:
+        return TrainConfig.from_dict({**data, **overrides})
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
