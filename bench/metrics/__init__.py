@@ -1,11 +1,14 @@
-"""Metrics for the benchmark: SSIM variants, PSNR, LPIPS, FID and KID.
+"""Metrics for the benchmark: SSIM variants, PSNR, LPIPS, FID and KID, and video metrics.
 
 Functional core in :mod:`bench.metrics.functional`, stateful ``torchmetrics.Metric`` classes in
-:mod:`bench.metrics.image`, offline weight lookup and backbone builders in :mod:`bench.metrics.weights`.
+:mod:`bench.metrics.image`, offline weight lookup and backbone builders in :mod:`bench.metrics.weights`, FID feature
+extractors per backend (torch-fidelity, clean-fid) in :mod:`bench.metrics.fid_backends`, video (VVT) metrics in
+:mod:`bench.metrics.video`.
 """
 
 from __future__ import annotations
 
+from bench.metrics.fid_backends import CLEANFID_MODES, FID_BACKENDS, CleanFIDInception, build_feature_extractor
 from bench.metrics.functional import (
     SSIM_VARIANTS,
     fid_from_features,
@@ -20,6 +23,13 @@ from bench.metrics.functional import (
     to_uint8,
 )
 from bench.metrics.image import LPIPS, PSNR, SSIM, InceptionStats, PairedImageMetric
+from bench.metrics.video import (
+    R3D18VideoFeatures,
+    VideoFID,
+    VideoMetrics,
+    colour_flicker_error,
+    temporal_change_error,
+)
 from bench.metrics.weights import (
     WEIGHTS,
     MissingWeightsError,
@@ -29,16 +39,24 @@ from bench.metrics.weights import (
 )
 
 __all__ = [
+    "CLEANFID_MODES",
+    "FID_BACKENDS",
     "LPIPS",
     "PSNR",
     "SSIM",
     "SSIM_VARIANTS",
     "WEIGHTS",
+    "CleanFIDInception",
     "InceptionStats",
     "MissingWeightsError",
     "PairedImageMetric",
+    "R3D18VideoFeatures",
+    "VideoFID",
+    "VideoMetrics",
+    "build_feature_extractor",
     "build_inception",
     "build_lpips",
+    "colour_flicker_error",
     "fid_from_features",
     "kid_from_features",
     "lpips",
@@ -49,5 +67,6 @@ __all__ = [
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
+    "temporal_change_error",
     "to_uint8",
 ]

@@ -57,7 +57,7 @@ class PairedImageMetric(Metric):
 
     def compute(self) -> Tensor:
         """Per-sample values of everything seen so far, in input order (per process, then by rank after sync)."""
-        if not self.values:
+        if isinstance(self.values, list) and not self.values:  # after a DDP sync the state is one tensor
             return torch.zeros(0, dtype=torch.float64, device=self.device)
         return dim_zero_cat(self.values)
 
@@ -251,7 +251,8 @@ class InceptionStats(Metric):
 
     Args:
         weights_dir: Folder searched for ``weights-inception-2015-12-05-6726825d.pth`` before the torch hub cache.
-        extractor: A prebuilt feature extractor (uint8 ``[N, 3, H, W]`` -> ``[N, D]``) to use instead.
+        extractor: A prebuilt feature extractor (uint8 ``[N, 3, H, W]`` -> ``[N, D]``) to use instead, e.g. from
+            :func:`bench.metrics.fid_backends.build_feature_extractor`; its ``describe()``, if any, is reported.
         fid_method: ``"sqrtm"`` (scipy, as pytorch-fid) or ``"spectral"`` (same value to ~1e-8 relative, ~10x faster;
             see :func:`bench.metrics.functional.fid_from_features`).
         kid: Compute KID too.
@@ -328,7 +329,7 @@ class InceptionStats(Metric):
 
     def compute(self) -> dict[str, Tensor]:
         """FID and KID between the real and fake features (after DDP sync)."""
-        if not self.real_features or not self.fake_features:
+        if any(isinstance(state, list) and not state for state in (self.real_features, self.fake_features)):
             raise ValueError(
                 "InceptionStats.compute needs features of both sets: call update(..., real=True) and "
                 "update(..., real=False) first"
@@ -357,18 +358,33 @@ class InceptionStats(Metric):
         self.real_features = kept
 
     def describe(self) -> dict[str, Any]:
-        """How FID and KID are computed: backbone, layer, resize, weights file and its sha256 prefix, estimators."""
+        """How FID and KID are computed: backbone, layer, resize, weights file and its sha256 prefix, estimators.
+
+        An extractor with its own ``describe()`` (e.g. clean-fid's) supplies the feature part, ``libraries`` included.
+        """
         path = getattr(self.extractor, "weights_path", None)
+        own = getattr(self.extractor, "describe", None)
+        if callable(own):
+            features = dict(own())
+        else:
+            features = {
+                "backbone": "inception-v3-compat (torch-fidelity's TF-ported FID Inception) via torchmetrics "
+                "NoTrainInceptionV3(antialias=False)"
+                if path
+                else f"custom extractor {type(self.extractor).__name__}",
+                "layer": "2048 (pool3)",
+                "input": "uint8; float [0, 1] quantised as floor(255x + 0.5)",
+                "resize": "TF1-style bilinear to 299x299 (antialias=False), equal to torch-fidelity",
+                "weights": weights_info("inception", path) if path else {"file": None, "note": "custom extractor"},
+                "libraries": {
+                    "torchmetrics": library_version("torchmetrics"),
+                    "torch-fidelity": library_version("torch-fidelity"),
+                },
+            }
+        feature_libraries = features.pop("libraries", {})
         return {
             "metric": "fid_kid",
-            "backbone": "inception-v3-compat (torch-fidelity's TF-ported FID Inception) via torchmetrics "
-            "NoTrainInceptionV3(antialias=False)"
-            if path
-            else f"custom extractor {type(self.extractor).__name__}",
-            "layer": "2048 (pool3)",
-            "input": "uint8; float [0, 1] quantised as floor(255x + 0.5)",
-            "resize": "TF1-style bilinear to 299x299 (antialias=False), equal to torch-fidelity",
-            "weights": weights_info("inception", path) if path else {"file": None, "note": "custom extractor"},
+            **features,
             "fid": {
                 "formula": "|mu_r - mu_f|^2 + Tr(S_r + S_f - 2 sqrtm(S_r S_f)), unbiased covariances, float64",
                 "method": "scipy.linalg.sqrtm (pytorch-fid recipe)"
@@ -385,11 +401,6 @@ class InceptionStats(Metric):
             }
             if self.kid
             else None,
-            "libraries": {
-                "torchmetrics": library_version("torchmetrics"),
-                "torch-fidelity": library_version("torch-fidelity"),
-                "scipy": library_version("scipy"),
-                "numpy": library_version("numpy"),
-            },
+            "libraries": {**feature_libraries, "scipy": library_version("scipy"), "numpy": library_version("numpy")},
             "higher_is_better": False,
         }

@@ -54,7 +54,7 @@ class WeightsFile:
     """A weights file a metric needs.
 
     Attributes:
-        name: Short name used by :func:`resolve_weights` ("inception", "alex", "vgg", "squeeze").
+        name: Short name used by :func:`resolve_weights` (the key in :data:`WEIGHTS`).
         filename: The standard file name in the hub cache.
         library: Which library downloads it on a connected machine.
         url: Where that library downloads it from.
@@ -72,8 +72,10 @@ class WeightsFile:
         return match.group(1) if match else ""
 
 
-# URLs as written in the installed libraries (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3 and
-# torchvision.models.{AlexNet,VGG16,SqueezeNet1_1}_Weights.IMAGENET1K_V1.url); a test checks they still agree.
+# URLs as written in the installed libraries (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3,
+# torchvision.models.{AlexNet,VGG16,SqueezeNet1_1}_Weights.IMAGENET1K_V1.url,
+# torchvision.models.video.R3D_18_Weights.KINETICS400_V1.url, cleanfid.downloads_helper.inception_url and
+# cleanfid.inception_pytorch.FID_WEIGHTS_URL); tests check they still agree.
 WEIGHTS: dict[str, WeightsFile] = {
     "inception": WeightsFile(
         "inception",
@@ -95,6 +97,24 @@ WEIGHTS: dict[str, WeightsFile] = {
         "squeezenet1_1-b8a52dc0.pth",
         "torchvision",
         "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+    ),
+    # clean-fid's TorchScript Inception (modes clean, legacy_tensorflow); clean-fid itself keeps it in /tmp on Linux.
+    "cleanfid_inception": WeightsFile(
+        "cleanfid_inception",
+        "inception-2015-12-05.pt",
+        "clean-fid",
+        "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
+    ),
+    # pytorch-fid's Inception, which clean-fid's legacy_pytorch mode loads through torch.hub's cache.
+    "pt_inception": WeightsFile(
+        "pt_inception",
+        "pt_inception-2015-12-05-6726825d.pth",
+        "clean-fid (legacy_pytorch) and pytorch-fid",
+        "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    ),
+    # Kinetics-400 R3D-18 for the video FID alternative (bench.metrics.video).
+    "r3d_18": WeightsFile(
+        "r3d_18", "r3d_18-b3b3357e.pth", "torchvision", "https://download.pytorch.org/models/r3d_18-b3b3357e.pth"
     ),
 }
 
@@ -119,7 +139,7 @@ def resolve_weights(name: str, weights_dir: str | Path | None = None) -> Path:
     """Find a metric's weights file on disk; never touches the network.
 
     Args:
-        name: One of ``"inception"``, ``"alex"``, ``"vgg"``, ``"squeeze"``.
+        name: A key of :data:`WEIGHTS` (``"inception"``, ``"alex"``, ``"vgg"``, ``"squeeze"``, ...).
         weights_dir: A folder searched before ``$TORCH_HOME/hub/checkpoints``.
 
     Returns:
