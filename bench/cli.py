@@ -10,6 +10,7 @@ import click
 
 from bench.data import DATASETS, dataset_class
 from bench.data.readers import InputError
+from bench.metrics.weights import MissingWeightsError
 from pftryon.models import CheckpointError
 
 __all__ = ["main"]
@@ -21,7 +22,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (InputError, CheckpointError) as err:
+        except (InputError, CheckpointError, MissingWeightsError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -143,6 +144,46 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
             sys.exit(2)
 
 
+@main.command("eval")
+@click.option("--pred", required=True, type=click.Path(path_type=Path), help="Folder of try-on images to score.")
+@click.option("--pred-unpaired", type=click.Path(path_type=Path),
+              help="With --dataset: outputs for the unpaired list (FID); default: FID on --pred.")  # fmt: skip
+@click.option("--gt", type=click.Path(path_type=Path), help="Folder of reference images matched by file stem.")
+@click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), help="Score against this dataset.")
+@click.option("--root", type=click.Path(path_type=Path), help="The dataset folder (with --dataset).")
+@click.option("--pairs-file", type=click.Path(path_type=Path), help="With --dataset: a pair list replacing its own.")
+@click.option("--protocol", "protocol_name", required=True, help="A protocol name (pftryon eval --list) or 'all'.")
+@click.option("--metrics", help="Comma-separated subset of ssim,psnr,lpips,fid,kid (default: the protocol's).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the CSV, JSON, Markdown.")
+@click.option("--crop-panel", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Images are N panels side by side; score the last (PF-AFN's results: 3).")  # fmt: skip
+@click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched for metric weights before the hub.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True, help="Decoding processes.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--fid-resamples", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Bootstrap resamples for the FID std (0: none).")  # fmt: skip
+def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
+          pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
+          weights_dir: Path | None, batch_size: int, workers: int, device: str,
+          fid_resamples: int) -> None:  # fmt: skip
+    """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
+    from bench.evaluate import run_eval
+
+    if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
+        raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")
+    if gt is not None and (pred_unpaired or pairs_file):
+        raise click.UsageError("--pred-unpaired and --pairs-file apply to --dataset only")
+    wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
+    written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root, pairs_file=pairs_file,
+                       pred_unpaired=pred_unpaired, metrics=wanted, crop_panel=crop_panel, weights_dir=weights_dir,
+                       batch_size=batch_size, workers=workers, device=device,
+                       fid_resamples=fid_resamples)  # fmt: skip
+    click.echo(report)
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 @main.command()
 @click.option("--model", "models", required=True, help="Comma-separated: pf_afn, pb_afn, cp_vton, cp_vton_plus.")
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
@@ -174,3 +215,7 @@ def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, com
     if out is not None:
         csv_path, md_path = write_latency_report(results, out)
         click.echo(f"wrote {csv_path} and {md_path}")
+
+
+if __name__ == "__main__":
+    main()

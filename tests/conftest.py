@@ -6,6 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+from bench.metrics.weights import WEIGHTS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
@@ -18,3 +21,37 @@ def shared_dir() -> Path:
             pytest.fail(f"{SHARED} is missing: CI must run with ../shared beside the checkout")
         pytest.skip(f"{SHARED} not found (reference data lives beside the checkout)")
     return SHARED
+
+
+# Metric weights written by the tests (random values): they exercise the real loading path, never the numbers.
+
+
+@pytest.fixture(scope="session")
+def lpips_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    import torchvision
+
+    folder = tmp_path_factory.mktemp("lpips_weights")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / WEIGHTS["alex"].filename)
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), folder / WEIGHTS["squeeze"].filename)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def inception_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Write an inception-v3-compat state dict with He-initialised convolutions (default init makes features vanish)."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+    from torchmetrics.image.fid import NoTrainInceptionV3
+
+    folder = tmp_path_factory.mktemp("inception_weights")
+    with pytest.MonkeyPatch.context() as patch:  # build the architecture without any weights file or download
+        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
+        model = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            fan_in = module.weight[0].numel()
+            module.weight.data = torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5
+    torch.save(model.state_dict(), folder / WEIGHTS["inception"].filename)
+    return folder

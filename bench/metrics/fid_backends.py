@@ -36,7 +36,10 @@ from torch import Tensor, nn
 from bench.metrics.image import library_version
 from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_inception, resolve_weights, weights_info
 
-__all__ = ["CLEANFID_MODES", "FID_BACKENDS", "CleanFIDInception", "PytorchFIDInception", "build_feature_extractor"]
+__all__ = [
+    "CLEANFID_MODES", "FID_BACKENDS", "CleanFIDInception", "PytorchFIDInception", "build_feature_extractor",
+    "fid_weights_name",
+]  # fmt: skip
 
 _logger = logging.getLogger(__name__)
 
@@ -130,7 +133,7 @@ class CleanFIDInception(_FrozenExtractor):
         from cleanfid.resize import build_resizer
 
         self.mode = mode
-        self.weights_name = "pt_inception" if mode == "legacy_pytorch" else "cleanfid_inception"
+        self.weights_name = fid_weights_name("clean-fid", mode)
         try:
             path = resolve_weights(self.weights_name, weights_dir)
         except MissingWeightsError as error:
@@ -214,7 +217,7 @@ class PytorchFIDInception(_FrozenExtractor):
                 "'clean-fid' with mode 'legacy_pytorch', clean-fid's reproduction of it)"
             ) from None
         super().__init__()
-        path = resolve_weights("pt_inception", weights_dir)
+        path = resolve_weights(fid_weights_name("pytorch-fid"), weights_dir)
         self.weights_path = str(path)
         self.net = _load_fid_inception(path, pytorch_fid.inception)
         self._freeze()
@@ -240,6 +243,15 @@ class PytorchFIDInception(_FrozenExtractor):
             "weights": weights_info("pt_inception", self.weights_path),
             "libraries": {"pytorch-fid": library_version("pytorch-fid"), "torch": library_version("torch")},
         }
+
+
+def fid_weights_name(backend: str, mode: str | None = None) -> str:
+    """The :data:`~bench.metrics.weights.WEIGHTS` entry a backend (and clean-fid mode) loads, for checks before work."""
+    if backend == "torch-fidelity":
+        return "inception"
+    if backend == "clean-fid" and mode != "legacy_pytorch":
+        return "cleanfid_inception"
+    return "pt_inception"
 
 
 def build_feature_extractor(

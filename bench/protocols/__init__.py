@@ -43,11 +43,16 @@ class LPIPS:
 
 @dataclass(frozen=True)
 class FID:
-    """FID implementation (``torch-fidelity`` | ``pytorch-fid`` | ``clean-fid``), its mode, the reference set."""
+    """FID implementation (``torch-fidelity`` | ``pytorch-fid`` | ``clean-fid``), its mode, the reference set.
+
+    ``native_reference``: the reference images enter the feature extractor as stored (LaDI-VTON's full-resolution
+    statistics) instead of at the evaluation resolution.
+    """
 
     backend: str = "torch-fidelity"
     mode: str | None = None
     reference: str = "test person images"
+    native_reference: bool = False
 
 
 @dataclass(frozen=True)

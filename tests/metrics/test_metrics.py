@@ -311,17 +311,6 @@ def test_weight_urls_match_the_libraries() -> None:
 # LPIPS (random trunk written by the test: code path only)
 
 
-@pytest.fixture(scope="module")
-def lpips_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import torchvision
-
-    folder = tmp_path_factory.mktemp("lpips_weights")
-    torch.manual_seed(0)
-    torch.save(torchvision.models.alexnet(weights=None).state_dict(), folder / W.WEIGHTS["alex"].filename)
-    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), folder / W.WEIGHTS["squeeze"].filename)
-    return folder
-
-
 @pytest.mark.parametrize("net", ["alex", "squeeze"])
 def test_lpips_backends_load_trunk_and_agree(net: str, lpips_weights_dir: Path, real_pairs) -> None:
     saved = torch.load(lpips_weights_dir / W.WEIGHTS[net].filename, weights_only=True)
@@ -359,26 +348,6 @@ def test_lpips_metric_streams_and_describes(lpips_weights_dir: Path, generated_p
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Inception (random He-initialised weights written by the test: code path only)
-
-
-@pytest.fixture(scope="module")
-def inception_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Write an inception-v3-compat state dict with He-initialised convolutions (default init makes features vanish)."""
-    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
-    from torchmetrics.image.fid import NoTrainInceptionV3
-
-    folder = tmp_path_factory.mktemp("inception_weights")
-    with pytest.MonkeyPatch.context() as patch:  # build the architecture without any weights file or download
-        patch.setattr(tf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
-        patch.setattr(tf_inception.FeatureExtractorInceptionV3, "load_state_dict", lambda self, *a, **k: None)
-        model = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"])
-    generator = torch.Generator().manual_seed(0)
-    for module in model.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            fan_in = module.weight[0].numel()
-            module.weight.data = torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5
-    torch.save(model.state_dict(), folder / W.WEIGHTS["inception"].filename)
-    return folder
 
 
 def test_inception_fid_kid_from_written_weights(inception_weights_dir: Path, real_pairs) -> None:

@@ -1,0 +1,601 @@
+"""Score a folder of try-on images under a named protocol: per-sample values, summaries with CIs, provenance.
+
+The runner behind ``pftryon eval``. It matches predictions to references (a dataset's protocol lists, or a folder of
+references by file stem), decodes every file once (bytes hashed for the image-set fingerprints on the way), derives
+the views a protocol needs (evaluation resolution with the protocol's resize filter; LPIPS' own resize), feeds every
+metric from them in batches, and returns per-sample rows plus a summary that carries the resolved protocol, how each
+metric was computed, the image-set fingerprints and the run metadata.
+
+Under ``torchrun`` every process takes a contiguous block of each list (no padding), the metric states are
+gathered in rank order, which is the input order, and feature sets are reordered by their global index before KID
+draws its subsets: the summary equals the single-process one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics import Metric
+from torchmetrics.utilities import dim_zero_cat
+from tqdm import tqdm
+
+from bench.data import create_dataset
+from bench.data.readers import InputError
+from bench.metrics import LPIPS, PSNR, SSIM, InceptionStats, resolve_weights
+from bench.metrics import functional as MF
+from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
+from bench.protocols import Protocol
+from bench.results import bootstrap_ci, run_metadata
+from pftryon.models import atomic_write
+
+__all__ = [
+    "METRICS", "EvalResult", "EvalSet", "cross_protocol_table", "evaluate", "init_distributed", "match_dataset",
+    "match_folders", "run_eval", "summary_markdown", "write_results",
+]  # fmt: skip
+
+METRICS = ("ssim", "psnr", "lpips", "fid", "kid")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+_PIL_FILTERS = {
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """What to score: prediction/reference pairs for the paired metrics, two image sets for FID/KID.
+
+    Attributes:
+        pairs: ``(key, prediction, reference)`` rows for SSIM/PSNR/LPIPS, in report order.
+        fake: prediction files for FID/KID (the protocol's unpaired list, or the paired predictions).
+        real: reference files for FID/KID (the protocol's reference set).
+        description: how the lists were made (recorded in the summary).
+    """
+
+    pairs: list[tuple[str, Path, Path]]
+    fake: list[Path]
+    real: list[Path]
+    description: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    """Per-sample rows (one per pair) and the summary (metric values, CIs, protocol, provenance)."""
+
+    rows: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: {what} folder not found")
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
+            if path.stem in found:
+                raise InputError(f"{path}: two {what} images share the stem {path.stem!r} ({found[path.stem].name})")
+            found[path.stem] = path
+    if not found:
+        raise InputError(f"{folder}: no {what} images ({', '.join(IMAGE_SUFFIXES)})")
+    return found
+
+
+def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> EvalSet:
+    """Pair every prediction with the reference of the same file stem; FID compares the two whole folders.
+
+    Raises:
+        InputError: a prediction without a reference (named), or an empty folder.
+    """
+    preds, refs = _images_by_stem(Path(pred_dir), "prediction"), _images_by_stem(Path(gt_dir), "reference")
+    missing = sorted(set(preds) - set(refs))
+    if missing:
+        raise InputError(
+            f"{preds[missing[0]]}: no reference named {missing[0]}.* in {gt_dir} "
+            f"({len(missing)} prediction(s) unmatched)"
+        )
+    pairs = [(stem, path, refs[stem]) for stem, path in preds.items()]
+    description = {"mode": "folders", "pred": str(pred_dir), "gt": str(gt_dir), "matched_by": "file stem"}
+    return EvalSet(pairs, list(preds.values()), list(refs.values()), description)
+
+
+def _candidate_stems(person: Path, cloth: Path | None, person_id: str, cloth_id: str, line: int) -> list[str]:
+    """Output names methods write: ours ``<person>__<cloth>``, HR-VITON-style ``<person>_<cloth>``, the person's,
+    or the pair's 0-based line number (PF-AFN's official test writes ``results/demo/PFAFN/<line>.jpg``)."""
+    persons = dict.fromkeys([person.stem, person_id])
+    cloths = dict.fromkeys([*([cloth.stem] if cloth else []), cloth_id])
+    return [f"{p}{sep}{c}" for p in persons for c in cloths for sep in ("__", "_")] + [*persons, str(line)]
+
+
+def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any]):
+    dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
+    preds = _images_by_stem(pred_dir, "prediction")
+    rows = []
+    for line, entry in enumerate(dataset.entries):
+        person, cloth = entry.files["person"], entry.files.get("cloth")
+        stems = _candidate_stems(person, cloth, entry.person_id, entry.cloth_id, line)
+        match = next((preds[s] for s in stems if s in preds), None)
+        if match is None:
+            raise InputError(
+                f"{pred_dir}: no prediction for {pair_mode} pair {entry.person_id} / {entry.cloth_id} "
+                f"(looked for {', '.join(stems[:3])}, ... with any image suffix)"
+            )
+        rows.append((f"{entry.person_id}__{entry.cloth_id}", match, person))
+    return rows
+
+
+def match_dataset(
+    pred_dir: str | os.PathLike[str],
+    name: str,
+    root: str | os.PathLike[str],
+    protocol: Protocol,
+    *,
+    pred_unpaired_dir: str | os.PathLike[str] | None = None,
+    **options: Any,
+) -> EvalSet:
+    """Match predictions to a dataset's test lists: the paired list for SSIM/PSNR/LPIPS, the unpaired list for FID.
+
+    ``pred_dir`` holds the outputs for the paired list (or for the list given by ``pairs_file`` in ``options``);
+    ``pred_unpaired_dir`` those for the unpaired list. Without it, FID/KID use the paired predictions, and the
+    summary says so. The FID reference set is the test person images (each once). Files are found by the names
+    methods commonly write (see :func:`_candidate_stems`).
+    """
+    pred_dir = Path(pred_dir)
+    pairs = _dataset_pairs(pred_dir, name, Path(root), "paired", options)
+    if pred_unpaired_dir is not None:
+        fake = [pred for _, pred, _ in _dataset_pairs(Path(pred_unpaired_dir), name, Path(root), "unpaired", options)]
+    else:
+        fake = [pred for _, pred, _ in pairs]
+    real = list(dict.fromkeys(ref for _, _, ref in pairs))
+    description = {
+        "mode": "dataset", "dataset": name, "root": str(root), "protocol_dataset": protocol.dataset,
+        "pred": str(pred_dir), "pred_unpaired": None if pred_unpaired_dir is None else str(pred_unpaired_dir),
+        "paired_list": "pairs_file " + str(options["pairs_file"]) if options.get("pairs_file") else "paired test list",
+        "fid_fake_set": "unpaired predictions" if pred_unpaired_dir is not None
+        else "paired predictions (no --pred-unpaired given; the protocol computes FID on the unpaired list)",
+        "fid_real_set": "test person images",
+    }  # fmt: skip
+    return EvalSet(pairs, fake, real, description)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Decoding: every file read once; the views a protocol needs are derived from the one decoded image.
+
+
+@dataclass(frozen=True)
+class _Views:
+    """How to turn a file into the tensors the metrics see."""
+
+    resolution: tuple[int, int] | None  # None: as stored (FID references some protocols take at full resolution)
+    resize: str
+    lpips_resize: tuple[int, int] | None
+    crop_panel: int = 1
+
+
+def _crop_last_panel(image: Image.Image, panels: int, path: Path) -> Image.Image:
+    if panels == 1:
+        return image
+    if image.width % panels:
+        raise InputError(f"{path}: width {image.width} is not divisible into {panels} panels (--crop-panel)")
+    step = image.width // panels
+    return image.crop((image.width - step, 0, image.width, image.height))
+
+
+def _to_float(image: Image.Image) -> Tensor:
+    return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
+
+
+def _resize(image: Image.Image, size: tuple[int, int], method: str, path: Path) -> Tensor:
+    """``image`` at ``size`` (H, W) as float [0, 1]; ``method`` names the protocol's filter."""
+    height, width = size
+    if (image.height, image.width) == (height, width):
+        return _to_float(image)
+    if method == "none":
+        raise InputError(
+            f"{path}: image is {image.height}x{image.width}, the protocol evaluates at {height}x{width} without "
+            "resizing (choose a protocol at this resolution or resize the outputs)"
+        )
+    if method == "antialiased_bilinear":  # torchvision Resize on tensors (antialias=True), as LaDI-VTON
+        from torchvision.transforms.v2 import functional as TF
+
+        return TF.resize(_to_float(image), [height, width], antialias=True).clamp_(0, 1)
+    return _to_float(image.resize((width, height), _PIL_FILTERS[method]))
+
+
+class _Files(Dataset):
+    """Decode files into ``(index, sha256, main view, lpips view)``; ``roles`` says whether to crop panels."""
+
+    def __init__(self, files: Sequence[Path], indices: Sequence[int], views: _Views, crop: Sequence[bool]) -> None:
+        self.files, self.indices, self.views, self.crop = list(files), list(indices), views, list(crop)
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[int, str, Tensor, Tensor]:
+        path = self.files[i]
+        try:
+            data = path.read_bytes()
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (OSError, SyntaxError) as err:
+            raise InputError(f"{path}: unreadable image ({err})") from None
+        image = image.convert("RGB")
+        if self.crop[i]:
+            image = _crop_last_panel(image, self.views.crop_panel, path)
+        resolution = self.views.resolution
+        main = _to_float(image) if resolution is None else _resize(image, resolution, self.views.resize, path)
+        lpips_view = main
+        if self.views.lpips_resize is not None:  # HR-VITON: torchvision Resize((128, 128)) on PIL images
+            height, width = self.views.lpips_resize
+            resized = Image.fromarray(MF.to_uint8(main.unsqueeze(0))[0].permute(1, 2, 0).numpy())
+            lpips_view = _to_float(resized.resize((width, height), Image.Resampling.BILINEAR))
+        return self.indices[i], hashlib.sha256(data).hexdigest(), main, lpips_view
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Distributed helpers: contiguous shards, gathered in rank order.
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard(n: int) -> range:
+    rank, world = _world()
+    if n < world:
+        raise InputError(f"cannot split {n} item(s) over {world} processes; use fewer processes")
+    return range(rank * n // world, (rank + 1) * n // world)
+
+
+class _Collected(Metric):
+    """Rows gathered across processes in rank order: a global index plus a per-row tensor (features, digests)."""
+
+    full_state_update = False
+    index: list[Tensor]
+    value: list[Tensor]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.add_state("index", default=[], dist_reduce_fx="cat")
+        self.add_state("value", default=[], dist_reduce_fx="cat")
+
+    def update(self, index: Tensor, value: Tensor) -> None:
+        self.index.append(index.to(self.device, torch.long))
+        self.value.append(value.to(self.device))
+
+    def compute(self) -> Tensor:
+        """All rows, sorted by their global index."""
+        index, value = dim_zero_cat(self.index), dim_zero_cat(self.value)
+        return value[torch.argsort(index)]
+
+
+def _digest_tensor(hexdigests: Sequence[str]) -> Tensor:
+    """sha256 hex digests as a ``[N, 32]`` uint8 tensor (so they can be gathered like any metric state)."""
+    return torch.tensor([list(bytes.fromhex(h)) for h in hexdigests], dtype=torch.uint8)
+
+
+def _fingerprint(digests: Tensor) -> dict[str, Any]:
+    """sha256 over the sorted per-file sha256 digests: file names and order do not matter, file bytes do."""
+    ordered = sorted(bytes(row.tolist()).hex() for row in digests)
+    return {"files": len(ordered), "sha256": hashlib.sha256("".join(ordered).encode()).hexdigest()}
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The metric pass.
+
+
+def _ssim_variant(protocol: Protocol) -> str:
+    if protocol.ssim.variant == "skimage_gaussian":
+        return "skimage_gray" if protocol.ssim.grayscale else "skimage_rgb"
+    return protocol.ssim.variant
+
+
+def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None) -> None:
+    """Resolve every weights file the run needs before any work; raises MissingWeightsError in well under a second."""
+    if "lpips" in metrics:
+        resolve_weights(protocol.lpips.net, weights_dir)
+    if {"fid", "kid"} & set(metrics):
+        resolve_weights(fid_weights_name(protocol.fid.backend, protocol.fid.mode), weights_dir)
+
+
+def _loader(files: Sequence[Path], crop: Sequence[bool], views: _Views, batch_size: int, workers: int) -> DataLoader:
+    block = _shard(len(files))
+    dataset = _Files([files[i] for i in block], list(block), views, [crop[i] for i in block])
+    return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
+
+
+def _summary_of(values: Tensor, seed: int) -> dict[str, Any]:
+    mean, low, high = bootstrap_ci(values.numpy(), seed=seed)
+    return {"mean": mean, "ci95": [low, high], "std": float(values.std()) if len(values) > 1 else 0.0,
+            "n": len(values), "ci_method": "percentile bootstrap of the mean, 10,000 resamples"}  # fmt: skip
+
+
+def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[str, Any]:
+    """FID with pytorch-fid's sqrtm recipe, or the exact spectral form when the covariances are singular."""
+    rank_deficient = min(len(real), len(fake)) <= real.shape[1]
+    method = "spectral" if rank_deficient else "sqrtm"
+    out: dict[str, Any] = {"value": MF.fid_from_features(real, fake, method=method), "n_real": len(real),
+                           "n_fake": len(fake), "method": method}  # fmt: skip
+    if resamples:
+        rng = np.random.default_rng(seed)
+        draws = [MF.fid_from_features(real, fake[rng.integers(0, len(fake), len(fake))], method="spectral")
+                 for _ in range(resamples)]  # fmt: skip
+        out["bootstrap_std"] = float(np.std(draws))
+        out["std_method"] = (
+            f"std of FID over {resamples} bootstrap resamples of the prediction set (spectral formula); resampling "
+            "with replacement duplicates images, so these FIDs run higher than the point value"
+        )
+    if rank_deficient:
+        out["warning"] = (
+            f"{min(len(real), len(fake))} images <= {real.shape[1]} feature dimensions: the covariances are singular "
+            "(FID computed with the exact spectral formula, where sqrtm is unreliable); FID is biased upward and "
+            "comparable only at equal set sizes"
+        )
+    return out
+
+
+def evaluate(
+    eval_set: EvalSet,
+    protocol: Protocol,
+    *,
+    metrics: Sequence[str] | None = None,
+    weights_dir: str | os.PathLike[str] | None = None,
+    crop_panel: int = 1,
+    batch_size: int = 16,
+    workers: int = 0,
+    device: str = "cpu",
+    fid_resamples: int = 10,
+    seed: int = 0,
+    progress: bool = True,
+) -> EvalResult:
+    """Score ``eval_set`` under ``protocol``.
+
+    Args:
+        eval_set: what to score (:func:`match_folders` or :func:`match_dataset`).
+        protocol: the protocol (resolution, resize filter, SSIM variant, LPIPS backbone and resize, FID, KID scale).
+        metrics: subset of the protocol's metrics (default: all of them).
+        weights_dir: folder searched for metric weights before the torch hub cache.
+        crop_panel: predictions are this many panels side by side; the last one is scored (PF-AFN saves 3).
+        batch_size, workers, device: how the pass runs (the numbers do not depend on them).
+        fid_resamples: bootstrap resamples for FID's std (0: none).
+        seed: bootstrap seed.
+        progress: show a progress bar (rank 0 only).
+
+    Raises:
+        MissingWeightsError: before any image is read, when a needed weights file is absent.
+        InputError: unreadable or wrongly sized images, named.
+    """
+    metrics = tuple(protocol.metrics if metrics is None else metrics)
+    unknown = sorted(set(metrics) - set(protocol.metrics))
+    if unknown:
+        raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)}")
+    _check_weights(metrics, protocol, weights_dir)
+    views = _Views(tuple(protocol.resolution), protocol.gt_resize, protocol.lpips.resize, crop_panel)  # type: ignore[arg-type]
+    rank, _ = _world()
+    paired = [m for m in ("ssim", "psnr", "lpips") if m in metrics]
+    scorers: dict[str, Metric] = {}
+    if "ssim" in paired:
+        scorers["ssim"] = SSIM(variant=_ssim_variant(protocol))
+    if "psnr" in paired:
+        scorers["psnr"] = PSNR()
+    if "lpips" in paired:
+        scorers["lpips"] = LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir)
+    scorers = {name: metric.to(device) for name, metric in scorers.items()}
+    features = {role: _Collected().to(device) for role in ("fake", "real")} if {"fid", "kid"} & set(metrics) else {}
+    digests = {role: _Collected().to(device) for role in ("pred", "gt", *features)}
+    extractor = None
+    if features:
+        extractor = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir).to(device)
+    bar = tqdm(total=len(eval_set.pairs) * bool(paired) + (len(eval_set.fake) + len(eval_set.real)) * bool(features),
+               desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)  # fmt: skip
+
+    if paired:
+        n = len(eval_set.pairs)
+        preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers)
+        refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers)
+        for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
+            pred, gt = pred.to(device), gt.to(device)
+            for name, metric in scorers.items():
+                metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+            digests["pred"].update(index, _digest_tensor(pred_hash))
+            digests["gt"].update(index, _digest_tensor(gt_hash))
+            bar.update(len(index))
+    for role, files in (("fake", eval_set.fake), ("real", eval_set.real)):
+        if not features:
+            break
+        native = role == "real" and protocol.fid.native_reference
+        role_views = dataclasses.replace(views, resolution=None) if native else views
+        for index, hashes, images, _ in _loader(files, [role == "fake"] * len(files), role_views, batch_size, workers):
+            with torch.no_grad():
+                features[role].update(index, extractor(MF.to_uint8(images.to(device))).double())
+            digests[role].update(index, _digest_tensor(hashes))
+            bar.update(len(index))
+    bar.close()
+
+    rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
+    summary_metrics: dict[str, Any] = {}
+    for name, metric in scorers.items():
+        values = metric.compute().cpu()
+        for row, value in zip(rows, values.tolist(), strict=True):
+            row[name] = value
+        summary_metrics[name] = {**_summary_of(values, seed), "how": metric.describe()}
+    if features:
+        real, fake = features["real"].compute().cpu(), features["fake"].compute().cpu()
+        stats = InceptionStats(extractor=extractor, kid=False)
+        how = stats.describe()
+        if "fid" in metrics:
+            summary_metrics["fid"] = {**_fid_summary(real, fake, fid_resamples, seed), "how": how}
+        if "kid" in metrics:
+            size = min(protocol.kid.subset_size, len(real), len(fake))
+            mean, std = MF.kid_from_features(real, fake, subsets=protocol.kid.subsets, subset_size=size)
+            scale = protocol.kid.scale
+            summary_metrics["kid"] = {"mean": mean * scale, "std": std * scale, "scale": scale, "subsets":
+                                      protocol.kid.subsets, "subset_size": size, "n_real": len(real),
+                                      "n_fake": len(fake), "how": how}  # fmt: skip
+    names = {"pred": "pred_paired", "gt": "gt_paired", "fake": "pred_fid", "real": "reference_fid"}
+    image_sets = {names[role]: _fingerprint(d.compute().cpu()) for role, d in digests.items() if d.update_called}
+    summary = {
+        "protocol": protocol.to_dict(),
+        "metrics": summary_metrics,
+        "inputs": {**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
+                   "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real)},
+        "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
+    }  # fmt: skip
+    return EvalResult(rows, summary)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Results files.
+
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "fid": "FID", "kid": "KID"}
+
+
+def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """(value, uncertainty) as table text."""
+    if name == "fid":
+        std = entry.get("bootstrap_std")
+        return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
+    if name == "kid":
+        return f"{entry['mean']:.4f}", f"std {entry['std']:.4f} over {entry['subsets']} subsets (x{entry['scale']:g})"
+    low, high = entry["ci95"]
+    return f"{entry['mean']:.4f}", f"[{low:.4f}, {high:.4f}]"
+
+
+def _how(entry: dict[str, Any]) -> str:
+    how = entry["how"]
+    parts = [how.get("variant") or how.get("backbone") or how.get("implementation") or ""]
+    if how.get("reproduces"):
+        parts.append(how["reproduces"])
+    return "; ".join(p for p in parts if p).replace("|", "/")
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a Markdown report: the numbers, then exactly how and on what they were computed."""
+    protocol, inputs, run = summary["protocol"], summary["inputs"], summary["run"]
+    lines = [
+        f"# pftryon eval: protocol `{protocol['name']}` (version {protocol['version']})", "",
+        f"{protocol['description']}", "", f"Source: {protocol['source']}", "",
+        "| metric | value | uncertainty | n | computed as |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, entry in summary["metrics"].items():
+        value, spread = _cell(name, entry)
+        n = entry.get("n") or f"{entry['n_fake']} vs {entry['n_real']}"
+        lines.append(f"| {_LABELS[name]} | {value} | {spread} | {n} | {_how(entry)} |")
+    warnings = [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
+    lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
+    lines += ["## Inputs", ""] + [f"- {k}: {v}" for k, v in inputs.items() if k != "image_sets"]
+    sets = inputs["image_sets"].items()
+    lines += [f"- image set `{k}`: {v['files']} files, sha256 {v['sha256'][:16]}" for k, v in sets]
+    versions = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
+    lines += ["", "## Run", "", f"- date: {run['date']}", f"- commit: {run['git_commit']}",
+              f"- device: {run['device']}", f"- processes: {run['processes']}", f"- versions: {versions}",
+              "", "Full protocol and metric descriptions: summary.json.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Write ``per_sample.csv``, ``summary.json`` and ``summary.md`` atomically into ``out_dir``."""
+    import pandas as pd
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "per_sample.csv", out / "summary.json", out / "summary.md"]
+    atomic_write(paths[0], pd.DataFrame(result.rows).to_csv(index=False).encode())
+    atomic_write(paths[1], (json.dumps(result.summary, indent=2, default=str) + "\n").encode())
+    atomic_write(paths[2], summary_markdown(result.summary).encode())
+    return paths
+
+
+def cross_protocol_table(results: dict[str, EvalResult | str]) -> str:
+    """Markdown table of the same images under several protocols (a string value: why it was skipped)."""
+    lines = ["| protocol | " + " | ".join(_LABELS.values()) + " | notes |", "|---" * (len(_LABELS) + 2) + "|"]
+    for name, result in results.items():
+        if isinstance(result, str):
+            lines.append(f"| {name} | " + " | ".join("" for _ in _LABELS) + f" | skipped: {result} |")
+            continue
+        entries = result.summary["metrics"]
+        cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in _LABELS]
+        protocol = result.summary["protocol"]
+        note = f"{protocol['resolution'][0]}x{protocol['resolution'][1]}, SSIM {protocol['ssim']['variant']}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def init_distributed(device: str) -> None:
+    """Join the process group when launched by ``torchrun`` (gloo on CPU, nccl on CUDA); no-op otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def run_eval(
+    pred: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    protocol_name: str,
+    *,
+    gt: str | os.PathLike[str] | None = None,
+    dataset: str | None = None,
+    root: str | os.PathLike[str] | None = None,
+    pairs_file: str | os.PathLike[str] | None = None,
+    pred_unpaired: str | os.PathLike[str] | None = None,
+    metrics: Sequence[str] | None = None,
+    **options: Any,
+) -> tuple[list[Path], str]:
+    """``pftryon eval``: match, score and write, for one protocol or ``"all"`` (one sub-folder each + a table).
+
+    Returns the files written (none on ranks > 0) and the Markdown report to print.
+    """
+    from bench.metrics.weights import MissingWeightsError
+    from bench.protocols import list_protocols, load_protocol
+
+    init_distributed(options.get("device", "cpu"))
+    rank, _ = _world()
+    names = list_protocols() if protocol_name == "all" else [protocol_name]
+    results: dict[str, EvalResult | str] = {}
+    for name in names:
+        protocol = load_protocol(name)
+        wanted = protocol.metrics if metrics is None else tuple(m for m in metrics if m in protocol.metrics)
+        if metrics is not None and protocol_name != "all" and len(wanted) < len(metrics):
+            missing = sorted(set(metrics) - set(protocol.metrics))
+            raise InputError(f"protocol {name} does not define {missing}; it has {list(protocol.metrics)}")
+        if gt is not None:
+            eval_set = match_folders(pred, gt)
+        else:
+            extra = {"pairs_file": pairs_file} if pairs_file else {}
+            eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired, **extra)
+        try:
+            results[name] = evaluate(eval_set, protocol, metrics=wanted, **options)
+        except (InputError, MissingWeightsError) as err:
+            if protocol_name != "all":
+                raise
+            results[name] = str(err)
+    if rank != 0:
+        return [], ""
+    written: list[Path] = []
+    if protocol_name != "all":
+        result = results[protocol_name]
+        assert isinstance(result, EvalResult)
+        return write_results(result, out), summary_markdown(result.summary)
+    for name, result in results.items():
+        if isinstance(result, EvalResult):
+            written += write_results(result, Path(out) / name)
+    table = "# The same images under every protocol\n\n" + cross_protocol_table(results)
+    atomic_write(Path(out) / "protocols.md", table.encode())
+    return [*written, Path(out) / "protocols.md"], table

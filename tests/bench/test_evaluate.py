@@ -1,0 +1,222 @@
+"""``pftryon eval``: matching, decoding once, per-sample values, summaries with CIs, provenance, errors, DDP."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from bench.cli import main
+from bench.data import create_dataset
+from bench.data.readers import InputError
+from bench.data.synthetic import synthesize
+from bench.evaluate import evaluate, match_dataset, match_folders, run_eval
+from bench.metrics import MissingWeightsError
+from bench.metrics import functional as MF
+from bench.protocols import load_protocol
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("viton")
+    synthesize("viton", root, n=10, size=(256, 192), seed=5, test_fraction=0.5, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def weights_dir(tmp_path_factory: pytest.TempPathFactory, lpips_weights_dir: Path, inception_weights_dir: Path) -> Path:
+    folder = tmp_path_factory.mktemp("all_weights")
+    for source in (*lpips_weights_dir.iterdir(), *inception_weights_dir.iterdir()):
+        (folder / source.name).symlink_to(source)
+    return folder
+
+
+def _copy_persons(root: Path, out: Path, pair_mode: str) -> list[Path]:
+    """Predictions equal to the ground truth: each pair's person file, named as ``pftryon tryon`` names outputs."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in create_dataset("viton", root, split="test", pair_mode=pair_mode).entries:
+        person, cloth = entry.files["person"], entry.files["cloth"]
+        target = out / f"{person.stem}__{cloth.stem}{person.suffix}"
+        shutil.copyfile(person, target)
+        written.append(target)
+    return written
+
+
+def test_identical_images_give_ssim_one_and_psnr_cap(synthetic_root: Path, tmp_path: Path) -> None:
+    _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    protocol = load_protocol("pfafn")
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    result = evaluate(eval_set, protocol, metrics=("ssim", "psnr"), progress=False)
+    assert len(result.rows) == 5
+    for row in result.rows:
+        assert row["ssim"] == pytest.approx(1.0, abs=1e-12)
+        assert row["psnr"] == 100.0
+    ssim = result.summary["metrics"]["ssim"]
+    assert ssim["mean"] == pytest.approx(1.0) and ssim["ci95"] == pytest.approx([1.0, 1.0]) and ssim["n"] == 5
+    sets = result.summary["inputs"]["image_sets"]
+    assert sets["pred_paired"] == sets["gt_paired"]  # same bytes, same fingerprint
+
+
+def test_dataset_mode_scores_paired_and_unpaired_lists(synthetic_root: Path, tmp_path: Path, weights_dir: Path) -> None:
+    _copy_persons(synthetic_root, tmp_path / "paired", "paired")
+    unpaired = _copy_persons(synthetic_root, tmp_path / "unpaired", "unpaired")
+    for path in unpaired[:2]:  # perturb two unpaired outputs so the sets differ
+        pixels = np.asarray(Image.open(path).convert("RGB")).copy()
+        pixels[::2] = 255 - pixels[::2]
+        Image.fromarray(pixels).save(path, quality=95)
+    protocol = load_protocol("pfafn")
+    eval_set = match_dataset(tmp_path / "paired", "viton", synthetic_root, protocol,
+                             pred_unpaired_dir=tmp_path / "unpaired")  # fmt: skip
+    result = evaluate(eval_set, protocol, weights_dir=weights_dir, fid_resamples=3, progress=False)
+    metrics = result.summary["metrics"]
+    assert set(metrics) == {"ssim", "psnr", "lpips", "fid", "kid"}
+    assert metrics["lpips"]["mean"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["fid"]["value"] > 0 and metrics["fid"]["n_fake"] == 5 and metrics["fid"]["n_real"] == 5
+    assert "bootstrap_std" in metrics["fid"] and "warning" in metrics["fid"]  # 5 images << 2048 dimensions
+    assert metrics["kid"]["subset_size"] == 5 and metrics["kid"]["scale"] == 1.0
+    assert metrics["fid"]["how"]["weights"]["file"].endswith("weights-inception-2015-12-05-6726825d.pth")
+    assert result.summary["inputs"]["fid_fake_set"] == "unpaired predictions"
+    assert set(result.summary["inputs"]["image_sets"]) == {"pred_paired", "gt_paired", "pred_fid", "reference_fid"}
+
+
+def test_fid_of_a_set_with_itself_is_zero(synthetic_root: Path, tmp_path: Path, weights_dir: Path) -> None:
+    _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    protocol = load_protocol("pfafn")
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    result = evaluate(eval_set, protocol, metrics=("fid",), weights_dir=weights_dir, fid_resamples=0, progress=False)
+    assert result.summary["metrics"]["fid"]["value"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fixtures_through_the_cli_with_crop_panel(shared_dir: Path, tmp_path: Path) -> None:
+    demo = shared_dir / "fixtures" / "viton_demo"
+    args = ["eval", "--pred", str(demo / "results" / "demo" / "PFAFN"), "--crop-panel", "3",
+            "--dataset", "viton-pfafn", "--root", str(demo / "dataset"), "--pairs-file", str(demo / "demo.txt"),
+            "--protocol", "pfafn", "--metrics", "ssim,psnr", "--out", str(tmp_path / "out")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(tmp_path / "out" / "per_sample.csv")
+    assert list(rows.columns) == ["key", "pred", "gt", "ssim", "psnr"] and len(rows) == 6
+    assert rows["pred"].str.endswith(("0.jpg", "1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg")).all()
+    # The official try-on wears another garment: similar to the person, far from identical.
+    assert ((rows["ssim"] > 0.5) & (rows["ssim"] < 0.99)).all()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["protocol"]["name"] == "pfafn" and summary["inputs"]["crop_panel"] == 3
+    assert summary["metrics"]["ssim"]["how"]["variant"] == "pytorch_ssim"
+    assert {"date", "git_commit", "versions", "device"} <= set(summary["run"])
+    low, high = summary["metrics"]["ssim"]["ci95"]
+    assert low < summary["metrics"]["ssim"]["mean"] < high
+    assert "| SSIM |" in (tmp_path / "out" / "summary.md").read_text()
+    # The crop is the official third panel, scored against the person at 256x192.
+    panel = np.array(Image.open(demo / "results" / "demo" / "PFAFN" / "0.jpg").convert("RGB"))[:, 384:]
+    person = np.array(Image.open(demo / "dataset" / "test_img" / "000066_0.jpg").convert("RGB"))
+    expected = MF.psnr(torch.from_numpy(panel).permute(2, 0, 1)[None] / 255.0,
+                       torch.from_numpy(person).permute(2, 0, 1)[None] / 255.0)  # fmt: skip
+    assert rows["psnr"][0] == pytest.approx(float(expected), rel=1e-9)
+
+
+def test_missing_weights_stop_the_run_before_any_work(
+    synthetic_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_home"))
+    pred = tmp_path / "pred"
+    _copy_persons(synthetic_root, pred, "paired")
+    eval_set = match_dataset(pred, "viton", synthetic_root, load_protocol("pfafn"))
+    start = time.perf_counter()
+    with pytest.raises(MissingWeightsError) as info:
+        evaluate(eval_set, load_protocol("pfafn"), weights_dir=tmp_path / "nothing", progress=False)
+    assert time.perf_counter() - start < 1.0
+    assert "alexnet-owt-7be5be79.pth" in str(info.value) and "\n" not in str(info.value)
+    result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--gt", str(pred), "--protocol", "pfafn",
+                                       "--metrics", "fid", "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code == 2
+    assert "weights-inception-2015-12-05-6726825d.pth" in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    image = Image.new("RGB", (192, 256), (10, 20, 30))
+    image.save(tmp_path / "pred" / "a.png")
+    image.save(tmp_path / "gt" / "b.png")
+    with pytest.raises(InputError, match=r"a\.png: no reference named a"):
+        match_folders(tmp_path / "pred", tmp_path / "gt")
+    image.save(tmp_path / "gt" / "a.png")
+    (tmp_path / "pred" / "c.png").write_bytes(b"not an image")
+    (tmp_path / "gt" / "c.png").write_bytes(b"not an image")
+    with pytest.raises(InputError, match=r"c\.png: unreadable image"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
+                 metrics=("ssim",), progress=False)  # fmt: skip
+    (tmp_path / "pred" / "c.png").unlink()
+    (tmp_path / "gt" / "c.png").unlink()
+    with pytest.raises(InputError, match="not divisible into 5 panels"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"), metrics=("ssim",),
+                 crop_panel=5, progress=False)  # fmt: skip
+    Image.new("RGB", (96, 128)).save(tmp_path / "pred" / "a.png")
+    with pytest.raises(InputError, match="128x96, the protocol evaluates at 256x192 without resizing"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
+                 metrics=("ssim",), progress=False)  # fmt: skip
+
+
+def test_all_protocols_give_one_table(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    for i in range(3):
+        gt = rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)
+        noisy = np.clip(gt.astype(int) + rng.integers(-20, 21, gt.shape), 0, 255).astype(np.uint8)
+        Image.fromarray(gt).save(tmp_path / "gt" / f"{i}.png")
+        Image.fromarray(noisy).save(tmp_path / "pred" / f"{i}.png")
+    written, table = run_eval(tmp_path / "pred", tmp_path / "out", "all", gt=tmp_path / "gt",
+                              metrics=("ssim", "psnr"), progress=False)  # fmt: skip
+    for name in ("pfafn", "hrviton", "ladi", "catvton", "catvton-512"):
+        assert f"| {name} |" in table
+        assert (tmp_path / "out" / name / "summary.json").is_file()
+    values = {n: json.loads((tmp_path / "out" / n / "summary.json").read_text())["metrics"]["ssim"]["mean"]
+              for n in ("pfafn", "hrviton", "ladi")}  # fmt: skip
+    assert len(set(values.values())) == 3  # the same images, three SSIM definitions and resolutions
+    assert (tmp_path / "out" / "protocols.md") in written
+
+
+@pytest.mark.slow
+def test_two_processes_give_the_single_process_summary(synthetic_root: Path, tmp_path: Path, weights_dir: Path) -> None:
+    pred = tmp_path / "pred"
+    _copy_persons(synthetic_root, pred, "paired")
+    common = ["-m", "bench.cli", "eval", "--pred", str(pred), "--dataset", "viton", "--root", str(synthetic_root),
+              "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--batch-size", "2",
+              "--fid-resamples", "2"]  # fmt: skip
+    single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert single.returncode == 0, single.stderr
+    with socket.socket() as probe:  # a free port (torchrun's --master-port 0 does not pick one)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port)]
+    double = subprocess.run([*torchrun, *common, "--out", str(tmp_path / "two")], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert double.returncode == 0, double.stderr[-3000:]
+    one = json.loads((tmp_path / "one" / "summary.json").read_text())
+    two = json.loads((tmp_path / "two" / "summary.json").read_text())
+    assert two["run"]["processes"] == 2 and one["run"]["processes"] == 1
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "one" / "per_sample.csv"),
+                                  pd.read_csv(tmp_path / "two" / "per_sample.csv"), rtol=1e-9)  # fmt: skip
+    for name in ("ssim", "psnr", "lpips"):
+        assert two["metrics"][name]["mean"] == pytest.approx(one["metrics"][name]["mean"], rel=1e-9)
+        assert two["metrics"][name]["ci95"] == pytest.approx(one["metrics"][name]["ci95"], rel=1e-9)
+    assert two["metrics"]["fid"]["value"] == pytest.approx(one["metrics"]["fid"]["value"], rel=1e-6)
+    assert two["metrics"]["kid"]["mean"] == pytest.approx(one["metrics"]["kid"]["mean"], rel=1e-6, abs=1e-12)
+    assert two["inputs"]["image_sets"] == one["inputs"]["image_sets"]
