@@ -184,6 +184,51 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
         click.echo(f"wrote {path}")
 
 
+def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
+    import yaml
+
+    values = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.UsageError(f"--set expects key=value, got {item!r}")
+        values[key.strip().replace("-", "_")] = yaml.safe_load(value)
+    return values
+
+
+@main.command()
+@click.option("--stage", type=click.Choice(["pb-warp", "pb-e2e", "pf-warp", "pf-e2e"]), required=True)
+@click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), required=True)
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset folder (train split).")
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, log, final).")
+@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML of TrainConfig fields.")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Override a TrainConfig field: --set width=0.125 --set size=[128,96].")  # fmt: skip
+@click.option("--init", type=click.Path(path_type=Path), help="Previous stage's final/model folder.")
+@click.option("--tutor", type=click.Path(path_type=Path), help="The trained PB-AFN's final/model folder (pf-*).")
+@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+def train(stage: str, dataset_name: str, root: Path, out: Path, config_file: Path | None, settings: tuple[str, ...],
+          init: Path | None, tutor: Path | None, resume: bool, device: str) -> None:  # fmt: skip
+    """Train one PF-AFN stage (official hyper-parameters by default); runs under torchrun for DDP."""
+    from bench.training import train_on_dataset
+    from pftryon.train.config import TrainConfig, load_config
+    from pftryon.train.trainer import TrainingDiverged
+
+    overrides = _parse_settings(settings) | {k: str(v) for k, v in (("init", init), ("tutor", tutor)) if v}
+    overrides["stage"] = stage
+    try:
+        config = load_config(config_file, **overrides) if config_file else TrainConfig.from_dict(overrides)
+    except (ValueError, TypeError) as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
+    except TrainingDiverged as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(3)
+    click.echo(f"trained {stage}: {final}")
+
+
 @main.command()
 @click.option("--model", "models", required=True, help="Comma-separated: pf_afn, pb_afn, cp_vton, cp_vton_plus.")
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
