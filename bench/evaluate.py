@@ -38,16 +38,16 @@ from bench.data.readers import InputError
 from bench.metrics import LPIPS, PSNR, SSIM, InceptionStats, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
+from bench.metrics.video import VideoMetrics
 from bench.protocols import Protocol
 from bench.results import bootstrap_ci, run_metadata
 from pftryon.models import atomic_write
 
 __all__ = [
-    "METRICS", "EvalResult", "EvalSet", "cross_protocol_table", "evaluate", "init_distributed", "match_dataset",
+    "EvalResult", "EvalSet", "cross_protocol_table", "evaluate", "init_distributed", "match_dataset",
     "match_folders", "run_eval", "summary_markdown", "write_results",
 ]  # fmt: skip
 
-METRICS = ("ssim", "psnr", "lpips", "fid", "kid")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
@@ -65,31 +65,37 @@ class EvalSet:
         fake: prediction files for FID/KID (the protocol's unpaired list, or the paired predictions).
         real: reference files for FID/KID (the protocol's reference set).
         description: how the lists were made (recorded in the summary).
+        videos: ``(video_id, frame_index)`` per pair when the pairs are video frames (each video's frames
+            consecutive and in order), for the temporal metrics; ``None`` for images.
     """
 
     pairs: list[tuple[str, Path, Path]]
     fake: list[Path]
     real: list[Path]
     description: dict[str, Any] = field(default_factory=dict)
+    videos: list[tuple[str, int]] | None = None
 
 
 @dataclass
 class EvalResult:
-    """Per-sample rows (one per pair) and the summary (metric values, CIs, protocol, provenance)."""
+    """Per-sample rows (one per pair), per-video rows (videos only) and the summary (values, CIs, provenance)."""
 
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
+    video_rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
+    """Images under ``folder`` by relative path without suffix (``frame`` or ``video/frame``)."""
     if not folder.is_dir():
         raise InputError(f"{folder}: {what} folder not found")
     found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    for path in sorted(folder.rglob("*")):
         if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file():
-            if path.stem in found:
-                raise InputError(f"{path}: two {what} images share the stem {path.stem!r} ({found[path.stem].name})")
-            found[path.stem] = path
+            key = path.relative_to(folder).with_suffix("").as_posix()
+            if key in found:
+                raise InputError(f"{path}: two {what} images share the name {key!r} ({found[key].name})")
+            found[key] = path
     if not found:
         raise InputError(f"{folder}: no {what} images ({', '.join(IMAGE_SUFFIXES)})")
     return found
@@ -124,7 +130,7 @@ def _candidate_stems(person: Path, cloth: Path | None, person_id: str, cloth_id:
 def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any]):
     dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
     preds = _images_by_stem(pred_dir, "prediction")
-    rows = []
+    rows, videos = [], []
     for line, entry in enumerate(dataset.entries):
         person, cloth = entry.files["person"], entry.files.get("cloth")
         stems = _candidate_stems(person, cloth, entry.person_id, entry.cloth_id, line)
@@ -135,7 +141,9 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
                 f"(looked for {', '.join(stems[:3])}, ... with any image suffix)"
             )
         rows.append((f"{entry.person_id}__{entry.cloth_id}", match, person))
-    return rows
+        if "video_id" in entry.extra:
+            videos.append((entry.extra["video_id"], entry.extra["frame_index"]))
+    return rows, videos or None
 
 
 def match_dataset(
@@ -155,9 +163,10 @@ def match_dataset(
     methods commonly write (see :func:`_candidate_stems`).
     """
     pred_dir = Path(pred_dir)
-    pairs = _dataset_pairs(pred_dir, name, Path(root), "paired", options)
+    pairs, videos = _dataset_pairs(pred_dir, name, Path(root), "paired", options)
     if pred_unpaired_dir is not None:
-        fake = [pred for _, pred, _ in _dataset_pairs(Path(pred_unpaired_dir), name, Path(root), "unpaired", options)]
+        unpaired, _ = _dataset_pairs(Path(pred_unpaired_dir), name, Path(root), "unpaired", options)
+        fake = [pred for _, pred, _ in unpaired]
     else:
         fake = [pred for _, pred, _ in pairs]
     real = list(dict.fromkeys(ref for _, _, ref in pairs))
@@ -169,7 +178,7 @@ def match_dataset(
         else "paired predictions (no --pred-unpaired given; the protocol computes FID on the unpaired list)",
         "fid_real_set": "test person images",
     }  # fmt: skip
-    return EvalSet(pairs, fake, real, description)
+    return EvalSet(pairs, fake, real, description, videos)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -256,11 +265,17 @@ def _world() -> tuple[int, int]:
     return 0, 1
 
 
-def _shard(n: int) -> range:
+def _shard(n: int, groups: Sequence[str] | None = None) -> range:
+    """This process's contiguous block of ``n`` items; with ``groups`` (video ids), blocks end at group changes."""
     rank, world = _world()
-    if n < world:
-        raise InputError(f"cannot split {n} item(s) over {world} processes; use fewer processes")
-    return range(rank * n // world, (rank + 1) * n // world)
+    bounds = [k * n // world for k in range(world + 1)]
+    if groups is not None:
+        for k in range(1, world):
+            while 0 < bounds[k] < n and groups[bounds[k]] == groups[bounds[k] - 1]:
+                bounds[k] += 1
+    if any(bounds[k] >= bounds[k + 1] for k in range(world)):
+        raise InputError(f"cannot split {n} item(s) ({'videos' if groups else 'images'}) over {world} processes")
+    return range(bounds[rank], bounds[rank + 1])
 
 
 class _Collected(Metric):
@@ -314,8 +329,15 @@ def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str 
         resolve_weights(fid_weights_name(protocol.fid.backend, protocol.fid.mode), weights_dir)
 
 
-def _loader(files: Sequence[Path], crop: Sequence[bool], views: _Views, batch_size: int, workers: int) -> DataLoader:
-    block = _shard(len(files))
+def _loader(
+    files: Sequence[Path],
+    crop: Sequence[bool],
+    views: _Views,
+    batch_size: int,
+    workers: int,
+    groups: Sequence[str] | None = None,
+) -> DataLoader:
+    block = _shard(len(files), groups)
     dataset = _Files([files[i] for i in block], list(block), views, [crop[i] for i in block])
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
 
@@ -347,6 +369,32 @@ def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[
             "(FID computed with the exact spectral formula, where sqrtm is unreliable); FID is biased upward and "
             "comparable only at equal set sizes"
         )
+    return out
+
+
+def _video_rows(
+    rows: list[dict[str, Any]], videos: list[tuple[str, int]] | None, temporal: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """One row per video: frame count, per-video means of the frame metrics, the temporal errors."""
+    if videos is None:
+        return []
+    table: dict[str, dict[str, Any]] = {}
+    for row, (video_id, _) in zip(rows, videos, strict=True):
+        entry = table.setdefault(video_id, {"video_id": video_id, "frames": 0, "values": {}})
+        entry["frames"] += 1
+        for name in ("ssim", "psnr", "lpips"):
+            if name in row:
+                entry["values"].setdefault(name, []).append(row[name])
+    out = [{"video_id": e["video_id"], "frames": e["frames"], **{k: float(np.mean(v)) for k, v in e["values"].items()}}
+           for e in table.values()]  # fmt: skip
+    if temporal is not None:
+        position = {video_id: i for i, video_id in enumerate(temporal["video_ids"])}
+        per_video = temporal["per_video"]
+        for row in out:
+            i = position[row["video_id"]]
+            row["transitions"] = int(per_video["transitions"].reshape(-1)[i])
+            for name in ("tce", "flicker"):
+                row[name] = float(per_video[name].reshape(-1)[i])
     return out
 
 
@@ -388,7 +436,12 @@ def evaluate(
     _check_weights(metrics, protocol, weights_dir)
     views = _Views(tuple(protocol.resolution), protocol.gt_resize, protocol.lpips.resize, crop_panel)  # type: ignore[arg-type]
     rank, _ = _world()
-    paired = [m for m in ("ssim", "psnr", "lpips") if m in metrics]
+    paired = [m for m in ("ssim", "psnr", "lpips", "tce", "flicker") if m in metrics]
+    temporal = [m for m in ("tce", "flicker") if m in metrics]
+    if temporal and eval_set.videos is None:
+        raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
+    groups = None if eval_set.videos is None else [video for video, _ in eval_set.videos]
+    video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
     scorers: dict[str, Metric] = {}
     if "ssim" in paired:
         scorers["ssim"] = SSIM(variant=_ssim_variant(protocol))
@@ -407,12 +460,15 @@ def evaluate(
 
     if paired:
         n = len(eval_set.pairs)
-        preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers)
-        refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers)
+        preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers, groups)
+        refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers, groups)
         for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
             pred, gt = pred.to(device), gt.to(device)
             for name, metric in scorers.items():
                 metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+            if video is not None:
+                frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
+                video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
             digests["pred"].update(index, _digest_tensor(pred_hash))
             digests["gt"].update(index, _digest_tensor(gt_hash))
             bar.update(len(index))
@@ -435,6 +491,11 @@ def evaluate(
         for row, value in zip(rows, values.tolist(), strict=True):
             row[name] = value
         summary_metrics[name] = {**_summary_of(values, seed), "how": metric.describe()}
+    video_rows = _video_rows(rows, eval_set.videos, video.compute() if video is not None else None)
+    for name in temporal:
+        values = torch.tensor([row[name] for row in video_rows if row["transitions"]], dtype=torch.float64)
+        summary_metrics[name] = {**_summary_of(values, seed), "unit": "mean over videos of the per-transition mean",
+                                 "how": video.describe()}  # type: ignore[union-attr]  # fmt: skip
     if features:
         real, fake = features["real"].compute().cpu(), features["fake"].compute().cpu()
         stats = InceptionStats(extractor=extractor, kid=False)
@@ -457,13 +518,14 @@ def evaluate(
                    "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real)},
         "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     }  # fmt: skip
-    return EvalResult(rows, summary)
+    return EvalResult(rows, summary, video_rows)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # Results files.
 
-_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "fid": "FID", "kid": "KID"}
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
+           "tce": "temporal change error", "flicker": "colour flicker error"}  # fmt: skip
 
 
 def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
@@ -510,7 +572,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``per_sample.csv``, ``summary.json`` and ``summary.md`` atomically into ``out_dir``."""
+    """Write ``per_sample.csv``, ``summary.json``, ``summary.md`` (+ ``per_video.csv``) atomically into ``out_dir``."""
     import pandas as pd
 
     out = Path(out_dir)
@@ -519,6 +581,9 @@ def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[P
     atomic_write(paths[0], pd.DataFrame(result.rows).to_csv(index=False).encode())
     atomic_write(paths[1], (json.dumps(result.summary, indent=2, default=str) + "\n").encode())
     atomic_write(paths[2], summary_markdown(result.summary).encode())
+    if result.video_rows:
+        paths.append(out / "per_video.csv")
+        atomic_write(paths[-1], pd.DataFrame(result.video_rows).to_csv(index=False).encode())
     return paths
 
 

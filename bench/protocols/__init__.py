@@ -14,12 +14,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FID", "KID", "LPIPS", "SSIM", "Protocol", "list_protocols", "load_protocol"]
+__all__ = ["FID", "KID", "LPIPS", "METRIC_NAMES", "SSIM", "Protocol", "list_protocols", "load_protocol"]
 
 _HERE = Path(__file__).parent
 _SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics")
 _RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos", "antialiased_bilinear")
 _FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
+# Image metrics, then the temporal ones (videos only: see bench.metrics.video).
+METRIC_NAMES = ("ssim", "psnr", "lpips", "fid", "kid", "tce", "flicker")
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ class Protocol:
             (self.fid.backend in _FID_BACKENDS, f"fid.backend must be one of {_FID_BACKENDS}"),
             (self.lpips.net in ("alex", "vgg", "squeeze"), "lpips.net must be alex, vgg or squeeze"),
             (self.lpips.backend in ("lpips", "torchmetrics"), "lpips.backend must be lpips or torchmetrics"),
-            (set(self.metrics) <= {"ssim", "psnr", "lpips", "fid", "kid"}, "metrics: ssim, psnr, lpips, fid, kid"),
+            (set(self.metrics) <= set(METRIC_NAMES), f"metrics must be among {METRIC_NAMES}"),
         ]
         for ok, message in checks:
             if not ok:

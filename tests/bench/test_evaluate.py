@@ -220,3 +220,44 @@ def test_two_processes_give_the_single_process_summary(synthetic_root: Path, tmp
     assert two["metrics"]["fid"]["value"] == pytest.approx(one["metrics"]["fid"]["value"], rel=1e-6)
     assert two["metrics"]["kid"]["mean"] == pytest.approx(one["metrics"]["kid"]["mean"], rel=1e-6, abs=1e-12)
     assert two["inputs"]["image_sets"] == one["inputs"]["image_sets"]
+
+
+def test_video_frames_get_per_video_and_temporal_metrics(tmp_path: Path) -> None:
+    root = tmp_path / "vvt"
+    synthesize("vvt", root, n=4, size=(256, 192), seed=2, test_fraction=0.5, frames=4, progress=False)
+    entries = create_dataset("vvt", root, split="test").entries
+    for folder, static in (("same", False), ("static", True)):
+        for entry in entries:  # nested output layout <pred>/<video>/<frame>.png
+            target = tmp_path / folder / f"{entry.person_id}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            first = next(e for e in entries if e.extra["video_id"] == entry.extra["video_id"])
+            shutil.copyfile((first if static else entry).files["person"], target)
+    protocol = load_protocol("vvt")
+    same = evaluate(match_dataset(tmp_path / "same", "vvt", root, protocol), protocol,
+                    metrics=("ssim", "psnr", "tce", "flicker"), progress=False)  # fmt: skip
+    assert [row["frames"] for row in same.video_rows] == [4, 4]
+    assert all(row["tce"] == 0.0 and row["psnr"] == 100.0 for row in same.video_rows)
+    static = evaluate(match_dataset(tmp_path / "static", "vvt", root, protocol), protocol,
+                      metrics=("ssim", "tce", "flicker"), progress=False)  # fmt: skip
+    assert all(row["tce"] > 0 and row["transitions"] == 3 for row in static.video_rows)
+    assert static.summary["metrics"]["tce"]["n"] == 2  # videos are the units of the interval
+    written = run_eval(tmp_path / "same", tmp_path / "out", "vvt", dataset="vvt", root=root,
+                       metrics=("ssim", "tce"), progress=False)[0]  # fmt: skip
+    assert tmp_path / "out" / "per_video.csv" in written
+    with pytest.raises(InputError, match="need video frames"):
+        evaluate(match_folders(tmp_path / "same", tmp_path / "same"), protocol, metrics=("tce",), progress=False)
+
+
+def test_shards_are_contiguous_and_keep_videos_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    import bench.evaluate as E
+
+    videos = ["a"] * 3 + ["b"] * 4 + ["c"] * 1
+    blocks = []
+    for rank in range(2):
+        monkeypatch.setattr(E, "_world", lambda rank=rank: (rank, 2))
+        blocks.append(E._shard(len(videos), videos))
+        assert E._shard(5) == (range(0, 2) if rank == 0 else range(2, 5))
+    assert blocks == [range(0, 7), range(7, 8)]
+    monkeypatch.setattr(E, "_world", lambda: (0, 3))
+    with pytest.raises(InputError, match="cannot split 8 item"):
+        E._shard(len(videos), ["a"] * 8)
