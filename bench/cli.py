@@ -163,11 +163,15 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--fid-resamples", type=click.IntRange(min=0), default=10, show_default=True,
               help="Bootstrap resamples for the FID std (0: none).")  # fmt: skip
+@click.option("--feature-cache", type=click.Path(path_type=Path),
+              help="Folder for cached reference-set features [default: $TRYON_CACHE/features].")  # fmt: skip
+@click.option("--no-feature-cache", is_flag=True, help="Always recompute the reference features.")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
           pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
-          weights_dir: Path | None, batch_size: int, workers: int, device: str,
-          fid_resamples: int) -> None:  # fmt: skip
+          weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
+          feature_cache: Path | None, no_feature_cache: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
+    from bench.data.cache import default_cache_dir
     from bench.evaluate import run_eval
 
     if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
@@ -175,10 +179,12 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
     if gt is not None and (pred_unpaired or pairs_file):
         raise click.UsageError("--pred-unpaired and --pairs-file apply to --dataset only")
     wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
-    written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root, pairs_file=pairs_file,
-                       pred_unpaired=pred_unpaired, metrics=wanted, crop_panel=crop_panel, weights_dir=weights_dir,
-                       batch_size=batch_size, workers=workers, device=device,
-                       fid_resamples=fid_resamples)  # fmt: skip
+    cache = None if no_feature_cache else feature_cache or default_cache_dir() / "features"
+    written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
+                               pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
+                               crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
+                               workers=workers, device=device, fid_resamples=fid_resamples,
+                               feature_cache=cache)  # fmt: skip
     click.echo(report)
     for path in written:
         click.echo(f"wrote {path}")

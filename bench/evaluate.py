@@ -372,6 +372,35 @@ def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[
     return out
 
 
+class _FeatureCache:
+    """Reference-set features on disk, keyed by file bytes (in order), extractor, weights file and views."""
+
+    def __init__(self, folder: str | os.PathLike[str], files: Sequence[Path], extractor: torch.nn.Module,
+                 views: _Views) -> None:  # fmt: skip
+        self.digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in files]
+        weights = Path(getattr(extractor, "weights_path", ""))
+        stat = weights.stat() if weights.is_file() else None
+        key = {
+            "version": 1, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
+            "weights": [str(weights), stat.st_size, stat.st_mtime_ns] if stat else None,
+            "resolution": views.resolution, "resize": views.resize, "files": self.digests,
+        }  # fmt: skip
+        digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+        self.path = Path(folder) / f"reference-{digest[:32]}.pt"
+        self.enabled = stat is not None  # an extractor without a weights file has no stable identity
+        self.hit = self.enabled and self.path.is_file()
+
+    def load(self) -> Tensor:
+        return torch.load(self.path, map_location="cpu", weights_only=True)
+
+    def store(self, features: Tensor) -> None:
+        if not self.enabled:
+            return
+        buffer = io.BytesIO()
+        torch.save(features.cpu(), buffer)
+        atomic_write(self.path, buffer.getvalue())
+
+
 def _video_rows(
     rows: list[dict[str, Any]], videos: list[tuple[str, int]] | None, temporal: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
@@ -410,6 +439,7 @@ def evaluate(
     device: str = "cpu",
     fid_resamples: int = 10,
     seed: int = 0,
+    feature_cache: str | os.PathLike[str] | None = None,
     progress: bool = True,
 ) -> EvalResult:
     """Score ``eval_set`` under ``protocol``.
@@ -422,6 +452,9 @@ def evaluate(
         crop_panel: predictions are this many panels side by side; the last one is scored (PF-AFN saves 3).
         batch_size, workers, device: how the pass runs (the numbers do not depend on them).
         fid_resamples: bootstrap resamples for FID's std (0: none).
+        feature_cache: folder where the reference set's features are kept, keyed by a fingerprint of its files'
+            bytes, the extractor and its weights file, and the views (a second run against the same reference set
+            skips it); ``None``: no cache.
         seed: bootstrap seed.
         progress: show a progress bar (rank 0 only).
 
@@ -472,11 +505,12 @@ def evaluate(
             digests["pred"].update(index, _digest_tensor(pred_hash))
             digests["gt"].update(index, _digest_tensor(gt_hash))
             bar.update(len(index))
+    real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
+    cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if features and feature_cache else None
     for role, files in (("fake", eval_set.fake), ("real", eval_set.real)):
-        if not features:
-            break
-        native = role == "real" and protocol.fid.native_reference
-        role_views = dataclasses.replace(views, resolution=None) if native else views
+        if not features or (role == "real" and cache is not None and cache.hit):
+            continue
+        role_views = real_views if role == "real" else views
         for index, hashes, images, _ in _loader(files, [role == "fake"] * len(files), role_views, batch_size, workers):
             with torch.no_grad():
                 features[role].update(index, extractor(MF.to_uint8(images.to(device))).double())
@@ -497,7 +531,10 @@ def evaluate(
         summary_metrics[name] = {**_summary_of(values, seed), "unit": "mean over videos of the per-transition mean",
                                  "how": video.describe()}  # type: ignore[union-attr]  # fmt: skip
     if features:
-        real, fake = features["real"].compute().cpu(), features["fake"].compute().cpu()
+        fake = features["fake"].compute().cpu()
+        real = cache.load() if cache is not None and cache.hit else features["real"].compute().cpu()
+        if cache is not None and not cache.hit and rank == 0:
+            cache.store(real)
         stats = InceptionStats(extractor=extractor, kid=False)
         how = stats.describe()
         if "fid" in metrics:
@@ -511,10 +548,14 @@ def evaluate(
                                       "n_fake": len(fake), "how": how}  # fmt: skip
     names = {"pred": "pred_paired", "gt": "gt_paired", "fake": "pred_fid", "real": "reference_fid"}
     image_sets = {names[role]: _fingerprint(d.compute().cpu()) for role, d in digests.items() if d.update_called}
+    if cache is not None:
+        image_sets["reference_fid"] = _fingerprint(_digest_tensor(cache.digests))
     summary = {
         "protocol": protocol.to_dict(),
         "metrics": summary_metrics,
         "inputs": {**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
+                   "reference_features": None if cache is None else f"{'read from' if cache.hit else 'written to'} "
+                   f"{cache.path}",
                    "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real)},
         "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     }  # fmt: skip

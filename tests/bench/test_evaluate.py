@@ -21,7 +21,7 @@ from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
-from bench.evaluate import evaluate, match_dataset, match_folders, run_eval
+from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval
 from bench.metrics import MissingWeightsError
 from bench.metrics import functional as MF
 from bench.protocols import load_protocol
@@ -101,6 +101,25 @@ def test_fid_of_a_set_with_itself_is_zero(synthetic_root: Path, tmp_path: Path, 
     assert result.summary["metrics"]["fid"]["value"] == pytest.approx(0.0, abs=1e-6)
 
 
+def test_reference_features_are_cached_by_fingerprint(synthetic_root: Path, tmp_path: Path, weights_dir: Path) -> None:
+    _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    protocol = load_protocol("pfafn")
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    run = {"metrics": ("fid", "kid"), "weights_dir": weights_dir, "fid_resamples": 0, "progress": False,
+           "feature_cache": tmp_path / "cache"}  # fmt: skip
+    first, second = evaluate(eval_set, protocol, **run), evaluate(eval_set, protocol, **run)
+    assert first.summary["inputs"]["reference_features"].startswith("written to")
+    assert second.summary["inputs"]["reference_features"].startswith("read from")
+    assert second.summary["metrics"]["fid"]["value"] == first.summary["metrics"]["fid"]["value"]
+    assert second.summary["inputs"]["image_sets"] == first.summary["inputs"]["image_sets"]
+    assert len(list((tmp_path / "cache").glob("reference-*.pt"))) == 1
+    other = evaluate(eval_set, load_protocol("pfafn"), **{**run, "crop_panel": 1, "batch_size": 2})
+    assert other.summary["inputs"]["reference_features"].startswith("read from")  # batching is not in the key
+    changed = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    changed = EvalSet(changed.pairs, changed.fake, changed.real[:-1], changed.description)
+    assert evaluate(changed, protocol, **run).summary["inputs"]["reference_features"].startswith("written to")
+
+
 def test_fixtures_through_the_cli_with_crop_panel(shared_dir: Path, tmp_path: Path) -> None:
     demo = shared_dir / "fixtures" / "viton_demo"
     args = ["eval", "--pred", str(demo / "results" / "demo" / "PFAFN"), "--crop-panel", "3",
@@ -141,7 +160,8 @@ def test_missing_weights_stop_the_run_before_any_work(
     assert time.perf_counter() - start < 1.0
     assert "alexnet-owt-7be5be79.pth" in str(info.value) and "\n" not in str(info.value)
     result = CliRunner().invoke(main, ["eval", "--pred", str(pred), "--gt", str(pred), "--protocol", "pfafn",
-                                       "--metrics", "fid", "--out", str(tmp_path / "out")])  # fmt: skip
+                                       "--metrics", "fid", "--out", str(tmp_path / "out"),
+                                       "--feature-cache", str(tmp_path / "cache")])  # fmt: skip
     assert result.exit_code == 2
     assert "weights-inception-2015-12-05-6726825d.pth" in result.output
     assert not (tmp_path / "out").exists()
@@ -198,7 +218,7 @@ def test_two_processes_give_the_single_process_summary(synthetic_root: Path, tmp
     _copy_persons(synthetic_root, pred, "paired")
     common = ["-m", "bench.cli", "eval", "--pred", str(pred), "--dataset", "viton", "--root", str(synthetic_root),
               "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--batch-size", "2",
-              "--fid-resamples", "2"]  # fmt: skip
+              "--fid-resamples", "2", "--no-feature-cache"]  # fmt: skip
     single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=REPO,
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert single.returncode == 0, single.stderr
