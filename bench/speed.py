@@ -9,11 +9,13 @@
 
 * ``synth``: rendering and writing 1,000 synthetic pairs at 256x192 in the VITON layout (goal: < 60 s).
 * ``cache``: one pass over a dataset from its Arrow cache against decoding its JPEG/PNG/JSON files again.
+* ``metrics`` (minutes, so not in ``all``): our SSIM + LPIPS + FID + KID pass against the usual toolchain on the same
+  images and weight files (:mod:`bench.metric_speed`); ``--pairs N``, ``--check`` fails if the values disagree.
 
 Timing needs no trained weights; the deterministic conformance weights are used. Medians over repeats;
 the ratios, measured side by side, are the figures to compare across machines.
 
-Usage: ``python -m bench.speed {all,model,correlation,synth,cache} [--repeats N] [--device cpu|cuda]``.
+Usage: ``python -m bench.speed {all,model,correlation,synth,cache,metrics} [--repeats N] [--device cpu|cuda]``.
 """
 
 from __future__ import annotations
@@ -178,11 +180,15 @@ def bench_cache(pairs: int = 400) -> None:
 
 
 @click.command()
-@click.argument("which", type=click.Choice(["all", "model", "correlation", "synth", "cache"]), default="all")
+@click.argument("which", type=click.Choice(["all", "model", "correlation", "synth", "cache", "metrics"]), default="all")
 @click.option("--repeats", type=click.IntRange(min=1), default=7, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def main(which: str, repeats: int, device: str) -> None:
+@click.option("--pairs", type=click.IntRange(min=2), default=200, show_default=True, help="metrics: image pairs.")
+@click.option("--check", is_flag=True, help="metrics: fail if SSIM, LPIPS or KID differ between the two sides.")
+def main(which: str, repeats: int, device: str, pairs: int, check: bool) -> None:
     """Print the speed benchmarks of the PF-AFN implementation."""
+    if which == "metrics" and device != "cpu":
+        raise click.UsageError("the metrics benchmark runs on CPU only")
     target = torch.device(device)
     if target.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
@@ -196,6 +202,10 @@ def main(which: str, repeats: int, device: str) -> None:
         bench_synth()
     if which in ("all", "cache"):
         bench_cache()
+    if which == "metrics":
+        from bench.metric_speed import bench_metrics
+
+        bench_metrics(pairs, check=check)
 
 
 if __name__ == "__main__":
