@@ -336,9 +336,12 @@ def _loader(
     batch_size: int,
     workers: int,
     groups: Sequence[str] | None = None,
+    indices: Sequence[int] | None = None,
 ) -> DataLoader:
+    """This process's block of ``files`` (global ``indices``, default positions) as decoded batches."""
     block = _shard(len(files), groups)
-    dataset = _Files([files[i] for i in block], list(block), views, [crop[i] for i in block])
+    indices = list(range(len(files))) if indices is None else list(indices)
+    dataset = _Files([files[i] for i in block], [indices[i] for i in block], views, [crop[i] for i in block])
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
 
 
@@ -488,8 +491,35 @@ def evaluate(
     extractor = None
     if features:
         extractor = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir).to(device)
-    bar = tqdm(total=len(eval_set.pairs) * bool(paired) + (len(eval_set.fake) + len(eval_set.real)) * bool(features),
-               desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)  # fmt: skip
+    bar = tqdm(desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
+
+    real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
+    cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if features and feature_cache else None
+    # Feature-set members that are also paired images get their features from the paired pass (decoded once).
+    position = {"fake": {path: i for i, path in enumerate(eval_set.fake)} if features else {},
+                "real": {path: i for i, path in enumerate(eval_set.real)}
+                if features and real_views == views and not (cache and cache.hit) else {}}  # fmt: skip
+
+    def embed(role: str, index: Tensor, images: Tensor, hashes: Sequence[str]) -> None:
+        with torch.no_grad():
+            features[role].update(index, extractor(MF.to_uint8(images.to(device))).double())  # type: ignore[misc]
+        digests[role].update(index, _digest_tensor(hashes))
+
+    column = {"fake": 1, "real": 2}
+    # The first pair holding a member embeds it (a file in several pairs is embedded once).
+    owner: dict[str, dict[Path, int]] = {role: {} for role in column}
+    for role, col in column.items():
+        for i in range(len(eval_set.pairs) if paired else 0):
+            path = eval_set.pairs[i][col]
+            if path in position[role]:
+                owner[role].setdefault(path, i)
+
+    def embed_members(role: str, pairs: Sequence[int], images: Tensor, hashes: Sequence[str]) -> None:
+        paths = [eval_set.pairs[i][column[role]] for i in pairs]
+        rows = [k for k, (i, path) in enumerate(zip(pairs, paths, strict=True)) if owner[role].get(path) == i]
+        if rows:
+            members = torch.tensor([position[role][paths[k]] for k in rows])
+            embed(role, members, images[rows], [hashes[k] for k in rows])
 
     if paired:
         n = len(eval_set.pairs)
@@ -504,17 +534,19 @@ def evaluate(
                 video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
             digests["pred"].update(index, _digest_tensor(pred_hash))
             digests["gt"].update(index, _digest_tensor(gt_hash))
+            embed_members("fake", index.tolist(), pred, pred_hash)
+            embed_members("real", index.tolist(), gt, gt_hash)
             bar.update(len(index))
-    real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
-    cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if features and feature_cache else None
     for role, files in (("fake", eval_set.fake), ("real", eval_set.real)):
         if not features or (role == "real" and cache is not None and cache.hit):
             continue
-        role_views = real_views if role == "real" else views
-        for index, hashes, images, _ in _loader(files, [role == "fake"] * len(files), role_views, batch_size, workers):
-            with torch.no_grad():
-                features[role].update(index, extractor(MF.to_uint8(images.to(device))).double())
-            digests[role].update(index, _digest_tensor(hashes))
+        rest = [i for i, path in enumerate(files) if path not in owner[role]]
+        if not rest:
+            continue
+        loader = _loader([files[i] for i in rest], [role == "fake"] * len(rest),
+                         real_views if role == "real" else views, batch_size, workers, indices=rest)  # fmt: skip
+        for index, hashes, images, _ in loader:
+            embed(role, index, images, hashes)
             bar.update(len(index))
     bar.close()
 

@@ -281,3 +281,18 @@ def test_shards_are_contiguous_and_keep_videos_whole(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(E, "_world", lambda: (0, 3))
     with pytest.raises(InputError, match="cannot split 8 item"):
         E._shard(len(videos), ["a"] * 8)
+
+
+def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weights_dir: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    import bench.evaluate as E
+
+    _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    reads: list[Path] = []
+    original = E._Files.__getitem__
+    monkeypatch.setattr(E._Files, "__getitem__", lambda self, i: reads.append(self.files[i]) or original(self, i))
+    shutil.copytree(tmp_path / "pred", tmp_path / "gt")
+    eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
+    result = evaluate(eval_set, load_protocol("pfafn"), weights_dir=weights_dir, fid_resamples=0, progress=False)
+    assert sorted(reads) == sorted([p for _, p, _ in eval_set.pairs] + [g for _, _, g in eval_set.pairs])
+    assert result.summary["metrics"]["fid"]["n_fake"] == 5 and result.summary["metrics"]["fid"]["value"] < 1e-6

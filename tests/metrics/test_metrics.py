@@ -149,6 +149,14 @@ def test_ssim_skimage_rgb_matches_skimage(real_pairs, generated_pairs, ssim_valu
         assert np.abs(ssim_values[kind]["skimage_rgb"] - np.array(ref)).max() < 1e-6, kind
 
 
+def test_ssim_torchmetrics_matches_the_library(real_pairs, generated_pairs, ssim_values) -> None:
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    for kind, (preds, target) in (("real", _real_tensors(real_pairs)), ("generated", generated_pairs)):
+        ref = structural_similarity_index_measure(preds.double(), target.double(), data_range=1.0, reduction="none")
+        assert np.abs(ssim_values[kind]["torchmetrics"] - ref.numpy()).max() < 1e-12, kind
+
+
 def test_ssim_variants_differ(ssim_values) -> None:
     """Why the variant must be named: torchmetrics and pytorch-ssim average the padded border, skimage does not."""
     for kind in ("real", "generated"):
