@@ -152,7 +152,8 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
 @click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), help="Score against this dataset.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset folder (with --dataset).")
 @click.option("--pairs-file", type=click.Path(path_type=Path), help="With --dataset: a pair list replacing its own.")
-@click.option("--protocol", "protocol_name", required=True, help="A protocol name (pftryon eval --list) or 'all'.")
+@click.option("--protocol", "protocol_name", required=True,
+              help="A shipped protocol (pfafn, hrviton, ladi, catvton, vvt...), all, or a .yaml file.")  # fmt: skip
 @click.option("--metrics", help="Comma-separated subset of ssim,psnr,lpips,fid,kid (default: the protocol's).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the CSV, JSON, Markdown.")
 @click.option("--crop-panel", type=click.IntRange(min=1), default=1, show_default=True,
@@ -178,6 +179,13 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
         raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")
     if gt is not None and (pred_unpaired or pairs_file):
         raise click.UsageError("--pred-unpaired and --pairs-file apply to --dataset only")
+    if protocol_name != "all":
+        from bench.protocols import load_protocol
+
+        try:
+            load_protocol(protocol_name)
+        except ValueError as err:
+            raise click.UsageError(str(err)) from None
     wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
     cache = None if no_feature_cache else feature_cache or default_cache_dir() / "features"
     written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
@@ -233,6 +241,41 @@ def train(stage: str, dataset_name: str, root: Path, out: Path, config_file: Pat
         click.echo(f"error: {err}", err=True)
         sys.exit(3)
     click.echo(f"trained {stage}: {final}")
+
+
+@main.command()
+@click.option("--recipe", required=True, help="A shipped recipe (synthetic-small, smoke) or a recipe YAML file.")
+@click.option("--work", type=click.Path(path_type=Path),
+              help="Data and training runs; finished runs are reused.  [default: out/ablation/<recipe>]")  # fmt: skip
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True,
+              help="Report folder (ablation.{md,csv,json}, per_sample.csv, loss_curves.png).")  # fmt: skip
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
+def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None) -> None:
+    """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
+    import time
+
+    from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
+    from pftryon.train.trainer import TrainingDiverged
+
+    start = time.perf_counter()
+    try:
+        spec = load_recipe(recipe)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        result = run_ablation(spec, work or Path("out/ablation") / spec.name, device=device, weights_dir=weights_dir,
+                              progress=click.echo)  # fmt: skip
+    except StaleWorkError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
+    except TrainingDiverged as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(3)
+    for path in write_report(result, out):
+        click.echo(f"wrote {path}")
+    total = time.perf_counter() - start
+    click.echo(f"total time: {total:.0f} s ({total / 60:.1f} min; budget {spec.budget_s / 60:.0f} min)")
 
 
 @main.command()

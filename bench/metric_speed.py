@@ -6,9 +6,9 @@ The same ``N`` synthetic prediction/ground-truth PNG pairs (256x192) and the sam
   command on the two folders (FID), torch-fidelity's ``fidelity --kid`` command (pytorch-fid has no KID), a per-image
   loop of ``skimage.metrics.structural_similarity`` on PIL greyscale images (HR-VITON's ``evaluate.py`` form), and a
   per-image loop of ``lpips.LPIPS(net="alex")``;
-* **ours**, one process: every file decoded once into a uint8 batch that feeds SSIM (the same skimage greyscale
-  variant, so the values can be compared), LPIPS alex and the Inception features behind FID (spectral formula) and
-  KID, in batches of 16.
+* **ours**: the ``pftryon eval`` command, one process, under a protocol written for the comparison (the skimage
+  greyscale SSIM of the loop, so the values can be compared; LPIPS alex; torch-fidelity's Inception for FID and KID):
+  every file decoded once, batches of 16 feeding every metric.
 
 Timing needs no trained weights: the weight files are written with deterministic random values under their standard
 names (one He-initialised Inception under pytorch-fid's and torch-fidelity's names, which share the state-dict layout;
@@ -17,7 +17,7 @@ scores. What must agree is checked: SSIM and LPIPS per image, and KID (same back
 torch-fidelity). FID is shown beside pytorch-fid's but not compared: same weights, but pytorch-fid resizes to 299
 with PyTorch's bilinear filter and our torch-fidelity backbone with TF1's, so the features differ.
 
-``python -m bench.metric_speed {ours,ssim-loop,lpips-loop} PRED GT OUT`` runs one side's worker (internal).
+``python -m bench.metric_speed {ssim-loop,lpips-loop} PRED GT OUT`` runs one of the loops (internal).
 """
 
 from __future__ import annotations
@@ -27,27 +27,16 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 
-__all__ = [
-    "BATCH_SIZE",
-    "OUR_BATCH_SIZE",
-    "PYTORCH_FID_WEIGHTS",
-    "bench_metrics",
-    "make_pairs",
-    "our_pass",
-    "write_random_weights",
-]
+__all__ = ["BATCH_SIZE", "OUR_BATCH_SIZE", "PYTORCH_FID_WEIGHTS", "bench_metrics", "make_pairs", "write_random_weights"]
 
 BATCH_SIZE = 50  # pytorch-fid's usual --batch-size
-# Our pass uses `pftryon eval`'s default batch: the skimage-form SSIM (torchmetrics, float64 11x11 convolution) holds
-# ~240 MB of im2col buffers per image on CPU, so batches of 50 need ~12 GB.
-OUR_BATCH_SIZE = 16
+OUR_BATCH_SIZE = 16  # `pftryon eval`'s default
 PYTORCH_FID_WEIGHTS = "pt_inception-2015-12-05-6726825d.pth"  # basename of pytorch_fid.inception.FID_WEIGHTS_URL
 # (label, our key, usual key, tolerance on the largest absolute difference)
 _CHECKS = (
@@ -147,54 +136,27 @@ def lpips_loop(pred_dir: Path, gt_dir: Path) -> dict[str, Any]:
     return {"lpips": values}
 
 
-def our_pass(pred_dir: Path, gt_dir: Path, weights_dir: Path, *, kid_subset_size: int) -> dict[str, Any]:
-    """Our streaming pass: each file decoded once, the uint8 batch feeding SSIM, LPIPS and the Inception features.
+def _protocol_file(folder: Path, kid_subset_size: int) -> Path:
+    """The comparison's protocol: what the usual scripts compute, on the images as they are."""
+    path = folder / "metric-speed.yaml"
+    path.write_text(
+        "name: metric-speed\nversion: 1\nsource: bench/metric_speed.py\n"
+        "description: HR-VITON's SSIM form, LPIPS alex (lpips), torch-fidelity FID and KID at 256x192.\n"
+        "dataset: any\nresolution: [256, 192]\nmetrics: [ssim, lpips, fid, kid]\n"
+        "ssim: {variant: skimage_gaussian, grayscale: true}\nlpips: {net: alex, backend: lpips}\n"
+        f"kid: {{subset_size: {kid_subset_size}}}\n"
+    )
+    return path
 
-    Returns per-image SSIM and LPIPS, FID, KID mean and std (100 subsets), and ``seconds`` spent in each stage.
-    """
-    import numpy as np
-    import torch
-    from PIL import Image
 
-    from bench.metrics import LPIPS, SSIM, InceptionStats
-    from bench.metrics import functional as MF
+def _our_values(out: Path) -> dict[str, Any]:
+    """Per-image SSIM / LPIPS (in file-name order) and FID / KID from a ``pftryon eval`` output folder."""
+    import pandas as pd
 
-    seconds = dict.fromkeys(("build", "decode", "ssim", "lpips", "inception", "fid", "kid"), 0.0)
-
-    def timed(stage: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
-        out = fn(*args, **kwargs)
-        seconds[stage] += time.perf_counter() - start
-        return out
-
-    ssim = SSIM(variant="skimage_gray")
-    lpips = timed("build", LPIPS, net="alex", backend="lpips", weights_dir=weights_dir)
-    stats = timed("build", InceptionStats, weights_dir=weights_dir, kid=False)
-
-    def decode(folder: Path, names: list[str]) -> torch.Tensor:
-        arrays = [np.asarray(Image.open(folder / name).convert("RGB")) for name in names]
-        return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
-
-    names = _names(pred_dir, gt_dir)
-    for start in range(0, len(names), OUR_BATCH_SIZE):
-        batch = names[start : start + OUR_BATCH_SIZE]
-        pred, gt = timed("decode", decode, pred_dir, batch), timed("decode", decode, gt_dir, batch)
-        pred_float, gt_float = pred.float() / 255, gt.float() / 255
-        timed("ssim", ssim.update, pred_float, gt_float)
-        timed("lpips", lpips.update, pred_float, gt_float)
-        timed("inception", stats.update, pred, real=False)
-        timed("inception", stats.update, gt, real=True)
-    real, fake = stats.features(real=True), stats.features(real=False)
-    fid = timed("fid", MF.fid_from_features, real, fake, method="spectral")
-    kid_mean, kid_std = timed("kid", MF.kid_from_features, real, fake, subset_size=kid_subset_size)
-    return {
-        "ssim": ssim.compute().tolist(),
-        "lpips": lpips.compute().tolist(),
-        "fid": fid,
-        "kid_mean": kid_mean,
-        "kid_std": kid_std,
-        "seconds": seconds,
-    }
+    rows = pd.read_csv(out / "per_sample.csv").sort_values("key")
+    metrics = json.loads((out / "summary.json").read_text())["metrics"]
+    return {"ssim": rows["ssim"].tolist(), "lpips": rows["lpips"].tolist(), "fid": metrics["fid"]["value"],
+            "kid_mean": metrics["kid"]["mean"], "kid_std": metrics["kid"]["std"]}  # fmt: skip
 
 
 def _run(command: list[str], env: dict[str, str]) -> str:
@@ -223,7 +185,7 @@ def bench_metrics(
         fid_dims: pytorch-fid's ``--dims``; below 2048 only to keep smoke tests fast (its FID is then not comparable).
 
     Returns:
-        ``{"seconds": {process: wall seconds}, "ours_stages": {stage: seconds}, "speedup", "speedup_without_kid",
+        ``{"seconds": {process: wall seconds}, "speedup", "speedup_without_kid",
         "values": {...}, "checks": [...]}``.
     """
     import torch
@@ -241,9 +203,9 @@ def bench_metrics(
                "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}  # fmt: skip
         folders = [str(pred_dir), str(gt_dir)]
 
-        def worker(kind: str, *options: str) -> Callable[[], None]:
+        def worker(kind: str) -> Callable[[], None]:
             out = root / f"{kind}.json"
-            command = [sys.executable, "-m", "bench.metric_speed", kind, *folders, str(out), *options]
+            command = [sys.executable, "-m", "bench.metric_speed", kind, *folders, str(out)]
 
             def run() -> None:
                 _run(command, env)
@@ -254,8 +216,17 @@ def bench_metrics(
         def tool(kind: str, *command: str) -> Callable[[], None]:
             return lambda: outputs.update({kind: _run(list(command), env)})
 
+        protocol = _protocol_file(root, kid_subset_size)
+        ours = [sys.executable, "-m", "bench.cli", "eval", "--pred", str(pred_dir), "--gt", str(gt_dir),
+                "--protocol", str(protocol), "--weights-dir", str(weights_dir), "--out", str(root / "ours"),
+                "--batch-size", str(OUR_BATCH_SIZE), "--fid-resamples", "0", "--no-feature-cache"]  # fmt: skip
+
+        def our_run() -> None:
+            _run(ours, env)
+            outputs["ours"] = _our_values(root / "ours")
+
         candidates = {
-            "ours": worker("ours", "--weights-dir", str(weights_dir), "--kid-subset-size", str(kid_subset_size)),
+            "ours": our_run,
             "pytorch-fid": tool("pytorch-fid", sys.executable, "-m", "pytorch_fid", *folders, "--device", "cpu",
                                 "--batch-size", str(BATCH_SIZE), "--dims", str(fid_dims)),
             "fidelity --kid": tool("fidelity --kid", _fidelity_command(), "--input1", str(pred_dir), "--input2",
@@ -279,10 +250,10 @@ def _report(
     check: bool,
 ) -> dict[str, Any]:
     """Print the timing table and the value comparison; return both as a dict."""
-    ours, stages = seconds["ours"], outputs["ours"]["seconds"]
+    ours = seconds["ours"]
     usual = {name: value for name, value in seconds.items() if name != "ours"}
     total = sum(usual.values())
-    without_kid = (total - usual["fidelity --kid"]) / (ours - stages["kid"])
+    without_kid = (total - usual["fidelity --kid"]) / ours
     echo = click.echo
     echo(
         f"\nMetric pass: SSIM + LPIPS + FID + KID over {pairs} synthetic PNG pairs at 256x192, {threads} threads per "
@@ -297,12 +268,10 @@ def _report(
                         ("lpips-loop", "lpips.LPIPS(net='alex') loop, one pair at a time")):  # fmt: skip
         echo(f"    {label:66s} {usual[name]:8.1f} s")
     echo(f"    {'total':66s} {total:8.1f} s")
-    echo(f"  ours, one process: each image decoded once, batches of {OUR_BATCH_SIZE} feed every metric")
-    echo(f"    {'total':66s} {ours:8.1f} s")
-    inside = ", ".join(f"{stage} {value:.1f}" for stage, value in stages.items())
-    echo(f"      stages (s): {inside}; imports and the rest {ours - sum(stages.values()):.1f}")
-    echo(f"  speed-up {total / ours:.2f}x (goal >= 3x); like for like without KID (pytorch-fid + SSIM + LPIPS loops "
-         f"vs ours less its KID step): {without_kid:.2f}x")  # fmt: skip
+    echo(f"  ours: pftryon eval, one process: each image decoded once, batches of {OUR_BATCH_SIZE} feed every metric")
+    echo(f"    {'total (SSIM + LPIPS + FID + KID, per-sample CSV, CIs, JSON + Markdown)':66s} {ours:8.1f} s")
+    echo(f"  speed-up {total / ours:.2f}x (goal >= 3x); without the usual side's KID run (pytorch-fid + SSIM + LPIPS "
+         f"loops vs ours, which still computes KID from its one set of features): {without_kid:.2f}x")  # fmt: skip
 
     ours_values, checks = outputs["ours"], []
     echo("  values (random weights):")
@@ -329,7 +298,6 @@ def _report(
         raise click.ClickException(f"our pass and the usual toolchain disagree on {', '.join(failed)}")
     return {
         "seconds": seconds,
-        "ours_stages": stages,
         "speedup": total / ours,
         "speedup_without_kid": without_kid,
         "values": {
@@ -342,20 +310,13 @@ def _report(
 
 
 @click.command()
-@click.argument("kind", type=click.Choice(["ours", "ssim-loop", "lpips-loop"]))
+@click.argument("kind", type=click.Choice(["ssim-loop", "lpips-loop"]))
 @click.argument("pred_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("gt_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--weights-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--kid-subset-size", type=click.IntRange(min=2), default=1000)
-def _worker(kind: str, pred_dir: Path, gt_dir: Path, out: Path, weights_dir: Path | None, kid_subset_size: int) -> None:
-    """Run one side of the benchmark in this process and write its values as JSON to OUT."""
-    if kind == "ours":
-        if weights_dir is None:
-            raise click.UsageError("ours needs --weights-dir")
-        result = our_pass(pred_dir, gt_dir, weights_dir, kid_subset_size=kid_subset_size)
-    else:
-        result = (ssim_loop if kind == "ssim-loop" else lpips_loop)(pred_dir, gt_dir)
+def _worker(kind: str, pred_dir: Path, gt_dir: Path, out: Path) -> None:
+    """Run one of the usual per-image loops in this process and write its values as JSON to OUT."""
+    result = (ssim_loop if kind == "ssim-loop" else lpips_loop)(pred_dir, gt_dir)
     out.write_text(json.dumps(result))
 
 

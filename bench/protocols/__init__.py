@@ -131,10 +131,20 @@ def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+def _path(name: str) -> Path:
+    """A shipped protocol's file, or ``name`` itself when it is a YAML file (a custom protocol)."""
+    if name.endswith((".yaml", ".yml")):
+        if not Path(name).is_file():
+            raise ValueError(f"{name}: protocol file not found")
+        return Path(name)
     path = _HERE / f"{name}.yaml"
     if not path.is_file():
-        raise ValueError(f"Unknown protocol {name!r}. Available: {', '.join(list_protocols())}")
+        raise ValueError(f"Unknown protocol {name!r}. Available: {', '.join(list_protocols())} (or a .yaml file)")
+    return path
+
+
+def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = _path(name)
     if name in seen:
         raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
     data = yaml.safe_load(path.read_text()) or {}
@@ -145,8 +155,9 @@ def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def load_protocol(name: str) -> Protocol:
-    """Load ``bench/protocols/<name>.yaml`` (with its ``include`` chain) into a :class:`Protocol`."""
-    return _build(Protocol, _raw(name), str(_HERE / f"{name}.yaml"))
+    """Load a shipped protocol (``bench/protocols/<name>.yaml``) or a custom one from a ``.yaml`` path, with its
+    ``include`` chain (which may name shipped protocols) into a :class:`Protocol`."""
+    return _build(Protocol, _raw(name), str(_path(name)))
 
 
 def list_protocols() -> list[str]:
