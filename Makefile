@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test bench lint clean
+.PHONY: setup test bench bench-metrics lint clean
 
 setup: $(STAMP)
 
@@ -23,6 +23,10 @@ test: setup
 
 bench: setup
 	$(BIN)/python -m bench.speed all
+
+# ~5-10 min on 2 cores: pftryon eval against pytorch-fid + fidelity --kid + per-image skimage / lpips loops.
+bench-metrics: setup
+	$(BIN)/python -m bench.speed metrics --check
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -202,7 +202,8 @@ def build_inception(weights_dir: str | Path | None = None) -> nn.Module:
 
     It is torchmetrics' ``NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"], antialias=False)``:
     input uint8 ``[N, 3, H, W]``, TF1-style bilinear resize to 299, output float32 ``[N, 2048]``; locked in eval mode,
-    weights in channels-last memory format (about twice as fast on CPU; features differ by float rounding, ~1e-6).
+    BatchNorm folded into the convolutions and weights in channels-last memory format (about 2.5x faster on CPU;
+    features differ from the unfolded network by float rounding, ~1e-6).
     With ``antialias=False`` the features equal torch-fidelity's (environment.md: FID to 5e-6).
 
     Args:
@@ -218,8 +219,19 @@ def build_inception(weights_dir: str | Path | None = None) -> nn.Module:
         name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path), antialias=False
     )
     model.weights_path = str(path)  # type: ignore[attr-defined]
-    # Channels-last convolutions: ~2x faster on CPU; features change by float rounding only (~1e-6).
+    # Inference rewrites: ~2.5x faster on CPU together; features change by float rounding only (~1e-6).
+    _fold_conv_bn(model)
     return model.to(memory_format=torch.channels_last)
+
+
+def _fold_conv_bn(model: nn.Module) -> None:
+    """Fold each eval-mode ``bn`` into its block's ``conv`` (torch-fidelity's ``BasicConv2d``: conv, bn, relu)."""
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    for module in model.modules():
+        conv, norm = getattr(module, "conv", None), getattr(module, "bn", None)
+        if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+            module.conv, module.bn = fuse_conv_bn_eval(conv.eval(), norm.eval()), nn.Identity()
 
 
 def _load_torchvision_features(net: str, path: Path) -> dict[str, torch.Tensor]:
