@@ -1,0 +1,144 @@
+"""`pftryon ablate`: recipes, the run plan, flow EPE, and the smoke recipe end to end with resume."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from bench.ablate import NO_WARP, TUTOR, Recipe, _OptionalMetrics, flow_epe, load_recipe, plan_runs
+from bench.cli import main
+
+SMOKE_RUNS = [
+    "tutor/pb-warp", "tutor/pb-e2e", "noise-0.5/tt-adjustable/pf-warp", "noise-0.5/tt-adjustable/pf-e2e",
+    "noise-0.5/tutor-adjustable/pf-warp", "noise-0.5/tutor-adjustable/pf-e2e",
+]  # fmt: skip
+
+
+def _ablate(tmp: Path, *extra: str) -> str:
+    args = ["ablate", "--recipe", "smoke", "--work", str(tmp / "work"), "--out", str(tmp / "report"), *extra]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result.output
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    tmp = tmp_path_factory.mktemp("ablate")
+    return tmp, _ablate(tmp)
+
+
+@pytest.mark.slow
+def test_smoke_recipe_writes_the_report(smoke: tuple[Path, str]) -> None:
+    tmp, output = smoke
+    for key in SMOKE_RUNS:
+        assert f"{key}: training" in output
+    assert "total time:" in output
+    report = tmp / "report"
+    table = pd.read_csv(report / "ablation.csv")
+    assert list(table["variant"]) == ["tt-adjustable", "tutor-adjustable", TUTOR, NO_WARP]
+    for column in ("knowledge", "distill", "parse_noise", "ssim_mean", "ssim_low", "ssim_high", "psnr_mean",
+                   "epe_mean", "ssim_minus_no_warp_mean", "lpips_mean", "fid", "train_time_s"):  # fmt: skip
+        assert column in table.columns, column
+    assert table["ssim_mean"].between(-1, 1).all() and (table["epe_mean"] >= 0).all()
+    per_sample = pd.read_csv(report / "per_sample.csv")
+    assert set(per_sample.columns) >= {"variant", "parse_noise", "pair", "ssim", "psnr", "epe"}
+    assert len(per_sample) == 4 * per_sample["pair"].nunique()
+    summary = json.loads((report / "ablation.json").read_text())
+    assert [r["key"] for r in summary["runs"]] == SMOKE_RUNS
+    assert summary["runs"][2]["config"]["knowledge"] == "teacher+tutor"
+    assert summary["runs"][2]["config"]["parse_noise"] == 0.5
+    assert summary["recipe"]["name"] == "smoke" and summary["data"]["fingerprint_sha256"]
+    markdown = (report / "ablation.md").read_text()
+    assert "| variant | knowledge | distill | parse noise | SSIM (pytorch_ssim)" in markdown
+    assert "weights absent" in markdown or not summary["metric_notes"]
+    assert (report / "loss_curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(smoke: tuple[Path, str]) -> None:
+    tmp = smoke[0]
+    runs = tmp / "work" / "runs"
+    finished = runs / "tutor" / "pb-warp" / "final" / "training.json"
+    stamp = finished.stat().st_mtime_ns
+    shutil.rmtree(runs / "noise-0.5" / "tutor-adjustable" / "pf-e2e" / "final")  # as if killed before the end
+    output = _ablate(tmp)
+    assert "already synthesised, skipped" in output
+    for key in SMOKE_RUNS[:-1]:
+        assert f"{key}: finished before" in output
+    assert f"{SMOKE_RUNS[-1]}: resuming from step_" in output
+    assert finished.stat().st_mtime_ns == stamp
+
+
+@pytest.mark.slow
+def test_a_changed_recipe_refuses_the_finished_runs(smoke: tuple[Path, str], tmp_path: Path) -> None:
+    recipe = load_recipe("smoke").to_dict()
+    recipe["stages"]["pb-warp"]["lr"] = 1e-3
+    path = tmp_path / "changed.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    args = ["ablate", "--recipe", str(path), "--work", str(smoke[0] / "work"), "--out", str(tmp_path / "report")]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2 and "trained with other settings (lr)" in result.output
+
+
+def test_unknown_recipe_keys_are_errors(tmp_path: Path) -> None:
+    recipe = load_recipe("smoke").to_dict()
+    for where, change in (("recipe", {"epochs": 3}), ("stages.pf-warp", {"stages": {**recipe["stages"],
+                          "pf-warp": {**recipe["stages"]["pf-warp"], "lr_decay": 1}}})):  # fmt: skip
+        path = tmp_path / "bad.yaml"
+        path.write_text(yaml.safe_dump({**recipe, **change}))
+        with pytest.raises(ValueError, match="unknown key"):
+            load_recipe(path)
+        result = CliRunner().invoke(main, ["ablate", "--recipe", str(path)])
+        assert result.exit_code == 2 and "unknown key" in result.output, where
+    with pytest.raises(ValueError, match="Unknown recipe 'nope'"):
+        load_recipe("nope")
+    with pytest.raises(ValueError, match="knowledge must be one of"):
+        Recipe.from_dict({**recipe, "variants": [{"name": "x", "knowledge": "parser", "distill": "none"}]})
+
+
+def test_the_shipped_recipe_plans_the_tutor_once_and_every_student_at_every_noise(tmp_path: Path) -> None:
+    recipe = load_recipe("synthetic-small")
+    plan = plan_runs(recipe, tmp_path)
+    assert [r.key for r in plan[:2]] == ["tutor/pb-warp", "tutor/pb-e2e"]
+    students = plan[2:]
+    assert len(students) == 2 * len(recipe.variants) * len(recipe.parse_noise)
+    tutor = str(plan[1].model)
+    for warp, e2e in zip(students[::2], students[1::2], strict=True):
+        assert (warp.config.stage, e2e.config.stage) == ("pf-warp", "pf-e2e")
+        assert warp.config.init == tutor and e2e.config.init == str(warp.model) and e2e.config.tutor == tutor
+        assert warp.config.parse_noise == e2e.config.parse_noise == warp.parse_noise
+        assert (warp.config.knowledge, warp.config.distill) == (warp.variant.knowledge, warp.variant.distill)
+    assert {(r.variant.name, r.parse_noise) for r in students} == {
+        (v.name, p) for v in recipe.variants for p in recipe.parse_noise
+    }
+    assert plan[0].config.parse_noise == plan[1].config.parse_noise == 0.0  # the tutor learns from clean parses
+    assert recipe.perceptual == "none"
+
+
+def test_flow_epe_is_in_pixels_inside_the_true_region() -> None:
+    height, width = 5, 9
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, height), torch.linspace(-1, 1, width), indexing="ij")
+    truth = torch.stack([xs, ys])[None].clone()
+    flow = truth.clone()
+    flow[:, 0] += 2 / (width - 1)  # one pixel to the right
+    flow[:, 1] -= 2 * 2 / (height - 1)  # two pixels up
+    truth[:, :, 0] = float("nan")  # first row outside the garment: ignored
+    flow[:, :, 0] = 100.0
+    epe = flow_epe(flow, truth)
+    assert epe.shape == (1,) and epe.item() == pytest.approx(5**0.5)
+    assert flow_epe(flow, torch.full_like(truth, float("nan"))).isnan().all()
+
+
+def test_optional_metrics_are_used_when_their_weights_are_present(lpips_weights_dir: Path) -> None:
+    optional = _OptionalMetrics.build("alex", lpips_weights_dir)
+    assert optional.lpips is not None and "lpips" not in optional.notes
+    assert optional.inception is None or "fid" not in optional.notes
+    if optional.inception is None:
+        assert optional.notes["fid"].startswith("weights absent: weights-inception-2015-12-05")
