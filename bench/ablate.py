@@ -568,7 +568,7 @@ def _score(
         "epe": flow_epe(torch.cat(flows), test.flows).numpy(),
     }
     if optional.lpips is not None:
-        values["lpips"] = MF.lpips(preds, test.images, model=optional.lpips).numpy()
+        values["lpips"] = MF.lpips(preds, test.images, net=optional.lpips.pnet_type, model=optional.lpips).numpy()
     fid = None
     if optional.inception is not None and len(preds) > 1:
         real, fake = (optional.inception(MF.to_uint8(x)) for x in (test.images, preds))

@@ -12,7 +12,7 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bench.ablate import NO_WARP, TUTOR, Recipe, _OptionalMetrics, flow_epe, load_recipe, plan_runs
+from bench.ablate import NO_WARP, TUTOR, Recipe, _OptionalMetrics, _score, _TestSet, flow_epe, load_recipe, plan_runs
 from bench.cli import main
 
 SMOKE_RUNS = [
@@ -136,9 +136,16 @@ def test_flow_epe_is_in_pixels_inside_the_true_region() -> None:
     assert flow_epe(flow, torch.full_like(truth, float("nan"))).isnan().all()
 
 
-def test_optional_metrics_are_used_when_their_weights_are_present(lpips_weights_dir: Path) -> None:
-    optional = _OptionalMetrics.build("alex", lpips_weights_dir)
+def test_optional_metrics_are_scored_when_their_weights_are_present(lpips_weights_dir: Path) -> None:
+    optional = _OptionalMetrics.build("squeeze", lpips_weights_dir)
     assert optional.lpips is not None and "lpips" not in optional.notes
-    assert optional.inception is None or "fid" not in optional.notes
     if optional.inception is None:
         assert optional.notes["fid"].startswith("weights absent: weights-inception-2015-12-05")
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(3, 3, 64, 64, generator=generator)
+    flows = torch.rand(3, 2, 64, 64, generator=generator) * 2 - 1
+    test = _TestSet([{"person": images * 2 - 1}], ["a__b", "c__d", "e__f"], images, flows)
+    score = _score(lambda batch: (batch["person"], None), test, optional, "pytorch_ssim", "cpu")
+    values = score["per_sample"]
+    assert values["ssim"] == pytest.approx(1.0) and values["lpips"] == pytest.approx(0.0, abs=1e-6)
+    assert set(values) == {"ssim", "psnr", "epe", "lpips"} and (values["epe"] > 0).all()
