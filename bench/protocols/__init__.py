@@ -8,11 +8,14 @@ that could move a number must bump ``version``; results are always written with 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field, fields
+import functools
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pftryon.config_mapping import from_mapping
 
 __all__ = ["FID", "KID", "LPIPS", "METRIC_NAMES", "SSIM", "Protocol", "list_protocols", "load_protocol"]
 
@@ -107,21 +110,15 @@ class Protocol:
 _NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID}
 
 
-def _build(cls: type, data: dict[str, Any], where: str) -> Any:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    values = {}
-    for key, value in data.items():
-        if key in _NESTED and cls is Protocol:
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}: {key} must be a mapping")
-            value = _build(_NESTED[key], value, f"{where} {key}")
-        elif isinstance(value, list):
-            value = tuple(value)
-        values[key] = value
-    return cls(**values)
+def _build(data: dict[str, Any], where: str) -> Protocol:
+    nested = {key: functools.partial(_nested, cls, where=f"{where} {key}") for key, cls in _NESTED.items()}
+    return from_mapping(Protocol, data, where, **nested)
+
+
+def _nested(cls: type, value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a mapping")
+    return from_mapping(cls, value, where)
 
 
 def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -157,7 +154,7 @@ def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
 def load_protocol(name: str) -> Protocol:
     """Load a shipped protocol (``bench/protocols/<name>.yaml``) or a custom one from a ``.yaml`` path, with its
     ``include`` chain (which may name shipped protocols) into a :class:`Protocol`."""
-    return _build(Protocol, _raw(name), str(_path(name)))
+    return _build(_raw(name), str(_path(name)))
 
 
 def list_protocols() -> list[str]:

@@ -14,7 +14,6 @@ from baselines.cp_vton import CPVTON, TpsGridGen
 from pftryon.models._checkpoint import CheckpointError
 from pftryon.models._deterministic import deterministic_state_dict
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
 HEIGHT, WIDTH = 256, 192
 
 
@@ -30,8 +29,13 @@ def _identity_grid() -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def golden() -> dict[str, torch.Tensor]:
-    with np.load(CONFORMANCE / "cpvton_golden.npz") as data:
+def conformance(shared_dir: Path) -> Path:
+    return shared_dir / "conformance"
+
+
+@pytest.fixture(scope="module")
+def golden(conformance: Path) -> dict[str, torch.Tensor]:
+    with np.load(conformance / "cpvton_golden.npz") as data:
         return {key: torch.from_numpy(data[key]) for key in data.files}
 
 
@@ -47,10 +51,10 @@ def golden_out(model: CPVTON, golden: dict[str, torch.Tensor]) -> dict[str, torc
 
 
 @pytest.mark.parametrize(("plus", "prefix"), [(False, "cpvton"), (True, "cpvtonplus")])
-def test_state_dicts_match_manifests(plus: bool, prefix: str) -> None:
+def test_state_dicts_match_manifests(plus: bool, prefix: str, conformance: Path) -> None:
     model = CPVTON(plus=plus)
     for part, stage in ((model.gmm, "gmm"), (model.tom, "tom")):
-        manifest = json.loads((CONFORMANCE / "manifests" / f"{prefix}_{stage}.json").read_text())
+        manifest = json.loads((conformance / "manifests" / f"{prefix}_{stage}.json").read_text())
         ours = [(key, list(value.shape)) for key, value in part.state_dict().items()]
         assert ours == list(manifest.items()), f"{prefix}_{stage}: keys, order or shapes differ from the manifest"
 
