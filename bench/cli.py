@@ -104,13 +104,15 @@ def data() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True)
 @click.option("--frames", type=click.IntRange(min=2), default=4, show_default=True, help="Frames per VVT video.")
+@click.option("--background", type=click.Choice(["varied", "studio"]), default="varied", show_default=True,
+              help="Behind the person: a per-person gradient (varied) or VITON's plain backdrop (studio).")  # fmt: skip
 def synth(layout: str, out: Path, count: int, size: tuple[int, int], parse_noise: float, seed: int,
-          test_fraction: float, frames: int) -> None:  # fmt: skip
+          test_fraction: float, frames: int, background: str) -> None:  # fmt: skip
     """Render synthetic try-on data with exact ground truth in a dataset's official layout."""
     from bench.data.synthetic import synthesize
 
     manifest = synthesize(layout, out, n=count, size=size, parse_noise=parse_noise, seed=seed,
-                          test_fraction=test_fraction, frames=frames)  # fmt: skip
+                          test_fraction=test_fraction, frames=frames, background=background)  # fmt: skip
     click.echo(f"wrote {layout} to {out}: " + ", ".join(f"{k} {v}" for k, v in manifest["pairs"].items()))
 
 

@@ -61,6 +61,7 @@ def test_manifest_and_truth(synthetic):
     name, root = synthetic
     manifest = json.loads((root / "synth.json").read_text())
     assert manifest["layout"] == name and manifest["seed"] == 3 and manifest["size"] == list(SIZE)
+    assert manifest["background"] == "varied"
     if name != "vvt":
         assert len(list((root / "_truth" / "test" / "tryon").glob("*.png"))) == manifest["pairs"]["test"]
 

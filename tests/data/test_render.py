@@ -216,3 +216,21 @@ def test_invalid_arguments(world):
         world.video(0, 0, 0)
     with pytest.raises(ValueError, match="seed"):
         SyntheticWorld(-1)
+    with pytest.raises(ValueError, match="background"):
+        SyntheticWorld(0, SIZE, "green-screen")
+
+
+def test_studio_background_changes_only_what_is_behind_the_person(world):
+    studio = SyntheticWorld(0, SIZE, "studio")
+    backdrops = set()
+    for index, garment in ((1, 1), (2, 5), (3, 1)):
+        varied, plain = world.person(index, garment), studio.person(index, garment)
+        body = varied.parse > 0
+        np.testing.assert_array_equal(plain.image[body], varied.image[body])
+        np.testing.assert_array_equal(plain.parse, varied.parse)
+        np.testing.assert_array_equal(plain.flow, varied.flow)
+        behind = plain.image[~body]
+        assert (behind == behind[0]).all(), "the studio backdrop is one colour"
+        assert not (varied.image[~body] == varied.image[~body][0]).all()
+        backdrops.add(tuple(behind[0]))
+    assert len(backdrops) == 1, "everyone stands before the same backdrop"

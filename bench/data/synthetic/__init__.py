@@ -96,9 +96,12 @@ def synthesize(
     seed: int = 0,
     test_fraction: float = 0.2,
     frames: int = 4,
+    background: str = "varied",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write ``n`` synthetic pairs (VVT: ``n`` videos of ``frames`` frames) in ``layout`` under ``out``.
+
+    ``background`` is one of :data:`~bench.data.synthetic.render.BACKGROUNDS` (``studio``: VITON's plain backdrop).
 
     Returns the manifest also written to ``out/synth.json``.
     """
@@ -110,7 +113,7 @@ def synthesize(
         raise ValueError(f"n must be at least 1, got {n}")
     write = _writer(layout)
     out = Path(out)
-    world = SyntheticWorld(seed, size)
+    world = SyntheticWorld(seed, size, background)
     counts = _split_counts(n, test_fraction)
     start = 0
     with tqdm(total=n, unit="video" if layout == "vvt" else "pair", disable=not progress) as bar:
@@ -145,6 +148,7 @@ def synthesize(
         "seed": seed,
         "size": list(size),
         "parse_noise": parse_noise,
+        "background": background,
         "pairs": counts,
         "frames_per_video": frames if layout == "vvt" else None,
         "truth": "_truth/test/{tryon,flow}/<person>__<garment>.{png,npy}" if layout != "vvt" else None,

@@ -42,9 +42,13 @@ import torch.nn.functional as F
 
 from bench.data.synthetic.record import SynthGarment, SynthPerson
 
-__all__ = ["CATEGORIES", "POSES", "Pose", "Rendering", "SyntheticWorld", "interpolate_pose"]
+__all__ = ["BACKGROUNDS", "CATEGORIES", "POSES", "Pose", "Rendering", "SyntheticWorld", "interpolate_pose"]
 
 CATEGORIES = ("upper_body", "lower_body", "dresses")
+# ``varied``: a per-person two-tone gradient, half of them with a floor and a shadow at the feet;
+# ``studio``: the same near-white backdrop behind everyone, as in VITON's photos.
+BACKGROUNDS = ("varied", "studio")
+_STUDIO_RGB = np.asarray((238.0, 238.0, 236.0), np.float32)
 _CATEGORY_P = (0.6, 0.2, 0.2)
 
 # The canonical frame and the standard body garments are designed on (design units).
@@ -803,6 +807,8 @@ class SyntheticWorld:
     Args:
         seed: non-negative integer; everything is a function of ``(seed, index, arguments)``.
         size: (H, W) of every image; the canonical 256x192 frame is scaled by ``H / 256`` and centred.
+        background: one of :data:`BACKGROUNDS`. Only the pixels behind the person change with it: bodies,
+            garments, poses, parses and flows are the same in both.
 
     Example:
         >>> world = SyntheticWorld(0)
@@ -812,13 +818,16 @@ class SyntheticWorld:
         ((256, 192, 3), (256, 192, 2))
     """
 
-    def __init__(self, seed: int, size: tuple[int, int] = (256, 192)) -> None:
+    def __init__(self, seed: int, size: tuple[int, int] = (256, 192), background: str = "varied") -> None:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if len(size) != 2 or min(int(size[0]), int(size[1])) < 16:
             raise ValueError(f"size must be (H, W) with both at least 16, got {size!r}")
+        if background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {background!r}")
         self.seed = int(seed)
         self.size = (int(size[0]), int(size[1]))
+        self.background = background
         h, w = self.size
         self._unit = h / _CANON_H
         self._offset_x = (w - _CANON_W * self._unit) / 2.0
@@ -1052,6 +1061,8 @@ class SyntheticWorld:
 
     def _background(self, body: _Body, sk: _Skeleton) -> np.ndarray:
         X, Y = self._X, self._Y
+        if self.background == "studio":
+            return np.broadcast_to(_STUDIO_RGB, (*X.shape, 3)).copy()
         c, s = math.cos(body.bg_angle), math.sin(body.bg_angle)
         t = np.clip(((X - _MID) * s + (Y - 128.0) * c) * (1.0 / 256.0) + 0.5, 0.0, 1.0)
         img = body.bg_a + t[..., None] * (body.bg_b - body.bg_a)
