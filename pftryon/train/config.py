@@ -8,11 +8,13 @@ from YAML (:func:`load_config`). Every field is written into every checkpoint an
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from pftryon.config_mapping import checked_keys
 
 __all__ = ["KNOWLEDGE", "DISTILL", "STAGES", "TrainConfig", "load_config"]
 
@@ -51,7 +53,8 @@ class TrainConfig:
         vgg_weights: path to ``vgg19-dcbb9e9d.pth``; default: the torch hub cache.
         init: checkpoint folder of the previous stage (pb-e2e: pb-warp's; pf-warp: pb-e2e's; pf-e2e: pf-warp's).
         tutor: checkpoint folder of the trained PB-AFN (pb-e2e output), for the pf-* stages.
-        fake_cache: cache the tutor's fake images once (keyed by a fingerprint) instead of recomputing them.
+        fake_cache: folder of a :class:`~pftryon.train.fake_cache.FakeCache` (pf-* stages): the tutor's outputs
+            are computed once per (tutor weights, tutor inputs) and read back afterwards; ``None``: on the fly.
         seed: seeds weights, data order, unpaired garments and noise.
         save_every: steps between checkpoints (and at the end of every epoch).
         log_every: steps between JSONL log lines.
@@ -76,7 +79,7 @@ class TrainConfig:
     vgg_weights: str | None = None
     init: str | None = None
     tutor: str | None = None
-    fake_cache: bool = False
+    fake_cache: str | None = None
     seed: int = 0
     save_every: int = 500
     log_every: int = 10
@@ -95,6 +98,7 @@ class TrainConfig:
             (all(s > 0 and s % 32 == 0 for s in self.size), f"size {self.size} must be positive multiples of 32"),
             (self.niter >= 0 and self.niter_decay >= 0 and self.niter + self.niter_decay > 0, "need epochs"),
             (self.batch_size > 0 and self.save_every > 0 and self.log_every > 0, "sizes must be positive"),
+            (self.fake_cache is None or self.stage.startswith("pf-"), "fake_cache: only the pf-* stages have a tutor"),
         ]
         for ok, message in checks:
             if not ok:
@@ -131,11 +135,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are errors; missing schedule keys take the stage defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"TrainConfig: unknown key(s) {unknown}; known: {sorted(known)}")
-        values = dict(data)
+        values = checked_keys(cls, data, "TrainConfig")
         if "size" in values:
             values["size"] = tuple(values["size"])
         stage = values.pop("stage", None)

@@ -48,6 +48,7 @@ from pftryon.models._registry import load_pretrained
 from pftryon.models.afwm import DEFAULT_CHANNELS, WarpOutput
 from pftryon.models.pf_afn import PBAFN, PFAFN
 from pftryon.train.config import TrainConfig
+from pftryon.train.fake_cache import FakeCache
 from pftryon.train.representation import (
     PersonRepresentation,
     corrupt_parse,
@@ -92,11 +93,6 @@ class _TryOnStage(Stage):
         super().__init__()
         if config.stage != self.name:
             raise ValueError(f"{type(self).__name__} trains stage {self.name!r}, got a config for {config.stage!r}")
-        if config.fake_cache:
-            raise ValueError(
-                f"fake_cache is not supported by the {self.name} stage: the tutor's fake images are computed on "
-                "the fly; set fake_cache: false"
-            )
         self.train_config = config
         self.model = self.model_class(**scaled_widths(config.width))
         self.perceptual = VGGLoss(config.vgg_weights) if config.perceptual == "vgg19" else None
@@ -220,6 +216,7 @@ class _StudentStage(_TryOnStage):
         if not isinstance(tutor, PBAFN):
             raise ValueError(f"{self.name}: tutor {config.tutor} holds {type(tutor).__name__}, expected PBAFN")
         self.tutor = tutor.requires_grad_(False).eval()
+        self.fakes = FakeCache(config.fake_cache, self.tutor) if config.fake_cache else None
 
     def train(self, mode: bool = True) -> _StudentStage:
         """Set the student's mode; the tutor stays in eval mode."""
@@ -231,7 +228,8 @@ class _StudentStage(_TryOnStage):
     def _knowledge(self, batch: dict[str, torch.Tensor]) -> _Knowledge:
         clothes, edge, clothes_un, edge_un = masked_garments(batch)
         clean, noisy = self._representations(batch)
-        fake = self.tutor(noisy.condition, clothes_un, edge_un, noisy.preserve_region, noisy.dense_arms)
+        inputs = (noisy.condition, clothes_un, edge_un, noisy.preserve_region, noisy.dense_arms)
+        fake = self.fakes(*inputs) if self.fakes is not None else self.tutor(*inputs)
         if self.train_config.knowledge == "teacher+tutor":
             knowledge = _Knowledge(
                 person=fake["tryon"], cloth=clothes, edge=edge, target=batch["person"],
@@ -330,7 +328,7 @@ def build_stage(config: TrainConfig) -> Stage:
     """The stage ``config.stage``, built and initialised from ``config`` (``init``, ``tutor``, widths...).
 
     Raises:
-        ValueError: an unknown stage, a missing tutor, an ``init``/``tutor`` of the wrong model, or ``fake_cache``.
+        ValueError: an unknown stage, a missing tutor, an or an ``init``/``tutor`` of the wrong model.
         FileNotFoundError: ``perceptual: vgg19`` without the VGG19 weights file.
     """
     if config.stage not in _STAGES:

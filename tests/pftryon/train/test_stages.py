@@ -219,9 +219,36 @@ def test_param_groups_and_schedules(checkpoints: dict[str, Path]) -> None:
     assert scaled_widths(0.01) == {"ngf": 4, "channels": (4, 4, 4, 4, 4), "fpn_dim": 4}
 
 
+@pytest.mark.parametrize("knowledge", ["teacher+tutor", "tutor"])
+def test_fake_cache_gives_the_tutors_outputs(
+    checkpoints: dict[str, Path], batch: dict[str, torch.Tensor], tmp_path: Path, knowledge: str
+) -> None:
+    def loss(stage: Stage, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        torch.manual_seed(0)
+        return stage(inputs, 1)[0].detach()
+
+    cache = tmp_path / "fakes"
+    on_the_fly = loss(_build(_config("pf-warp", checkpoints, knowledge=knowledge)), batch)
+    cached = _build(_config("pf-warp", checkpoints, knowledge=knowledge, fake_cache=str(cache)))
+    assert torch.equal(loss(cached, batch), on_the_fly), "a batch of misses is exactly the tutor's forward"
+    entries = sorted(cache.rglob("*.safetensors"))
+    assert len(entries) == 2 and (cached.fakes.hits, cached.fakes.misses) == (0, 2)
+    assert torch.equal(loss(cached, batch), on_the_fly)
+    assert (cached.fakes.hits, cached.fakes.misses) == (2, 2) and sorted(cache.rglob("*.safetensors")) == entries
+
+    first = {key: value[:1] for key, value in batch.items()}  # another batch, another student: still a hit
+    other = _build(_config("pf-e2e", checkpoints, knowledge=knowledge, fake_cache=str(cache)))
+    other(first, 1)
+    assert (other.fakes.hits, other.fakes.misses) == (1, 0)
+
+    noisy = _build(_config("pf-warp", checkpoints, knowledge=knowledge, parse_noise=1.0, fake_cache=str(cache)))
+    noisy(batch, 1)  # other tutor inputs
+    assert (noisy.fakes.hits, noisy.fakes.misses) == (0, 2)
+
+
 def test_configuration_errors(checkpoints: dict[str, Path], tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="fake_cache"):
-        build_stage(_config("pf-warp", checkpoints, fake_cache=True))
+        build_stage(_config("pb-e2e", checkpoints, fake_cache=str(tmp_path / "fakes")))
     with pytest.raises(ValueError, match="tutor"):
         build_stage(_config("pf-warp", checkpoints, tutor=None))
     with pytest.raises(ValueError, match="expected PBAFN"):
