@@ -12,7 +12,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bench.ablate import NO_WARP, TUTOR, Recipe, _OptionalMetrics, _score, _TestSet, flow_epe, load_recipe, plan_runs
+from bench.ablate import Recipe, flow_epe, load_recipe, plan_runs
+from bench.ablate.scoring import NO_WARP, TUTOR, _OptionalMetrics, _score, _TestSet
 from bench.cli import main
 
 SMOKE_RUNS = [

@@ -1,0 +1,135 @@
+"""``pftryon ablate``: PF-AFN's knowledge and distillation ablation on synthetic data with exact ground truth.
+
+A recipe (``bench/recipes/<name>.yaml``, loaded into a frozen :class:`Recipe`; unknown keys are errors) says
+which data to synthesise, how long to train each stage, which student variants to train and at which parse
+noise levels. :func:`run_ablation` then
+
+1. synthesises the data into ``<work>/data`` (skipped when it is there with the same settings);
+2. trains the PB-AFN tutor once (``pb-warp`` then ``pb-e2e``) on clean parses;
+3. trains every student variant at every parse-noise level (``pf-warp`` then ``pf-e2e``), the tutor's parse
+   inputs corrupted at that level (:func:`~pftryon.train.representation.corrupt_parse`);
+4. evaluates each student (it sees the real test person and another garment: no parse), the tutor as the
+   parser-based reference (its parse inputs corrupted at each level) and a no-warp baseline (the in-shop
+   garment pasted over the person by its mask) on the held-out unpaired pairs, against the true try-on
+   images and the true garment flows;
+
+and :func:`write_report` writes the table with bootstrap confidence intervals, the loss curves and everything
+that produced them. Each training run has its own folder under ``<work>/runs``: a finished one (``final/``
+exists) is skipped, an interrupted one resumes exactly from its newest checkpoint. The students share a cache
+of the tutor's outputs under ``<work>/fake_cache`` (recipe ``fake_cache``).
+
+Modules: :mod:`~bench.ablate.recipe` (the recipe), :mod:`~bench.ablate.runs` (plan, data, training,
+convergence), :mod:`~bench.ablate.scoring` (models against the ground truth), :mod:`~bench.ablate.report`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bench.ablate.recipe import DataRecipe, EvalRecipe, Recipe, StageRecipe, Variant, list_recipes, load_recipe
+from bench.ablate.report import AblationResult, write_report
+from bench.ablate.runs import (
+    Progress,
+    Run,
+    StaleWorkError,
+    convergence,
+    plan_runs,
+    prepare_data,
+    run_record,
+    split_pairs,
+    train_run,
+)
+from bench.ablate.scoring import evaluate_models, flow_epe
+from bench.results import run_metadata
+
+__all__ = [
+    "AblationResult", "DataRecipe", "EvalRecipe", "Recipe", "Run", "StageRecipe", "StaleWorkError", "Variant",
+    "convergence", "flow_epe", "list_recipes", "load_recipe", "plan_runs", "prepare_data", "run_ablation",
+    "write_report",
+]  # fmt: skip
+
+
+def _machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        cpu = next(
+            (
+                line.split(":", 1)[1].strip()
+                for line in cpuinfo.read_text().splitlines()
+                if line.startswith("model name")
+            ),
+            cpu,
+        )
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+
+
+def _load_average() -> list[float] | None:
+    return [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None
+
+
+def run_ablation(
+    recipe: Recipe,
+    work: str | os.PathLike[str],
+    *,
+    device: str = "cpu",
+    weights_dir: str | os.PathLike[str] | None = None,
+    progress: Progress = lambda message: None,
+) -> AblationResult:
+    """Synthesise, train (resumably) and evaluate ``recipe`` under ``work``; see the module docstring.
+
+    Args:
+        recipe: the ablation.
+        work: folder of the data and the training runs (reused: finished runs are skipped).
+        device: training and evaluation device.
+        weights_dir: searched before the torch hub cache for the LPIPS and Inception weights.
+        progress: called with one line per step (data, each run, evaluation), each with the elapsed time.
+    """
+    start = time.perf_counter()
+    load_start = _load_average()
+    work = Path(work)
+
+    def report(message: str) -> None:
+        progress(f"[{time.perf_counter() - start:7.1f} s] {message}")
+
+    data = prepare_data(recipe.data, work / "data", report)
+    train_set, _ = split_pairs(recipe.data, work / "data", "train", "paired", recipe.seed)
+    report(f"training on {len(train_set)} pairs of {', '.join(recipe.data.categories)}")
+    plan = plan_runs(recipe, work)
+    trained = {}
+    for number, run in enumerate(plan, 1):
+        trained[run.key] = train_run(run, train_set, device, lambda m, n=number: report(f"[{n}/{len(plan)}] {m}"))
+    training_end = time.perf_counter()
+
+    report("evaluating")
+    evaluated, rows = evaluate_models(recipe, plan, trained, work / "data", device, weights_dir)
+    runs, curves = [], {}
+    for run in plan:
+        record, curves[run.key] = run_record(run, trained[run.key])
+        runs.append(record)
+    end = time.perf_counter()
+    summary = {
+        "recipe": recipe.to_dict(),
+        "data": data,
+        "train_pairs": len(train_set),
+        **evaluated,
+        "runs": runs,
+        "timing": {
+            "total_s": round(end - start, 1),
+            "training_s": round(training_end - start, 1),
+            "evaluation_s": round(end - training_end, 1),
+            "training_wall_s_all_runs": round(sum(r["wall_time_s"] for r in runs), 1),
+            "budget_s": recipe.budget_s,
+        },
+        "machine": _machine() | {"load_average_start": load_start, "load_average_end": _load_average()},
+        "device": device,
+        "metadata": run_metadata(),
+    }
+    report(f"evaluated {len(evaluated['table'])} models on {evaluated['test_pairs']} unpaired test pairs")
+    return AblationResult(summary, rows, curves)
