@@ -375,32 +375,44 @@ def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[
     return out
 
 
+def _stat_key(path: Path) -> list[Any]:
+    stat = path.stat()
+    return [path.name, stat.st_size, stat.st_mtime_ns]
+
+
 class _FeatureCache:
-    """Reference-set features on disk, keyed by file bytes (in order), extractor, weights file and views."""
+    """Reference-set features on disk with the files' sha256 digests, keyed without reading a file.
+
+    The key is each file's name, size and modification time (in order), the extractor, its weights file and the
+    views; a hit returns the features and the digests recorded when they were computed, so the reference set is
+    neither decoded nor read, and a miss reads every file once (in the metric pass).
+    """
 
     def __init__(self, folder: str | os.PathLike[str], files: Sequence[Path], extractor: torch.nn.Module,
                  views: _Views) -> None:  # fmt: skip
-        self.digests = [hashlib.sha256(path.read_bytes()).hexdigest() for path in files]
         weights = Path(getattr(extractor, "weights_path", ""))
         stat = weights.stat() if weights.is_file() else None
         key = {
-            "version": 1, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
+            "version": 2, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
             "weights": [str(weights), stat.st_size, stat.st_mtime_ns] if stat else None,
-            "resolution": views.resolution, "resize": views.resize, "files": self.digests,
+            "resolution": views.resolution, "resize": views.resize,
+            "files": [_stat_key(path) for path in files],
         }  # fmt: skip
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"reference-{digest[:32]}.pt"
         self.enabled = stat is not None  # an extractor without a weights file has no stable identity
         self.hit = self.enabled and self.path.is_file()
 
-    def load(self) -> Tensor:
-        return torch.load(self.path, map_location="cpu", weights_only=True)
+    def load(self) -> tuple[Tensor, Tensor]:
+        """``(features, digests)`` of the reference set, in input order."""
+        entry = torch.load(self.path, map_location="cpu", weights_only=True)
+        return entry["features"], entry["digests"]
 
-    def store(self, features: Tensor) -> None:
+    def store(self, features: Tensor, digests: Tensor) -> None:
         if not self.enabled:
             return
         buffer = io.BytesIO()
-        torch.save(features.cpu(), buffer)
+        torch.save({"features": features.cpu(), "digests": digests.cpu()}, buffer)
         atomic_write(self.path, buffer.getvalue())
 
 
@@ -430,6 +442,124 @@ def _video_rows(
     return out
 
 
+class _FeatureSets:
+    """The FID / KID feature sets (``fake``: predictions, ``real``: references), gathered by global index.
+
+    A member that is also a paired image is embedded from the paired pass (decoded once), by the first pair that
+    holds it; :meth:`embed_rest` decodes the others. With a cache hit the reference set is not embedded at all.
+    """
+
+    column = {"fake": 1, "real": 2}  # where a member sits in a pair (key, pred, gt)
+
+    def __init__(self, eval_set: EvalSet, extractor: torch.nn.Module, views: _Views, real_views: _Views,
+                 cache: _FeatureCache | None, paired: bool, device: str) -> None:  # fmt: skip
+        self.eval_set, self.extractor, self.cache = eval_set, extractor, cache
+        self.views = {"fake": views, "real": real_views}
+        self.files = {"fake": eval_set.fake, "real": eval_set.real}
+        self.skip_real = cache is not None and cache.hit
+        self.features = {role: _Collected().to(device) for role in self.column}
+        self.digests = {role: _Collected().to(device) for role in self.column}
+        # Only members decoded with the paired views can come from the paired pass.
+        embeddable = {"fake": True, "real": real_views == views and not self.skip_real}
+        self.position = {role: {path: i for i, path in enumerate(self.files[role])} if embeddable[role] else {}
+                         for role in self.column}  # fmt: skip
+        self.owner: dict[str, dict[Path, int]] = {role: {} for role in self.column}
+        for role, col in self.column.items():
+            for i, pair in enumerate(eval_set.pairs if paired else ()):
+                if pair[col] in self.position[role]:
+                    self.owner[role].setdefault(pair[col], i)
+
+    def embed(self, role: str, index: Tensor, images: Tensor, hashes: Sequence[str]) -> None:
+        with torch.no_grad():
+            features = self.extractor(MF.to_uint8(images.to(self.features[role].device))).double()
+        self.features[role].update(index, features)
+        self.digests[role].update(index, _digest_tensor(hashes))
+
+    def embed_members(self, pairs: Sequence[int], images: dict[str, Tensor], hashes: dict[str, Sequence[str]]) -> None:
+        """Embed the members that the paired batch ``pairs`` owns (``images``/``hashes`` by role)."""
+        for role, col in self.column.items():
+            paths = [self.eval_set.pairs[i][col] for i in pairs]
+            rows = [k for k, (i, path) in enumerate(zip(pairs, paths, strict=True)) if self.owner[role].get(path) == i]
+            if rows:
+                members = torch.tensor([self.position[role][paths[k]] for k in rows])
+                self.embed(role, members, images[role][rows], [hashes[role][k] for k in rows])
+
+    def embed_rest(self, batch_size: int, workers: int, bar: tqdm) -> None:
+        """Decode and embed the members no paired image covered."""
+        for role, files in self.files.items():
+            if role == "real" and self.skip_real:
+                continue
+            rest = [i for i, path in enumerate(files) if path not in self.owner[role]]
+            if not rest:
+                continue
+            loader = _loader([files[i] for i in rest], [role == "fake"] * len(rest), self.views[role], batch_size,
+                             workers, indices=rest)  # fmt: skip
+            for index, hashes, images, _ in loader:
+                self.embed(role, index, images, hashes)
+                bar.update(len(index))
+
+    def compute(self, rank: int) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """``(real, fake, digests)``: features and per-file digests by role, in input order (the reference set read
+        from or written to the cache)."""
+        fake, digests = self.features["fake"].compute().cpu(), {"fake": self.digests["fake"].compute().cpu()}
+        if self.skip_real:
+            real, digests["real"] = self.cache.load()  # type: ignore[union-attr]
+            return real, fake, digests
+        real, digests["real"] = self.features["real"].compute().cpu(), self.digests["real"].compute().cpu()
+        if self.cache is not None and rank == 0:
+            self.cache.store(real, digests["real"])
+        return real, fake, digests
+
+
+def _scorers(paired: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None,
+             device: str) -> dict[str, Metric]:  # fmt: skip
+    """The per-pair metrics of ``paired`` under ``protocol``."""
+    build = {
+        "ssim": lambda: SSIM(variant=_ssim_variant(protocol)),
+        "psnr": PSNR,
+        "lpips": lambda: LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir),
+    }
+    return {name: make().to(device) for name, make in build.items() if name in paired}
+
+
+def _paired_pass(eval_set: EvalSet, views: _Views, scorers: dict[str, Metric], video: VideoMetrics | None,
+                 digests: dict[str, _Collected], sets: _FeatureSets | None, batch_size: int, workers: int,
+                 device: str, bar: tqdm) -> None:  # fmt: skip
+    """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members."""
+    n = len(eval_set.pairs)
+    groups = None if eval_set.videos is None else [video_id for video_id, _ in eval_set.videos]
+    preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers, groups)
+    refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers, groups)
+    for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
+        pred, gt = pred.to(device), gt.to(device)
+        for name, metric in scorers.items():
+            metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+        if video is not None:
+            frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
+            video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
+        digests["pred"].update(index, _digest_tensor(pred_hash))
+        digests["gt"].update(index, _digest_tensor(gt_hash))
+        if sets is not None:
+            sets.embed_members(index.tolist(), {"fake": pred, "real": gt}, {"fake": pred_hash, "real": gt_hash})
+        bar.update(len(index))
+
+
+def _feature_metrics(real: Tensor, fake: Tensor, metrics: Sequence[str], protocol: Protocol,
+                     extractor: torch.nn.Module, fid_resamples: int, seed: int) -> dict[str, Any]:  # fmt: skip
+    """FID (with its bootstrap std) and KID (at the protocol's scale) from the two feature sets."""
+    how = InceptionStats(extractor=extractor, kid=False).describe()
+    out: dict[str, Any] = {}
+    if "fid" in metrics:
+        out["fid"] = {**_fid_summary(real, fake, fid_resamples, seed), "how": how}
+    if "kid" in metrics:
+        size = min(protocol.kid.subset_size, len(real), len(fake))
+        mean, std = MF.kid_from_features(real, fake, subsets=protocol.kid.subsets, subset_size=size)
+        scale = protocol.kid.scale
+        out["kid"] = {"mean": mean * scale, "std": std * scale, "scale": scale, "subsets": protocol.kid.subsets,
+                      "subset_size": size, "n_real": len(real), "n_fake": len(fake), "how": how}  # fmt: skip
+    return out
+
+
 def evaluate(
     eval_set: EvalSet,
     protocol: Protocol,
@@ -455,9 +585,9 @@ def evaluate(
         crop_panel: predictions are this many panels side by side; the last one is scored (PF-AFN saves 3).
         batch_size, workers, device: how the pass runs (the numbers do not depend on them).
         fid_resamples: bootstrap resamples for FID's std (0: none).
-        feature_cache: folder where the reference set's features are kept, keyed by a fingerprint of its files'
-            bytes, the extractor and its weights file, and the views (a second run against the same reference set
-            skips it); ``None``: no cache.
+        feature_cache: folder where the reference set's features are kept with its files' sha256, keyed by the
+            files' names, sizes and modification times, the extractor and its weights file, and the views (a second
+            run against the same reference set neither reads nor decodes it); ``None``: no cache.
         seed: bootstrap seed.
         progress: show a progress bar (rank 0 only).
 
@@ -476,78 +606,21 @@ def evaluate(
     temporal = [m for m in ("tce", "flicker") if m in metrics]
     if temporal and eval_set.videos is None:
         raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
-    groups = None if eval_set.videos is None else [video for video, _ in eval_set.videos]
+    scorers = _scorers(paired, protocol, weights_dir, device)
     video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
-    scorers: dict[str, Metric] = {}
-    if "ssim" in paired:
-        scorers["ssim"] = SSIM(variant=_ssim_variant(protocol))
-    if "psnr" in paired:
-        scorers["psnr"] = PSNR()
-    if "lpips" in paired:
-        scorers["lpips"] = LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir)
-    scorers = {name: metric.to(device) for name, metric in scorers.items()}
-    features = {role: _Collected().to(device) for role in ("fake", "real")} if {"fid", "kid"} & set(metrics) else {}
-    digests = {role: _Collected().to(device) for role in ("pred", "gt", *features)}
-    extractor = None
-    if features:
+    digests = {role: _Collected().to(device) for role in ("pred", "gt")}
+    sets = extractor = cache = None
+    if {"fid", "kid"} & set(metrics):
         extractor = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir).to(device)
+        real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
+        cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if feature_cache else None
+        sets = _FeatureSets(eval_set, extractor, views, real_views, cache, bool(paired), device)
+
     bar = tqdm(desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
-
-    real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
-    cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if features and feature_cache else None
-    # Feature-set members that are also paired images get their features from the paired pass (decoded once).
-    position = {"fake": {path: i for i, path in enumerate(eval_set.fake)} if features else {},
-                "real": {path: i for i, path in enumerate(eval_set.real)}
-                if features and real_views == views and not (cache and cache.hit) else {}}  # fmt: skip
-
-    def embed(role: str, index: Tensor, images: Tensor, hashes: Sequence[str]) -> None:
-        with torch.no_grad():
-            features[role].update(index, extractor(MF.to_uint8(images.to(device))).double())  # type: ignore[misc]
-        digests[role].update(index, _digest_tensor(hashes))
-
-    column = {"fake": 1, "real": 2}
-    # The first pair holding a member embeds it (a file in several pairs is embedded once).
-    owner: dict[str, dict[Path, int]] = {role: {} for role in column}
-    for role, col in column.items():
-        for i in range(len(eval_set.pairs) if paired else 0):
-            path = eval_set.pairs[i][col]
-            if path in position[role]:
-                owner[role].setdefault(path, i)
-
-    def embed_members(role: str, pairs: Sequence[int], images: Tensor, hashes: Sequence[str]) -> None:
-        paths = [eval_set.pairs[i][column[role]] for i in pairs]
-        rows = [k for k, (i, path) in enumerate(zip(pairs, paths, strict=True)) if owner[role].get(path) == i]
-        if rows:
-            members = torch.tensor([position[role][paths[k]] for k in rows])
-            embed(role, members, images[rows], [hashes[k] for k in rows])
-
     if paired:
-        n = len(eval_set.pairs)
-        preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers, groups)
-        refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers, groups)
-        for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
-            pred, gt = pred.to(device), gt.to(device)
-            for name, metric in scorers.items():
-                metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
-            if video is not None:
-                frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
-                video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
-            digests["pred"].update(index, _digest_tensor(pred_hash))
-            digests["gt"].update(index, _digest_tensor(gt_hash))
-            embed_members("fake", index.tolist(), pred, pred_hash)
-            embed_members("real", index.tolist(), gt, gt_hash)
-            bar.update(len(index))
-    for role, files in (("fake", eval_set.fake), ("real", eval_set.real)):
-        if not features or (role == "real" and cache is not None and cache.hit):
-            continue
-        rest = [i for i, path in enumerate(files) if path not in owner[role]]
-        if not rest:
-            continue
-        loader = _loader([files[i] for i in rest], [role == "fake"] * len(rest),
-                         real_views if role == "real" else views, batch_size, workers, indices=rest)  # fmt: skip
-        for index, hashes, images, _ in loader:
-            embed(role, index, images, hashes)
-            bar.update(len(index))
+        _paired_pass(eval_set, views, scorers, video, digests, sets, batch_size, workers, device, bar)
+    if sets is not None:
+        sets.embed_rest(batch_size, workers, bar)
     bar.close()
 
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
@@ -562,26 +635,12 @@ def evaluate(
         values = torch.tensor([row[name] for row in video_rows if row["transitions"]], dtype=torch.float64)
         summary_metrics[name] = {**_summary_of(values, seed), "unit": "mean over videos of the per-transition mean",
                                  "how": video.describe()}  # type: ignore[union-attr]  # fmt: skip
-    if features:
-        fake = features["fake"].compute().cpu()
-        real = cache.load() if cache is not None and cache.hit else features["real"].compute().cpu()
-        if cache is not None and not cache.hit and rank == 0:
-            cache.store(real)
-        stats = InceptionStats(extractor=extractor, kid=False)
-        how = stats.describe()
-        if "fid" in metrics:
-            summary_metrics["fid"] = {**_fid_summary(real, fake, fid_resamples, seed), "how": how}
-        if "kid" in metrics:
-            size = min(protocol.kid.subset_size, len(real), len(fake))
-            mean, std = MF.kid_from_features(real, fake, subsets=protocol.kid.subsets, subset_size=size)
-            scale = protocol.kid.scale
-            summary_metrics["kid"] = {"mean": mean * scale, "std": std * scale, "scale": scale, "subsets":
-                                      protocol.kid.subsets, "subset_size": size, "n_real": len(real),
-                                      "n_fake": len(fake), "how": how}  # fmt: skip
     names = {"pred": "pred_paired", "gt": "gt_paired", "fake": "pred_fid", "real": "reference_fid"}
     image_sets = {names[role]: _fingerprint(d.compute().cpu()) for role, d in digests.items() if d.update_called}
-    if cache is not None:
-        image_sets["reference_fid"] = _fingerprint(_digest_tensor(cache.digests))
+    if sets is not None:
+        real, fake, set_digests = sets.compute(rank)
+        summary_metrics |= _feature_metrics(real, fake, metrics, protocol, extractor, fid_resamples, seed)  # type: ignore[arg-type]
+        image_sets |= {names[role]: _fingerprint(d) for role, d in set_digests.items()}
     summary = {
         "protocol": protocol.to_dict(),
         "metrics": summary_metrics,

@@ -101,13 +101,21 @@ def test_fid_of_a_set_with_itself_is_zero(synthetic_root: Path, tmp_path: Path, 
     assert result.summary["metrics"]["fid"]["value"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_reference_features_are_cached_by_fingerprint(synthetic_root: Path, tmp_path: Path, weights_dir: Path) -> None:
+def test_reference_features_are_cached_by_fingerprint(synthetic_root: Path, tmp_path: Path, weights_dir: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     _copy_persons(synthetic_root, tmp_path / "pred", "paired")
     protocol = load_protocol("pfafn")
     eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
     run = {"metrics": ("fid", "kid"), "weights_dir": weights_dir, "fid_resamples": 0, "progress": False,
            "feature_cache": tmp_path / "cache"}  # fmt: skip
-    first, second = evaluate(eval_set, protocol, **run), evaluate(eval_set, protocol, **run)
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: reads.append(self) or read_bytes(self))
+    first = evaluate(eval_set, protocol, **run)
+    assert sorted(p for p in reads if p in eval_set.real) == sorted(eval_set.real), "a miss reads each file once"
+    reads.clear()
+    second = evaluate(eval_set, protocol, **run)
+    assert not set(reads) & set(eval_set.real), "a hit reads no reference file"
     assert first.summary["inputs"]["reference_features"].startswith("written to")
     assert second.summary["inputs"]["reference_features"].startswith("read from")
     assert second.summary["metrics"]["fid"]["value"] == first.summary["metrics"]["fid"]["value"]
