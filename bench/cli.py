@@ -253,8 +253,12 @@ def train(stage: str, dataset_name: str, root: Path, out: Path, config_file: Pat
               help="Report folder (ablation.{md,csv,json}, per_sample.csv, loss_curves.png).")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
-def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None) -> None:
+@click.option("--seed", type=click.IntRange(min=0),
+              help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
+                   "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
+def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None) -> None:
     """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
+    import dataclasses
     import time
 
     from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
@@ -265,9 +269,11 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
         spec = load_recipe(recipe)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if seed is not None:
+        spec = dataclasses.replace(spec, seed=seed)
+    default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
     try:
-        result = run_ablation(spec, work or Path("out/ablation") / spec.name, device=device, weights_dir=weights_dir,
-                              progress=click.echo)  # fmt: skip
+        result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir, progress=click.echo)
     except StaleWorkError as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(2)

@@ -105,6 +105,14 @@ _BACKGROUND_NOTE = {
 }
 
 
+def _steepest(run: dict[str, Any]) -> str:
+    falls = run.get("term_falls") or {}
+    if not falls:
+        return "-"
+    name = max(falls, key=lambda k: falls[k])
+    return f"{name} {falls[name]:+.0%}"
+
+
 def _markdown(summary: dict[str, Any]) -> str:
     recipe, timing, notes = summary["recipe"], summary["timing"], summary["metric_notes"]
     lines = [
@@ -168,20 +176,23 @@ def _markdown(summary: dict[str, Any]) -> str:
         "",
         "## Convergence",
         "",
-        "| run | steps | early loss | final loss | fall over last quarter | converged | distill weight | time (s) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | steps | early loss | final loss | fall over last quarter | converged | term falling most | "
+        "distill weight | time (s) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for run in summary["runs"]:
         lines.append(
             f"| {run['key']} | {run['steps']} | {run['early_loss']:.4f} | {run['final_loss']:.4f} | "
-            f"{run['last_quarter_fall']:+.1%} | {_CONVERGED[run['converged']]} | "
+            f"{run['last_quarter_fall']:+.1%} | {_CONVERGED[run['converged']]} | {_steepest(run)} | "
             f"{'-' if run['distill_weight_mean'] is None else format(run['distill_weight_mean'], '.3f')} | "
             f"{run['wall_time_s']:.0f} |"
         )
     machine = summary["machine"]
     lines += [
         "",
-        "Loss curves: `loss_curves.png` (one panel per stage, one line per run, moving average).",
+        "Term falling most: the loss term whose mean fell most (relative) from the third to the last quarter; a "
+        "small term can fall fast while the total is flat. Loss curves: `loss_curves.png` (one panel per stage, one "
+        "line per run, moving average).",
         "",
         "## Run",
         "",

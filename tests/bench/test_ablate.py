@@ -56,10 +56,20 @@ def test_smoke_recipe_writes_the_report(smoke: tuple[Path, str]) -> None:
     assert summary["runs"][2]["config"]["knowledge"] == "teacher+tutor"
     assert summary["runs"][2]["config"]["parse_noise"] == 0.5
     assert summary["recipe"]["name"] == "smoke" and summary["data"]["fingerprint_sha256"]
+    assert {"warp_l1", "warp_edge", "warp_smooth"} <= set(summary["runs"][0]["term_falls"])
     markdown = (report / "ablation.md").read_text()
     assert "| variant | knowledge | distill | parse noise | SSIM (pytorch_ssim)" in markdown
+    assert "| term falling most |" in markdown
     assert "weights absent" in markdown or not summary["metric_notes"]
     assert (report / "loss_curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_seed_option_trains_a_replicate(tmp_path: Path) -> None:
+    _ablate(tmp_path, "--seed", "3")
+    summary = json.loads((tmp_path / "report" / "ablation.json").read_text())
+    assert summary["recipe"]["seed"] == 3 and {r["config"]["seed"] for r in summary["runs"]} == {3}
+    assert summary["data"]["spec"]["seed"] == load_recipe("smoke").data.seed
 
 
 @pytest.mark.slow
