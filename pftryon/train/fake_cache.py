@@ -2,9 +2,9 @@
 
 The tutor (a :class:`~pftryon.PBAFN` in eval mode) is a pure function of its weights and its inputs, so an
 entry is keyed by the sha256 of both: the weights' digest, then every input tensor of that sample (shape,
-dtype and bytes). Nothing else enters the key; runs with another seed, another dataset or another parse noise
-simply miss, and any run that gives the tutor the same inputs (the teacher+tutor and tutor-knowledge students,
-every distillation variant, the warp and end-to-end stages, a resumed run, another DDP rank) hits.
+dtype and bytes). Nothing else enters the key, so any run that gives the tutor the same inputs hits: the
+teacher+tutor and tutor-knowledge students, every distillation variant, the warp and end-to-end stages, a
+resumed run, another DDP rank; another seed, dataset or parse noise hits only where the inputs coincide.
 
 One ``safetensors`` file per sample, ``<root>/<key[:2]>/<key>.safetensors``, written atomically, holds
 :data:`FIELDS` on the CPU in float32. A batch whose samples all miss gets exactly what the tutor computes on the

@@ -30,6 +30,8 @@ Distillation (``config.distill``): ``adjustable`` (§4.5), ``fixed`` (weight 1 f
 ``config.parse_noise`` corrupts the parse (:func:`~pftryon.train.representation.corrupt_parse`, per sample
 from ``(seed, index)``) before it builds the PB-AFN inputs (warp condition, preserve region, arm masks): those
 of the tutor in the PF stages and of the PB model in the PB stages. Loss targets always use the clean parse.
+With ``config.fake_cache`` the tutor's fake images come from a :class:`~pftryon.train.fake_cache.FakeCache`
+(computed once per tutor input); the tutor's traced warp for distillation is always computed.
 """
 
 from __future__ import annotations
