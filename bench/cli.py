@@ -10,6 +10,7 @@ import click
 
 from bench.data import DATASETS, dataset_class
 from bench.data.readers import InputError
+from bench.data.synthetic.render import BACKGROUNDS
 from bench.metrics.weights import MissingWeightsError
 from pftryon.models import CheckpointError
 
@@ -104,7 +105,7 @@ def data() -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--test-fraction", type=click.FloatRange(0, 1), default=0.2, show_default=True)
 @click.option("--frames", type=click.IntRange(min=2), default=4, show_default=True, help="Frames per VVT video.")
-@click.option("--background", type=click.Choice(["varied", "studio"]), default="varied", show_default=True,
+@click.option("--background", type=click.Choice(BACKGROUNDS), default="varied", show_default=True,
               help="Behind the person: a per-person gradient (varied) or VITON's plain backdrop (studio).")  # fmt: skip
 def synth(layout: str, out: Path, count: int, size: tuple[int, int], parse_noise: float, seed: int,
           test_fraction: float, frames: int, background: str) -> None:  # fmt: skip
