@@ -25,7 +25,6 @@ convergence), :mod:`~bench.ablate.scoring` (models against the ground truth), :m
 from __future__ import annotations
 
 import os
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from bench.ablate.runs import (
 )
 from bench.ablate.scoring import evaluate_models, flow_epe
 from bench.results import run_metadata
+from bench.speed import cpu_model
 
 __all__ = [
     "AblationResult", "DataRecipe", "EvalRecipe", "Recipe", "Run", "StageRecipe", "StaleWorkError", "Variant",
@@ -56,18 +56,7 @@ __all__ = [
 
 
 def _machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        cpu = next(
-            (
-                line.split(":", 1)[1].strip()
-                for line in cpuinfo.read_text().splitlines()
-                if line.startswith("model name")
-            ),
-            cpu,
-        )
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+    return {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
 
 
 def _load_average() -> list[float] | None:
