@@ -468,6 +468,10 @@ class _FeatureSets:
             for i, pair in enumerate(eval_set.pairs if paired else ()):
                 if pair[col] in self.position[role]:
                     self.owner[role].setdefault(pair[col], i)
+        # Members no paired image covers, decoded by :meth:`embed_rest` (none of the reference set on a cache hit).
+        self.rest = {role: [] if role == "real" and self.skip_real else
+                     [i for i, path in enumerate(files) if path not in self.owner[role]]
+                     for role, files in self.files.items()}  # fmt: skip
 
     def embed(self, role: str, index: Tensor, images: Tensor, hashes: Sequence[str]) -> None:
         with torch.no_grad():
@@ -487,9 +491,7 @@ class _FeatureSets:
     def embed_rest(self, batch_size: int, workers: int, bar: tqdm) -> None:
         """Decode and embed the members no paired image covered."""
         for role, files in self.files.items():
-            if role == "real" and self.skip_real:
-                continue
-            rest = [i for i, path in enumerate(files) if path not in self.owner[role]]
+            rest = self.rest[role]
             if not rest:
                 continue
             loader = _loader([files[i] for i in rest], [role == "fake"] * len(rest), self.views[role], batch_size,
@@ -616,7 +618,8 @@ def evaluate(
         cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if feature_cache else None
         sets = _FeatureSets(eval_set, extractor, views, real_views, cache, bool(paired), device)
 
-    bar = tqdm(desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
+    total = len(eval_set.pairs) * bool(paired) + (sum(map(len, sets.rest.values())) if sets is not None else 0)
+    bar = tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
     if paired:
         _paired_pass(eval_set, views, scorers, video, digests, sets, batch_size, workers, device, bar)
     if sets is not None:

@@ -299,8 +299,21 @@ def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weight
     reads: list[Path] = []
     original = E._Files.__getitem__
     monkeypatch.setattr(E._Files, "__getitem__", lambda self, i: reads.append(self.files[i]) or original(self, i))
+    counted = {"total": None, "updates": 0}
+
+    class Bar(E.tqdm):  # counts even when disabled
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)
+            counted["total"] = kwargs["total"]
+
+        def update(self, n: int = 1) -> None:
+            counted["updates"] += n
+            super().update(n)
+
+    monkeypatch.setattr(E, "tqdm", Bar)
     shutil.copytree(tmp_path / "pred", tmp_path / "gt")
     eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
     result = evaluate(eval_set, load_protocol("pfafn"), weights_dir=weights_dir, fid_resamples=0, progress=False)
     assert sorted(reads) == sorted([p for _, p, _ in eval_set.pairs] + [g for _, _, g in eval_set.pairs])
+    assert counted["total"] == counted["updates"] == len(eval_set.pairs), "the progress bar counts what is decoded"
     assert result.summary["metrics"]["fid"]["n_fake"] == 5 and result.summary["metrics"]["fid"]["value"] < 1e-6
