@@ -19,8 +19,9 @@ import torch
 from torch.utils.data import Dataset
 
 from bench.data.base import TryOnDataset
+from bench.data.readers import file_sha256
 
-__all__ = ["CACHE_VERSION", "CachedDataset", "cache_dataset", "default_cache_dir", "fingerprint"]
+__all__ = ["CACHE_VERSION", "CachedDataset", "cache_dataset", "content_fingerprint", "default_cache_dir", "fingerprint"]
 
 CACHE_VERSION = 1
 _IMAGES = ("person", "cloth")
@@ -44,6 +45,22 @@ def fingerprint(dataset: TryOnDataset) -> str:
             stat = path.stat()
             rel = os.path.relpath(path, dataset.root)
             digest.update(f"{role}:{rel}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return digest.hexdigest()
+
+
+def content_fingerprint(dataset: TryOnDataset) -> str:
+    """SHA-256 of the loader's configuration, its pair list and the *bytes* of every file it reads (each file hashed
+    once however many samples share it): what a benchmark cell is keyed by, immune to copies that keep mtimes."""
+    digest = hashlib.sha256()
+    config = (dataset.name, dataset.split, dataset.pair_mode, dataset.size, getattr(dataset, "label_set", None))
+    digest.update(repr(config).encode())
+    hashed: dict[Path, str] = {}
+    for entry in dataset.entries:
+        digest.update(f"{entry.person_id}|{entry.cloth_id}|{sorted(entry.extra.items())}".encode())
+        for role, path in sorted(entry.files.items()):
+            if path not in hashed:
+                hashed[path] = file_sha256(path)
+            digest.update(f"{role}:{os.path.relpath(path, dataset.root)}:{hashed[path]};".encode())
     return digest.hexdigest()
 
 

@@ -8,6 +8,7 @@ labels; keypoints scaled with the image.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "BODY25_FOR_COCO18",
     "InputError",
     "KEYPOINT_FORMATS",
+    "file_sha256",
     "image_size",
     "open_image",
     "read_densepose",
@@ -39,6 +41,15 @@ BODY25_FOR_COCO18 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 
 
 class InputError(ValueError):
     """Bad input data; the message is one line naming the file and what was expected."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def open_image(path: str | os.PathLike[str], *, expected_size: Size | None = None) -> Image.Image:

@@ -1,0 +1,185 @@
+"""The one interface every try-on method has in the harness: a card, its checkpoints, and a batch -> try-on call.
+
+A method adapter turns a batch of the common sample schema (:mod:`bench.data.schema`, collated) into the inputs its
+official test script builds, runs the model, and returns the model's outputs (``tryon`` always, in [-1, 1]; ``flow``
+when the method warps by appearance flow). Models live in :mod:`pftryon` and :mod:`baselines` and know nothing of
+the harness; adapters are the only place that knows both a model and the sample schema.
+"""
+
+from __future__ import annotations
+
+import os
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import torch
+from torch import Tensor, nn
+
+from bench.data.readers import InputError, file_sha256
+from pftryon.models import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS, load_pretrained
+
+__all__ = ["MethodCard", "MissingFieldError", "TryOnMethod", "file_sha256"]
+
+Batch = Mapping[str, Any]
+
+
+class MissingFieldError(InputError):
+    """A method needs a sample field that a dataset does not provide."""
+
+
+@dataclass(frozen=True)
+class MethodCard:
+    """What a user needs to know about a method before running it.
+
+    Attributes:
+        name: registry name (lower case, ``_``), also the folder name of its outputs.
+        title: display name (``PF-AFN``).
+        family: what kind of method it is (appearance flow, TPS warp, lower bound).
+        citation: paper and venue.
+        inputs: sample fields the method consumes (:data:`bench.data.schema.SAMPLE_KEYS`).
+        resolution: ``(H, W)`` of the released model.
+        official_files: checkpoint files of the released model, in the order ``from_official`` takes them; empty
+            when the method has no weights.
+        weights_source: where users get the official files.
+        parser_free: whether it runs without a human parse at test time.
+        latency_model: its key in :data:`bench.latency.LATENCY_MODELS`.
+        fallbacks: ``{field: note}``: documented substitutes used when a dataset lacks the field (the note is
+            written into every report that used it).
+    """
+
+    name: str
+    title: str
+    family: str
+    citation: str
+    inputs: tuple[str, ...]
+    resolution: tuple[int, int]
+    official_files: tuple[str, ...]
+    weights_source: str
+    parser_free: bool
+    latency_model: str
+    fallbacks: Mapping[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as plain data (for results files)."""
+        return {
+            "name": self.name, "title": self.title, "family": self.family, "citation": self.citation,
+            "inputs": list(self.inputs), "resolution": list(self.resolution),
+            "official_files": list(self.official_files), "weights_source": self.weights_source,
+            "parser_free": self.parser_free, "fallbacks": dict(self.fallbacks),
+        }  # fmt: skip
+
+
+class TryOnMethod(ABC):
+    """A try-on method in the harness: ``method(batch)`` returns the model's outputs for a collated sample batch.
+
+    Subclasses set :attr:`card`, implement :meth:`inputs` (the official test preprocessing from the sample schema)
+    and :meth:`from_official` (or set :attr:`model_class`, whose ``from_official`` takes the official files).
+
+    Attributes:
+        model: the network, in eval mode.
+        checkpoints: ``{file path: sha256}`` of every weights file loaded (empty for weight-free methods).
+        config: the model's architecture configuration (what :mod:`bench.latency` builds to time it).
+    """
+
+    card: ClassVar[MethodCard]
+    model_class: ClassVar[type[nn.Module] | None] = None
+
+    def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
+        self.model = model.eval()
+        self.checkpoints = dict(checkpoints)
+        self.config = dict(config)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None) -> Self:
+        """Load from ``folder``: the official files of :attr:`MethodCard.official_files`, or a pftryon checkpoint
+        (``model.safetensors`` + ``config.json``, as training writes).
+
+        Raises:
+            InputError: the folder or a file is missing (named, with where to get it).
+            CheckpointError: a file does not fit the architecture (named by the loader).
+        """
+        if not cls.card.official_files:
+            return cls(cls.build_weightless(), {}, {})
+        if folder is None:
+            raise InputError(
+                f"{cls.card.name}: no checkpoint folder given; pass --checkpoints-for {cls.card.name}=DIR with "
+                f"{', '.join(cls.card.official_files)} ({cls.card.weights_source}) or a pftryon checkpoint"
+            )
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise InputError(f"{folder}: checkpoint folder of {cls.card.name} not found")
+        if (folder / CHECKPOINT_CONFIG).is_file():
+            model = load_pretrained(folder)
+            expected = cls.model_class
+            if expected is not None and not isinstance(model, expected):
+                raise InputError(
+                    f"{folder / CHECKPOINT_CONFIG}: a {type(model).__name__} checkpoint, {cls.card.name} needs "
+                    f"{expected.__name__}"
+                )
+            files = [folder / CHECKPOINT_WEIGHTS, folder / CHECKPOINT_CONFIG]
+            return cls(model, {str(p): file_sha256(p) for p in files}, getattr(model, "config", {}))
+        paths = [folder / name for name in cls.card.official_files]
+        missing = [p for p in paths if not p.is_file()]
+        if missing:
+            raise InputError(
+                f"{missing[0]}: checkpoint file not found. Put the official {cls.card.title} files "
+                f"({', '.join(cls.card.official_files)}; {cls.card.weights_source}) in {folder}, or a pftryon "
+                f"checkpoint ({CHECKPOINT_WEIGHTS} + {CHECKPOINT_CONFIG})"
+            )
+        model = cls.from_official(paths)
+        return cls(model, {str(p): file_sha256(p) for p in paths}, getattr(model, "config", {}))
+
+    @classmethod
+    def from_official(cls, paths: Sequence[Path]) -> nn.Module:
+        """Build the model from the official files (in :attr:`MethodCard.official_files` order)."""
+        if cls.model_class is None:
+            raise NotImplementedError(f"{cls.__name__} has no model_class; override from_official")
+        return cls.model_class.from_official(*paths)  # type: ignore[attr-defined]
+
+    @classmethod
+    def build_weightless(cls) -> nn.Module:
+        """The model of a method without weights (lower bounds); others never call it."""
+        raise NotImplementedError(f"{cls.card.name} needs checkpoints")
+
+    @classmethod
+    def check_fields(cls, sample: Mapping[str, Any], dataset: str) -> list[str]:
+        """Check that ``sample`` (one sample of ``dataset``) has the fields this method needs.
+
+        Returns:
+            Notes on the documented fallbacks that will be used (e.g. DensePose derived from the parse).
+
+        Raises:
+            MissingFieldError: a needed field is absent and has no fallback (one line naming method, field, dataset).
+        """
+        notes = []
+        for name in cls.card.inputs:
+            if sample.get(name) is not None:
+                continue
+            if name in cls.card.fallbacks:
+                notes.append(f"{cls.card.name} on {dataset}: {cls.card.fallbacks[name]}")
+                continue
+            raise MissingFieldError(
+                f"{cls.card.name} needs the sample field {name!r}, which dataset {dataset} does not provide"
+            )
+        return notes
+
+    @abstractmethod
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        """The model's positional inputs for a collated batch, built as the official test script builds them."""
+
+    def to(self, device: torch.device | str) -> Self:
+        """Move the model to ``device`` (in place); returns ``self``."""
+        self.model.to(device)
+        return self
+
+    @torch.inference_mode()
+    def __call__(self, batch: Batch) -> dict[str, Tensor]:
+        """Run on a collated batch (tensors already on the model's device); ``tryon`` is ``[B, 3, H, W]`` in [-1, 1]."""
+        return self.model(*self.inputs(batch))
+
+    def describe(self) -> dict[str, Any]:
+        """Card, architecture configuration and checkpoint sha256s (written beside every output)."""
+        return {"card": self.card.to_dict(), "config": self.config, "checkpoints": self.checkpoints}

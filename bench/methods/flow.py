@@ -1,0 +1,73 @@
+"""Appearance-flow methods: PF-AFN (parser-free student) and its parser-based tutor PB-AFN."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from bench.data.schema import to_common
+from bench.methods.base import Batch, MethodCard, TryOnMethod
+from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PBAFN, PFAFN, mask_garment
+from pftryon.representation import pose_maps
+from pftryon.train.representation import densepose_from_parse, person_representation
+
+__all__ = ["PBAFNMethod", "PFAFNMethod", "tutor_inputs"]
+
+_PFAFN_CITATION = "Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021"
+_DENSEPOSE_FALLBACK = (
+    "DensePose derived from the parse (pftryon.train.representation.densepose_from_parse): hands and arms under "
+    "sleeves are lost"
+)
+
+
+class PFAFNMethod(TryOnMethod):
+    """PF-AFN as ``PF-AFN_test/test.py`` runs it (shared/reference/pfafn_spec.md §1): the person image, the garment
+    multiplied by its edge binarised at 0.5 (``test.py``: ``edge = (edge > 0.5)``, ``clothes = clothes * edge``), no
+    resize, no parse."""
+
+    card = MethodCard(
+        name="pf_afn", title="PF-AFN", family="appearance flow, parser-free (distilled)", citation=_PFAFN_CITATION,
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=(OFFICIAL_WARP_FILE, OFFICIAL_GEN_FILE),
+        weights_source="geyuying/PF-AFN README, checkpoints/PFAFN/", parser_free=True, latency_model="pf_afn",
+    )  # fmt: skip
+    model_class = PFAFN
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+
+
+def tutor_inputs(batch: Batch) -> tuple[Tensor, ...]:
+    """PB-AFN's inputs from a collated batch, as the official training scripts build them (spec §4.1): the parse
+    mapped to the common label set, DensePose (or its parse-derived stand-in), 18 pose maps, the masked garment."""
+    person = batch["person"]
+    labels = set(batch["parse_labels"])
+    if len(labels) != 1:
+        raise ValueError(f"a batch mixes parse label sets {sorted(labels)}")
+    parse = to_common(batch["parse"].cpu(), labels.pop()).to(person.device)
+    densepose = batch.get("densepose")
+    densepose = densepose_from_parse(parse) if densepose is None else densepose.long()
+    height, width = person.shape[-2:]
+    pose = [pose_maps(points, height, width) for points in batch["keypoints"].cpu()]
+    rep = person_representation(parse, densepose, person, torch.stack(pose).to(person))
+    return (rep.condition, *mask_garment(batch["cloth"], batch["cloth_mask"]), rep.preserve_region, rep.dense_arms)
+
+
+class PBAFNMethod(TryOnMethod):
+    """The PB-AFN tutor (``PF-AFN_train/train_PBAFN_e2e.py``): parse, DensePose and pose instead of the person image.
+
+    PF-AFN releases no tutor weights: its checkpoints are the training scripts' ``PBAFN_{warp,gen}_epoch_101.pth``
+    (spec §4.4) or a pftryon training run.
+    """
+
+    card = MethodCard(
+        name="pb_afn", title="PB-AFN (tutor)", family="appearance flow, parser-based (PF-AFN's tutor)",
+        citation=_PFAFN_CITATION, inputs=("person", "cloth", "cloth_mask", "parse", "keypoints", "densepose"),
+        resolution=(256, 192), official_files=("PBAFN_warp_epoch_101.pth", "PBAFN_gen_epoch_101.pth"),
+        weights_source="not released: train it (pftryon train --stage pb-warp, pb-e2e) or with PF-AFN_train",
+        parser_free=False, latency_model="pb_afn", fallbacks={"densepose": _DENSEPOSE_FALLBACK},
+    )  # fmt: skip
+    model_class = PBAFN
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return tutor_inputs(batch)

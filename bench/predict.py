@@ -1,0 +1,200 @@
+"""Run any registered try-on method over any dataset loader: one PNG per pair, resumable, sharded, with provenance.
+
+``predict(method, dataset, out)`` writes ``<person>__<cloth>.png`` (the names ``pftryon eval --dataset`` matches)
+for every pair of the dataset's list, and ``predict.json``: the method's card, configuration and checkpoint sha256s,
+the dataset's content fingerprint and pair list, and the run's versions. Finished outputs are skipped, so a killed run
+resumes; every PNG is written atomically, so a kill never leaves half an image. A folder holding another method's,
+another checkpoint's or another dataset's outputs is refused rather than mixed. Under ``torchrun`` each process
+takes a contiguous block of the pairs and writes its own files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from bench.data.base import TryOnDataset
+from bench.data.cache import content_fingerprint
+from bench.data.readers import InputError
+from bench.images import to_uint8, write_png
+from bench.methods import TryOnMethod
+from bench.results import run_metadata
+from pftryon.models import atomic_write
+
+__all__ = ["MANIFEST", "PredictResult", "output_stem", "predict"]
+
+MANIFEST = "predict.json"
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    """What a call did: the folder, the outputs written now and found done, and the manifest."""
+
+    out_dir: Path
+    written: int
+    done_before: int
+    manifest: dict[str, Any]
+
+    @property
+    def total(self) -> int:
+        """Pairs of the list (duplicates counted once)."""
+        return len(self.manifest["pairs"])
+
+
+def output_stem(person_id: str, cloth_id: str) -> str:
+    """``<person id>__<cloth id>``: the output name of a pair (PNG; flows ``.npy``)."""
+    return f"{person_id}__{cloth_id}"
+
+
+def _world() -> tuple[int, int]:
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _unique_pairs(dataset: TryOnDataset, limit: int | None) -> tuple[list[int], int]:
+    """Indices of the first occurrence of each output name (within the first ``limit`` pairs) and the duplicates."""
+    first: dict[str, int] = {}
+    entries = dataset.entries if limit is None else dataset.entries[:limit]
+    for index, entry in enumerate(entries):
+        first.setdefault(output_stem(entry.person_id, entry.cloth_id), index)
+    return list(first.values()), len(entries) - len(first)
+
+
+def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """What must match for a folder's outputs to be reused: method, architecture, weights' bytes, data, pairs."""
+    return {
+        "method": method.card.name, "config": method.config, "checkpoint_sha256": sorted(method.checkpoints.values()),
+        "dataset_sha256": dataset["fingerprint_sha256"], "size": dataset["size"],
+        "pairs_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+    }  # fmt: skip
+
+
+def _check_manifest(path: Path, identity: dict[str, Any]) -> None:
+    if not path.is_file():
+        return
+    try:
+        old = json.loads(path.read_text())["identity"]
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: unreadable manifest ({err}); remove the folder or choose another --out") from None
+    changed = [key for key in identity if old.get(key) != identity[key]]
+    if changed:
+        raise InputError(
+            f"{path}: this folder holds {old.get('method')} outputs made with another {', '.join(changed)}; remove "
+            "it or choose another --out"
+        )
+
+
+def _collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    from torch.utils.data import default_collate
+
+    keys = set.intersection(*(set(s) for s in samples))
+    return default_collate([{k: s[k] for k in keys} for s in samples])
+
+
+def _save_flow(path: Path, flow: torch.Tensor) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, flow.float().cpu().numpy())
+    atomic_write(path, buffer.getvalue())
+
+
+def predict(
+    method: TryOnMethod,
+    dataset: TryOnDataset,
+    out_dir: str | os.PathLike[str],
+    *,
+    batch_size: int = 8,
+    device: str | torch.device = "cpu",
+    limit: int | None = None,
+    save_flow: bool = False,
+    workers: int = 0,
+    fingerprint: str | None = None,
+    progress: bool = True,
+) -> PredictResult:
+    """Write ``method``'s try-on of every pair of ``dataset`` into ``out_dir`` (see the module docstring).
+
+    Args:
+        method: a loaded method (:func:`bench.methods.create_method`).
+        dataset: a loader (:func:`bench.data.create_dataset`); its ``size`` is the prediction size.
+        out_dir: output folder; outputs already there (from the same method, checkpoints and pairs) are kept.
+        batch_size, device, workers: how the pass runs (outputs do not depend on them beyond float rounding).
+        limit: only the first ``limit`` pairs of the list.
+        save_flow: also write each pair's flow (``<name>.npy``, normalised sampling grid ``[2, H, W]``) when the
+            method returns one.
+        fingerprint: the dataset's :func:`~bench.data.cache.content_fingerprint`, when already known.
+        progress: show a progress bar (rank 0).
+
+    Raises:
+        MissingFieldError: the dataset lacks a field the method needs (before any work).
+        InputError: ``out_dir`` holds other outputs, a file is unreadable, or the method returns non-finite images.
+    """
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder (--out must be a folder)")
+    indices, duplicates = _unique_pairs(dataset, limit)
+    if not indices:
+        raise InputError(f"{dataset.root}: the {dataset.split} {dataset.pair_mode} list of {dataset.name} is empty")
+    notes = method.check_fields(dataset[indices[0]], dataset.name)
+    names = [output_stem(dataset.entries[i].person_id, dataset.entries[i].cloth_id) for i in indices]
+    data = {
+        "name": dataset.name, "root": str(dataset.root), "split": dataset.split, "pair_mode": dataset.pair_mode,
+        "size": None if dataset.size is None else list(dataset.size),
+        "fingerprint_sha256": fingerprint or content_fingerprint(dataset),
+    }  # fmt: skip
+    resize = "none: inputs at the files' size"
+    if dataset.size is not None:
+        resize = f"inputs resized by the {dataset.name} loader to {dataset.size[0]}x{dataset.size[1]} (its filters)"
+    manifest = {
+        "identity": _identity(method, data, names),
+        "method": method.describe(),
+        "dataset": data,
+        "pairs": names,
+        "duplicates_in_list": duplicates,
+        "limit": limit,
+        "notes": notes,
+        "resize": resize,
+        "output": "PNG, (x + 1) / 2 * 255 truncated to uint8 (the official test's conversion)",
+        **run_metadata(),
+    }  # fmt: skip
+    rank, world = _world()
+    _check_manifest(out / MANIFEST, manifest["identity"])
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and not (out / MANIFEST).is_file():
+        atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
+    todo = [k for k in block if not (out / f"{names[k]}.png").is_file()]
+    method.to(device)
+    loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
+                        collate_fn=_collate)  # fmt: skip
+    position = iter(todo)
+    with tqdm(total=len(block), initial=len(block) - len(todo), desc=f"predict {method.card.name}", unit="pair",
+              disable=not progress or rank != 0) as bar:  # fmt: skip
+        for batch in loader:
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            outputs = method(batch)
+            tryon = outputs["tryon"]
+            for i in range(tryon.shape[0]):
+                name = names[next(position)]
+                if not torch.isfinite(tryon[i]).all():
+                    raise InputError(
+                        f"{method.card.name}: non-finite try-on for pair {name}; the checkpoint "
+                        f"({', '.join(method.checkpoints) or 'none'}) may be corrupt"
+                    )
+                if save_flow and "flow" in outputs:
+                    _save_flow(out / f"{name}.npy", outputs["flow"][i])
+                write_png(out / f"{name}.png", to_uint8(tryon[i]))
+            bar.update(tryon.shape[0])
+    return PredictResult(out, len(todo), len(block) - len(todo), manifest)

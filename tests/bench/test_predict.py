@@ -1,0 +1,131 @@
+"""`pftryon predict`: any method over any loader, resumable, atomic, refusing to mix outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from bench.cli import main
+from bench.data import create_dataset
+from bench.data.readers import InputError
+from bench.data.synthetic import synthesize
+from bench.evaluate import match_dataset
+from bench.methods import create_method
+from bench.predict import MANIFEST, predict
+from bench.protocols import load_protocol
+from pftryon import PFAFN, create_model, save_pretrained
+from pftryon.models import init_deterministic_
+
+TINY = {"ngf": 8, "channels": (8, 8, 16, 16, 16), "fpn_dim": 16}
+
+
+@pytest.fixture(scope="module")
+def viton(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("viton")
+    synthesize("viton", root, n=10, size=(64, 64), seed=0, test_fraction=0.4, progress=False)
+    return root
+
+
+@pytest.fixture(scope="module")
+def tiny_pfafn(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("ckpt")
+    model = create_model("pf_afn", **TINY)
+    init_deterministic_(model)
+    return save_pretrained(model, folder)
+
+
+def _loader(root: Path, mode: str):
+    return create_dataset("viton", root, split="test", pair_mode=mode, parse="image-parse-new")
+
+
+def test_outputs_are_named_as_eval_matches_them(viton, tiny_pfafn, tmp_path):
+    method = create_method("pf_afn", tiny_pfafn)
+    for mode in ("paired", "unpaired"):
+        result = predict(method, _loader(viton, mode), tmp_path / mode, progress=False, save_flow=True)
+        assert result.written == result.total == 4 and result.done_before == 0
+        assert len(list((tmp_path / mode).glob("*.npy"))) == 4
+    eval_set = match_dataset(tmp_path / "paired", "viton", viton, load_protocol("pfafn"),
+                             pred_unpaired_dir=tmp_path / "unpaired", parse="image-parse-new")  # fmt: skip
+    assert len(eval_set.pairs) == 4 and len(eval_set.fake) == 4
+    assert all(pred.parent == tmp_path / "paired" for _, pred, _ in eval_set.pairs)
+    manifest = json.loads((tmp_path / "paired" / MANIFEST).read_text())
+    assert manifest["method"]["card"]["name"] == "pf_afn"
+    assert manifest["identity"]["checkpoint_sha256"] == sorted(method.checkpoints.values())
+    assert len(manifest["dataset"]["fingerprint_sha256"]) == 64 and len(manifest["pairs"]) == 4
+
+
+def test_a_rerun_resumes_and_writes_only_what_is_missing(viton, tiny_pfafn, tmp_path):
+    method = create_method("pf_afn", tiny_pfafn)
+    first = predict(method, _loader(viton, "paired"), tmp_path, progress=False)
+    victim = tmp_path / f"{first.manifest['pairs'][2]}.png"
+    before = victim.read_bytes()
+    victim.unlink()
+    again = predict(method, _loader(viton, "paired"), tmp_path, progress=False)
+    assert (again.written, again.done_before) == (1, 3)
+    assert victim.read_bytes() == before
+    assert not list(tmp_path.glob("*.tmp*")), "no temporary file may stay behind"
+
+
+def test_a_folder_of_another_checkpoint_is_refused(viton, tiny_pfafn, tmp_path):
+    predict(create_method("pf_afn", tiny_pfafn), _loader(viton, "paired"), tmp_path, progress=False)
+    other = create_model("pf_afn", **TINY)
+    save_pretrained(other, tmp_path / "other")
+    with pytest.raises(InputError, match="holds pf_afn outputs made with another checkpoint_sha256"):
+        predict(create_method("pf_afn", tmp_path / "other"), _loader(viton, "paired"), tmp_path, progress=False)
+    with pytest.raises(InputError, match="another method"):
+        predict(create_method("no_warp"), _loader(viton, "paired"), tmp_path, progress=False)
+
+
+def test_limit_and_duplicate_lines(shared_dir, tmp_path):
+    demo = shared_dir / "fixtures" / "viton_demo"
+    lines = (demo / "demo.txt").read_text().splitlines()
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("\n".join([lines[0], lines[0], lines[1]]) + "\n")
+    loader = create_dataset("viton-pfafn", demo / "dataset", split="test", pairs_file=pairs)
+    result = predict(create_method("no_warp"), loader, tmp_path / "out", progress=False)
+    assert result.total == 2 and result.manifest["duplicates_in_list"] == 1
+    limited = predict(create_method("no_warp"), loader, tmp_path / "one", limit=1, progress=False)
+    assert limited.total == 1
+
+
+def test_cli_on_the_real_fixtures_equals_the_official_test(shared_dir, tmp_path):
+    """predict on PF-AFN's test layout with official-format files gives tryon's outputs byte for byte."""
+    demo = shared_dir / "fixtures" / "viton_demo"
+    model = PFAFN()
+    init_deterministic_(model.warp)
+    init_deterministic_(model.gen)
+    torch.save(model.warp.state_dict(), tmp_path / "warp_model_final.pth")
+    torch.save(model.gen.state_dict(), tmp_path / "gen_model_final.pth")
+    pairs = tmp_path / "two.txt"
+    pairs.write_text((demo / "demo.txt").read_text().splitlines()[0] + "\n")
+    runner = CliRunner()
+    common = ["--checkpoints", tmp_path, "--device", "cpu", "--batch-size", "1"]  # batch size moves float rounding
+    data = ["--dataset", "viton-pfafn", "--root", demo / "dataset", "--pairs-file", pairs]
+    ours = runner.invoke(main, ["predict", "--method", "pf_afn", *data, "--out", tmp_path / "ours", *common])
+    assert ours.exit_code == 0, ours.output
+    theirs = runner.invoke(main, ["tryon", "--dataroot", demo / "dataset", "--pairs", pairs, "--out",
+                                  tmp_path / "theirs", *common])  # fmt: skip
+    assert theirs.exit_code == 0, theirs.output
+    # tryon names outputs by file stem (<person>_0__<cloth>_1), predict by sample id (<person>__<cloth>).
+    theirs_files = sorted((tmp_path / "theirs").glob("*.png"))
+    ours_files = [tmp_path / "ours" / p.name.replace("_0__", "__").replace("_1.png", ".png") for p in theirs_files]
+    assert len(theirs_files) == 1 and sorted(ours_files) == sorted((tmp_path / "ours").glob("*.png"))
+    for a, b in zip(ours_files, theirs_files, strict=True):
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b))), a.name
+
+
+def test_cli_errors_are_one_line(viton, tmp_path):
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["predict", "--method", "pfafn", "--dataset", "viton", "--root", viton,
+                                   "--out", tmp_path])  # fmt: skip
+    assert unknown.exit_code == 2 and "Did you mean: pf_afn" in unknown.output
+    missing = runner.invoke(main, ["predict", "--method", "pf_afn", "--checkpoints", tmp_path / "nope", "--dataset",
+                                   "viton", "--root", viton, "--out", tmp_path / "o", "--device", "cpu"])  # fmt: skip
+    assert missing.exit_code == 2 and "Traceback" not in missing.output
+    assert missing.stderr.strip().splitlines()[-1].startswith("error: ") and "nope" in missing.stderr
