@@ -288,6 +288,141 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
 
 
 @main.command()
+@click.option("--weights", "checkpoints_dir", type=click.Path(path_type=Path),
+              help="Also say, per method, whether its official files are in DIR/<method>/.")  # fmt: skip
+def methods(checkpoints_dir: Path | None) -> None:
+    """List the registered try-on methods: family, inputs, resolution, weights, citation."""
+    from bench.methods import list_methods, method_class
+
+    for name in list_methods():
+        card = method_class(name).card
+        if not card.official_files:
+            weights = "needs no weights"
+        elif checkpoints_dir is None:
+            weights = f"weights: {', '.join(card.official_files)} ({card.weights_source})"
+        else:
+            folder = checkpoints_dir / name
+            found = all((folder / f).is_file() for f in card.official_files)
+            weights = f"weights {'found' if found else 'NOT found'} in {folder}: {', '.join(card.official_files)}"
+        click.echo(f"{name:14s} {card.title} -- {card.family}")
+        click.echo(f"{'':14s} inputs: {', '.join(card.inputs)}; {card.resolution[0]}x{card.resolution[1]}; "
+                   f"{'parser-free' if card.parser_free else 'parser-based'}")  # fmt: skip
+        click.echo(f"{'':14s} {weights}")
+        click.echo(f"{'':14s} {card.citation}")
+
+
+def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
+    out = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise click.UsageError(f"{option} expects NAME=VALUE, got {item!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@main.command()
+@click.option("--method", "method_name", required=True, help="A registered method (pftryon methods).")
+@click.option("--checkpoints", type=click.Path(path_type=Path),
+              help="Official files or a pftryon checkpoint (not needed by weight-free methods).")  # fmt: skip
+@click.option("--dataset", "dataset_name", required=True, type=click.Choice(sorted(DATASETS)))
+@click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset folder.")
+@click.option("--split", default="test", show_default=True)
+@click.option("--pairs", "pair_mode", type=click.Choice(["paired", "unpaired"]), default="paired", show_default=True)
+@click.option("--pairs-file", type=click.Path(path_type=Path), help="A pair list replacing the layout's own.")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Loader option, e.g. --option parse=image-parse-new, --option category=dresses.")  # fmt: skip
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Output folder (one PNG per pair).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N pairs of the list.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
+@click.option("--size", default=None, callback=_size, help="HxW the loader resizes inputs to (default: as stored).")
+@click.option("--save-flow", is_flag=True, help="Also write each pair's flow (<name>.npy) when the method has one.")
+def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root: Path, split: str, pair_mode: str,
+            pairs_file: Path | None, options: tuple[str, ...], out: Path, limit: int | None, batch_size: int,
+            device: str, size: tuple[int, int] | None, save_flow: bool) -> None:  # fmt: skip
+    """Run any registered method over any dataset's list: resumable, one PNG per pair, predict.json beside them."""
+    import yaml
+
+    from bench.data import create_dataset
+    from bench.evaluate import init_distributed
+    from bench.methods import create_method, method_class
+    from bench.predict import predict as run_predict
+    from bench.tryon import resolve_device
+
+    try:
+        method_class(method_name)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    method = create_method(method_name, checkpoints)
+    target = resolve_device(device)
+    init_distributed(target.type)
+    loader_options = {k: yaml.safe_load(v) for k, v in _assignments(options, "--option").items()}
+    if pairs_file:
+        loader_options["pairs_file"] = pairs_file
+    try:
+        dataset = create_dataset(dataset_name, root, split=split, pair_mode=pair_mode, size=size, **loader_options)
+    except TypeError as err:
+        raise click.UsageError(f"{dataset_name}: {err}") from None
+    result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
+                         save_flow=save_flow)  # fmt: skip
+    for note in result.manifest["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {result.written} new images to {out} ({result.done_before} already there, "
+               f"{result.total} pairs, {result.manifest['duplicates_in_list']} duplicate lines)")  # fmt: skip
+
+
+@main.command()
+@click.option("--suite", "suite_name", required=True, help="A shipped suite (synthetic, pfafn-table1, ...) or a YAML.")
+@click.option("--root-for", "roots", multiple=True, metavar="DATASET=DIR", help="A dataset's folder.")
+@click.option("--checkpoints-for", "checkpoints", multiple=True, metavar="METHOD=DIR",
+              help="A method's checkpoint folder (official files or a pftryon checkpoint).")  # fmt: skip
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="Change a suite setting: --set latency.iters=5 --set batch_size=4.")  # fmt: skip
+@click.option("--only", "only", multiple=True, metavar="KIND=A,B",
+              help="Run a subset: --only method=pf_afn,no_warp --only protocol=pfafn.")  # fmt: skip
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N pairs of every list.")
+@click.option("--out", type=click.Path(path_type=Path), help="Report folder [default: reports/<suite>].")
+@click.option("--work", type=click.Path(path_type=Path), default=Path("out/bench"), show_default=True,
+              help="Data, trained models, predictions and cached cells (reused by fingerprint).")  # fmt: skip
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Where the methods run (latency: the suite's devices).")  # fmt: skip
+@click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
+@click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
+def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...], settings: tuple[str, ...],
+          only: tuple[str, ...], limit: int | None, out: Path | None, work: Path, device: str,
+          weights_dir: Path | None, skip_missing: bool) -> None:  # fmt: skip
+    """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
+    from bench.suite import load_suite, run_suite, write_suite_report
+    from bench.tryon import resolve_device
+    from pftryon.train.trainer import TrainingDiverged
+
+    resolve_device(device)
+    try:
+        suite = load_suite(suite_name).override(
+            roots=_assignments(roots, "--root-for"), checkpoints=_assignments(checkpoints, "--checkpoints-for"),
+            only={k: v.split(",") for k, v in _assignments(only, "--only").items()}, limit=limit,
+            settings=_parse_settings(settings),
+        )  # fmt: skip
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    try:
+        result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
+                           progress=lambda message: click.echo(message, err=True))  # fmt: skip
+    except TrainingDiverged as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(3)
+    paths = write_suite_report(result, out or Path("reports") / suite.name)
+    table = next(p for p in paths if p.name == "table.md")
+    click.echo(table.read_text())
+    for path in paths:
+        click.echo(f"wrote {path}")
+    timings = result.run["timings"]
+    cells = result.run["cells"]
+    click.echo(f"total {timings['total_s']:.0f} s; cells computed {cells['computed']}, reused {cells['reused']}")
+
+
+@main.command()
 @click.option("--model", "models", required=True, help="Comma-separated: pf_afn, pb_afn, cp_vton, cp_vton_plus.")
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
 @click.option("--batch", "batches", default="1", show_default=True, help="Comma-separated batch sizes.")

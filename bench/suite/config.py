@@ -1,0 +1,329 @@
+"""Benchmark suites as declarative YAML: which methods, on which datasets, under which protocols, timed how.
+
+A suite (``bench/suites/<name>.yaml`` or any YAML path) loads into a frozen :class:`Suite`; unknown keys anywhere are
+errors, and ``include: <suite>`` merges another suite under this one's keys (lists are replaced, mappings merged).
+Command-line overrides (``--root-for``, ``--checkpoints-for``, ``--only``, ``--limit``, ``--set``) give a new
+:class:`Suite`; the resolved suite is written beside every result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.data import DATASETS
+from bench.methods import METHODS
+from bench.protocols import load_protocol
+from pftryon.config_mapping import from_mapping
+
+__all__ = [
+    "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "SUITE_DIR", "Suite", "TrainSpec", "list_suites",
+    "load_suite",
+]  # fmt: skip
+
+SUITE_DIR = Path(__file__).parents[1] / "suites"
+_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_QUALITY_METRICS = ("ssim", "psnr", "lpips", "fid", "kid")
+
+
+def _require(checks: list[tuple[bool, str]], where: str) -> None:
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"{where}: {message}")
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """A method trained by the suite: ``recipe`` (an ablation recipe, :mod:`bench.ablate.recipe`, whose data is the
+    suite's synthetic dataset) and ``run`` (its run whose final model is the method: ``tutor`` for PB-AFN,
+    ``noise-<p>/<variant>`` for a PF-AFN student)."""
+
+    recipe: str
+    run: str
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One method row: a registered name, its checkpoints folder (official files or a pftryon checkpoint) or how the
+    suite trains it, and an optional display ``label`` (default: the method's title)."""
+
+    name: str
+    checkpoints: str | None = None
+    train: TrainSpec | None = None
+    label: str | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            [
+                (self.name in METHODS, f"unknown method {self.name!r}; registered: {', '.join(sorted(METHODS))}"),
+                (not (self.checkpoints and self.train), "give checkpoints or train, not both"),
+            ],
+            f"method {self.name!r}",
+        )
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset column: a registered loader on ``root`` (overridable with ``--root-for NAME=DIR``).
+
+    Attributes:
+        name: loader name (:data:`bench.data.DATASETS`).
+        root: its folder; ``None`` for the synthetic data of ``synth``.
+        synth: an ablation recipe name: the data are that recipe's synthetic data (generated, with exact ground
+            truth: the suite then also scores against it), restricted to the recipe's garment categories.
+        split: the split scored (``test``).
+        size: ``(H, W)`` the loader resizes to; ``None``: the files' size.
+        options: loader keyword arguments (e.g. ``{parse: image-parse-new}``, ``{category: dresses}``).
+        label: display name (default ``name``, or ``name`` + options).
+        limit: only the first ``limit`` pairs of each list.
+    """
+
+    name: str
+    root: str | None = None
+    synth: str | None = None
+    split: str = "test"
+    size: tuple[int, int] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        _require(
+            [
+                (self.name in DATASETS, f"unknown dataset; registered: {', '.join(sorted(DATASETS))}"),
+                (not (self.root and self.synth), "give root or synth, not both"),
+                (self.limit is None or self.limit > 0, "limit must be positive"),
+                (self.size is None or len(self.size) == 2, "size must be [H, W]"),
+            ],
+            f"dataset {self.name!r}",
+        )
+
+    @property
+    def key(self) -> str:
+        """The column's name in tables and folders."""
+        return self.label or self.name
+
+
+@dataclass(frozen=True)
+class LatencySpec:
+    """How every method is timed (:mod:`bench.latency`); ``sizes`` ``None`` = each dataset's evaluation size."""
+
+    devices: tuple[str, ...] = ("cpu",)
+    sizes: tuple[tuple[int, int], ...] | None = None
+    batches: tuple[int, ...] = (1,)
+    dtypes: tuple[str, ...] = ("fp32",)
+    warmup: int = 3
+    iters: int = 10
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        _require(
+            [
+                (set(self.devices) <= {"cpu", "cuda"}, "devices: cpu and/or cuda"),
+                (all(b > 0 for b in self.batches) and self.iters > 0 and self.warmup >= 0, "bad counts"),
+            ],
+            "latency",
+        )
+
+
+@dataclass(frozen=True)
+class QualitativeSpec:
+    """The qualitative grid: ``pairs`` unpaired pairs drawn with ``seed`` from the first dataset."""
+
+    pairs: int = 4
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A benchmark table: methods x datasets x protocols (+ latency), and the published rows shown beside it.
+
+    Attributes:
+        name: the suite's name; names the default report folder ``reports/<name>``.
+        description: one paragraph for the report.
+        methods: the rows.
+        datasets: the columns.
+        protocols: evaluation protocols (:mod:`bench.protocols`: shipped names or YAML paths).
+        metrics: quality metrics computed where the protocol defines them; a metric whose weights are absent becomes
+            a cell saying which file is missing.
+        latency: timing settings, or ``None``.
+        literature: published-results files (``bench/literature/<name>.yaml``) whose rows are shown.
+        qualitative: the qualitative grid, or ``None``.
+        batch_size: prediction and evaluation batch size.
+        version: bump when a change can move a number.
+    """
+
+    name: str
+    description: str
+    methods: tuple[MethodSpec, ...]
+    datasets: tuple[DatasetSpec, ...]
+    protocols: tuple[str, ...]
+    metrics: tuple[str, ...] = _QUALITY_METRICS
+    latency: LatencySpec | None = field(default_factory=LatencySpec)
+    literature: tuple[str, ...] = ()
+    qualitative: QualitativeSpec | None = field(default_factory=QualitativeSpec)
+    batch_size: int = 8
+    version: int = 1
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.methods]
+        for protocol in self.protocols:
+            try:
+                load_protocol(protocol)
+            except ValueError as err:
+                raise ValueError(f"suite {self.name!r}: protocols: {err}") from None
+        _require(
+            [
+                (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits, '-' and '_'"),
+                (bool(names) and len(set(names)) == len(names), "methods: at least one, each once"),
+                (bool(self.datasets), "datasets: at least one"),
+                (len({d.key for d in self.datasets}) == len(self.datasets), "datasets: labels must be unique"),
+                (bool(self.protocols), "protocols: at least one (a shipped name or a protocol YAML path)"),
+                (set(self.metrics) <= set(_QUALITY_METRICS), f"metrics must be among {_QUALITY_METRICS}"),
+                (self.batch_size > 0, "batch_size must be positive"),
+            ],
+            f"suite {self.name!r}",
+        )
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "suite") -> Suite:
+        """Build from plain data (a parsed YAML mapping); unknown keys anywhere are errors."""
+
+        def methods(value: Any) -> tuple[MethodSpec, ...]:
+            def one(i: int, v: Any) -> MethodSpec:
+                train = lambda t: t and from_mapping(TrainSpec, t, f"{where}: methods[{i}].train")  # noqa: E731
+                return from_mapping(MethodSpec, v, f"{where}: methods[{i}]", train=train)
+
+            return tuple(one(i, v) for i, v in enumerate(value or ()))
+
+        def datasets(value: Any) -> tuple[DatasetSpec, ...]:
+            def one(i: int, v: Any) -> DatasetSpec:
+                return from_mapping(DatasetSpec, v, f"{where}: datasets[{i}]", options=lambda o: dict(o or {}),
+                                    size=lambda s: None if s is None else tuple(s))  # fmt: skip
+
+            return tuple(one(i, v) for i, v in enumerate(value or ()))
+
+        def latency(value: Any) -> LatencySpec | None:
+            if value is None:
+                return None
+            sizes = lambda s: None if s is None else tuple(tuple(x) for x in s)  # noqa: E731
+            return from_mapping(LatencySpec, value, f"{where}: latency", sizes=sizes)
+
+        def qualitative(value: Any) -> QualitativeSpec | None:
+            return None if value is None else from_mapping(QualitativeSpec, value, f"{where}: qualitative")
+
+        return from_mapping(cls, data, where, methods=methods, datasets=datasets, latency=latency,
+                            qualitative=qualitative)  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (JSON-ready) for results files."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def override(
+        self,
+        *,
+        roots: dict[str, str] | None = None,
+        checkpoints: dict[str, str] | None = None,
+        only: dict[str, list[str]] | None = None,
+        limit: int | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Suite:
+        """A copy with command-line overrides applied (see ``pftryon bench --help``).
+
+        Raises:
+            ValueError: an override names a dataset or method that is not in the suite, or an unknown setting.
+        """
+        data = self.to_dict()
+        for key, path in (roots or {}).items():
+            hits = [d for d in data["datasets"] if key in (d["name"], d["label"])]
+            if not hits:
+                raise ValueError(f"--root-for {key}: no such dataset in suite {self.name} ({self._dataset_keys()})")
+            for d in hits:
+                d.update(root=path, synth=None)
+        for name, path in (checkpoints or {}).items():
+            hits = [m for m in data["methods"] if m["name"] == name]
+            if not hits:
+                raise ValueError(f"--checkpoints-for {name}: no such method in suite {self.name}")
+            hits[0].update(checkpoints=path, train=None)
+        for kind, names in (only or {}).items():
+            if kind not in ("method", "dataset", "protocol"):
+                raise ValueError(f"--only {kind}=...: expected method=, dataset= or protocol=")
+            present = {"method": [m["name"] for m in data["methods"]], "protocol": data["protocols"],
+                       "dataset": [d["label"] or d["name"] for d in data["datasets"]]}[kind]  # fmt: skip
+            unknown = sorted(set(names) - set(present) - {d["name"] for d in data["datasets"]})
+            if unknown:
+                raise ValueError(f"--only {kind}={','.join(names)}: {', '.join(unknown)} not in suite {self.name} "
+                                 f"({', '.join(present)})")  # fmt: skip
+            if kind == "method":
+                data["methods"] = [m for m in data["methods"] if m["name"] in names]
+            elif kind == "dataset":
+                data["datasets"] = [d for d in data["datasets"] if d["name"] in names or d["label"] in names]
+            else:
+                data["protocols"] = [p for p in data["protocols"] if p in names]
+        if limit is not None:
+            for d in data["datasets"]:
+                d["limit"] = limit
+        for dotted, value in (settings or {}).items():
+            _set(data, dotted, value)
+        return Suite.from_dict(data, where=f"suite {self.name} (with overrides)")
+
+    def _dataset_keys(self) -> str:
+        return ", ".join(d.key for d in self.datasets)
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``--set latency.iters=5``: set a key of the suite's plain data (the key must exist)."""
+    *path, last = dotted.split(".")
+    node: Any = data
+    for part in path:
+        if not isinstance(node, dict) or part not in node or node[part] is None:
+            raise ValueError(f"--set {dotted}: no such setting")
+        node = node[part]
+    if not isinstance(node, dict) or last not in node:
+        raise ValueError(f"--set {dotted}: no such setting")
+    node[last] = value
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
+
+
+def _path(name: str) -> Path:
+    if name.endswith((".yaml", ".yml")):
+        if not Path(name).is_file():
+            raise ValueError(f"{name}: suite file not found")
+        return Path(name)
+    path = SUITE_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ValueError(f"Unknown suite {name!r}. Available: {', '.join(list_suites())} (or a .yaml file)")
+    return path
+
+
+def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    path = _path(name)
+    if name in seen:
+        raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping")
+    parent = data.pop("include", None)
+    return _merge(_raw(parent, (*seen, name)), data) if parent else data
+
+
+def load_suite(name: str) -> Suite:
+    """A shipped suite by name (``synthetic``) or any suite YAML by path, with its ``include`` chain."""
+    return Suite.from_dict(_raw(name), where=str(_path(name)))
+
+
+def list_suites() -> list[str]:
+    """Names of the shipped suites."""
+    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
