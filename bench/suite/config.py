@@ -29,7 +29,7 @@ __all__ = [
 
 SUITE_DIR = Path(__file__).parents[1] / "suites"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_QUALITY_METRICS = ("ssim", "psnr", "lpips", "fid", "kid")
+_QUALITY_METRICS = ("ssim", "psnr", "lpips", "fid", "kid", "tce", "flicker")
 
 
 def _require(checks: list[tuple[bool, str]], where: str) -> None:
@@ -152,7 +152,7 @@ class Suite:
         protocols: evaluation protocols (:mod:`bench.protocols`: shipped names or YAML paths).
         metrics: quality metrics computed where the protocol defines them; a metric whose weights are absent becomes
             a cell saying which file is missing.
-        latency: timing settings, or ``None``.
+        latency: timing sweeps (each a :class:`LatencySpec`; a single mapping in YAML is one sweep); empty: none.
         literature: published-results files (``bench/literature/<name>.yaml``) whose rows are shown.
         qualitative: the qualitative grid, or ``None``.
         batch_size: prediction and evaluation batch size.
@@ -165,7 +165,7 @@ class Suite:
     datasets: tuple[DatasetSpec, ...]
     protocols: tuple[str, ...]
     metrics: tuple[str, ...] = _QUALITY_METRICS
-    latency: LatencySpec | None = field(default_factory=LatencySpec)
+    latency: tuple[LatencySpec, ...] = (LatencySpec(),)
     literature: tuple[str, ...] = ()
     qualitative: QualitativeSpec | None = field(default_factory=QualitativeSpec)
     batch_size: int = 8
@@ -209,11 +209,12 @@ class Suite:
 
             return tuple(one(i, v) for i, v in enumerate(value or ()))
 
-        def latency(value: Any) -> LatencySpec | None:
-            if value is None:
-                return None
+        def latency(value: Any) -> tuple[LatencySpec, ...]:
+            sweeps = [] if value is None else [value] if isinstance(value, dict) else value
             sizes = lambda s: None if s is None else tuple(tuple(x) for x in s)  # noqa: E731
-            return from_mapping(LatencySpec, value, f"{where}: latency", sizes=sizes)
+            return tuple(
+                from_mapping(LatencySpec, v, f"{where}: latency[{i}]", sizes=sizes) for i, v in enumerate(sweeps)
+            )
 
         def qualitative(value: Any) -> QualitativeSpec | None:
             return None if value is None else from_mapping(QualitativeSpec, value, f"{where}: qualitative")

@@ -144,12 +144,16 @@ def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet
              for e in dataset.loaders["paired"].entries]  # fmt: skip
     fake = [unpaired / f"{e.person_id}__{e.cloth_id}.png" for e in dataset.loaders["unpaired"].entries]
     real = list(dict.fromkeys(ref for _, _, ref in pairs))
+    entries = dataset.loaders["paired"].entries
+    videos = None
+    if "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order, for the temporal metrics
+        videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in entries]
     description = {
         "mode": "suite", "dataset": dataset.spec.name, "root": str(dataset.root), "split": dataset.spec.split,
         "paired_list": f"{len(pairs)} pairs", "fid_fake_set": f"{len(fake)} unpaired predictions",
         "fid_real_set": f"{len(real)} test person images", "matched_by": "<person>__<cloth> names written by predict",
     }  # fmt: skip
-    return EvalSet(pairs, fake, real, description)
+    return EvalSet(pairs, fake, real, description, videos)
 
 
 def _truth_cell(dataset: PreparedDataset, unpaired: Path, batch_size: int, device: str) -> dict[str, Any]:
@@ -225,8 +229,14 @@ def _latency_cells(method: _Method, sizes: list[tuple[int, int]], spec: LatencyS
             point = {"model": method.method.card.latency_model, "config": method.method.config, "size": list(size),
                      "batch": batch, "dtype": dtype, "device": label, "torch": torch.__version__,
                      "warmup": spec.warmup, "iters": spec.iters, "compile": spec.compile}  # fmt: skip
-            timed = cells.get_or_compute(cell_key("latency", **point),
-                                         functools.partial(_measure, method, point, device, progress))  # fmt: skip
+            try:
+                timed = cells.get_or_compute(cell_key("latency", **point),
+                                             functools.partial(_measure, method, point, device, progress))  # fmt: skip
+            except ValueError as err:  # a size or precision this model or device does not take
+                note = f"{size[0]}x{size[1]}: not measured: {err}"
+                rows.append(_row(method=method.name, protocol="latency", metric="ms_per_image", device=label,
+                                 dtype=dtype, batch=batch, note=note))  # fmt: skip
+                continue
             rows += _latency_rows(method, size, batch, dtype, label, timed, spec)
     return rows
 
@@ -440,11 +450,11 @@ def run_suite(
             outputs.setdefault(dataset.key, {})[method.name] = folders
             rows += _quality(ctx, method, dataset, folders, protocols)
     timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"], 1)
-    if suite.latency is not None:
-        native = dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets)
-        sizes = [tuple(s) for s in suite.latency.sizes] if suite.latency.sizes else list(native)
+    native = list(dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets))
+    for sweep in suite.latency:
+        sizes = [tuple(s) for s in sweep.sizes] if sweep.sizes else native
         for method in methods:
-            rows += _latency_cells(method, sizes, suite.latency, ctx.cells, report)
+            rows += _latency_cells(method, sizes, sweep, ctx.cells, report)
     rows += _published_rows(suite.literature)
     timings["total_s"] = round(time.perf_counter() - start, 1)
     run = _run_record(suite, protocols, methods, datasets, skipped, ctx, timings)
