@@ -179,6 +179,12 @@ def _build_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Modu
     return create_baseline(name, **{"fine_height": size[0], "fine_width": size[1], **config})
 
 
+def _build_any_size_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
+    from baselines import create_baseline
+
+    return create_baseline(name, **config)
+
+
 LATENCY_MODELS: dict[str, LatencySpec] = {
     "pf_afn": LatencySpec(
         partial(_build_pftryon, "pf_afn"), _pfafn_inputs, ("warp", "gen"), 32,
@@ -195,6 +201,14 @@ LATENCY_MODELS: dict[str, LatencySpec] = {
     "cp_vton_plus": LatencySpec(
         partial(_build_baseline, "cp_vton_plus"), _cpvton_inputs, ("gmm", "tom"), 64,
         "CP-VTON+: GMM on the cloth mask, 26-channel TOM, built for the timed size",
+    ),
+    "fs_vton": LatencySpec(
+        partial(_build_baseline, "fs_vton"), _pfafn_inputs, ("warp", "gen"), 32,
+        "FS-VTON: style-modulated flow warp + PF-AFN generator + composition, built for the timed size",
+    ),
+    "dm_vton": LatencySpec(
+        partial(_build_any_size_baseline, "dm_vton"), _pfafn_inputs, ("warp", "gen"), 32,
+        "DM-VTON: MobileNetV2 pyramids + PF-AFN flow net, MobileNetV2 U-Net generator + composition",
     ),
 }  # fmt: skip
 
