@@ -18,6 +18,8 @@ __all__ = ["BASELINES", "create_baseline", "list_baselines"]
 BASELINES: dict[str, str] = {
     "cp_vton": "baselines.cp_vton:CPVTON",
     "cp_vton_plus": "baselines.cp_vton:CPVTON",
+    "dm_vton": "baselines.dm_vton:DMVTON",
+    "fs_vton": "baselines.fs_vton:FSVTON",
     "no_warp": "baselines.no_warp:NoWarp",
 }
 _PRESETS: dict[str, dict[str, Any]] = {"cp_vton_plus": {"plus": True}}

@@ -179,7 +179,7 @@ def _build_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Modu
     return create_baseline(name, **{"fine_height": size[0], "fine_width": size[1], **config})
 
 
-def _build_weightless(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
+def _build_any_size_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
     from baselines import create_baseline
 
     return create_baseline(name, **config)
@@ -203,8 +203,16 @@ LATENCY_MODELS: dict[str, LatencySpec] = {
         "CP-VTON+: GMM on the cloth mask, 26-channel TOM, built for the timed size",
     ),
     "no_warp": LatencySpec(
-        partial(_build_weightless, "no_warp"), _pfafn_inputs, (), 1,
+        partial(_build_any_size_baseline, "no_warp"), _pfafn_inputs, (), 1,
         "no-warp lower bound: the garment pasted by its mask (no network)",
+    ),
+    "fs_vton": LatencySpec(
+        partial(_build_baseline, "fs_vton"), _pfafn_inputs, ("warp", "gen"), 32,
+        "FS-VTON: style-modulated flow warp + PF-AFN generator + composition, built for the timed size",
+    ),
+    "dm_vton": LatencySpec(
+        partial(_build_any_size_baseline, "dm_vton"), _pfafn_inputs, ("warp", "gen"), 32,
+        "DM-VTON: MobileNetV2 pyramids + PF-AFN flow net, MobileNetV2 U-Net generator + composition",
     ),
 }  # fmt: skip
 

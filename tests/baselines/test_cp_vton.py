@@ -189,11 +189,12 @@ def test_forward_rejects_wrong_channels(model: CPVTON) -> None:
 
 
 def test_registry() -> None:
-    assert list_baselines() == ["cp_vton", "cp_vton_plus"]
+    assert {"cp_vton", "cp_vton_plus"} <= set(list_baselines())
+    assert list_baselines() == sorted(list_baselines())
     plus = create_baseline("cp_vton_plus")
     assert isinstance(plus, CPVTON) and plus.plus
     assert not create_baseline("cp_vton").plus
     with pytest.raises(
-        ValueError, match=r"Unknown baseline 'cpvton'\. Did you mean cp_vton.*\? Available: cp_vton, cp_vton_plus"
+        ValueError, match=r"Unknown baseline 'cpvton'\. Did you mean cp_vton.*\? Available: cp_vton, cp_vton_plus, "
     ):
         create_baseline("cpvton")
