@@ -27,6 +27,8 @@ __all__ = [
 METHODS: dict[str, str] = {
     "pf_afn": "bench.methods.flow:PFAFNMethod",
     "pb_afn": "bench.methods.flow:PBAFNMethod",
+    "fs_vton": "bench.methods.flow:FSVTONMethod",
+    "dm_vton": "bench.methods.flow:DMVTONMethod",
     "cp_vton": "bench.methods.cp_vton:CPVTONMethod",
     "cp_vton_plus": "bench.methods.cp_vton:CPVTONPlusMethod",
     "no_warp": "bench.methods.lower_bounds:NoWarpMethod",

@@ -1,17 +1,20 @@
-"""Appearance-flow methods: PF-AFN (parser-free student) and its parser-based tutor PB-AFN."""
+"""Appearance-flow methods: PF-AFN (parser-free student), its parser-based tutor PB-AFN, and its successors FS-VTON
+and DM-VTON (both parser-free, same inputs)."""
 
 from __future__ import annotations
 
 import torch
 from torch import Tensor
 
+from baselines.dm_vton import DMVTON
+from baselines.fs_vton import FSVTON
 from bench.data.schema import to_common
 from bench.methods.base import Batch, MethodCard, TryOnMethod
 from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PBAFN, PFAFN, mask_garment
 from pftryon.representation import pose_maps
 from pftryon.train.representation import densepose_from_parse, person_representation
 
-__all__ = ["PBAFNMethod", "PFAFNMethod", "tutor_inputs"]
+__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "tutor_inputs"]
 
 _PFAFN_CITATION = "Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021"
 _DENSEPOSE_FALLBACK = (
@@ -71,3 +74,41 @@ class PBAFNMethod(TryOnMethod):
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         return tutor_inputs(batch)
+
+
+class FSVTONMethod(TryOnMethod):
+    """FS-VTON as ``Flow-Style-VTON/test/test.py`` runs it: PF-AFN's test preprocessing (person image, garment masked
+    by its binarised edge), no parse; the model is built for one image size (its style convs span the coarsest
+    level), the released one 256x192."""
+
+    card = MethodCard(
+        name="fs_vton", title="FS-VTON", family="style-based global appearance flow, parser-free (distilled)",
+        citation="He et al., Style-Based Global Appearance Flow for Virtual Try-On, CVPR 2022",
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=("PFAFN_warp_epoch_101.pth", "PFAFN_gen_epoch_101.pth"),
+        weights_source="SenHe/Flow-Style-VTON README (checkpoints/ckp/non_aug)", parser_free=True,
+        latency_model="fs_vton",
+    )  # fmt: skip
+
+    model_class = FSVTON
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+
+
+class DMVTONMethod(TryOnMethod):
+    """DM-VTON as ``DM-VTON/test.py`` runs it: the mobile student distilled from a PF-AFN-style teacher, PF-AFN's test
+    preprocessing, no parse, any size divisible by 32."""
+
+    card = MethodCard(
+        name="dm_vton", title="DM-VTON", family="mobile appearance flow, parser-free (distilled)",
+        citation="Nguyen-Ngoc et al., DM-VTON: Distilled Mobile Real-time Virtual Try-On, ISMAR 2023",
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=("dmvton_pf_warp.pt", "dmvton_pf_gen.pt"),
+        weights_source="KiseKloset/DM-VTON README (checkpoints/)", parser_free=True, latency_model="dm_vton",
+    )  # fmt: skip
+
+    model_class = DMVTON
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))

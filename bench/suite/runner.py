@@ -76,6 +76,16 @@ class _Method:
                 "checkpoints": sorted(self.method.checkpoints.values())}  # fmt: skip
 
 
+@dataclass(frozen=True)
+class _Timed:
+    """What latency needs of a method: its name, :data:`bench.latency.LATENCY_MODELS` key and architecture config
+    (timing uses deterministic stand-in weights, so a method is timed even when its checkpoints are absent)."""
+
+    name: str
+    latency_model: str
+    config: dict[str, Any]
+
+
 def _row(**values: Any) -> dict[str, Any]:
     row = dict.fromkeys(RESULT_COLUMNS, "")
     row.update(value=np.nan, ci_low=np.nan, ci_high=np.nan, n=np.nan, batch=np.nan, source="measured")
@@ -190,7 +200,7 @@ def _device_label(device: str) -> str:
     return f"{device} ({device_name(torch.device(device))})"
 
 
-def _latency_rows(method: _Method, size: tuple[int, int], batch: int, dtype: str, label: str,
+def _latency_rows(method: _Timed, size: tuple[int, int], batch: int, dtype: str, label: str,
                   timed: dict[str, Any], spec: LatencySpec) -> list[dict[str, Any]]:  # fmt: skip
     common = {"method": method.name, "protocol": "latency", "device": label, "dtype": dtype, "batch": batch,
               "note": f"{size[0]}x{size[1]}; median of {spec.iters} calls after {spec.warmup} warm-up "
@@ -205,18 +215,18 @@ def _latency_rows(method: _Method, size: tuple[int, int], batch: int, dtype: str
     ]
 
 
-def _measure(method: _Method, point: dict[str, Any], device: str, progress: Progress) -> dict[str, Any]:
+def _measure(method: _Timed, point: dict[str, Any], device: str, progress: Progress) -> dict[str, Any]:
     from bench.latency import measure_latency
 
     size, batch, dtype = point["size"], point["batch"], point["dtype"]
     progress(f"latency {method.name} {device} {size[0]}x{size[1]} batch {batch} {dtype}")
     result = measure_latency(point["model"], size=tuple(size), batch=batch, dtype=dtype, device=device,
-                             config=method.method.config, warmup=point["warmup"], iters=point["iters"],
+                             config=method.config, warmup=point["warmup"], iters=point["iters"],
                              compile=point["compile"])  # fmt: skip
     return {k: v for k, v in dataclasses.asdict(result).items() if k != "times_ms"}
 
 
-def _latency_cells(method: _Method, sizes: list[tuple[int, int]], spec: LatencySpec, cells: CellCache,
+def _latency_cells(method: _Timed, sizes: list[tuple[int, int]], spec: LatencySpec, cells: CellCache,
                    progress: Progress) -> list[dict[str, Any]]:  # fmt: skip
     rows = []
     for device in spec.devices:
@@ -226,7 +236,7 @@ def _latency_cells(method: _Method, sizes: list[tuple[int, int]], spec: LatencyS
             continue
         label = _device_label(device)
         for size, batch, dtype in itertools.product(sizes, spec.batches, spec.dtypes):
-            point = {"model": method.method.card.latency_model, "config": method.method.config, "size": list(size),
+            point = {"model": method.latency_model, "config": method.config, "size": list(size),
                      "batch": batch, "dtype": dtype, "device": label, "torch": torch.__version__,
                      "warmup": spec.warmup, "iters": spec.iters, "compile": spec.compile}  # fmt: skip
             try:
@@ -427,8 +437,10 @@ def run_suite(
     skipped = _missing_inputs(suite)
     if skipped and not skip_missing:
         raise InputError("; ".join(skipped) + " (or --skip-missing to run the rest)")
+    names = [m.name for m in suite.methods]
     if skipped:
         suite = _without_missing(suite, skipped)
+    skipped_methods = [n for n in names if n not in {m.name for m in suite.methods}]
     work = Path(work)
     ctx = _Context(suite, work, device, Path(weights_dir) if weights_dir else None, CellCache(work / "cells"),
                    report, [])  # fmt: skip
@@ -451,9 +463,11 @@ def run_suite(
             rows += _quality(ctx, method, dataset, folders, protocols)
     timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"], 1)
     native = list(dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets))
+    timed = [_Timed(m.name, m.method.card.latency_model, m.method.config) for m in methods]
+    timed += [_Timed(name, method_class(name).card.latency_model, {}) for name in skipped_methods]
     for sweep in suite.latency:
         sizes = [tuple(s) for s in sweep.sizes] if sweep.sizes else native
-        for method in methods:
+        for method in timed:
             rows += _latency_cells(method, sizes, sweep, ctx.cells, report)
     rows += _published_rows(suite.literature)
     timings["total_s"] = round(time.perf_counter() - start, 1)
