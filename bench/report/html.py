@@ -43,8 +43,9 @@ td.absent { color: #b0b6c0; }
 sup { font-size: 0.75em; }
 code, .hash { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 0.88em; word-break: break-all; }
 .footnotes { margin: 4px 0 0; padding-left: 20px; }
-figure { margin: 16px 0 28px; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--line); }
+.figures { display: flex; flex-wrap: wrap; gap: 18px 24px; align-items: flex-start; }
+figure { margin: 12px 0 8px; max-width: 100%; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); }
 figcaption { color: var(--muted); font-size: 0.9em; }
 table.kv th { background: none; font-weight: 600; white-space: nowrap; border-bottom: 1px solid var(--line); }
 table.kv table.kv { margin: 0; }
@@ -99,42 +100,45 @@ def _value_html(value: Any) -> str:
     return escape("" if value is None else str(value))
 
 
-def _methods_html(methods: Mapping[str, Any]) -> str:
-    rows = []
-    for name, info in methods.items():
-        info = info if isinstance(info, Mapping) else {"details": info}
-        checkpoints = info.get("checkpoints") or {}
-        sums = "<br>".join(
-            f'{escape(str(file))}: <span class="hash">{escape(str(digest))}</span>'
-            for file, digest in checkpoints.items()
-        )
-        rest = {k: v for k, v in info.items() if k not in ("family", "citation", "checkpoints", "inputs")}
-        inputs = ", ".join(escape(str(i)) for i in info.get("inputs") or [])
-        rows.append(
-            f"<tr><td>{escape(name)}</td><td>{escape(str(info.get('family', '')))}</td>"
-            f"<td>{escape(str(info.get('citation', '')))}</td><td>{inputs}</td><td>{sums or '–'}</td>"
-            f"<td>{_value_html(rest) if rest else ''}</td></tr>"
-        )
-    return (
-        '<div class="scroll"><table><thead><tr><th>method</th><th>family</th><th>citation</th><th>inputs</th>'
-        f"<th>checkpoints (sha256)</th><th>other</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
+def _text(value: Any) -> str:
+    return escape("" if value is None else str(value))
 
 
-def _datasets_html(datasets: Mapping[str, Any]) -> str:
+def _hash(value: Any) -> str:
+    return f'<span class="hash">{_text(value)}</span>'
+
+
+def _checkpoints(value: Any) -> str:
+    if not isinstance(value, Mapping) or not value:
+        return _text(value) or MISSING
+    return "<br>".join(f"{_text(file)}: {_hash(digest)}" for file, digest in value.items())
+
+
+def _inputs(value: Any) -> str:
+    return ", ".join(map(_text, value)) if isinstance(value, list | tuple) else _text(value)
+
+
+# The known keys of run["methods"] and run["datasets"] entries: (heading, how to show the value).
+_METHOD_COLUMNS = {"family": ("family", _text), "citation": ("citation", _text), "inputs": ("inputs", _inputs),
+                   "checkpoints": ("checkpoints (sha256)", _checkpoints)}  # fmt: skip
+_DATASET_COLUMNS = {"root": ("root", lambda v: f"<code>{_text(v)}</code>"), "pairs": ("pairs", _text),
+                    "fingerprint": ("fingerprint", _hash)}  # fmt: skip
+
+
+def _listing(kind: str, entries: Mapping[str, Any], columns: Mapping[str, tuple[str, Any]]) -> str:
+    """A table of named entries: the known keys as columns, any other keys in an "other" column (when there are)."""
+    infos = {name: info if isinstance(info, Mapping) else {"details": info} for name, info in entries.items()}
+    other = any(set(info) - set(columns) for info in infos.values())
+    head = "".join(f"<th>{escape(heading)}</th>" for heading, _ in columns.values()) + ("<th>other</th>" * other)
     rows = []
-    for name, info in datasets.items():
-        info = info if isinstance(info, Mapping) else {"details": info}
-        rest = {k: v for k, v in info.items() if k not in ("root", "pairs", "fingerprint")}
-        rows.append(
-            f"<tr><td>{escape(name)}</td><td><code>{escape(str(info.get('root', '')))}</code></td>"
-            f'<td class="num">{escape(str(info.get("pairs", "")))}</td>'
-            f'<td><span class="hash">{escape(str(info.get("fingerprint", "")))}</span></td>'
-            f"<td>{_value_html(rest) if rest else ''}</td></tr>"
-        )
+    for name, info in infos.items():
+        cells = "".join(f"<td>{show(info.get(key))}</td>" for key, (_, show) in columns.items())
+        if other:
+            cells += f"<td>{_value_html({k: v for k, v in info.items() if k not in columns})}</td>"
+        rows.append(f"<tr><td>{escape(str(name))}</td>{cells}</tr>")
     return (
-        '<div class="scroll"><table><thead><tr><th>dataset</th><th>root</th><th class="num">pairs</th>'
-        f"<th>fingerprint</th><th>other</th></tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="scroll"><table><thead><tr><th>{escape(kind)}</th>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
 
@@ -204,16 +208,16 @@ def render_html(
             _figure_html(rel(p.png), p.title, f'{escape(p.title)} (<a href="{escape(rel(p.svg))}">SVG</a>)')
             for p in plots
         )
-        sections.append(("plots", "Plots", figures))
+        sections.append(("plots", "Plots", f'<div class="figures">{figures}</div>'))
     if grid is not None:
         caption = "Rows: pairs; columns: person, garment, then each method's try-on."
         sections.append(("qualitative", "Qualitative", _figure_html(rel(grid), "qualitative grid", caption)))
     if run.get("protocols"):
         sections.append(("protocols", "Protocols", _protocols_html(run["protocols"])))
     if run.get("methods"):
-        sections.append(("methods", "Methods", _methods_html(run["methods"])))
+        sections.append(("methods", "Methods", _listing("method", run["methods"], _METHOD_COLUMNS)))
     if run.get("datasets"):
-        sections.append(("datasets", "Datasets", _datasets_html(run["datasets"])))
+        sections.append(("datasets", "Datasets", _listing("dataset", run["datasets"], _DATASET_COLUMNS)))
     problems = [
         ("Skipped cells", [str(s) for s in run.get("skipped") or []]),
         ("Cells that could not be computed", list(missing_cells)),

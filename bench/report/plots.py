@@ -61,27 +61,30 @@ def pareto_front(x: Sequence[float], y: Sequence[float], *, y_higher_is_better: 
 
 
 def _figure(
-    panels: int, *, cols: int = 3, size: tuple[float, float] = (4.6, 3.4), legend: float = 0.0, labels: float = 0.0
+    panels: int, *, cols: int = 3, size: tuple[float, float] = (4.6, 3.4), legend: list[str] = (), below: float = 0.6
 ):
-    """A figure of ``panels`` axes (``cols`` per row) with a fixed layout: ``legend`` inches kept free on the
-    right, ``labels`` inches under each row for rotated tick labels. (Constrained layout costs twice the time.)"""
+    """A figure of ``panels`` axes (``cols`` per row, each ``size`` inches) with a fixed layout: room on the right
+    for a legend of the ``legend`` labels, ``below`` inches under each row for tick labels and the x label.
+    (Constrained layout would do this at twice the drawing time.)"""
     from matplotlib.figure import Figure
 
     cols = min(panels, cols)
     rows = -(-panels // cols)
-    width, height = cols * size[0] + legend + 0.9, rows * (size[1] + labels) + 0.7
+    right = 0.075 * max(map(len, legend)) + 0.7 if legend else 0.25  # about 0.075 in per character at 9 pt
+    title = 0.35  # a title line: the figure's above the first row, each panel's above its axes
+    width, height = cols * size[0] + 0.85 + right, rows * (size[1] + below + title) + title
     fig = Figure(figsize=(width, height))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    fig.subplots_adjust(left=0.8 / width, right=1 - (legend + 0.25) / width, top=1 - 0.6 / height,
-                        bottom=(0.55 + labels) / height, wspace=0.32, hspace=(0.75 + labels) / size[1])  # fmt: skip
+    fig.subplots_adjust(left=0.85 / width, right=1 - right / width, top=1 - 2 * title / height,
+                        bottom=below / height, wspace=0.3, hspace=(below + title) / size[1])  # fmt: skip
     for ax in axes[panels:]:
         ax.set_visible(False)
     return fig, axes[:panels]
 
 
-def _legend(fig, handles: list | None = None) -> None:
-    """The legend in the space :func:`_figure` kept free on the right."""
-    right = fig.subplotpars.right + 0.12 / fig.get_figwidth()
+def _legend(fig, handles: list) -> None:
+    """The legend in the room :func:`_figure` kept on the right."""
+    right = fig.subplotpars.right + 0.15 / fig.get_figwidth()
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, fig.subplotpars.top), frameon=False)
 
 
@@ -147,13 +150,6 @@ def _quality_speed(frame: pd.DataFrame, quality: str, methods: list[str], out: P
     colour = {s: _COLOURS[i % len(_COLOURS)] for i, s in enumerate(settings)}
     marker = {m: _MARKERS[i % len(_MARKERS)] for i, m in enumerate(methods)}
     panels = list(points.groupby(["dataset", "split", "protocol"], sort=True))
-    fig, axes = _figure(len(panels) * len(speeds), cols=len(speeds), legend=3.3)
-    for i, ((dataset, split, protocol), panel) in enumerate(panels):
-        for ax, speed in zip(axes[i * len(speeds) :], speeds, strict=False):
-            ax.set(title=_panel_title(dataset, split, protocol), xlabel=METRICS[speed].heading,
-                   ylabel=METRICS[quality].heading)  # fmt: skip
-            if (panel["metric_speed"] == speed).any():
-                _scatter(ax, panel[panel["metric_speed"] == speed], quality, colour, marker)
     shown = [m for m in methods if m in set(points["method"])]
     handles = [Line2D([], [], color="#444", marker=marker[m], linestyle="", label=m) for m in shown]
     handles += [Line2D([], [], color=colour[s], marker="o", linestyle="", label=_setting(*s)) for s in settings]
@@ -161,6 +157,13 @@ def _quality_speed(frame: pd.DataFrame, quality: str, methods: list[str], out: P
     if (points["source"] == PUBLISHED).any():
         handles.append(Line2D([], [], color="#444", marker="o", markerfacecolor="none", linestyle="",
                               label="† published (hollow)"))  # fmt: skip
+    fig, axes = _figure(len(panels) * len(speeds), cols=len(speeds), legend=[h.get_label() for h in handles])
+    for i, ((dataset, split, protocol), panel) in enumerate(panels):
+        for ax, speed in zip(axes[i * len(speeds) :], speeds, strict=False):
+            ax.set(title=_panel_title(dataset, split, protocol), xlabel=METRICS[speed].heading,
+                   ylabel=METRICS[quality].heading)  # fmt: skip
+            if (panel["metric_speed"] == speed).any():
+                _scatter(ax, panel[panel["metric_speed"] == speed], quality, colour, marker)
     _legend(fig, handles)
     title = f"{METRICS[quality].label} against " + " and ".join(METRICS[s].label for s in speeds)
     fig.suptitle(title)
@@ -168,8 +171,8 @@ def _quality_speed(frame: pd.DataFrame, quality: str, methods: list[str], out: P
 
 
 def _error_bars(values: pd.Series, lows: pd.Series, highs: pd.Series) -> np.ndarray:
-    """Asymmetric error bar lengths (2 x n); zero where no interval was computed."""
-    below, above = (values - lows).fillna(0).clip(lower=0), (highs - values).fillna(0).clip(lower=0)
+    """Asymmetric error bar lengths (2 x n); NaN (no bar drawn) where no interval was computed."""
+    below, above = (values - lows).clip(lower=0), (highs - values).clip(lower=0)
     return np.vstack([below.to_numpy(), above.to_numpy()])
 
 
@@ -182,7 +185,7 @@ def _bars(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Pl
     groups.append("protocol")
     panels = list(rows.groupby(groups, sort=True))
     bars = max(len(panel) for _, panel in panels)
-    fig, axes = _figure(len(panels), size=(max(3.4, 0.45 * bars + 1.2), 3.2), labels=0.3)
+    fig, axes = _figure(len(panels), size=(max(3.4, 0.45 * bars + 1.2), 3.2), below=0.75)
     rank = {m: i for i, m in enumerate(methods)}
     for ax, (key, panel) in zip(axes, panels, strict=True):
         panel = panel.assign(_rank=panel["method"].map(rank)).sort_values(["_rank", "source", "citation"])
@@ -218,7 +221,7 @@ def _cross_protocol(frame: pd.DataFrame, metric: str, methods: list[str], out: P
     if len(set(rows["protocol"])) < 2:
         return f"{METRICS[metric].label} measured under fewer than two protocols"
     shown = [m for m in methods if m in set(rows["method"])]
-    fig, axes = _figure(1, size=(max(4.0, 0.3 * len(shown) * len(settings) + 1.5), 3.4), legend=2.6, labels=0.3)
+    fig, axes = _figure(1, size=(max(4.0, 0.3 * len(shown) * len(settings) + 1.5), 3.4), legend=settings, below=0.7)
     ax = axes[0]
     width = 0.8 / len(settings)
     for i, setting in enumerate(settings):
@@ -229,7 +232,7 @@ def _cross_protocol(frame: pd.DataFrame, metric: str, methods: list[str], out: P
     ax.set_xticks(np.arange(len(shown)), shown, rotation=30, ha="right")
     ax.set(ylabel=METRICS[metric].heading)
     ax.grid(axis="y", alpha=0.3)
-    _legend(fig)
+    _legend(fig, ax.get_legend_handles_labels()[0])
     title = f"{METRICS[metric].label} under each protocol (measured, 95% CI)"
     fig.suptitle(title)
     return _save(fig, out, f"cross_protocol_{metric}", title)
