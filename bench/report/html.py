@@ -224,10 +224,10 @@ def render_html(
         ("Warnings", [str(w) for w in run.get("warnings") or []] + list(grid_warnings)),
         ("Plots not drawn", [f"{name}: {reason}" for name, reason in skipped_plots]),
     ]
-    body = "".join(f"<h3>{escape(title)}</h3>" + _value_html(items) for title, items in problems if items)
-    if body:
-        sections.append(("skipped", "Skipped and warnings", body))
-    provenance = {k: meta[k] for k in meta}
+    listed = "".join(f"<h3>{escape(title)}</h3>" + _value_html(items) for title, items in problems if items)
+    if listed:
+        sections.append(("skipped", "Skipped and warnings", listed))
+    provenance = dict(meta)
     for key in ("timings", "suite"):
         if run.get(key):
             provenance[key] = run[key]

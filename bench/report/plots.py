@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench.report.tables import METRICS, PUBLISHED
+from bench.report.tables import METRICS, PUBLISHED, place, setting
 from pftryon.models import atomic_write
 
 __all__ = ["Plot", "pareto_front", "write_plots"]
@@ -23,7 +23,13 @@ _QUALITY_AXES = ("ssim", "lpips", "fid")
 _SPEED_AXES = ("ms_per_image", "gflops")
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
-_RC = {"svg.hashsalt": "pftryon-report", "font.size": 9, "axes.spines.top": False, "axes.spines.right": False}
+_RC = {
+    "svg.hashsalt": "pftryon-report",
+    "text.parse_math": False,
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
 
 
 @dataclass(frozen=True)
@@ -89,39 +95,33 @@ def _legend(fig, handles: list) -> None:
 
 
 def _save(fig, out: Path, name: str, title: str) -> Plot:
-    import matplotlib
-
+    """Write ``fig`` as PNG and SVG (inside :func:`write_plots`'s rc context, which fixes the SVG hash salt)."""
     plot = Plot(name, title, out / f"{name}.png", out / f"{name}.svg")
-    with matplotlib.rc_context({"svg.hashsalt": _RC["svg.hashsalt"]}):
-        for path, fmt, metadata in ((plot.png, "png", {"Software": None}), (plot.svg, "svg", {"Date": None})):
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
-            atomic_write(path, buffer.getvalue())
+    for path, fmt, metadata in ((plot.png, "png", {"Software": None}), (plot.svg, "svg", {"Date": None})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
+        atomic_write(path, buffer.getvalue())
     return plot
 
 
 def _panel_title(dataset: str, split: str, protocol: str) -> str:
-    return " / ".join(p for p in (dataset, split) if p) + (f" ({protocol})" if protocol else "")
-
-
-def _setting(device: str, dtype: str, batch: str) -> str:
-    return ", ".join(p for p in (device or "unknown device", dtype, batch and f"batch {batch}") if p)
+    return place(dataset, split) + (f" ({protocol})" if protocol else "")
 
 
 def _scatter(ax, points: pd.DataFrame, quality: str, colour: dict, marker: dict[str, str]) -> None:
     """The points of one panel (one speed axis), coloured by setting, with a Pareto front per setting."""
     from matplotlib.ticker import NullFormatter
 
-    for setting, group in points.groupby(["device_speed", "dtype_speed", "batch_speed"], sort=True):
+    for where, group in points.groupby(["device_speed", "dtype_speed", "batch_speed"], sort=True):
         for record in group.to_dict("records"):
-            fill = "none" if record["source"] == PUBLISHED else colour[setting]
+            fill = "none" if record["source"] == PUBLISHED else colour[where]
             ax.scatter(record["value_speed"], record["value"], s=55, marker=marker[record["method"]], zorder=3,
-                       facecolors=fill, edgecolors=colour[setting], linewidths=1.4)  # fmt: skip
+                       facecolors=fill, edgecolors=colour[where], linewidths=1.4)  # fmt: skip
         measured = group[group["source"] != PUBLISHED].sort_values("value_speed", kind="mergesort")
         higher = METRICS[quality].higher_is_better
         front = measured[pareto_front(measured["value_speed"], measured["value"], y_higher_is_better=higher)]
         if len(front) > 1:
-            ax.step(front["value_speed"], front["value"], where="post", color=colour[setting], alpha=0.6,
+            ax.step(front["value_speed"], front["value"], where="post", color=colour[where], alpha=0.6,
                     linestyle="--", linewidth=1.2, zorder=2)  # fmt: skip
     if points["value_speed"].max() > 20 * points["value_speed"].min() > 0:
         ax.set_xscale("log")
@@ -152,8 +152,9 @@ def _quality_speed(frame: pd.DataFrame, quality: str, methods: list[str], out: P
     panels = list(points.groupby(["dataset", "split", "protocol"], sort=True))
     shown = [m for m in methods if m in set(points["method"])]
     handles = [Line2D([], [], color="#444", marker=marker[m], linestyle="", label=m) for m in shown]
-    handles += [Line2D([], [], color=colour[s], marker="o", linestyle="", label=_setting(*s)) for s in settings]
-    handles.append(Line2D([], [], color="#444", linestyle="--", label="Pareto front (measured)"))
+    handles += [Line2D([], [], color=colour[s], marker="o", linestyle="", label=setting(*s)) for s in settings]
+    if (points["source"] != PUBLISHED).any():
+        handles.append(Line2D([], [], color="#444", linestyle="--", label="Pareto front (measured)"))
     if (points["source"] == PUBLISHED).any():
         handles.append(Line2D([], [], color="#444", marker="o", markerfacecolor="none", linestyle="",
                               label="† published (hollow)"))  # fmt: skip
@@ -204,7 +205,7 @@ def _bars(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Pl
                 ax.annotate("n/a", (position, 0), ha="center", va="bottom", fontsize=8, color="#a00")
         labels = [f"{m} †" if p else m for m, p in zip(panel["method"], published, strict=True)]
         ax.set_xticks(positions, labels, rotation=30, ha="right")
-        title = _setting(*key[:3]) if METRICS[metric].speed else _panel_title(key[0], key[1], key[2])
+        title = setting(*key[:3]) if METRICS[metric].speed else _panel_title(key[0], key[1], key[2])
         ax.set(title=title, ylabel=METRICS[metric].heading)
         ax.grid(axis="y", alpha=0.3)
     title = f"{METRICS[metric].label} per method (95% CI; † published, hatched)"
@@ -215,19 +216,19 @@ def _bars(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Pl
 def _cross_protocol(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Plot | str:
     """Grouped bars: per method, the measured ``metric`` under each protocol (with dataset/split when they vary)."""
     rows = frame[(frame["metric"] == metric) & (frame["source"] != PUBLISHED) & frame["value"].notna()]
-    rows = rows.assign(_setting=[_panel_title(d, s, p) for d, s, p in zip(rows["dataset"], rows["split"],
-                                                                          rows["protocol"], strict=True)])  # fmt: skip
-    settings = sorted(set(rows["_setting"]))
+    rows = rows.assign(_under=[_panel_title(d, s, p) for d, s, p in zip(rows["dataset"], rows["split"],
+                                                                        rows["protocol"], strict=True)])  # fmt: skip
+    unders = sorted(set(rows["_under"]))
     if len(set(rows["protocol"])) < 2:
         return f"{METRICS[metric].label} measured under fewer than two protocols"
     shown = [m for m in methods if m in set(rows["method"])]
-    fig, axes = _figure(1, size=(max(4.0, 0.3 * len(shown) * len(settings) + 1.5), 3.4), legend=settings, below=0.7)
+    fig, axes = _figure(1, size=(max(4.0, 0.3 * len(shown) * len(unders) + 1.5), 3.4), legend=unders, below=0.7)
     ax = axes[0]
-    width = 0.8 / len(settings)
-    for i, setting in enumerate(settings):
-        part = rows[rows["_setting"] == setting].set_index("method").reindex(shown)
-        positions = np.arange(len(shown)) + (i - (len(settings) - 1) / 2) * width
-        ax.bar(positions, part["value"], width, label=setting, color=_COLOURS[i % len(_COLOURS)],
+    width = 0.8 / len(unders)
+    for i, under in enumerate(unders):
+        part = rows[rows["_under"] == under].set_index("method").reindex(shown)
+        positions = np.arange(len(shown)) + (i - (len(unders) - 1) / 2) * width
+        ax.bar(positions, part["value"], width, label=under, color=_COLOURS[i % len(_COLOURS)],
                yerr=_error_bars(part["value"], part["ci_low"], part["ci_high"]), capsize=2)  # fmt: skip
     ax.set_xticks(np.arange(len(shown)), shown, rotation=30, ha="right")
     ax.set(ylabel=METRICS[metric].heading)

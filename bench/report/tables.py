@@ -27,7 +27,9 @@ __all__ = [
     "markdown",
     "method_order",
     "prepare",
+    "place",
     "quality_tables",
+    "setting",
 ]
 
 COLUMNS = (
@@ -247,24 +249,35 @@ def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[
     return Table(title, columns, tuple(rows), tuple(citations), tuple((m, n) for n, m in reasons.items()))
 
 
-def _place(dataset: str, split: str) -> str:
+def place(dataset: str, split: str) -> str:
+    """``dataset / split`` (what is given of them), or ``no dataset``."""
     return " / ".join(part for part in (dataset, split) if part) or "no dataset"
+
+
+def setting(device: str, dtype: str, batch: str) -> str:
+    """Where a speed was measured: ``device, dtype, batch n`` (what is given of them)."""
+    return ", ".join(p for p in (device or "unknown device", dtype, batch and f"batch {batch}") if p)
+
+
+def _is_speed(frame: pd.DataFrame) -> pd.Series:
+    """Which rows hold a speed metric (ms/image, GFLOPs, ...)."""
+    return frame["metric"].map(lambda m: METRICS[m].speed).astype(bool)
 
 
 def quality_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     """One table per dataset and split of the quality rows of a :func:`prepare`-d frame."""
-    quality = frame[~frame["metric"].map(lambda m: METRICS[m].speed)]
+    quality = frame[~_is_speed(frame)]
     methods = method_order(frame, run)
     protocols = _ordered(frame["protocol"], run.get("protocols") or {})
     return [
-        _table(group, _place(dataset, split), methods, protocols, show_protocol=True)
+        _table(group, place(dataset, split), methods, protocols, show_protocol=True)
         for (dataset, split), group in quality.groupby(["dataset", "split"], sort=True)
     ]
 
 
 def latency_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     """One table per device, dtype and batch size (and dataset, where given) of the speed rows."""
-    speed = frame[frame["metric"].map(lambda m: METRICS[m].speed)]
+    speed = frame[_is_speed(frame)]
     methods = method_order(frame, run)
     protocols = _ordered(speed["protocol"], run.get("protocols") or {})
     tables = []
@@ -272,11 +285,10 @@ def latency_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     for (device, dtype, _, dataset, split), group in speed.assign(_rank=batch_rank).groupby(
         ["device", "dtype", "_rank", "dataset", "split"], sort=True
     ):
-        batch = group["batch"].iloc[0]
-        setting = ", ".join(p for p in (device or "unknown device", dtype, batch and f"batch {batch}") if p)
+        title = setting(device, dtype, group["batch"].iloc[0])
         if dataset or split:
-            setting += f" on {_place(dataset, split)}"
-        tables.append(_table(group, setting, methods, protocols, show_protocol=len(protocols) > 1))
+            title += f" on {place(dataset, split)}"
+        tables.append(_table(group, title, methods, protocols, show_protocol=len(protocols) > 1))
     return tables
 
 

@@ -184,6 +184,24 @@ def test_prepare_rejects_tables_that_break_the_contract(change, message):
         prepare(change(make_results()))
 
 
+def test_tables_are_the_same_from_the_csv_read_back(report):
+    back = pd.read_csv(report[0] / "results.csv")  # batch as floats, empty text as NaN
+    run = make_run()
+    assert quality_tables(prepare(back), run) == quality_tables(prepare(make_results()), run)
+    assert latency_tables(prepare(back), run) == latency_tables(prepare(make_results()), run)
+
+
+def test_published_only_and_math_like_names_are_drawn_as_text(tmp_path):
+    name = r"$\frac{a$ net"  # would be a mathtext error if parsed
+    rows = [
+        row(name, "fid", 27.3, source="published", citation="DM-VTON README"),
+        speed(name, "ms_per_image", 35.8, source="published", citation="DM-VTON README", device="GPU (T4)"),
+    ]
+    paths = write_report(pd.DataFrame(rows, columns=list(COLUMNS)), {"suite": {"name": "anchors"}}, tmp_path)
+    assert {"quality_speed_fid.svg", "bars_fid.png"} <= {p.name for p in paths}
+    assert "| † published [1] | 2032 | 27.3 |" in (tmp_path / "table.md").read_text()
+
+
 def test_write_report_needs_a_suite_name(tmp_path):
     with pytest.raises(ValueError, match="suite"):
         write_report(make_results(), {"suite": {}}, tmp_path)
