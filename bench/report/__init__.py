@@ -86,17 +86,17 @@ def write_report(
         _logger.info("plot %s skipped: %s", name, reason)
     paths += [path for plot in drawn for path in (plot.png, plot.svg)]
 
-    grid, grid_warnings = None, []
+    grid, grid_methods, grid_warnings = None, [], []
     if qualitative:
-        grid = out / "qualitative.png"
-        grid_warnings = write_grid(list(qualitative), _grid_methods(qualitative, order), grid)
+        grid, grid_methods = out / "qualitative.png", _grid_methods(qualitative, order)
+        grid_warnings = write_grid(list(qualitative), grid_methods, grid)
         paths.append(grid)
     for warning in grid_warnings:
         _logger.warning(warning)
 
     page = render_html(
         run, out, quality=quality, latency=latency, plots=drawn, skipped_plots=skipped_plots,
-        missing_cells=_missing_cells(frame), grid=grid, grid_warnings=grid_warnings,
+        missing_cells=_missing_cells(frame), grid=grid, grid_methods=grid_methods, grid_warnings=grid_warnings,
     )  # fmt: skip
     paths.append(out / "index.html")
     atomic_write(paths[-1], page)

@@ -175,6 +175,7 @@ def render_html(
     skipped_plots: Sequence[tuple[str, str]],
     missing_cells: Sequence[str],
     grid: Path | None,
+    grid_methods: Sequence[str],
     grid_warnings: Sequence[str],
 ) -> str:
     """The page: header, tables, plots, qualitative grid, protocols, methods, datasets, skips, provenance.
@@ -188,6 +189,7 @@ def render_html(
         skipped_plots: ``(name, reason)`` per plot not drawn.
         missing_cells: one line per cell that could not be computed.
         grid: the qualitative grid image, if drawn.
+        grid_methods: its method columns, in order (the image may shorten long names).
         grid_warnings: problems met while drawing it.
 
     Returns:
@@ -210,7 +212,7 @@ def render_html(
         )
         sections.append(("plots", "Plots", f'<div class="figures">{figures}</div>'))
     if grid is not None:
-        caption = "Rows: pairs; columns: person, garment, then each method's try-on."
+        caption = "Rows: pairs; columns: person, garment, then the try-ons of " + ", ".join(map(escape, grid_methods))
         sections.append(("qualitative", "Qualitative", _figure_html(rel(grid), "qualitative grid", caption)))
     if run.get("protocols"):
         sections.append(("protocols", "Protocols", _protocols_html(run["protocols"])))

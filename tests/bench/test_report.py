@@ -282,20 +282,20 @@ def test_html_has_tables_plots_grid_provenance_and_no_network(report):
 # Files, determinism, plots.
 
 
-def test_results_csv_is_the_input_sorted_and_written_deterministically(report, tmp_path):
+def test_rerun_on_shuffled_rows_writes_identical_files(report, tmp_path):
     shuffled = make_results().sample(frac=1, random_state=3)
-    written = write_report(shuffled, make_run(), tmp_path)
-    first = report[0]
-    for name in ("results.csv", "table.md"):
-        assert (tmp_path / name).read_bytes() == (first / name).read_bytes(), name
-    for plot in (tmp_path / "plots").iterdir():
-        assert plot.read_bytes() == (first / "plots" / plot.name).read_bytes(), plot.name
-    back = pd.read_csv(tmp_path / "results.csv", keep_default_na=False, na_values=[""])
+    pairs = make_pairs(tmp_path / "in", ["pf_afn", "pb_afn", "no_warp"])
+    first, second = report[0], tmp_path / "out"
+    written = write_report(shuffled, make_run(), second, qualitative=pairs)
+    assert [p.relative_to(second) for p in written] == [p.relative_to(first) for p in report[1]]
+    for path in written:  # results.csv, table.md, plots (PNG and SVG), qualitative.png, index.html
+        assert path.read_bytes() == (first / path.relative_to(second)).read_bytes(), path.name
+    back = pd.read_csv(second / "results.csv", keep_default_na=False, na_values=[""])
     assert list(back.columns) == list(COLUMNS) and len(back) == len(shuffled)
     assert set(zip(back["method"], back["metric"], back["value"].fillna(-1), strict=True)) == set(
         zip(shuffled["method"], shuffled["metric"], shuffled["value"].fillna(-1), strict=True)
     )
-    assert all(p.is_file() for p in written) and not list(tmp_path.rglob("*.tmp"))
+    assert not list(second.rglob("*.tmp"))
 
 
 def test_plots_written_as_png_and_svg(report):
