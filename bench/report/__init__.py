@@ -18,7 +18,17 @@ import pandas as pd
 from bench.report.html import render_html
 from bench.report.plots import Plot, pareto_front, write_plots
 from bench.report.qualitative import QualitativeRow, write_grid
-from bench.report.tables import COLUMNS, METRICS, latency_tables, markdown, method_order, prepare, quality_tables
+from bench.report.tables import (
+    COLUMNS,
+    METRICS,
+    latency_tables,
+    markdown,
+    method_order,
+    place,
+    prepare,
+    quality_tables,
+    setting,
+)
 from pftryon.models import atomic_write
 
 __all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "write_report"]
@@ -30,9 +40,12 @@ def _missing_cells(frame: pd.DataFrame) -> list[str]:
     """One line per row whose value could not be computed: where it is, then why."""
     lines = []
     for record in frame[frame["value"].isna()].to_dict("records"):
-        where = [record["method"], " / ".join(p for p in (record["dataset"], record["split"]) if p)]
+        where = [record["method"]]
+        if record["dataset"] or record["split"]:
+            where.append(place(record["dataset"], record["split"]))
         where += [record["protocol"], METRICS[record["metric"]].label]
-        where += [p for p in (record["device"], record["dtype"], record["batch"] and f"batch {record['batch']}") if p]
+        if record["device"] or record["dtype"] or record["batch"]:
+            where.append(setting(record["device"], record["dtype"], record["batch"]))
         lines.append(f"{', '.join(p for p in where if p)}: {record['note'] or 'no reason given'}")
     return lines
 

@@ -31,10 +31,6 @@ class QualitativeRow:
     outputs: dict[str, Path] = field(default_factory=dict)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    return ImageFont.load_default(size=size)
-
-
 def _fit(text: str, font, width: int, draw: ImageDraw.ImageDraw) -> str:
     """``text`` shortened with an ellipsis until it fits ``width`` pixels."""
     if draw.textlength(text, font=font) <= width:
@@ -55,7 +51,9 @@ def _tile(path: Path | None, what: str, warnings: list[str]) -> Image.Image:
     except OSError as error:
         warnings.append(f"qualitative grid: {what}: {error}")
         tile.paste(_PLACEHOLDER, (0, 0, *_CELL))
-        ImageDraw.Draw(tile).text((_CELL[0] // 2, _CELL[1] // 2), "missing", fill=_INK, font=_font(12), anchor="mm")
+        ImageDraw.Draw(tile).text(
+            (_CELL[0] // 2, _CELL[1] // 2), "missing", fill=_INK, font=ImageFont.load_default(size=12), anchor="mm"
+        )
         return tile
     tile.paste(fitted, ((_CELL[0] - fitted.width) // 2, (_CELL[1] - fitted.height) // 2))
     return tile
@@ -75,7 +73,7 @@ def write_grid(rows: list[QualitativeRow], methods: list[str], path: Path) -> li
     height = _HEADER + len(rows) * (_CELL[1] + _GAP) + _GAP
     grid = Image.new("RGB", (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(grid)
-    font, small = _font(13), _font(11)
+    font, small = ImageFont.load_default(size=13), ImageFont.load_default(size=11)
     for i, header in enumerate(headers):
         x = _LABEL + _GAP + i * (_CELL[0] + _GAP) + _CELL[0] // 2
         draw.text((x, _HEADER // 2), _fit(header, font, _CELL[0], draw), fill=_INK, font=font, anchor="mm")

@@ -17,7 +17,10 @@ import pandas as pd
 
 __all__ = [
     "COLUMNS",
+    "MEASURED",
     "METRICS",
+    "MISSING",
+    "PUBLISHED",
     "Cell",
     "Column",
     "Metric",
