@@ -1,0 +1,107 @@
+"""The report page in a real headless browser (Debian ``chromium``): it renders, its images load, no console errors.
+
+Skipped when no ``chromium`` is on PATH (``.ci/run`` installs it with apt-get).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from test_report import make_pairs, make_results, make_run
+
+from bench.report import write_report
+
+BROWSER = shutil.which("chromium")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        BROWSER is None, reason="no headless browser: `chromium` is not on PATH (apt-get install chromium)"
+    ),
+]
+
+WINDOW = (1280, 9000)  # tall enough that the whole page is in the screenshot
+MAGENTA = (255, 0, 255)  # the generated person images: found in the screenshot only if the grid image rendered
+BAR_BLUE = (31, 119, 180)  # the first method's bars: found only if a plot image rendered
+# With --enable-logging=stderr, every console message is a line like
+#   [pid:tid:date:INFO:CONSOLE:1] "Uncaught Error: boom", source: file:///.../index.html (1)
+CONSOLE = re.compile(r":CONSOLE[:(\]]")
+# With --v=1 the browser logs each file it fetches.
+FETCHED = re.compile(r"FileURLLoader::Start: (file://\S+)")
+
+
+def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run headless chromium on ``page`` (flags that work as root in a container, no network, fresh profile)."""
+    command = [
+        BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+        "--disable-extensions", "--hide-scrollbars", f"--user-data-dir={profile}", "--enable-logging=stderr",
+        "--v=1", f"--window-size={WINDOW[0]},{WINDOW[1]}", *args, page.as_uri(),
+    ]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
+    assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-3000:]}"
+    return result
+
+
+def _console_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if CONSOLE.search(line)]
+
+
+class _Images(HTMLParser):
+    """The ``src`` of every ``<img>`` and the count of every tag in the DOM."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sources: list[str] = []
+        self.tags: dict[str, int] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags[tag] = self.tags.get(tag, 0) + 1
+        if tag == "img":
+            self.sources.append(dict(attrs).get("src") or "")
+
+
+def test_console_check_catches_an_error(tmp_path):
+    """The control: a page with a script error must show up in the console lines, else the check proves nothing."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><body><p>x</p><script>throw new Error("control")</script></body></html>')
+    result = _chromium(page, tmp_path / "profile", "--dump-dom")
+    assert any("control" in line for line in _console_lines(result.stderr)), result.stderr[-3000:]
+
+
+def test_report_page_renders_with_its_images_and_no_console_errors(tmp_path):
+    out = tmp_path / "report"
+    write_report(make_results(), make_run(), out, qualitative=make_pairs(tmp_path / "in", ["pf_afn", "pb_afn"]))
+    page = out / "index.html"
+
+    dom = _chromium(page, tmp_path / "profile-dom", "--dump-dom")
+    parsed = _Images()
+    parsed.feed(dom.stdout)
+    assert parsed.tags.get("table", 0) >= 3, f"tables missing from the rendered DOM: {parsed.tags}"
+    assert parsed.tags.get("script", 0) == 0
+    assert "qualitative.png" in parsed.sources and any(s.startswith("plots/") for s in parsed.sources)
+    for source in parsed.sources:
+        assert not re.match(r"[a-z]+://", source), f"not self-contained: {source}"
+        assert (out / source).is_file(), f"<img> points at a missing file: {source}"
+    assert _console_lines(dom.stderr) == [], "console messages on a page without scripts"
+
+    shot = tmp_path / "screenshot.png"
+    result = _chromium(page, tmp_path / "profile-shot", f"--screenshot={shot}")
+    fetched = {Path(m.removeprefix("file://")).resolve() for m in FETCHED.findall(result.stderr)}
+    unfetched = [s for s in parsed.sources if (out / s).resolve() not in fetched]
+    assert not unfetched, f"the browser never fetched {unfetched} (or no longer logs FileURLLoader::Start at --v=1)"
+    assert _console_lines(result.stderr) == []
+
+    with Image.open(shot) as image:
+        rgb = image.convert("RGB")
+    assert rgb.size == WINDOW
+    colours = rgb.getcolors(1 << 20) or []
+    assert len(colours) > 50, "the screenshot is (nearly) uniform: nothing rendered"
+    counts = {colour: count for count, colour in colours}
+    assert counts.get(MAGENTA, 0) > 1000, "the qualitative grid did not render"
+    assert counts.get(BAR_BLUE, 0) > 1000, "no plot rendered"
+    assert counts.get((255, 246, 224), 0) > 100, "no published row (shaded) in the screenshot"
