@@ -110,7 +110,7 @@ def _panel_title(dataset: str, split: str, protocol: str) -> str:
 
 def _scatter(ax, points: pd.DataFrame, quality: str, colour: dict, marker: dict[str, str]) -> None:
     """The points of one panel (one speed axis), coloured by setting, with a Pareto front per setting."""
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     for where, group in points.groupby(["device_speed", "dtype_speed", "batch_speed"], sort=True):
         for record in group.to_dict("records"):
@@ -126,6 +126,7 @@ def _scatter(ax, points: pd.DataFrame, quality: str, colour: dict, marker: dict[
     if points["value_speed"].max() > 20 * points["value_speed"].min() > 0:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))  # plain text: math parsing is off
     ax.grid(alpha=0.3)
 
 

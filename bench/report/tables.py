@@ -75,6 +75,8 @@ METRICS: dict[str, Metric] = {
     "ssim_truth": Metric("SSIM vs truth", True, 4),
     "psnr_truth": Metric("PSNR vs truth (dB)", True, 2),
     "flow_epe": Metric("flow EPE (px)", False, 3),
+    "tce": Metric("temporal change error", False, 4),
+    "flicker": Metric("colour flicker error", False, 4),
     "ms_per_image": Metric("ms/image", False, 2, speed=True),
     "images_per_s": Metric("images/s", True, 1, speed=True),
     "gflops": Metric("GFLOPs", False, 2, speed=True),

@@ -14,12 +14,15 @@ from pftryon.models import atomic_write
 __all__ = ["RESULT_COLUMNS", "Suite", "SuiteResult", "list_suites", "load_suite", "run_suite", "write_suite_report"]
 
 
-def write_suite_report(result: SuiteResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``run.json`` and the report (results.csv, table.md, plots, index.html) into ``out_dir``."""
+def write_suite_report(result: SuiteResult, out_dir: str | os.PathLike[str], *, plots: bool = True) -> list[Path]:
+    """Write ``run.json`` and the report (:func:`bench.report.write_report`: results.csv, table.md, plots,
+    qualitative.png, index.html) into ``out_dir``; returns every path written."""
+    from bench.report import QualitativeRow, write_report
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    rows = [
+        QualitativeRow(r["pair"], Path(r["person"]), Path(r["garment"]), dict(r["outputs"])) for r in result.qualitative
+    ]
+    paths = write_report(result.results, result.run, out, qualitative=rows or None, plots=plots)
     atomic_write(out / "run.json", json.dumps(result.run, indent=2, default=str) + "\n")
-    atomic_write(out / "results.csv", result.results.to_csv(index=False))
-    table = result.results.pivot_table(index="method", columns=["protocol", "metric"], values="value")
-    atomic_write(out / "table.md", table.to_string())
-    return [out / "run.json", out / "results.csv", out / "table.md"]
+    return [*paths, out / "run.json"]

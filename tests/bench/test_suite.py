@@ -109,7 +109,7 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
     assert any("DensePose derived from the parse" in w for w in first.run["warnings"])
     assert first.run["cells"]["computed"] > 0 and len(first.qualitative) == 2
     paths = write_suite_report(first, tmp_path / "report")
-    assert {p.name for p in paths} >= {"results.csv", "run.json", "table.md"}
+    assert {p.name for p in paths} >= {"results.csv", "run.json", "table.md", "index.html", "qualitative.png"}
 
     again = run_suite(suite, work=tmp_path / "work")
     assert again.run["cells"]["computed"] == 0
