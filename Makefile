@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test bench bench-metrics lint clean
+.PHONY: setup test bench bench-speed bench-metrics lint clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,13 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q
 
+# The embedded default: synthesise data, train PF-AFN and its tutor at CPU scale (reused by fingerprint), score every
+# method under pfafn and hrviton and against the exact ground truth, time them, write reports/synthetic/.
 bench: setup
+	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic
+
+# The speed benchmarks (PF-AFN inference fast path, correlation, synthetic data, dataset cache).
+bench-speed: setup
 	$(BIN)/python -m bench.speed all
 
 # ~5-10 min on 2 cores: pftryon eval against pytorch-fid + fidelity --kid + per-image skimage / lpips loops.

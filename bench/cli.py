@@ -423,7 +423,8 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 
 
 @main.command()
-@click.option("--model", "models", required=True, help="Comma-separated: pf_afn, pb_afn, cp_vton, cp_vton_plus.")
+@click.option("--model", "models", required=True,
+              help="Comma-separated: pf_afn, pb_afn, fs_vton, dm_vton, cp_vton, cp_vton_plus, no_warp.")  # fmt: skip
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
 @click.option("--batch", "batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--dtype", "dtypes", default="fp32", show_default=True, help="Comma-separated: fp32, bf16, fp16.")

@@ -358,7 +358,10 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: 
             key = cell_key("eval", **method.identity(), data=dataset.fingerprints, protocol=protocol.to_dict(),
                            metrics=computable)  # fmt: skip
             compute = functools.partial(_score, ctx, method, dataset, folders, protocol, computable)
-            cell = ctx.cells.get_or_compute(key, compute)
+            try:
+                cell = ctx.cells.get_or_compute(key, compute)
+            except InputError as err:  # e.g. a resolution the protocol's source does not support
+                absent |= dict.fromkeys(computable, f"refused by the protocol: {err}")
         rows += _quality_rows(method.name, dataset, name, cell["metrics"])
         ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
         base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name}
