@@ -18,15 +18,7 @@ from tqdm import tqdm
 from bench.data.base import read_pair_list
 from bench.data.readers import InputError, read_mask, read_rgb
 from bench.images import to_uint8, write_png
-from pftryon.models import (
-    CHECKPOINT_CONFIG,
-    CHECKPOINT_WEIGHTS,
-    OFFICIAL_GEN_FILE,
-    OFFICIAL_WARP_FILE,
-    PFAFN,
-    load_pretrained,
-    mask_garment,
-)
+from pftryon.models import PFAFN, mask_garment
 
 __all__ = ["Pair", "load_pfafn", "output_name", "read_pairs", "resolve_device", "run_tryon"]
 
@@ -67,25 +59,11 @@ def load_pfafn(checkpoints: str | os.PathLike[str]) -> PFAFN:
     """Load PF-AFN from a folder holding the official files or a pftryon checkpoint.
 
     Official: ``warp_model_final.pth`` + ``gen_model_final.pth``. Ours: ``model.safetensors`` +
-    ``config.json`` (written by :func:`pftryon.save_pretrained`).
+    ``config.json`` (written by :func:`pftryon.save_pretrained`). See :meth:`bench.methods.TryOnMethod.load`.
     """
-    folder = Path(checkpoints)
-    if not folder.is_dir():
-        raise InputError(f"{folder}: checkpoint folder not found")
-    if (folder / CHECKPOINT_CONFIG).is_file():
-        model = load_pretrained(folder)
-        if not isinstance(model, PFAFN):
-            raise InputError(f"{folder / CHECKPOINT_CONFIG}: expected a pf_afn checkpoint, got {type(model).__name__}")
-        return model
-    official = [folder / OFFICIAL_WARP_FILE, folder / OFFICIAL_GEN_FILE]
-    missing = [path for path in official if not path.is_file()]
-    if missing:
-        raise InputError(
-            f"{missing[0]}: checkpoint file not found. Put the official PF-AFN files "
-            f"({OFFICIAL_WARP_FILE}, {OFFICIAL_GEN_FILE}) in {folder}, or a pftryon checkpoint "
-            f"({CHECKPOINT_WEIGHTS} + {CHECKPOINT_CONFIG})"
-        )
-    return PFAFN.from_official(*official)
+    from bench.methods.flow import PFAFNMethod
+
+    return PFAFNMethod.load(checkpoints).model  # type: ignore[return-value]
 
 
 def output_name(pair: Pair) -> str:

@@ -9,20 +9,10 @@ import torch
 
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.data.synthetic import synthesize
 from bench.methods import METHODS, MissingFieldError, create_method, list_methods, method_class
 from bench.predict import _collate
 from pftryon import PBAFN, PFAFN, create_model, save_pretrained
 from pftryon.models import init_deterministic_, mask_garment
-
-TINY = {"ngf": 8, "channels": (8, 8, 16, 16, 16), "fpn_dim": 16}
-
-
-@pytest.fixture(scope="module")
-def viton(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("viton")
-    synthesize("viton", root, n=10, size=(64, 64), seed=0, test_fraction=0.4, progress=False)
-    return root
 
 
 def _batch(root: Path, mode: str = "paired", n: int = 2) -> dict:
@@ -46,8 +36,8 @@ def test_unknown_method_suggests_the_closest():
         method_class("pfafn")
 
 
-def test_pf_afn_reproduces_the_official_test_preprocessing(viton, tmp_path):
-    model = create_model("pf_afn", **TINY)
+def test_pf_afn_reproduces_the_official_test_preprocessing(viton, tiny, tmp_path):
+    model = create_model("pf_afn", **tiny)
     init_deterministic_(model)
     save_pretrained(model, tmp_path)
     method = create_method("pf_afn", tmp_path)
@@ -73,14 +63,14 @@ def test_official_files_load_and_a_missing_one_is_named(tmp_path):
         create_method("pf_afn")
 
 
-def test_a_checkpoint_of_another_architecture_is_refused(tmp_path):
-    save_pretrained(create_model("pb_afn", **TINY), tmp_path)
+def test_a_checkpoint_of_another_architecture_is_refused(tiny, tmp_path):
+    save_pretrained(create_model("pb_afn", **tiny), tmp_path)
     with pytest.raises(InputError, match="a PBAFN checkpoint, pf_afn needs PFAFN"):
         create_method("pf_afn", tmp_path)
 
 
-def test_tutor_runs_on_a_dataset_without_densepose_and_says_so(viton, tmp_path):
-    save_pretrained(create_model("pb_afn", **TINY), tmp_path)
+def test_tutor_runs_on_a_dataset_without_densepose_and_says_so(viton, tiny, tmp_path):
+    save_pretrained(create_model("pb_afn", **tiny), tmp_path)
     method = create_method("pb_afn", tmp_path)
     sample = create_dataset("viton", viton, split="test", parse="image-parse-new")[0]
     assert "densepose" not in sample

@@ -14,30 +14,12 @@ from PIL import Image
 from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.data.synthetic import synthesize
 from bench.evaluate import match_dataset
 from bench.methods import create_method
 from bench.predict import MANIFEST, predict
 from bench.protocols import load_protocol
 from pftryon import PFAFN, create_model, save_pretrained
 from pftryon.models import init_deterministic_
-
-TINY = {"ngf": 8, "channels": (8, 8, 16, 16, 16), "fpn_dim": 16}
-
-
-@pytest.fixture(scope="module")
-def viton(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("viton")
-    synthesize("viton", root, n=10, size=(64, 64), seed=0, test_fraction=0.4, progress=False)
-    return root
-
-
-@pytest.fixture(scope="module")
-def tiny_pfafn(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ckpt")
-    model = create_model("pf_afn", **TINY)
-    init_deterministic_(model)
-    return save_pretrained(model, folder)
 
 
 def _loader(root: Path, mode: str):
@@ -72,9 +54,9 @@ def test_a_rerun_resumes_and_writes_only_what_is_missing(viton, tiny_pfafn, tmp_
     assert not list(tmp_path.glob("*.tmp*")), "no temporary file may stay behind"
 
 
-def test_a_folder_of_another_checkpoint_is_refused(viton, tiny_pfafn, tmp_path):
+def test_a_folder_of_another_checkpoint_is_refused(viton, tiny_pfafn, tiny, tmp_path):
     predict(create_method("pf_afn", tiny_pfafn), _loader(viton, "paired"), tmp_path, progress=False)
-    other = create_model("pf_afn", **TINY)
+    other = create_model("pf_afn", **tiny)
     save_pretrained(other, tmp_path / "other")
     with pytest.raises(InputError, match="holds pf_afn outputs made with another checkpoint_sha256"):
         predict(create_method("pf_afn", tmp_path / "other"), _loader(viton, "paired"), tmp_path, progress=False)

@@ -17,10 +17,6 @@ import yaml
 from bench.data.readers import InputError
 from bench.suite import list_suites, load_suite, run_suite, write_suite_report
 from bench.suite.literature import list_literature, load_literature
-from pftryon import create_model, save_pretrained
-from pftryon.models import init_deterministic_
-
-TINY = {"ngf": 8, "channels": (8, 8, 16, 16, 16), "fpn_dim": 16}
 
 SUITE = {
     "name": "tiny",
@@ -117,14 +113,11 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigkill_then_rerun_gives_the_same_results(tmp_path):
+def test_sigkill_then_rerun_gives_the_same_results(tiny_pfafn, tmp_path):
     """A run killed at random points resumes and ends with the results of an uninterrupted run, and an earlier
     report in another folder is untouched (no training and no latency here: training has its own kill test, and
     timings differ between runs by nature)."""
-    model = create_model("pf_afn", **TINY)
-    init_deterministic_(model)
-    save_pretrained(model, tmp_path / "ckpt")
-    suite = {**SUITE, "methods": [{"name": "pf_afn", "checkpoints": str(tmp_path / "ckpt")}, {"name": "no_warp"}],
+    suite = {**SUITE, "methods": [{"name": "pf_afn", "checkpoints": str(tiny_pfafn)}, {"name": "no_warp"}],
              "latency": [], "protocols": [str(_protocol_64(tmp_path))]}  # fmt: skip
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     command = [sys.executable, "-m", "bench.cli", "bench", "--suite", str(tmp_path / "suite.yaml")]
