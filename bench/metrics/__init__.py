@@ -20,6 +20,7 @@ from bench.metrics.functional import (
     ssim_pytorch_ssim,
     ssim_skimage_gaussian,
     ssim_torchmetrics,
+    ssim_torchmetrics_pre15,
     to_uint8,
 )
 from bench.metrics.image import LPIPS, PSNR, SSIM, InceptionStats, PairedImageMetric
@@ -67,6 +68,7 @@ __all__ = [
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
+    "ssim_torchmetrics_pre15",
     "temporal_change_error",
     "to_uint8",
 ]

@@ -100,9 +100,22 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "colour": "RGB in [0, 1], mean over channels",
         "reduction": "mean over the valid (cropped) map and channels",
     },
+    "torchmetrics_pre15": {
+        "reproduces": "torchmetrics < 1.5 StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON pins 0.11.4; "
+        "CatVTON's eval.py predates 1.5)",
+        "implementation": "bench.metrics.functional.ssim_torchmetrics_pre15 (own code, float64; equals torchmetrics' "
+        "return_full_image map cropped by 5 px)",
+        "window": "gaussian 11x11, sigma 1.5",
+        "padding": "reflect padding of 5 px, then the map cropped by 5 px: the border is excluded",
+        "constants": "K1 = 0.01, K2 = 0.03 times data_range",
+        "data_range": 1.0,
+        "colour": "RGB in [0, 1], mean over channels",
+        "reduction": "mean over the cropped map and channels",
+    },
     "torchmetrics": {
-        "reproduces": "torchmetrics StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON, CatVTON)",
-        "implementation": "torchmetrics structural_similarity_index_measure(data_range=1.0, reduction='none')",
+        "reproduces": "torchmetrics >= 1.5 StructuralSimilarityIndexMeasure(data_range=1.0)",
+        "implementation": "bench.metrics.functional.ssim_torchmetrics (own code, float64; equals torchmetrics "
+        "structural_similarity_index_measure(data_range=1.0, reduction='none') from 1.5 on)",
         "window": "gaussian 11x11, sigma 1.5",
         "padding": "reflect padding of 5 px; the border is included in the mean",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -118,7 +131,8 @@ class SSIM(PairedImageMetric):
 
     Args:
         variant: ``"pytorch_ssim"`` (FS-VTON, ACGPN, SDAFN, C-VTON), ``"skimage_gray"`` (HR-VITON),
-            ``"skimage_rgb"``, or ``"torchmetrics"`` (LaDI-VTON, CatVTON). See :mod:`bench.metrics.functional`.
+            ``"skimage_rgb"``, ``"torchmetrics_pre15"`` (LaDI-VTON, CatVTON) or ``"torchmetrics"`` (the 1.5+ form). See
+            :mod:`bench.metrics.functional`.
         **kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     Example:

@@ -157,6 +157,24 @@ def test_ssim_torchmetrics_matches_the_library(real_pairs, generated_pairs, ssim
         assert np.abs(ssim_values[kind]["torchmetrics"] - ref.numpy()).max() < 1e-12, kind
 
 
+def test_ssim_torchmetrics_pre15_is_the_cropped_map(real_pairs, generated_pairs, ssim_values) -> None:
+    """torchmetrics < 1.5 (LaDI-VTON's pinned 0.11.4): the reflect-padded SSIM map cropped by 5 px, then the mean.
+
+    The installed torchmetrics (>= 1.5) still returns that same-size map with ``return_full_image=True``; cropping it
+    reproduces the old reduction.
+    """
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    for kind, (preds, target) in (("real", _real_tensors(real_pairs)), ("generated", generated_pairs)):
+        _, full = structural_similarity_index_measure(preds.double(), target.double(), data_range=1.0,
+                                                      reduction="none", return_full_image=True)  # fmt: skip
+        assert full.shape == preds.shape
+        ref = full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3))
+        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ref.numpy()).max() < 1e-12, kind
+        # The two torchmetrics forms differ enough to move the 4th decimal a paper reports.
+        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ssim_values[kind]["torchmetrics"]).max() > 1e-4, kind
+
+
 def test_ssim_variants_differ(ssim_values) -> None:
     """Why the variant must be named: torchmetrics and pytorch-ssim average the padded border, skimage does not."""
     for kind in ("real", "generated"):
