@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,26 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory: pytest.TempPathFactory, lpips_weights_dir: Path, inception_weights_dir: Path) -> Path:
+    """LPIPS and torch-fidelity weights (random values) plus a random pytorch-fid Inception (``pfafn``'s FID)."""
+    import pytorch_fid.inception as pf_inception
+
+    from bench.metrics.weights import WEIGHTS
+
     folder = tmp_path_factory.mktemp("all_weights")
     for source in (*lpips_weights_dir.iterdir(), *inception_weights_dir.iterdir()):
         (folder / source.name).symlink_to(source)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        patch.setattr(pf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(torch.nn.Module, "load_state_dict", lambda self, *args, **kwargs: None)
+        model = pf_inception.fid_inception_v3()
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):  # He init: the default one makes the pool3 features vanish
+            module.weight.data = (
+                torch.randn(module.weight.shape, generator=generator) * (2 / module.weight[0].numel()) ** 0.5
+            )
+    torch.save(model.state_dict(), folder / WEIGHTS["pt_inception"].filename)
     return folder
 
 
@@ -88,7 +106,8 @@ def test_dataset_mode_scores_paired_and_unpaired_lists(synthetic_root: Path, tmp
     assert metrics["fid"]["value"] > 0 and metrics["fid"]["n_fake"] == 5 and metrics["fid"]["n_real"] == 5
     assert "bootstrap_std" in metrics["fid"] and "warning" in metrics["fid"]  # 5 images << 2048 dimensions
     assert metrics["kid"]["subset_size"] == 5 and metrics["kid"]["scale"] == 1.0
-    assert metrics["fid"]["how"]["weights"]["file"].endswith("weights-inception-2015-12-05-6726825d.pth")
+    assert metrics["fid"]["how"]["weights"]["file"].endswith("pt_inception-2015-12-05-6726825d.pth")  # pytorch-fid
+    assert metrics["fid"]["how"]["backend"] == "pytorch-fid"
     assert result.summary["inputs"]["fid_fake_set"] == "unpaired predictions"
     assert set(result.summary["inputs"]["image_sets"]) == {"pred_paired", "gt_paired", "pred_fid", "reference_fid"}
 
@@ -171,7 +190,7 @@ def test_missing_weights_stop_the_run_before_any_work(
                                        "--metrics", "fid", "--out", str(tmp_path / "out"),
                                        "--feature-cache", str(tmp_path / "cache")])  # fmt: skip
     assert result.exit_code == 2
-    assert "weights-inception-2015-12-05-6726825d.pth" in result.output
+    assert "pt_inception-2015-12-05-6726825d.pth" in result.output  # pfafn's FID is pytorch-fid
     assert not (tmp_path / "out").exists()
 
 
@@ -184,6 +203,9 @@ def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"a\.png: no reference named a"):
         match_folders(tmp_path / "pred", tmp_path / "gt")
     image.save(tmp_path / "gt" / "a.png")
+    with pytest.raises(InputError, match=r"pred: no prediction for 1 of 2 references .*first: b.*--allow-partial"):
+        match_folders(tmp_path / "pred", tmp_path / "gt")  # b.png has no prediction: a partial folder
+    (tmp_path / "gt" / "b.png").unlink()
     (tmp_path / "pred" / "c.png").write_bytes(b"not an image")
     (tmp_path / "gt" / "c.png").write_bytes(b"not an image")
     with pytest.raises(InputError, match=r"c\.png: unreadable image"):
@@ -195,9 +217,16 @@ def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
         evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"), metrics=("ssim",),
                  crop_panel=5, progress=False)  # fmt: skip
     Image.new("RGB", (96, 128)).save(tmp_path / "pred" / "a.png")
-    with pytest.raises(InputError, match="128x96, the protocol evaluates at 256x192 without resizing"):
+    with pytest.raises(InputError, match=r"gt/a\.png: ground truth is 256x192; protocol pfafn never resizes it"):
         evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
                  metrics=("ssim",), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"pred/a\.png: prediction is 128x96; protocol hrviton evaluates only at "
+                       r"1024x768, 512x384, 256x192"):  # fmt: skip
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("hrviton"),
+                 metrics=("ssim",), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"protocol pfafn: its source has no resolution switch"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
+                 metrics=("ssim",), progress=False, resolution="256x192")  # fmt: skip
 
 
 def test_all_protocols_give_one_table(tmp_path: Path) -> None:
