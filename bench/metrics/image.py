@@ -79,8 +79,8 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
     },
     "skimage_gray": {
         "reproduces": "HR-VITON evaluate.py: skimage structural_similarity on PIL 'L' images (DCI-VTON reuses it)",
-        "implementation": "torchmetrics structural_similarity_index_measure(return_full_image=True), map cropped by "
-        "5 px; equals skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)",
+        "implementation": "bench.metrics.functional.ssim_skimage_gaussian (own code, float64, valid windows only); "
+        "equals skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)",
         "window": "gaussian 11x11, sigma 1.5 (skimage truncate 3.5)",
         "padding": "none: the 5-px border is excluded",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -91,8 +91,7 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
     "skimage_rgb": {
         "reproduces": "skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
         "channel_axis=...) on RGB",
-        "implementation": "torchmetrics structural_similarity_index_measure(return_full_image=True), "
-        "map cropped by 5 px",
+        "implementation": "bench.metrics.functional.ssim_skimage_gaussian (own code, float64, valid windows only)",
         "window": "gaussian 11x11, sigma 1.5 (skimage truncate 3.5)",
         "padding": "none: the 5-px border is excluded",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",

@@ -13,7 +13,8 @@ from PIL import Image, ImageFilter
 
 import bench.protocols as protocols
 from bench.data.readers import InputError
-from bench.evaluate import evaluate, match_dataset, match_folders
+from bench.evaluate import evaluate, match_dataset, match_folders, summary_markdown
+from bench.metrics import functional as MF
 from bench.protocols import list_protocols, load_protocol
 
 
@@ -255,3 +256,85 @@ def test_real_fixtures_equal_the_official_scripts_at_256(shared_dir: Path, tmp_p
                              load_protocol("hrviton"), pairs_file=demo / "demo.txt")  # fmt: skip
     cropped = evaluate(eval_set, load_protocol("hrviton"), metrics=("ssim",), crop_panel=3, progress=False)
     assert [row["ssim"] for row in cropped.rows] == pytest.approx(hrviton, abs=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Provenance cannot drift: what each protocol says about resizing is what the runner does.
+
+
+def _as_the_yaml_says(protocol, pairs: list[tuple[Path, Path]]) -> list[float]:
+    """Per-pair SSIM with the images resized exactly as the protocol's ``resize`` block states, in PIL."""
+    rule = protocol.resize
+    first = Image.open(pairs[0][0])
+    size = tuple(protocol.resolution) if rule.size == "fixed" else (first.height, first.width)
+    gt_filter = "none" if size in rule.gt_as_stored_at else rule.gt
+
+    def fit(path: Path, filt: str, jpeg: int | None) -> torch.Tensor:
+        image = Image.open(path).convert("RGB")
+        height = size[0]
+        target = (height, int(image.width * height / image.height)) if rule.size == "first_prediction_height" else size
+        if (image.height, image.width) != target:
+            assert filt != "none", f"{protocol.name} says it never resizes {path.name}"
+            image = image.resize(target[::-1], getattr(Image.Resampling, filt.upper()))
+            if jpeg is not None and path.suffix == ".jpg":
+                buffer = io.BytesIO()
+                image.save(buffer, format="JPEG", quality=jpeg)
+                image = Image.open(buffer).convert("RGB")
+        return torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1)[None].double() / 255
+
+    variant = protocol.ssim.variant
+    variant = (
+        ("skimage_gray" if protocol.ssim.grayscale else "skimage_rgb") if variant == "skimage_gaussian" else variant
+    )
+    return [float(MF.ssim(fit(p, rule.pred, None), fit(g, gt_filter, rule.gt_jpeg_quality), variant=variant)[0])
+            for p, g in pairs]  # fmt: skip
+
+
+def _says(description: str, side: str, filt: str) -> bool:
+    text = " ".join(description.lower().split())
+    if filt == "none":
+        return f"{side} never resized" in text or f"{side} are never resized" in text or "nothing is resized" in text \
+            or f"{side} must be" in text  # fmt: skip
+    return filt in text and side.rstrip("s") in text
+
+
+@pytest.mark.parametrize("name", list_protocols())
+def test_resize_descriptions_match_what_the_runner_does(name: str, tmp_path: Path, lpips_weights_dir: Path) -> None:
+    protocol = load_protocol(name)
+    rule = protocol.resize
+    for side, filt in (("predictions", rule.pred), ("ground truth", rule.gt)):
+        assert _says(protocol.description, side, filt), f"{name}: the description does not say {side}: {filt}"
+    if rule.gt_jpeg_quality:
+        assert f"jpeg quality {rule.gt_jpeg_quality}" in protocol.description.lower()
+    if rule.size == "fixed":
+        assert f"{protocol.resolution[0]}x{protocol.resolution[1]}" in protocol.description
+    # Predictions at 256x192, ground truth at 384x288 (a JPEG): every rule has something to resize or refuse.
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    for i in range(2):
+        _scene(10 + i, (384, 288)).save(tmp_path / "gt" / f"{i}.jpg", quality=90)
+        _scene(10 + i, (256, 192)).filter(ImageFilter.GaussianBlur(1)).save(tmp_path / "pred" / f"{i}.png")
+    if rule.gt == "none":  # the ground truth is never resized: the run is refused, then scored at equal sizes
+        with pytest.raises(InputError, match=f"ground truth is 384x288; protocol {name} never resizes it"):
+            _ssims(tmp_path / "pred", tmp_path / "gt", name)
+        for i in range(2):
+            _scene(10 + i, (256, 192)).save(tmp_path / "gt" / f"{i}.jpg", quality=90)
+    metrics = [m for m in ("ssim", "lpips") if m in protocol.metrics]
+    result = evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), protocol, metrics=metrics,
+                      weights_dir=lpips_weights_dir, progress=False)  # fmt: skip
+    pairs = [(Path(row["pred"]), Path(row["gt"])) for row in result.rows]
+    # float32 decoding in the runner, float64 here: equal to ~1e-9
+    assert [row["ssim"] for row in result.rows] == pytest.approx(_as_the_yaml_says(protocol, pairs), abs=1e-7)
+    report, warnings = result.summary["inputs"]["resize"], result.summary["warnings"]
+    for side, filt in (("predictions", rule.pred), ("ground_truth", rule.gt)):
+        assert report[side]["filter"] == ("none (never resized)" if filt == "none" else f"PIL {filt}"), (name, side)
+        assert filt != "none" or report[side]["resized"]["count"] == 0, (name, side)
+    assert report["rule"] == rule.text() and report["published_size"] == list(protocol.resolution)
+    assert (report["predictions"]["resized"]["count"] > 0) == any("prediction(s) resized" in w for w in warnings)
+    assert name != "ladi" or report["predictions"]["resized"]["count"] == 2  # LaDI resizes predictions
+    markdown = summary_markdown(result.summary)
+    assert rule.text() in markdown and all(w in markdown for w in warnings)
+    if protocol.lpips.resize and "lpips" in metrics:
+        assert "128x128" in result.summary["metrics"]["lpips"]["how"]["resize"]
+    if "lpips" in protocol.additions:
+        assert "LPIPS (pftryon addition)" in markdown and any("pftryon additions" in w for w in warnings)
