@@ -22,7 +22,7 @@ from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
-from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval
+from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval, summary_markdown
 from bench.metrics import MissingWeightsError
 from bench.metrics import functional as MF
 from bench.protocols import load_protocol
@@ -346,3 +346,54 @@ def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weight
     assert sorted(reads) == sorted([p for _, p, _ in eval_set.pairs] + [g for _, _, g in eval_set.pairs])
     assert counted["total"] == counted["updates"] == len(eval_set.pairs), "the progress bar counts what is decoded"
     assert result.summary["metrics"]["fid"]["n_fake"] == 5 and result.summary["metrics"]["fid"]["value"] < 1e-6
+
+
+def test_matching_is_counted_and_a_partial_folder_needs_allow_partial(synthetic_root: Path, tmp_path: Path) -> None:
+    written = _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    written[1].unlink()
+    Image.new("RGB", (192, 256)).save(tmp_path / "pred" / "stray.png")  # not in the list
+    protocol = load_protocol("pfafn")
+    with pytest.raises(InputError, match=r"pred: no prediction for 1 of 5 paired pairs \(first: .*--allow-partial"):
+        match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol, allow_partial=True)
+    result = evaluate(eval_set, protocol, metrics=("ssim",), progress=False)
+    matching = result.summary["inputs"]["matching"]
+    assert matching["pair_list"] == "viton paired test list" and matching["listed"] == 5 and matching["matched"] == 4
+    assert matching["predictions_found"] == 5 and matching["references_found"] == 5
+    assert matching["unmatched"]["count"] == 1 and matching["scored_fraction"] == pytest.approx(0.8)
+    assert matching["extra_predictions"] == {"count": 1, "first": ["stray.png"]}
+    assert len(result.rows) == 4 and len(eval_set.real) == 5  # the FID reference set stays the whole list
+    warnings = result.summary["warnings"]
+    assert any("partial prediction folder: 4 of 5 listed pairs scored (80.0%" in w for w in warnings)
+    assert any(
+        "1 prediction(s) not in viton paired test list were not scored (first: stray.png)" in w for w in warnings
+    )
+    markdown = summary_markdown(result.summary)
+    assert "## Matching" in markdown and "4 of 5 listed pairs matched (80.0% scored)" in markdown
+    # Folder mode: the reference folder is the list.
+    shutil.copytree(tmp_path / "pred", tmp_path / "gt")
+    (tmp_path / "pred" / "stray.png").unlink()
+    args = ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--protocol", "pfafn",
+            "--metrics", "ssim", "--out", str(tmp_path / "out")]  # fmt: skip
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "no prediction for 1 of 5 references" in refused.output
+    assert CliRunner().invoke(main, [*args, "--allow-partial"]).exit_code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["inputs"]["matching"]["scored_fraction"] == pytest.approx(0.8)
+    refused = CliRunner().invoke(main, [*args, "--allow-partial", "--protocol", "hrviton", "--resolution", "512x384"])
+    assert refused.exit_code == 2 and "prediction is 256x192; protocol hrviton evaluates at 512x384" in refused.output
+
+
+def test_hrviton_fid_is_labelled_a_pftryon_addition(tmp_path: Path, inception_weights_dir: Path) -> None:
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)).save(tmp_path / "gt" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)).save(tmp_path / "pred" / f"{i}.png")
+    eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
+    result = evaluate(eval_set, load_protocol("hrviton"), metrics=("ssim", "fid"), weights_dir=inception_weights_dir,
+                      fid_resamples=0, progress=False)  # fmt: skip
+    assert "FID: pftryon additions, not computed by the protocol's source" in result.summary["warnings"]
+    assert "| FID (pftryon addition) |" in summary_markdown(result.summary)
+    assert tuple(result.summary["protocol"]["additions"]) == ("fid", "kid")
