@@ -452,7 +452,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         if p_after != r_after:
             raise InputError(
                 f"{p}: prediction is {_hxw(p_after)} and its ground truth {r.name} {_hxw(r_after)} after protocol "
-                f"{name}'s resize; the official script refuses such a pair"
+                f"{name}'s resize; a pair of two sizes cannot be scored"
             )
         if pair_size not in (None, p_after):
             raise InputError(f"{p}: pair is {_hxw(p_after)} after the resize, the first one {_hxw(pair_size)}")
