@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.metrics import LPIPS, PSNR, SSIM, InceptionStats, resolve_weights
+from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionStats, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
 from bench.metrics.video import VideoMetrics
@@ -422,7 +422,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     report and its warnings; refuse what the source would refuse (a size it never resizes, a pair whose sizes
     differ after the resize)."""
     rule, name = protocol.resize, protocol.name
-    paired = bool(set(metrics) & {"ssim", "psnr", "lpips", "tce", "flicker"})
+    paired = bool(set(metrics) & {"ssim", "psnr", "mse", "lpips", "tce", "flicker"})
     features = bool(set(metrics) & {"fid", "kid"})
     pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
     fake_files = eval_set.fake if features else []
@@ -670,7 +670,7 @@ def _video_rows(
     for row, (video_id, _) in zip(rows, videos, strict=True):
         entry = table.setdefault(video_id, {"video_id": video_id, "frames": 0, "values": {}})
         entry["frames"] += 1
-        for name in ("ssim", "psnr", "lpips"):
+        for name in ("ssim", "psnr", "mse", "lpips"):
             if name in row:
                 entry["values"].setdefault(name, []).append(row[name])
     out = [{"video_id": e["video_id"], "frames": e["frames"], **{k: float(np.mean(v)) for k, v in e["values"].items()}}
@@ -762,6 +762,7 @@ def _scorers(paired: Sequence[str], protocol: Protocol, weights_dir: str | os.Pa
     build = {
         "ssim": lambda: SSIM(variant=_ssim_variant(protocol)),
         "psnr": PSNR,
+        "mse": MSE,
         "lpips": lambda: LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir),
     }
     return {name: make().to(device) for name, make in build.items() if name in paired}
@@ -878,7 +879,7 @@ def evaluate(
     _check_weights(metrics, protocol, weights_dir)
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
-    paired = [m for m in ("ssim", "psnr", "lpips", "tce", "flicker") if m in metrics]
+    paired = [m for m in ("ssim", "psnr", "mse", "lpips", "tce", "flicker") if m in metrics]
     temporal = [m for m in ("tce", "flicker") if m in metrics]
     if temporal and eval_set.videos is None:
         raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
@@ -936,7 +937,7 @@ def evaluate(
 # ---------------------------------------------------------------------------------------------------------------------
 # Results files.
 
-_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
            "tce": "temporal change error", "flicker": "colour flicker error"}  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Metrics for the benchmark: SSIM variants, PSNR, LPIPS, FID and KID, and video metrics.
+"""Metrics for the benchmark: SSIM variants, PSNR, MSE, LPIPS, FID and KID, and video metrics.
 
 Functional core in :mod:`bench.metrics.functional`, stateful ``torchmetrics.Metric`` classes in
 :mod:`bench.metrics.image`, offline weight lookup and backbone builders in :mod:`bench.metrics.weights`, FID feature
@@ -14,6 +14,7 @@ from bench.metrics.functional import (
     fid_from_features,
     kid_from_features,
     lpips,
+    mse,
     pil_luma,
     psnr,
     ssim,
@@ -23,7 +24,7 @@ from bench.metrics.functional import (
     ssim_torchmetrics_pre15,
     to_uint8,
 )
-from bench.metrics.image import LPIPS, PSNR, SSIM, InceptionStats, PairedImageMetric
+from bench.metrics.image import LPIPS, MSE, PSNR, SSIM, InceptionStats, PairedImageMetric
 from bench.metrics.video import (
     R3D18VideoFeatures,
     VideoFID,
@@ -43,6 +44,7 @@ __all__ = [
     "CLEANFID_MODES",
     "FID_BACKENDS",
     "LPIPS",
+    "MSE",
     "PSNR",
     "SSIM",
     "SSIM_VARIANTS",
@@ -61,6 +63,7 @@ __all__ = [
     "fid_from_features",
     "kid_from_features",
     "lpips",
+    "mse",
     "pil_luma",
     "psnr",
     "resolve_weights",

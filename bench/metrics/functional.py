@@ -35,6 +35,7 @@ __all__ = [
     "fid_from_features",
     "kid_from_features",
     "lpips",
+    "mse",
     "pil_luma",
     "psnr",
     "ssim",
@@ -226,6 +227,17 @@ def ssim(preds: Tensor, target: Tensor, *, variant: str) -> Tensor:
     if variant == "torchmetrics":
         return ssim_torchmetrics(preds, target)
     raise ValueError(f"Unknown SSIM variant {variant!r}; expected one of {SSIM_VARIANTS}")
+
+
+def mse(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-sample mean squared error over channels and pixels of [0, 1] images (HR-VITON's
+    ``F.mse_loss(ToTensor(gt), ToTensor(pred))``, per image), in float64.
+
+    Returns:
+        Per-sample MSE ``[N]`` (float64).
+    """
+    _check_images(preds, target)
+    return (preds.double() - target.double()).square().mean(dim=(1, 2, 3))
 
 
 def psnr(preds: Tensor, target: Tensor, *, data_range: float = 1.0, cap: float = 100.0) -> Tensor:

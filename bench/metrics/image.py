@@ -23,7 +23,7 @@ from torchmetrics.utilities import dim_zero_cat
 from bench.metrics import functional as MF
 from bench.metrics.weights import build_inception, build_lpips, weights_info
 
-__all__ = ["LPIPS", "PSNR", "SSIM", "InceptionStats", "PairedImageMetric", "library_version"]
+__all__ = ["LPIPS", "MSE", "PSNR", "SSIM", "InceptionStats", "PairedImageMetric", "library_version"]
 
 
 def library_version(package: str) -> str:
@@ -196,6 +196,29 @@ class PSNR(PairedImageMetric):
             "dtype": "float64",
             "libraries": {"torchmetrics": library_version("torchmetrics")},
             "higher_is_better": True,
+        }
+
+
+class MSE(PairedImageMetric):
+    """Per-sample mean squared error of [0, 1] RGB images (lower is better); ``compute()`` returns ``[N]`` float64.
+
+    HR-VITON's ``evaluate.py`` reports it (``F.mse_loss`` of the ``ToTensor`` images, averaged over images).
+    """
+
+    higher_is_better: ClassVar[bool] = False
+
+    def _score(self, preds: Tensor, target: Tensor) -> Tensor:
+        return MF.mse(preds, target)
+
+    def describe(self) -> dict[str, Any]:
+        """How MSE is computed."""
+        return {
+            "metric": "mse",
+            "reproduces": "HR-VITON evaluate.py: F.mse_loss(ToTensor(gt), ToTensor(pred)), averaged over images",
+            "implementation": "bench.metrics.functional.mse: mean of squared differences over channels and pixels",
+            "colour": "RGB in [0, 1]",
+            "dtype": "float64",
+            "higher_is_better": False,
         }
 
 

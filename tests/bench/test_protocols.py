@@ -110,6 +110,20 @@ def _official_hrviton(preds: list[Path], gts: list[Path], resolution: int) -> li
     return out
 
 
+def _official_hrviton_mse(preds: list[Path], gts: list[Path], resolution: int) -> list[float]:
+    """HR-VITON evaluate.py's MSE: F.mse_loss of the ToTensor images (the GT resized as for SSIM)."""
+    from torch.nn import functional as F
+    from torchvision.transforms.functional import to_tensor
+
+    out = []
+    for pred_path, gt_path in zip(preds, gts, strict=True):
+        gt = Image.open(gt_path)
+        if resolution != 1024:
+            gt = gt.resize({512: (384, 512), 256: (192, 256)}[resolution], Image.BILINEAR)
+        out.append(float(F.mse_loss(to_tensor(gt)[None], to_tensor(Image.open(pred_path))[None])))
+    return out
+
+
 def _official_ladi(preds: list[Path], gts: list[Path]) -> list[float]:
     """LaDI-VTON val_metrics.py: transforms.Resize((512, 384)) + ToTensor on PIL images, torchmetrics SSIM."""
     from torchvision import transforms
@@ -181,6 +195,8 @@ def test_ssim_equals_the_official_scripts_at_every_size(hd_folders: Path, size: 
     for name, values in expected.items():
         assert _ssims(pred, gt, name) == pytest.approx(values, abs=1e-4), name
     assert _ssims(pred, gt, "hrviton", resolution=f"{size[0]}x{size[1]}") == pytest.approx(expected["hrviton"])
+    result = evaluate(match_folders(pred, gt), load_protocol("hrviton"), metrics=("mse",), progress=False)
+    assert [row["mse"] for row in result.rows] == pytest.approx(_official_hrviton_mse(preds, gts, size[0]), rel=1e-5)
 
 
 def test_catvton_resizes_to_the_first_prediction_height_and_says_so(hd_folders: Path, tmp_path: Path) -> None:

@@ -443,3 +443,17 @@ class _MeanColour(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dtype == torch.uint8
         return x.float().mean(dim=(2, 3))
+
+
+def test_mse_is_hr_vitons_per_image_mse_loss(generated_pairs) -> None:
+    from torch.nn import functional as F
+
+    from bench.metrics import MSE
+
+    preds, target = generated_pairs
+    expected = torch.stack([F.mse_loss(p.double(), t.double()) for p, t in zip(preds, target, strict=True)])
+    assert torch.allclose(MF.mse(preds, target), expected, rtol=1e-12)
+    metric = MSE()
+    metric.update(preds, target)
+    assert torch.allclose(metric.compute(), expected) and metric.describe()["higher_is_better"] is False
+    assert MF.mse(target, target).abs().max() == 0
