@@ -390,7 +390,7 @@ def _evaluation_size(protocol: Protocol, first: Path, first_size: tuple[int, int
                 "resolution switch) and never resizes predictions"
             )
     elif rule.size == "fixed":
-        size, chosen = tuple(protocol.resolution), "the protocol (fixed)"
+        size, chosen = tuple(protocol.resolution), "the protocol's fixed resolution"
     else:
         size, chosen = first_size, f"the first prediction's height ({first.name}), as CatVTON's eval.py"
     if requested is not None and requested != size:
@@ -466,6 +466,8 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
             raise InputError(f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(_hxw, stored))})")
     real = _Views(None, side="ground truth") if protocol.fid.native_reference else gt
     gt_files = [r for _, _, r in eval_set.pairs] if paired else []
+    fid_predictions = "as the paired predictions" if fake == pred else "as stored (not resized)"
+    fid_reference = "as stored (not resized)" if protocol.fid.native_reference else "as the ground truth above"
     report = {
         "rule": rule.text(),
         "evaluation_size": list(size),
@@ -473,8 +475,8 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         "published_size": list(protocol.resolution),
         "predictions": _side_report([pred_sizes[p] for p in pred_files], [p.name for p in pred_files], pred),
         "ground_truth": _side_report([gt_sizes[r] for r in gt_files], [r.name for r in gt_files], gt),
-        "fid_predictions": "as the paired predictions" if fake == pred else "as stored (not resized)",
-        "fid_reference": "as stored (not resized)" if protocol.fid.native_reference else "as the ground truth above",
+        "fid_predictions": fid_predictions if features else "not computed",
+        "fid_reference": fid_reference if features else "not computed",
         "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {_hxw(lpips_resize)}",
     }
     return _Plan(pred, gt, fake, real, report, _resize_warnings(protocol, report, size))
