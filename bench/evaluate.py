@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionStats, resolve_weights
+from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
 from bench.metrics.video import VideoMetrics
@@ -422,7 +422,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     report and its warnings; refuse what the source would refuse (a size it never resizes, a pair whose sizes
     differ after the resize)."""
     rule, name = protocol.resize, protocol.name
-    paired = bool(set(metrics) & {"ssim", "psnr", "mse", "lpips", "tce", "flicker"})
+    paired = bool(set(metrics) & {"ssim", "psnr", "mse", "lpips", "is", "tce", "flicker"})
     features = bool(set(metrics) & {"fid", "kid"})
     pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
     fake_files = eval_set.fake if features else []
@@ -572,6 +572,8 @@ def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str 
     """Resolve every weights file the run needs before any work; raises MissingWeightsError in well under a second."""
     if "lpips" in metrics:
         resolve_weights(protocol.lpips.net, weights_dir)
+    if "is" in metrics:
+        resolve_weights("inception_imagenet", weights_dir)
     if {"fid", "kid"} & set(metrics):
         resolve_weights(fid_weights_name(protocol.fid.backend, protocol.fid.mode), weights_dir)
 
@@ -765,6 +767,7 @@ def _scorers(paired: Sequence[str], protocol: Protocol, weights_dir: str | os.Pa
         "ssim": lambda: SSIM(variant=_ssim_variant(protocol)),
         "psnr": PSNR,
         "mse": MSE,
+        "is": lambda: InceptionScore(weights_dir=weights_dir),
         "lpips": lambda: LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir),
     }
     return {name: make().to(device) for name, make in build.items() if name in paired}
@@ -780,7 +783,10 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
     for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
         pred, gt = pred.to(device), gt.to(device)
         for name, metric in scorers.items():
-            metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+            if name == "is":  # predictions only
+                metric.update(pred)
+            else:
+                metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
         if video is not None:
             frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
             video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
@@ -881,7 +887,7 @@ def evaluate(
     _check_weights(metrics, protocol, weights_dir)
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
-    paired = [m for m in ("ssim", "psnr", "mse", "lpips", "tce", "flicker") if m in metrics]
+    paired = [m for m in ("ssim", "psnr", "mse", "lpips", "is", "tce", "flicker") if m in metrics]
     temporal = [m for m in ("tce", "flicker") if m in metrics]
     if temporal and eval_set.videos is None:
         raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
@@ -905,6 +911,11 @@ def evaluate(
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
     summary_metrics: dict[str, Any] = {}
     for name, metric in scorers.items():
+        if name == "is":
+            mean, std = metric.score()
+            summary_metrics[name] = {"value": mean, "std": std, "splits": metric.splits, "n": len(rows),
+                                     "how": metric.describe()}  # fmt: skip
+            continue
         values = metric.compute().cpu().reshape(-1)  # torchmetrics squeezes a single value to 0-d
         for row, value in zip(rows, values.tolist(), strict=True):
             row[name] = value
@@ -939,7 +950,7 @@ def evaluate(
 # ---------------------------------------------------------------------------------------------------------------------
 # Results files.
 
-_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "is": "IS", "fid": "FID", "kid": "KID",
            "tce": "temporal change error", "flicker": "colour flicker error"}  # fmt: skip
 
 
@@ -948,6 +959,8 @@ def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
     if name == "fid":
         std = entry.get("bootstrap_std")
         return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
+    if name == "is":
+        return f"{entry['value']:.4f}", f"std {entry['std']:.4f} over {entry['splits']} split(s)"
     if name == "kid":
         return f"{entry['mean']:.4f}", f"std {entry['std']:.4f} over {entry['subsets']} subsets (x{entry['scale']:g})"
     low, high = entry["ci95"]

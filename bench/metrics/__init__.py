@@ -12,6 +12,7 @@ from bench.metrics.fid_backends import CLEANFID_MODES, FID_BACKENDS, CleanFIDInc
 from bench.metrics.functional import (
     SSIM_VARIANTS,
     fid_from_features,
+    inception_score_from_probs,
     kid_from_features,
     lpips,
     mse,
@@ -24,7 +25,7 @@ from bench.metrics.functional import (
     ssim_torchmetrics_pre15,
     to_uint8,
 )
-from bench.metrics.image import LPIPS, MSE, PSNR, SSIM, InceptionStats, PairedImageMetric
+from bench.metrics.image import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, PairedImageMetric
 from bench.metrics.video import (
     R3D18VideoFeatures,
     VideoFID,
@@ -35,6 +36,7 @@ from bench.metrics.video import (
 from bench.metrics.weights import (
     WEIGHTS,
     MissingWeightsError,
+    build_imagenet_inception,
     build_inception,
     build_lpips,
     resolve_weights,
@@ -50,6 +52,7 @@ __all__ = [
     "SSIM_VARIANTS",
     "WEIGHTS",
     "CleanFIDInception",
+    "InceptionScore",
     "InceptionStats",
     "MissingWeightsError",
     "PairedImageMetric",
@@ -57,10 +60,12 @@ __all__ = [
     "VideoFID",
     "VideoMetrics",
     "build_feature_extractor",
+    "build_imagenet_inception",
     "build_inception",
     "build_lpips",
     "colour_flicker_error",
     "fid_from_features",
+    "inception_score_from_probs",
     "kid_from_features",
     "lpips",
     "mse",

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "SSIM_VARIANTS",
     "fid_from_features",
+    "inception_score_from_probs",
     "kid_from_features",
     "lpips",
     "mse",
@@ -377,6 +378,27 @@ def fid_from_features(real: Tensor, fake: Tensor, *, method: Literal["sqrtm", "s
         raise ValueError(f"Unknown FID method {method!r}; expected 'sqrtm' or 'spectral'")
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def inception_score_from_probs(probs: Tensor, *, splits: int = 1) -> tuple[float, float]:
+    """Inception Score from class probabilities ``[N, C]``, as HR-VITON's ``evaluate.py`` (and the original code):
+    per split of ``N // splits`` rows, ``exp(mean_i KL(p_i || mean_j p_j))``; the mean and std over splits.
+
+    Returns:
+        ``(mean, std)`` as Python floats (std 0 for one split).
+    """
+    p = probs.detach().cpu().double().numpy()
+    if p.ndim != 2 or len(p) < splits or splits < 1:
+        raise ValueError(f"Expected probabilities [N, C] with N >= splits >= 1, got {tuple(p.shape)}, splits={splits}")
+    scores = []
+    for k in range(splits):
+        part = p[k * (len(p) // splits) : (k + 1) * (len(p) // splits)]
+        part = part / part.sum(axis=1, keepdims=True)
+        marginal = part.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(part > 0, part * np.log(part / marginal), 0.0).sum(axis=1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def _polynomial_kernel(a: np.ndarray, b: np.ndarray, degree: int, gamma: float, coef0: float) -> np.ndarray:

@@ -21,9 +21,11 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from bench.metrics import functional as MF
-from bench.metrics.weights import build_inception, build_lpips, weights_info
+from bench.metrics.weights import build_imagenet_inception, build_inception, build_lpips, weights_info
 
-__all__ = ["LPIPS", "MSE", "PSNR", "SSIM", "InceptionStats", "PairedImageMetric", "library_version"]
+__all__ = [
+    "LPIPS", "MSE", "PSNR", "SSIM", "InceptionScore", "InceptionStats", "PairedImageMetric", "library_version",
+]  # fmt: skip
 
 
 def library_version(package: str) -> str:
@@ -271,6 +273,67 @@ class LPIPS(PairedImageMetric):
             "reduction": "spatial mean of the summed layer distances, per image",
             "libraries": {library: library_version(library), "torchvision": library_version("torchvision")},
             "higher_is_better": False,
+        }
+
+
+class InceptionScore(Metric):
+    """Inception Score of the predictions as HR-VITON's ``evaluate.py`` computes it.
+
+    Each image (float [0, 1], quantised to uint8 as a saved PNG) is resized with PIL bilinear to 299x299
+    (torchvision ``Resize((299, 299))`` on PIL images), mapped to [-1, 1] and classified by torchvision's ImageNet
+    Inception v3 (``transform_input=False``); ``compute()`` returns the softmax probabilities ``[N, 1000]`` (float64,
+    in input order) and :meth:`score` the mean and std over ``splits`` (HR-VITON: 1).
+
+    Args:
+        weights_dir: Folder searched for ``inception_v3_google-0cc3c7bd.pth`` before the torch hub cache.
+        splits: Number of splits (HR-VITON: 1).
+        **kwargs: ``torchmetrics.Metric`` options.
+    """
+
+    is_differentiable: ClassVar[bool] = False
+    higher_is_better: ClassVar[bool] = True
+    full_state_update: ClassVar[bool] = False
+    probs: list[Tensor]
+
+    def __init__(self, weights_dir: str | Path | None = None, splits: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = build_imagenet_inception(weights_dir)
+        self.splits = splits
+        self.add_state("probs", default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor) -> None:
+        """Classify a batch of float images ``[N, 3, H, W]`` in [0, 1]."""
+        import numpy as np
+        from PIL import Image
+
+        images = MF.to_uint8(preds).cpu().permute(0, 2, 3, 1).numpy()
+        resized = [np.asarray(Image.fromarray(a).resize((299, 299), Image.Resampling.BILINEAR)) for a in images]
+        x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            self.probs.append(torch.softmax(self.model(x.to(device)), dim=1).double())
+
+    def compute(self) -> Tensor:
+        """The class probabilities ``[N, 1000]`` of everything seen, in input order."""
+        return dim_zero_cat(self.probs)
+
+    def score(self) -> tuple[float, float]:
+        """``(mean, std)`` of the Inception Score over the splits."""
+        return MF.inception_score_from_probs(self.compute(), splits=self.splits)
+
+    def describe(self) -> dict[str, Any]:
+        """How the Inception Score is computed."""
+        return {
+            "metric": "is",
+            "reproduces": "HR-VITON evaluate.py: inception_v3(pretrained=True, transform_input=False), "
+            "Resize((299, 299)) + ToTensor + Normalize(0.5, 0.5) on PIL images, softmax, splits=1",
+            "backbone": "torchvision Inception v3, ImageNet (IMAGENET1K_V1)",
+            "weights": weights_info("inception_imagenet", self.model.weights_path),
+            "resize": "PIL bilinear to 299x299 of the uint8 image",
+            "formula": "exp(mean_i KL(p(y|x_i) || p(y))) per split; mean and std over splits",
+            "splits": self.splits,
+            "libraries": {"torchvision": library_version("torchvision"), "torch": library_version("torch")},
+            "higher_is_better": True,
         }
 
 

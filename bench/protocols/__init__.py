@@ -30,7 +30,7 @@ RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos")
 SIZE_RULES = ("predictions", "fixed", "first_prediction_height")
 _FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
 # Image metrics, then the temporal ones (videos only: see bench.metrics.video).
-METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "fid", "kid", "tce", "flicker")
+METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
 
 
 @dataclass(frozen=True)

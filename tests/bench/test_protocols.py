@@ -124,6 +124,23 @@ def _official_hrviton_mse(preds: list[Path], gts: list[Path], resolution: int) -
     return out
 
 
+def _official_hrviton_is(preds: list[Path], weights: Path) -> float:
+    """HR-VITON evaluate.py's IS: inception_v3(transform_input=False), T3 = Resize((299, 299)) + ToTensor + Normalize
+    on the PIL predictions, softmax, splits = 1, scipy entropy."""
+    import torchvision
+    from scipy.stats import entropy
+    from torchvision import transforms
+
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=False)
+    model.load_state_dict(torch.load(weights, weights_only=True))
+    t3 = transforms.Compose([transforms.Resize((299, 299)), transforms.ToTensor(),
+                             transforms.Normalize(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))])  # fmt: skip
+    with torch.no_grad():
+        probs = np.stack([torch.softmax(model.eval()(t3(Image.open(p))[None]), 1)[0].numpy() for p in preds])
+    py = np.mean(probs, axis=0)
+    return float(np.exp(np.mean([entropy(pyx, py) for pyx in probs])))
+
+
 def _official_ladi(preds: list[Path], gts: list[Path]) -> list[float]:
     """LaDI-VTON val_metrics.py: transforms.Resize((512, 384)) + ToTensor on PIL images, torchmetrics SSIM."""
     from torchvision import transforms
@@ -179,6 +196,30 @@ def hd_folders(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 folder.mkdir(exist_ok=True)
                 image.save(folder / f"{i}.png")
     return root
+
+
+@pytest.fixture(scope="module")
+def imagenet_inception_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised torchvision Inception v3 under the ImageNet weights' file name (code paths only)."""
+    import torchvision
+
+    from bench.metrics.weights import WEIGHTS
+
+    folder = tmp_path_factory.mktemp("imagenet_inception")
+    torch.manual_seed(0)
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=True)
+    torch.save(model.state_dict(), folder / WEIGHTS["inception_imagenet"].filename)
+    return folder
+
+
+def test_hrviton_inception_score_equals_the_official_script(hd_folders: Path, imagenet_inception_dir: Path) -> None:
+    pred = hd_folders / "pred256"
+    result = evaluate(match_folders(pred, hd_folders / "gt"), load_protocol("hrviton"), metrics=("is",),
+                      weights_dir=imagenet_inception_dir, progress=False)  # fmt: skip
+    entry = result.summary["metrics"]["is"]
+    weights = imagenet_inception_dir / "inception_v3_google-0cc3c7bd.pth"
+    assert entry["value"] == pytest.approx(_official_hrviton_is(sorted(pred.iterdir()), weights), rel=1e-5)
+    assert entry["splits"] == 1 and entry["n"] == 2 and entry["how"]["weights"]["sha256_matches_name"] is False
 
 
 def _ssims(pred: Path, gt: Path, protocol: str, **options) -> list[float]:

@@ -329,6 +329,7 @@ def test_weight_urls_match_the_libraries() -> None:
     assert W.WEIGHTS["alex"].url == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["vgg"].url == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["squeeze"].url == torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    assert W.WEIGHTS["inception_imagenet"].url == torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
     for spec in W.WEIGHTS.values():
         assert spec.url.endswith("/" + spec.filename)
 
@@ -457,3 +458,18 @@ def test_mse_is_hr_vitons_per_image_mse_loss(generated_pairs) -> None:
     metric.update(preds, target)
     assert torch.allclose(metric.compute(), expected) and metric.describe()["higher_is_better"] is False
     assert MF.mse(target, target).abs().max() == 0
+
+
+def test_inception_score_is_the_original_formula() -> None:
+    from scipy.stats import entropy
+
+    probs = torch.softmax(torch.randn(12, 10, generator=torch.Generator().manual_seed(0)) * 3, dim=1).double()
+    for splits in (1, 3):
+        scores = []
+        for k in range(splits):  # HR-VITON's (and the original IS code's) loop
+            part = probs.numpy()[k * (12 // splits) : (k + 1) * (12 // splits)]
+            py = np.mean(part, axis=0)
+            scores.append(np.exp(np.mean([entropy(pyx, py) for pyx in part])))
+        mean, std = MF.inception_score_from_probs(probs, splits=splits)
+        assert mean == pytest.approx(np.mean(scores), rel=1e-12) and std == pytest.approx(np.std(scores), abs=1e-12)
+    assert MF.inception_score_from_probs(torch.eye(10)[:1].expand(5, 10).double()) == pytest.approx((1.0, 0.0))
