@@ -227,7 +227,9 @@ def _ssims(pred: Path, gt: Path, protocol: str, **options) -> list[float]:
     return [row["ssim"] for row in result.rows]
 
 
-@pytest.mark.parametrize("size", _SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize(
+    "size", [*_SIZES[:2], pytest.param(_SIZES[2], marks=pytest.mark.slow)], ids=lambda s: f"{s[0]}x{s[1]}"
+)
 def test_ssim_equals_the_official_scripts_at_every_size(hd_folders: Path, size: tuple[int, int]) -> None:
     pred, gt = hd_folders / f"pred{size[0]}", hd_folders / "gt"
     preds, gts = sorted(pred.iterdir()), sorted(gt.iterdir())
