@@ -157,7 +157,7 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
 @click.option("--pairs-file", type=click.Path(path_type=Path), help="With --dataset: a pair list replacing its own.")
 @click.option("--protocol", "protocol_name", required=True,
               help="A shipped protocol (pfafn, hrviton, ladi, catvton, vvt...), all, or a .yaml file.")  # fmt: skip
-@click.option("--metrics", help="Comma-separated subset of ssim,psnr,lpips,fid,kid (default: the protocol's).")
+@click.option("--metrics", help="Comma-separated subset of ssim,psnr,mse,lpips,fid,kid (default: the protocol's).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the CSV, JSON, Markdown.")
 @click.option("--crop-panel", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images are N panels side by side; score the last (PF-AFN's results: 3).")  # fmt: skip
@@ -170,10 +170,16 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
 @click.option("--feature-cache", type=click.Path(path_type=Path),
               help="Folder for cached reference-set features [default: $TRYON_CACHE/features].")  # fmt: skip
 @click.option("--no-feature-cache", is_flag=True, help="Always recompute the reference features.")
+@click.option("--resolution", metavar="HxW",
+              help="Evaluation size where the protocol's source has such a switch (hrviton: 1024x768, 512x384, "
+              "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
+@click.option("--allow-partial", is_flag=True,
+              help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
           pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
           weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
-          feature_cache: Path | None, no_feature_cache: bool) -> None:  # fmt: skip
+          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None,
+          allow_partial: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
     from bench.evaluate import run_eval
@@ -195,7 +201,7 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
                                pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
                                crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
                                workers=workers, device=device, fid_resamples=fid_resamples,
-                               feature_cache=cache)  # fmt: skip
+                               feature_cache=cache, resolution=resolution, allow_partial=allow_partial)  # fmt: skip
     click.echo(report)
     for path in written:
         click.echo(f"wrote {path}")

@@ -13,11 +13,11 @@ draws its subsets: the summary equals the single-process one.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
 import os
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +35,7 @@ from tqdm import tqdm
 
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.metrics import LPIPS, PSNR, SSIM, InceptionStats, resolve_weights
+from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
 from bench.metrics.video import VideoMetrics
@@ -67,6 +67,8 @@ class EvalSet:
         description: how the lists were made (recorded in the summary).
         videos: ``(video_id, frame_index)`` per pair when the pairs are video frames (each video's frames
             consecutive and in order), for the temporal metrics; ``None`` for images.
+        matching: how many predictions and references were found, matched and left unmatched (with the first few
+            names), which list was used and what fraction of it is scored (``summary["inputs"]["matching"]``).
     """
 
     pairs: list[tuple[str, Path, Path]]
@@ -74,6 +76,7 @@ class EvalSet:
     real: list[Path]
     description: dict[str, Any] = field(default_factory=dict)
     videos: list[tuple[str, int]] | None = None
+    matching: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -83,6 +86,33 @@ class EvalResult:
     rows: list[dict[str, Any]]
     summary: dict[str, Any]
     video_rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+_FIRST = 5  # how many names a count in the summary lists
+
+
+def _counted(names: Sequence[str]) -> dict[str, Any]:
+    """A count with its first few names, for the summary."""
+    return {"count": len(names), "first": list(names[:_FIRST])}
+
+
+def _matching(pair_list: str, predictions: int, references: int, listed: int, matched: int,
+              unmatched: Sequence[str], extra: Sequence[str], allow_partial: bool) -> dict[str, Any]:  # fmt: skip
+    """The matching facts of one list (``summary["inputs"]["matching"]``)."""
+    return {
+        "pair_list": pair_list, "predictions_found": predictions, "references_found": references,
+        "listed": listed, "matched": matched, "unmatched": _counted(unmatched), "extra_predictions": _counted(extra),
+        "scored_fraction": matched / listed if listed else 0.0, "allow_partial": allow_partial,
+    }  # fmt: skip
+
+
+def _refuse_partial(where: Path, what: str, missing: Sequence[str], listed: int, allow_partial: bool) -> None:
+    """A partial prediction folder is an error unless ``allow_partial``; nothing matched is always one."""
+    if missing and (not allow_partial or len(missing) == listed):
+        hint = "" if allow_partial else "; pass allow_partial=True (--allow-partial) to score the others"
+        raise InputError(
+            f"{where}: no prediction for {len(missing)} of {listed} {what} (first: {', '.join(missing[:3])}){hint}"
+        )
 
 
 def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
@@ -101,11 +131,15 @@ def _images_by_stem(folder: Path, what: str) -> dict[str, Path]:
     return found
 
 
-def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str]) -> EvalSet:
+def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[str], *,
+                  allow_partial: bool = False) -> EvalSet:  # fmt: skip
     """Pair every prediction with the reference of the same file stem; FID compares the two whole folders.
 
+    The reference folder is the list: a reference without a prediction makes the prediction folder partial, an
+    error unless ``allow_partial`` (then the summary says what fraction was scored).
+
     Raises:
-        InputError: a prediction without a reference (named), or an empty folder.
+        InputError: a prediction without a reference (named), a partial prediction folder, or an empty folder.
     """
     preds, refs = _images_by_stem(Path(pred_dir), "prediction"), _images_by_stem(Path(gt_dir), "reference")
     missing = sorted(set(preds) - set(refs))
@@ -114,9 +148,13 @@ def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[st
             f"{preds[missing[0]]}: no reference named {missing[0]}.* in {gt_dir} "
             f"({len(missing)} prediction(s) unmatched)"
         )
+    unscored = sorted(set(refs) - set(preds))
+    _refuse_partial(Path(pred_dir), f"references in {gt_dir}", unscored, len(refs), allow_partial)
     pairs = [(stem, path, refs[stem]) for stem, path in preds.items()]
     description = {"mode": "folders", "pred": str(pred_dir), "gt": str(gt_dir), "matched_by": "file stem"}
-    return EvalSet(pairs, list(preds.values()), list(refs.values()), description)
+    matching = _matching(f"file stems of the reference folder {gt_dir}", len(preds), len(refs), len(refs),
+                         len(pairs), unscored, [], allow_partial)  # fmt: skip
+    return EvalSet(pairs, list(preds.values()), list(refs.values()), description, matching=matching)
 
 
 def _candidate_stems(person: Path, cloth: Path | None, person_id: str, cloth_id: str, line: int) -> list[str]:
@@ -127,23 +165,39 @@ def _candidate_stems(person: Path, cloth: Path | None, person_id: str, cloth_id:
     return [f"{p}{sep}{c}" for p in persons for c in cloths for sep in ("__", "_")] + [*persons, str(line)]
 
 
-def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any]):
+@dataclass
+class _Listed:
+    """The pairs of one dataset list matched to a prediction folder."""
+
+    rows: list[tuple[str, Path, Path]]
+    videos: list[tuple[str, int]] | None
+    persons: list[Path]  # every listed reference, each once (matched or not)
+    matching: dict[str, Any]
+
+
+def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any],
+                   allow_partial: bool) -> _Listed:  # fmt: skip
     dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
     preds = _images_by_stem(pred_dir, "prediction")
-    rows, videos = [], []
+    rows, videos, missing, used = [], [], [], set()
     for line, entry in enumerate(dataset.entries):
         person, cloth = entry.files["person"], entry.files.get("cloth")
         stems = _candidate_stems(person, cloth, entry.person_id, entry.cloth_id, line)
-        match = next((preds[s] for s in stems if s in preds), None)
-        if match is None:
-            raise InputError(
-                f"{pred_dir}: no prediction for {pair_mode} pair {entry.person_id} / {entry.cloth_id} "
-                f"(looked for {', '.join(stems[:3])}, ... with any image suffix)"
-            )
-        rows.append((f"{entry.person_id}__{entry.cloth_id}", match, person))
+        stem = next((s for s in stems if s in preds), None)
+        if stem is None:
+            missing.append(f"{entry.person_id} / {entry.cloth_id}")
+            continue
+        used.add(stem)
+        rows.append((f"{entry.person_id}__{entry.cloth_id}", preds[stem], person))
         if "video_id" in entry.extra:
             videos.append((entry.extra["video_id"], entry.extra["frame_index"]))
-    return rows, videos or None
+    listed = len(dataset.entries)
+    _refuse_partial(pred_dir, f"{pair_mode} pairs", missing, listed, allow_partial)
+    persons = list(dict.fromkeys(entry.files["person"] for entry in dataset.entries))
+    pair_list = f"pairs_file {options['pairs_file']}" if options.get("pairs_file") else f"{name} {pair_mode} test list"
+    extra = [preds[s].relative_to(pred_dir).as_posix() for s in preds if s not in used]
+    matching = _matching(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial)
+    return _Listed(rows, videos or None, persons, matching)
 
 
 def match_dataset(
@@ -153,32 +207,40 @@ def match_dataset(
     protocol: Protocol,
     *,
     pred_unpaired_dir: str | os.PathLike[str] | None = None,
+    allow_partial: bool = False,
     **options: Any,
 ) -> EvalSet:
     """Match predictions to a dataset's test lists: the paired list for SSIM/PSNR/LPIPS, the unpaired list for FID.
 
     ``pred_dir`` holds the outputs for the paired list (or for the list given by ``pairs_file`` in ``options``);
     ``pred_unpaired_dir`` those for the unpaired list. Without it, FID/KID use the paired predictions, and the
-    summary says so. The FID reference set is the test person images (each once). Files are found by the names
-    methods commonly write (see :func:`_candidate_stems`).
+    summary says so. The FID reference set is the listed test person images (each once). Files are found by the
+    names methods commonly write (see :func:`_candidate_stems`). A listed pair without a prediction is an error
+    unless ``allow_partial`` (then only the matched pairs are scored and the summary gives the fraction);
+    predictions the list does not name are counted and named in the summary.
+
+    Raises:
+        InputError: a partial prediction folder (without ``allow_partial``), no match at all, an empty folder.
     """
     pred_dir = Path(pred_dir)
-    pairs, videos = _dataset_pairs(pred_dir, name, Path(root), "paired", options)
+    paired = _dataset_pairs(pred_dir, name, Path(root), "paired", options, allow_partial)
+    pairs = paired.rows
+    matching = {**paired.matching}
     if pred_unpaired_dir is not None:
-        unpaired, _ = _dataset_pairs(Path(pred_unpaired_dir), name, Path(root), "unpaired", options)
-        fake = [pred for _, pred, _ in unpaired]
+        unpaired = _dataset_pairs(Path(pred_unpaired_dir), name, Path(root), "unpaired", options, allow_partial)
+        fake = [pred for _, pred, _ in unpaired.rows]
+        matching["unpaired"] = unpaired.matching
     else:
         fake = [pred for _, pred, _ in pairs]
-    real = list(dict.fromkeys(ref for _, _, ref in pairs))
     description = {
         "mode": "dataset", "dataset": name, "root": str(root), "protocol_dataset": protocol.dataset,
         "pred": str(pred_dir), "pred_unpaired": None if pred_unpaired_dir is None else str(pred_unpaired_dir),
         "paired_list": "pairs_file " + str(options["pairs_file"]) if options.get("pairs_file") else "paired test list",
         "fid_fake_set": "unpaired predictions" if pred_unpaired_dir is not None
         else "paired predictions (no --pred-unpaired given; the protocol computes FID on the unpaired list)",
-        "fid_real_set": "test person images",
+        "fid_real_set": "test person images (every listed one)",
     }  # fmt: skip
-    return EvalSet(pairs, fake, real, description, videos)
+    return EvalSet(pairs, fake, paired.persons, description, paired.videos, matching)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -187,12 +249,29 @@ def match_dataset(
 
 @dataclass(frozen=True)
 class _Views:
-    """How to turn a file into the tensors the metrics see."""
+    """How to turn one side's files (predictions or references) into the tensors the metrics see."""
 
-    resolution: tuple[int, int] | None  # None: as stored (FID references some protocols take at full resolution)
-    resize: str
-    lpips_resize: tuple[int, int] | None
-    crop_panel: int = 1
+    size: tuple[int, int] | None  # evaluation size (H, W); None: as stored
+    filter: str = "none"  # PIL filter to reach ``size``; "none": an image of another size is refused
+    by_height: bool = False  # only the height is fixed; each width becomes int(w * H / h) (CatVTON)
+    jpeg_quality: int | None = None  # a resized JPEG file is re-encoded at this quality (CatVTON's GT copy)
+    lpips_resize: tuple[int, int] | None = None  # both sides to this size (PIL bilinear) for LPIPS (HR-VITON)
+    crop_panel: int = 1  # score the last of this many side-by-side panels
+    side: str = "prediction"  # for messages
+
+
+def _hxw(size: Sequence[int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _target(size: tuple[int, int], views: _Views) -> tuple[int, int]:
+    """The size a ``size`` (H, W) image has after ``views``' resize."""
+    if views.size is None:
+        return size
+    if views.by_height:
+        height = views.size[0]
+        return height, int(size[1] * height / size[0])
+    return views.size
 
 
 def _crop_last_panel(image: Image.Image, panels: int, path: Path) -> Image.Image:
@@ -208,28 +287,41 @@ def _to_float(image: Image.Image) -> Tensor:
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1).float().div_(255)
 
 
-def _resize(image: Image.Image, size: tuple[int, int], method: str, path: Path) -> Tensor:
-    """``image`` at ``size`` (H, W) as float [0, 1]; ``method`` names the protocol's filter."""
-    height, width = size
+def _apply(image: Image.Image, views: _Views, path: Path) -> Image.Image:
+    """``image`` resized as ``views`` says (PIL, then the optional JPEG re-encoding); refused where it never resizes."""
+    height, width = _target((image.height, image.width), views)
     if (image.height, image.width) == (height, width):
-        return _to_float(image)
-    if method == "none":
+        return image
+    if views.filter == "none":
         raise InputError(
-            f"{path}: image is {image.height}x{image.width}, the protocol evaluates at {height}x{width} without "
-            "resizing (choose a protocol at this resolution or resize the outputs)"
+            f"{path}: {views.side} is {image.height}x{image.width}, the protocol evaluates at {height}x{width} and "
+            f"never resizes the {views.side}s"
         )
-    if method == "antialiased_bilinear":  # torchvision Resize on tensors (antialias=True), as LaDI-VTON
-        from torchvision.transforms.v2 import functional as TF
+    resized = image.resize((width, height), _PIL_FILTERS[views.filter])
+    if views.jpeg_quality is not None and path.suffix.lower() in (".jpg", ".jpeg"):
+        buffer = io.BytesIO()
+        resized.save(buffer, format="JPEG", quality=views.jpeg_quality)
+        resized = Image.open(buffer).convert("RGB")
+    return resized
 
-        return TF.resize(_to_float(image), [height, width], antialias=True).clamp_(0, 1)
-    return _to_float(image.resize((width, height), _PIL_FILTERS[method]))
+
+def _image_size(path: Path, panels: int) -> tuple[int, int]:
+    """(H, W) of an image file (of its last panel), from its header only."""
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (OSError, SyntaxError) as err:
+        raise InputError(f"{path}: unreadable image ({err})") from None
+    if width % panels:
+        raise InputError(f"{path}: width {width} is not divisible into {panels} panels (--crop-panel)")
+    return height, width // panels
 
 
 class _Files(Dataset):
-    """Decode files into ``(index, sha256, main view, lpips view)``; ``roles`` says whether to crop panels."""
+    """Decode files into ``(index, sha256, main view, lpips view)`` as ``views`` says."""
 
-    def __init__(self, files: Sequence[Path], indices: Sequence[int], views: _Views, crop: Sequence[bool]) -> None:
-        self.files, self.indices, self.views, self.crop = list(files), list(indices), views, list(crop)
+    def __init__(self, files: Sequence[Path], indices: Sequence[int], views: _Views) -> None:
+        self.files, self.indices, self.views = list(files), list(indices), views
 
     def __len__(self) -> int:
         return len(self.files)
@@ -242,17 +334,172 @@ class _Files(Dataset):
             image.load()
         except (OSError, SyntaxError) as err:
             raise InputError(f"{path}: unreadable image ({err})") from None
-        image = image.convert("RGB")
-        if self.crop[i]:
-            image = _crop_last_panel(image, self.views.crop_panel, path)
-        resolution = self.views.resolution
-        main = _to_float(image) if resolution is None else _resize(image, resolution, self.views.resize, path)
-        lpips_view = main
+        image = _apply(_crop_last_panel(image.convert("RGB"), self.views.crop_panel, path), self.views, path)
+        main = lpips_view = _to_float(image)
         if self.views.lpips_resize is not None:  # HR-VITON: torchvision Resize((128, 128)) on PIL images
             height, width = self.views.lpips_resize
-            resized = Image.fromarray(MF.to_uint8(main.unsqueeze(0))[0].permute(1, 2, 0).numpy())
-            lpips_view = _to_float(resized.resize((width, height), Image.Resampling.BILINEAR))
+            lpips_view = _to_float(image.resize((width, height), Image.Resampling.BILINEAR))
         return self.indices[i], hashlib.sha256(data).hexdigest(), main, lpips_view
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Resolution rules: which size a run evaluates at and which side is resized, decided from the file headers first.
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The views of each image set and what the report says about them."""
+
+    pred: _Views
+    gt: _Views
+    fake: _Views
+    real: _Views
+    report: dict[str, Any]
+    warnings: list[str]
+
+
+def _parse_resolution(resolution: str | Sequence[int] | None) -> tuple[int, int] | None:
+    """``"HxW"`` or ``(H, W)`` as a pair of ints (None stays None)."""
+    if resolution is None:
+        return None
+    try:
+        parts = resolution.lower().split("x") if isinstance(resolution, str) else list(resolution)
+        height, width = (int(v) for v in parts)
+    except (ValueError, TypeError):
+        raise InputError(f"resolution must be HxW (e.g. 512x384), got {resolution!r}") from None
+    if height <= 0 or width <= 0:
+        raise InputError(f"resolution must be positive, got {resolution!r}")
+    return height, width
+
+
+def _evaluation_size(protocol: Protocol, first: Path, first_size: tuple[int, int],
+                     requested: tuple[int, int] | None) -> tuple[tuple[int, int], str]:  # fmt: skip
+    """The evaluation size under the protocol's rule and what chose it."""
+    rule, name = protocol.resize, protocol.name
+    if rule.size == "predictions" and requested is not None and rule.choices:
+        if requested not in rule.choices:
+            choices = ", ".join(_hxw(c) for c in rule.choices)
+            raise InputError(f"protocol {name}: resolution {_hxw(requested)} is not one its source accepts ({choices})")
+        return requested, "the resolution argument"
+    if rule.size == "predictions":
+        size, chosen = first_size, f"the predictions' own size ({first.name})"
+        if rule.choices and size not in rule.choices:
+            choices = ", ".join(_hxw(c) for c in rule.choices)
+            raise InputError(
+                f"{first}: prediction is {_hxw(size)}; protocol {name} evaluates only at {choices} (its source's "
+                "resolution switch) and never resizes predictions"
+            )
+    elif rule.size == "fixed":
+        size, chosen = tuple(protocol.resolution), "the protocol's fixed resolution"
+    else:
+        size, chosen = first_size, f"the first prediction's height ({first.name}), as CatVTON's eval.py"
+    if requested is not None and requested != size:
+        raise InputError(
+            f"protocol {name}: its source has no resolution switch and evaluates at {_hxw(size)} ({chosen}); "
+            f"resolution {_hxw(requested)} refused"
+        )
+    return size, chosen  # type: ignore[return-value]
+
+
+def _side_report(sizes: Sequence[tuple[int, int]], names: Sequence[str], views: _Views) -> dict[str, Any]:
+    """Sizes before and after, the filter and how many files it changed, for one side."""
+    after = [_target(size, views) for size in sizes]
+    changed = [name for name, b, a in zip(names, sizes, after, strict=True) if a != b]
+    reencoded = [n for n in changed if Path(n).suffix.lower() in (".jpg", ".jpeg")] if views.jpeg_quality else []
+    return {
+        "files": len(sizes),
+        "sizes_before": dict(Counter(_hxw(s) for s in sizes)),
+        "sizes_after": dict(Counter(_hxw(s) for s in after)),
+        "filter": "none (never resized)" if views.filter == "none" else f"PIL {views.filter}",
+        "resized": _counted(changed),
+        "jpeg_reencoded": {**_counted(reencoded), "quality": views.jpeg_quality} if views.jpeg_quality else None,
+    }
+
+
+def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_panel: int,
+          resolution: str | Sequence[int] | None) -> _Plan:  # fmt: skip
+    """Apply the protocol's resolution rules to the file headers: the evaluation size, each side's views, the
+    report and its warnings; refuse what the source would refuse (a size it never resizes, a pair whose sizes
+    differ after the resize)."""
+    rule, name = protocol.resize, protocol.name
+    paired = bool(set(metrics) & {"ssim", "psnr", "mse", "lpips", "is", "tce", "flicker"})
+    features = bool(set(metrics) & {"fid", "kid"})
+    pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
+    fake_files = eval_set.fake if features else []
+    pred_sizes = {p: _image_size(p, crop_panel) for p in dict.fromkeys([*pred_files, *fake_files])}
+    gt_sizes = {r: _image_size(r, 1) for r in dict.fromkeys(r for _, _, r in eval_set.pairs)} if paired else {}
+    if not pred_sizes:
+        raise InputError("nothing to score: no predictions")
+    first = (pred_files or fake_files)[0]
+    size, chosen = _evaluation_size(protocol, first, pred_sizes[first], _parse_resolution(resolution))
+    by_height = rule.size == "first_prediction_height"
+    gt_filter = "none" if size in rule.gt_as_stored_at else rule.gt
+    lpips_resize = protocol.lpips.resize if "lpips" in metrics else None
+    pred = _Views(size, rule.pred, by_height, None, lpips_resize, crop_panel, "prediction")
+    gt = _Views(size, gt_filter, by_height, rule.gt_jpeg_quality, lpips_resize, 1, "ground truth")
+    for path, before in pred_sizes.items():
+        if pred.filter == "none" and _target(before, pred) != before:
+            raise InputError(
+                f"{path}: prediction is {_hxw(before)}; protocol {name} evaluates at {_hxw(size)} ({chosen}) and "
+                "never resizes predictions"
+            )
+    pair_size = None
+    for _, p, r in eval_set.pairs if paired else ():
+        p_after, r_after = _target(pred_sizes[p], pred), _target(gt_sizes[r], gt)
+        if gt.filter == "none" and r_after != gt_sizes[r]:
+            where = f"reads the ground truth as stored at {_hxw(size)}" if gt_filter != rule.gt else "never resizes it"
+            raise InputError(f"{r}: ground truth is {_hxw(gt_sizes[r])}; protocol {name} {where} ({p.name})")
+        if p_after != r_after:
+            raise InputError(
+                f"{p}: prediction is {_hxw(p_after)} and its ground truth {r.name} {_hxw(r_after)} after protocol "
+                f"{name}'s resize; a pair of two sizes cannot be scored"
+            )
+        if pair_size not in (None, p_after):
+            raise InputError(f"{p}: pair is {_hxw(p_after)} after the resize, the first one {_hxw(pair_size)}")
+        pair_size = p_after
+    # FID/KID take the predictions as stored (no source resizes them for FID); reuse the paired decode when equal.
+    fake = pred
+    if any(_target(pred_sizes[f], pred) != pred_sizes[f] for f in fake_files):
+        fake = _Views(None, crop_panel=crop_panel)
+        stored = {pred_sizes[f] for f in fake_files}
+        if len(stored) > 1:
+            raise InputError(f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(_hxw, stored))})")
+    real = _Views(None, side="ground truth") if protocol.fid.native_reference else gt
+    gt_files = [r for _, _, r in eval_set.pairs] if paired else []
+    fid_predictions = "as the paired predictions" if fake == pred else "as stored (not resized)"
+    fid_reference = "as stored (not resized)" if protocol.fid.native_reference else "as the ground truth above"
+    report = {
+        "rule": rule.text(),
+        "evaluation_size": list(size),
+        "chosen_by": chosen,
+        "published_size": list(protocol.resolution),
+        "predictions": _side_report([pred_sizes[p] for p in pred_files], [p.name for p in pred_files], pred),
+        "ground_truth": _side_report([gt_sizes[r] for r in gt_files], [r.name for r in gt_files], gt),
+        "fid_predictions": fid_predictions if features else "not computed",
+        "fid_reference": fid_reference if features else "not computed",
+        "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {_hxw(lpips_resize)}",
+    }
+    return _Plan(pred, gt, fake, real, report, _resize_warnings(protocol, report, size))
+
+
+def _resize_warnings(protocol: Protocol, report: dict[str, Any], size: tuple[int, int]) -> list[str]:
+    """What a reader of the numbers must know about the resizing."""
+    warnings = []
+    resized = report["predictions"]["resized"]
+    if resized["count"]:
+        target = ", ".join(report["predictions"]["sizes_after"])
+        to = f"the first prediction's height ({size[0]} px)" if protocol.resize.size == "first_prediction_height" \
+            else target  # fmt: skip
+        warnings.append(
+            f"{resized['count']} of {report['predictions']['files']} prediction(s) resized to {to} with "
+            f"{report['predictions']['filter']}, as the protocol's source does (first: {', '.join(resized['first'])})"
+        )
+    if tuple(size) != tuple(protocol.resolution):
+        warnings.append(
+            f"evaluated at {_hxw(size)}; the published {protocol.name} numbers are at {_hxw(protocol.resolution)}: "
+            "compare only with numbers at the same size"
+        )
+    return warnings
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -325,13 +572,14 @@ def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str 
     """Resolve every weights file the run needs before any work; raises MissingWeightsError in well under a second."""
     if "lpips" in metrics:
         resolve_weights(protocol.lpips.net, weights_dir)
+    if "is" in metrics:
+        resolve_weights("inception_imagenet", weights_dir)
     if {"fid", "kid"} & set(metrics):
         resolve_weights(fid_weights_name(protocol.fid.backend, protocol.fid.mode), weights_dir)
 
 
 def _loader(
     files: Sequence[Path],
-    crop: Sequence[bool],
     views: _Views,
     batch_size: int,
     workers: int,
@@ -341,7 +589,7 @@ def _loader(
     """This process's block of ``files`` (global ``indices``, default positions) as decoded batches."""
     block = _shard(len(files), groups)
     indices = list(range(len(files))) if indices is None else list(indices)
-    dataset = _Files([files[i] for i in block], [indices[i] for i in block], views, [crop[i] for i in block])
+    dataset = _Files([files[i] for i in block], [indices[i] for i in block], views)
     return DataLoader(dataset, batch_size=batch_size, num_workers=workers, shuffle=False)
 
 
@@ -393,9 +641,9 @@ class _FeatureCache:
         weights = Path(getattr(extractor, "weights_path", ""))
         stat = weights.stat() if weights.is_file() else None
         key = {
-            "version": 2, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
+            "version": 3, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
             "weights": [str(weights), stat.st_size, stat.st_mtime_ns] if stat else None,
-            "resolution": views.resolution, "resize": views.resize,
+            "views": [views.size, views.filter, views.by_height, views.jpeg_quality],
             "files": [_stat_key(path) for path in files],
         }  # fmt: skip
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
@@ -426,7 +674,7 @@ def _video_rows(
     for row, (video_id, _) in zip(rows, videos, strict=True):
         entry = table.setdefault(video_id, {"video_id": video_id, "frames": 0, "values": {}})
         entry["frames"] += 1
-        for name in ("ssim", "psnr", "lpips"):
+        for name in ("ssim", "psnr", "mse", "lpips"):
             if name in row:
                 entry["values"].setdefault(name, []).append(row[name])
     out = [{"video_id": e["video_id"], "frames": e["frames"], **{k: float(np.mean(v)) for k, v in e["values"].items()}}
@@ -451,16 +699,16 @@ class _FeatureSets:
 
     column = {"fake": 1, "real": 2}  # where a member sits in a pair (key, pred, gt)
 
-    def __init__(self, eval_set: EvalSet, extractor: torch.nn.Module, views: _Views, real_views: _Views,
-                 cache: _FeatureCache | None, paired: bool, device: str) -> None:  # fmt: skip
+    def __init__(self, eval_set: EvalSet, extractor: torch.nn.Module, plan: _Plan, cache: _FeatureCache | None,
+                 paired: bool, device: str) -> None:  # fmt: skip
         self.eval_set, self.extractor, self.cache = eval_set, extractor, cache
-        self.views = {"fake": views, "real": real_views}
+        self.views = {"fake": plan.fake, "real": plan.real}
         self.files = {"fake": eval_set.fake, "real": eval_set.real}
         self.skip_real = cache is not None and cache.hit
         self.features = {role: _Collected().to(device) for role in self.column}
         self.digests = {role: _Collected().to(device) for role in self.column}
         # Only members decoded with the paired views can come from the paired pass.
-        embeddable = {"fake": True, "real": real_views == views and not self.skip_real}
+        embeddable = {"fake": plan.fake == plan.pred, "real": plan.real == plan.gt and not self.skip_real}
         self.position = {role: {path: i for i, path in enumerate(self.files[role])} if embeddable[role] else {}
                          for role in self.column}  # fmt: skip
         self.owner: dict[str, dict[Path, int]] = {role: {} for role in self.column}
@@ -494,8 +742,7 @@ class _FeatureSets:
             rest = self.rest[role]
             if not rest:
                 continue
-            loader = _loader([files[i] for i in rest], [role == "fake"] * len(rest), self.views[role], batch_size,
-                             workers, indices=rest)  # fmt: skip
+            loader = _loader([files[i] for i in rest], self.views[role], batch_size, workers, indices=rest)
             for index, hashes, images, _ in loader:
                 self.embed(role, index, images, hashes)
                 bar.update(len(index))
@@ -519,23 +766,27 @@ def _scorers(paired: Sequence[str], protocol: Protocol, weights_dir: str | os.Pa
     build = {
         "ssim": lambda: SSIM(variant=_ssim_variant(protocol)),
         "psnr": PSNR,
+        "mse": MSE,
+        "is": lambda: InceptionScore(weights_dir=weights_dir),
         "lpips": lambda: LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir),
     }
     return {name: make().to(device) for name, make in build.items() if name in paired}
 
 
-def _paired_pass(eval_set: EvalSet, views: _Views, scorers: dict[str, Metric], video: VideoMetrics | None,
+def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], video: VideoMetrics | None,
                  digests: dict[str, _Collected], sets: _FeatureSets | None, batch_size: int, workers: int,
                  device: str, bar: tqdm) -> None:  # fmt: skip
     """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members."""
-    n = len(eval_set.pairs)
     groups = None if eval_set.videos is None else [video_id for video_id, _ in eval_set.videos]
-    preds = _loader([p for _, p, _ in eval_set.pairs], [True] * n, views, batch_size, workers, groups)
-    refs = _loader([r for _, _, r in eval_set.pairs], [False] * n, views, batch_size, workers, groups)
+    preds = _loader([p for _, p, _ in eval_set.pairs], plan.pred, batch_size, workers, groups)
+    refs = _loader([r for _, _, r in eval_set.pairs], plan.gt, batch_size, workers, groups)
     for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
         pred, gt = pred.to(device), gt.to(device)
         for name, metric in scorers.items():
-            metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+            if name == "is":  # predictions only
+                metric.update(pred)
+            else:
+                metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
         if video is not None:
             frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
             video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
@@ -562,6 +813,29 @@ def _feature_metrics(real: Tensor, fake: Tensor, metrics: Sequence[str], protoco
     return out
 
 
+def _run_warnings(protocol: Protocol, metrics: Sequence[str], matching: dict[str, Any]) -> list[str]:
+    """Warnings about what was scored: pftryon additions, a partial folder, predictions outside the list."""
+    warnings = []
+    added = [_LABELS[m] for m in metrics if m in protocol.additions]
+    if added:
+        warnings.append(f"{', '.join(added)}: pftryon additions, not computed by the protocol's source")
+    for which, entry in (("", matching), ("unpaired ", matching.get("unpaired"))):
+        if not entry:
+            continue
+        if entry["unmatched"]["count"]:
+            warnings.append(
+                f"partial {which}prediction folder: {entry['matched']} of {entry['listed']} listed pairs scored "
+                f"({entry['scored_fraction']:.1%}, allow_partial); missing: {', '.join(entry['unmatched']['first'])}"
+            )
+        if entry["extra_predictions"]["count"]:
+            extra = entry["extra_predictions"]
+            warnings.append(
+                f"{extra['count']} {which}prediction(s) not in {entry['pair_list']} were not scored (first: "
+                f"{', '.join(extra['first'])})"
+            )
+    return warnings
+
+
 def evaluate(
     eval_set: EvalSet,
     protocol: Protocol,
@@ -576,8 +850,9 @@ def evaluate(
     seed: int = 0,
     feature_cache: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    resolution: str | Sequence[int] | None = None,
 ) -> EvalResult:
-    """Score ``eval_set`` under ``protocol``.
+    """Score ``eval_set`` under ``protocol``, at the size its resolution rules give (``protocol.resize``).
 
     Args:
         eval_set: what to score (:func:`match_folders` or :func:`match_dataset`).
@@ -592,19 +867,27 @@ def evaluate(
             run against the same reference set neither reads nor decodes it); ``None``: no cache.
         seed: bootstrap seed.
         progress: show a progress bar (rank 0 only).
+        resolution: ``"HxW"`` or ``(H, W)``: the evaluation size, where the protocol's source has such a switch
+            (HR-VITON: 1024x768, 512x384, 256x192); elsewhere only the size the rules give anyway. ``None``: the
+            rules decide (the predictions' own size for ``pfafn`` and ``hrviton``).
+
+    The summary's ``inputs.resize`` gives the evaluation size, what chose it, and per side the sizes before and
+    after, the filter and the files it changed; ``inputs.matching`` the matching counts; ``warnings`` what a reader
+    must know (resized predictions, a size other than the published one, pftryon additions, a partial folder).
 
     Raises:
         MissingWeightsError: before any image is read, when a needed weights file is absent.
-        InputError: unreadable or wrongly sized images, named.
+        InputError: unreadable images, sizes the protocol's source would refuse, a resolution it has no switch
+            for: named, before any metric work.
     """
     metrics = tuple(protocol.metrics if metrics is None else metrics)
     unknown = sorted(set(metrics) - set(protocol.metrics))
     if unknown:
         raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)}")
     _check_weights(metrics, protocol, weights_dir)
-    views = _Views(tuple(protocol.resolution), protocol.gt_resize, protocol.lpips.resize, crop_panel)  # type: ignore[arg-type]
+    plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
-    paired = [m for m in ("ssim", "psnr", "lpips", "tce", "flicker") if m in metrics]
+    paired = [m for m in ("ssim", "psnr", "mse", "lpips", "is", "tce", "flicker") if m in metrics]
     temporal = [m for m in ("tce", "flicker") if m in metrics]
     if temporal and eval_set.videos is None:
         raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
@@ -614,14 +897,13 @@ def evaluate(
     sets = extractor = cache = None
     if {"fid", "kid"} & set(metrics):
         extractor = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir).to(device)
-        real_views = dataclasses.replace(views, resolution=None) if protocol.fid.native_reference else views
-        cache = _FeatureCache(feature_cache, eval_set.real, extractor, real_views) if feature_cache else None
-        sets = _FeatureSets(eval_set, extractor, views, real_views, cache, bool(paired), device)
+        cache = _FeatureCache(feature_cache, eval_set.real, extractor, plan.real) if feature_cache else None
+        sets = _FeatureSets(eval_set, extractor, plan, cache, bool(paired), device)
 
     total = len(eval_set.pairs) * bool(paired) + (sum(map(len, sets.rest.values())) if sets is not None else 0)
     bar = tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
     if paired:
-        _paired_pass(eval_set, views, scorers, video, digests, sets, batch_size, workers, device, bar)
+        _paired_pass(eval_set, plan, scorers, video, digests, sets, batch_size, workers, device, bar)
     if sets is not None:
         sets.embed_rest(batch_size, workers, bar)
     bar.close()
@@ -629,10 +911,17 @@ def evaluate(
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
     summary_metrics: dict[str, Any] = {}
     for name, metric in scorers.items():
-        values = metric.compute().cpu()
+        if name == "is":
+            mean, std = metric.score()
+            summary_metrics[name] = {"value": mean, "std": std, "splits": metric.splits, "n": len(rows),
+                                     "how": metric.describe()}  # fmt: skip
+            continue
+        values = metric.compute().cpu().reshape(-1)  # torchmetrics squeezes a single value to 0-d
         for row, value in zip(rows, values.tolist(), strict=True):
             row[name] = value
         summary_metrics[name] = {**_summary_of(values, seed), "how": metric.describe()}
+    if "lpips" in summary_metrics and plan.report["lpips"]:
+        summary_metrics["lpips"]["how"]["resize"] = plan.report["lpips"]
     video_rows = _video_rows(rows, eval_set.videos, video.compute() if video is not None else None)
     for name in temporal:
         values = torch.tensor([row[name] for row in video_rows if row["transitions"]], dtype=torch.float64)
@@ -650,7 +939,9 @@ def evaluate(
         "inputs": {**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
                    "reference_features": None if cache is None else f"{'read from' if cache.hit else 'written to'} "
                    f"{cache.path}",
-                   "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real)},
+                   "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
+                   "matching": eval_set.matching, "resize": plan.report},
+        "warnings": [*plan.warnings, *_run_warnings(protocol, metrics, eval_set.matching)],
         "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     }  # fmt: skip
     return EvalResult(rows, summary, video_rows)
@@ -659,7 +950,7 @@ def evaluate(
 # ---------------------------------------------------------------------------------------------------------------------
 # Results files.
 
-_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "is": "IS", "fid": "FID", "kid": "KID",
            "tce": "temporal change error", "flicker": "colour flicker error"}  # fmt: skip
 
 
@@ -668,6 +959,8 @@ def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
     if name == "fid":
         std = entry.get("bootstrap_std")
         return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
+    if name == "is":
+        return f"{entry['value']:.4f}", f"std {entry['std']:.4f} over {entry['splits']} split(s)"
     if name == "kid":
         return f"{entry['mean']:.4f}", f"std {entry['std']:.4f} over {entry['subsets']} subsets (x{entry['scale']:g})"
     low, high = entry["ci95"]
@@ -682,9 +975,37 @@ def _how(entry: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p).replace("|", "/")
 
 
+def _side_line(label: str, side: dict[str, Any]) -> str:
+    before, after = ", ".join(side["sizes_before"]) or "-", ", ".join(side["sizes_after"]) or "-"
+    line = f"- {label}: {side['files']} file(s), {before} -> {after}, filter {side['filter']}, " \
+        f"{side['resized']['count']} resized"  # fmt: skip
+    if side.get("jpeg_reencoded"):
+        line += f", {side['jpeg_reencoded']['count']} re-encoded as JPEG quality {side['jpeg_reencoded']['quality']}"
+    return line
+
+
+def _matching_lines(matching: dict[str, Any]) -> list[str]:
+    lines = []
+    for which, entry in (("paired", matching), ("unpaired", matching.get("unpaired"))):
+        if not entry:
+            continue
+        unmatched, extra = entry["unmatched"], entry["extra_predictions"]
+        lines += [
+            f"- {which} list: {entry['pair_list']}; {entry['predictions_found']} prediction(s) and "
+            f"{entry['references_found']} reference(s) found, {entry['matched']} of {entry['listed']} listed pairs "
+            f"matched ({entry['scored_fraction']:.1%} scored)",
+            f"  - unmatched: {unmatched['count']}" + (f" (first: {', '.join(unmatched['first'])})" if unmatched[
+                "count"] else ""),
+            f"  - predictions not in the list: {extra['count']}" + (f" (first: {', '.join(extra['first'])})" if extra[
+                "count"] else ""),
+        ]  # fmt: skip
+    return lines
+
+
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as a Markdown report: the numbers, then exactly how and on what they were computed."""
     protocol, inputs, run = summary["protocol"], summary["inputs"], summary["run"]
+    additions = set(protocol.get("additions", ()))
     lines = [
         f"# pftryon eval: protocol `{protocol['name']}` (version {protocol['version']})", "",
         f"{protocol['description']}", "", f"Source: {protocol['source']}", "",
@@ -693,10 +1014,26 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     for name, entry in summary["metrics"].items():
         value, spread = _cell(name, entry)
         n = entry.get("n") or f"{entry['n_fake']} vs {entry['n_real']}"
-        lines.append(f"| {_LABELS[name]} | {value} | {spread} | {n} | {_how(entry)} |")
-    warnings = [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
+        label = _LABELS[name] + (" (pftryon addition)" if name in additions else "")
+        lines.append(f"| {label} | {value} | {spread} | {n} | {_how(entry)} |")
+    warnings = [f"- {w}" for w in summary.get("warnings", [])]
+    warnings += [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
     lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
-    lines += ["## Inputs", ""] + [f"- {k}: {v}" for k, v in inputs.items() if k != "image_sets"]
+    resize = inputs.get("resize")
+    if resize:
+        size = _hxw(resize["evaluation_size"])
+        published = _hxw(resize["published_size"])
+        lines += [
+            "## Resizing", "", resize["rule"], "",
+            f"- evaluation size: {size}, chosen by {resize['chosen_by']} (published: {published})",
+            _side_line("predictions", resize["predictions"]), _side_line("ground truth", resize["ground_truth"]),
+            f"- FID/KID predictions: {resize['fid_predictions']}; reference set: {resize['fid_reference']}",
+            *([f"- LPIPS: {resize['lpips']}"] if resize["lpips"] else []), "",
+        ]  # fmt: skip
+    if inputs.get("matching"):
+        lines += ["## Matching", "", *_matching_lines(inputs["matching"]), ""]
+    skip = {"image_sets", "matching", "resize"}
+    lines += ["## Inputs", ""] + [f"- {k}: {v}" for k, v in inputs.items() if k not in skip]
     sets = inputs["image_sets"].items()
     lines += [f"- image set `{k}`: {v['files']} files, sha256 {v['sha256'][:16]}" for k, v in sets]
     versions = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
@@ -731,8 +1068,9 @@ def cross_protocol_table(results: dict[str, EvalResult | str]) -> str:
             continue
         entries = result.summary["metrics"]
         cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in _LABELS]
-        protocol = result.summary["protocol"]
-        note = f"{protocol['resolution'][0]}x{protocol['resolution'][1]}, SSIM {protocol['ssim']['variant']}"
+        protocol, resize = result.summary["protocol"], result.summary["inputs"].get("resize")
+        size = resize["evaluation_size"] if resize else protocol["resolution"]
+        note = f"{_hxw(size)}, SSIM {protocol['ssim']['variant']}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
     return "\n".join(lines) + "\n"
 
@@ -756,11 +1094,14 @@ def run_eval(
     pairs_file: str | os.PathLike[str] | None = None,
     pred_unpaired: str | os.PathLike[str] | None = None,
     metrics: Sequence[str] | None = None,
+    allow_partial: bool = False,
     **options: Any,
 ) -> tuple[list[Path], str]:
     """``pftryon eval``: match, score and write, for one protocol or ``"all"`` (one sub-folder each + a table).
 
-    Returns the files written (none on ranks > 0) and the Markdown report to print.
+    ``allow_partial`` goes to the matching (:func:`match_folders`, :func:`match_dataset`); ``options`` to
+    :func:`evaluate` (``resolution`` among them). Returns the files written (none on ranks > 0) and the Markdown
+    report to print.
     """
     from bench.metrics.weights import MissingWeightsError
     from bench.protocols import list_protocols, load_protocol
@@ -776,10 +1117,11 @@ def run_eval(
             missing = sorted(set(metrics) - set(protocol.metrics))
             raise InputError(f"protocol {name} does not define {missing}; it has {list(protocol.metrics)}")
         if gt is not None:
-            eval_set = match_folders(pred, gt)
+            eval_set = match_folders(pred, gt, allow_partial=allow_partial)
         else:
             extra = {"pairs_file": pairs_file} if pairs_file else {}
-            eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired, **extra)
+            eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,
+                                     allow_partial=allow_partial, **extra)  # fmt: skip
         try:
             results[name] = evaluate(eval_set, protocol, metrics=wanted, **options)
         except (InputError, MissingWeightsError) as err:

@@ -1,4 +1,4 @@
-"""Metrics for the benchmark: SSIM variants, PSNR, LPIPS, FID and KID, and video metrics.
+"""Metrics for the benchmark: SSIM variants, PSNR, MSE, LPIPS, FID and KID, and video metrics.
 
 Functional core in :mod:`bench.metrics.functional`, stateful ``torchmetrics.Metric`` classes in
 :mod:`bench.metrics.image`, offline weight lookup and backbone builders in :mod:`bench.metrics.weights`, FID feature
@@ -12,17 +12,20 @@ from bench.metrics.fid_backends import CLEANFID_MODES, FID_BACKENDS, CleanFIDInc
 from bench.metrics.functional import (
     SSIM_VARIANTS,
     fid_from_features,
+    inception_score_from_probs,
     kid_from_features,
     lpips,
+    mse,
     pil_luma,
     psnr,
     ssim,
     ssim_pytorch_ssim,
     ssim_skimage_gaussian,
     ssim_torchmetrics,
+    ssim_torchmetrics_pre15,
     to_uint8,
 )
-from bench.metrics.image import LPIPS, PSNR, SSIM, InceptionStats, PairedImageMetric
+from bench.metrics.image import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, PairedImageMetric
 from bench.metrics.video import (
     R3D18VideoFeatures,
     VideoFID,
@@ -33,6 +36,7 @@ from bench.metrics.video import (
 from bench.metrics.weights import (
     WEIGHTS,
     MissingWeightsError,
+    build_imagenet_inception,
     build_inception,
     build_lpips,
     resolve_weights,
@@ -42,11 +46,13 @@ __all__ = [
     "CLEANFID_MODES",
     "FID_BACKENDS",
     "LPIPS",
+    "MSE",
     "PSNR",
     "SSIM",
     "SSIM_VARIANTS",
     "WEIGHTS",
     "CleanFIDInception",
+    "InceptionScore",
     "InceptionStats",
     "MissingWeightsError",
     "PairedImageMetric",
@@ -54,12 +60,15 @@ __all__ = [
     "VideoFID",
     "VideoMetrics",
     "build_feature_extractor",
+    "build_imagenet_inception",
     "build_inception",
     "build_lpips",
     "colour_flicker_error",
     "fid_from_features",
+    "inception_score_from_probs",
     "kid_from_features",
     "lpips",
+    "mse",
     "pil_luma",
     "psnr",
     "resolve_weights",
@@ -67,6 +76,7 @@ __all__ = [
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
+    "ssim_torchmetrics_pre15",
     "temporal_change_error",
     "to_uint8",
 ]

@@ -14,7 +14,8 @@
   The resize is clean-fid's own function (``cleanfid.resize.build_resizer``), the networks are clean-fid's own classes
   or file, and the weights come from local files only: clean-fid never gets the chance to download.
 - ``pytorch-fid``: :class:`PytorchFIDInception`, pytorch-fid's own network and pipeline (``ToTensor`` to [0, 1],
-  bilinear resize to 299 inside the network, ``2x - 1``), when the optional ``pytorch-fid`` package is installed.
+  bilinear resize to 299 inside the network, ``2x - 1``): the ``pfafn`` protocol's FID (FS-VTON's README names
+  pytorch-fid), so ``pytorch-fid`` is a runtime dependency.
 
 Every extractor takes uint8 images ``[N, 3, H, W]`` and returns float32 features ``[N, 2048]``, so it plugs into
 :class:`bench.metrics.image.InceptionStats` as ``extractor=``.
@@ -198,24 +199,18 @@ class PytorchFIDInception(_FrozenExtractor):
 
     As pytorch-fid's ``get_activations``: ``ToTensor`` (uint8 / 255), then its ``InceptionV3`` (pool3 block), which
     resizes to 299x299 with ``F.interpolate(mode="bilinear", align_corners=False)`` (no antialiasing) and maps to
-    [-1, 1]. Needs the optional ``pytorch-fid`` package; weights from ``pt_inception-2015-12-05-6726825d.pth``.
+    [-1, 1]. Weights from ``pt_inception-2015-12-05-6726825d.pth``.
 
     Args:
         weights_dir: Folder searched before the torch hub cache for the weights file.
 
     Raises:
-        ImportError: If ``pytorch-fid`` is not installed.
         MissingWeightsError: If the weights file is not found (never downloaded).
     """
 
     def __init__(self, weights_dir: str | Path | None = None) -> None:
-        try:
-            import pytorch_fid.inception
-        except ImportError:
-            raise ImportError(
-                "FID backend 'pytorch-fid' needs the pytorch-fid package: pip install pytorch-fid (or use backend "
-                "'clean-fid' with mode 'legacy_pytorch', clean-fid's reproduction of it)"
-            ) from None
+        import pytorch_fid.inception
+
         super().__init__()
         path = resolve_weights(fid_weights_name("pytorch-fid"), weights_dir)
         self.weights_path = str(path)
@@ -263,7 +258,7 @@ def build_feature_extractor(
         ``InceptionStats(extractor=build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir))``
 
     Args:
-        backend: ``"torch-fidelity"``, ``"clean-fid"`` or ``"pytorch-fid"`` (needs the ``pytorch-fid`` package).
+        backend: ``"torch-fidelity"``, ``"clean-fid"`` or ``"pytorch-fid"``.
         mode: clean-fid mode (``"clean"`` if None); must be None for the other backends.
         weights_dir: Folder searched before the torch hub cache.
 
@@ -272,7 +267,6 @@ def build_feature_extractor(
 
     Raises:
         ValueError: If ``backend`` or ``mode`` is unknown.
-        ImportError: For ``"pytorch-fid"`` without the package.
         MissingWeightsError: If the weights file is not found.
     """
     if backend not in FID_BACKENDS:

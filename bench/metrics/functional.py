@@ -8,8 +8,10 @@ values ``[N]`` as float64, so callers can bootstrap confidence intervals. The SS
   sigma 1.5, depthwise convolution with zero padding 5, constants for data range 1, mean over the whole map.
 - :func:`ssim_skimage_gaussian`: HR-VITON's ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False)``, on PIL-'L' grayscale with data range 255 (or RGB).
-- :func:`ssim_torchmetrics`: torchmetrics' defaults with data range 1 (LaDI-VTON, CatVTON), whose mean includes the
-  5-pixel border computed on reflect-padded images.
+- :func:`ssim_torchmetrics_pre15`: torchmetrics' defaults with data range 1 as versions before 1.5 compute them
+  (LaDI-VTON pins 0.11.4; CatVTON's eval.py predates 1.5): the reflect-padded map cropped by 5 px.
+- :func:`ssim_torchmetrics`: the same in torchmetrics 1.5 and later, whose mean includes the 5-pixel border computed on
+  reflect-padded images.
 """
 
 from __future__ import annotations
@@ -31,20 +33,23 @@ if TYPE_CHECKING:
 __all__ = [
     "SSIM_VARIANTS",
     "fid_from_features",
+    "inception_score_from_probs",
     "kid_from_features",
     "lpips",
+    "mse",
     "pil_luma",
     "psnr",
     "ssim",
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
+    "ssim_torchmetrics_pre15",
     "to_uint8",
 ]
 
 _logger = logging.getLogger(__name__)
 
-SSIM_VARIANTS = ("pytorch_ssim", "skimage_gray", "skimage_rgb", "torchmetrics")
+SSIM_VARIANTS = ("pytorch_ssim", "skimage_gray", "skimage_rgb", "torchmetrics_pre15", "torchmetrics")
 
 
 def _check_images(preds: Tensor, target: Tensor) -> None:
@@ -178,11 +183,28 @@ def ssim_skimage_gaussian(preds: Tensor, target: Tensor, *, grayscale: bool) -> 
     return _gaussian_ssim_map(x, y, c1, c2, pad=None).mean(dim=(1, 2, 3))
 
 
-def ssim_torchmetrics(preds: Tensor, target: Tensor) -> Tensor:
-    """torchmetrics' SSIM defaults with ``data_range=1.0`` (LaDI-VTON, CatVTON): Gaussian 11, sigma 1.5, RGB.
+def ssim_torchmetrics_pre15(preds: Tensor, target: Tensor) -> Tensor:
+    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics < 1.5 computes them (LaDI-VTON, CatVTON).
 
-    torchmetrics reflect-pads the images by 5 pixels and averages the whole same-size map, so its value differs from
-    skimage's by up to ~1e-3. Computed here in float64 with the same padding, window and constants (equal to
+    Gaussian 11, sigma 1.5, RGB; the images are reflect-padded by 5 px, the SSIM map computed, and the map cropped by
+    5 px on every side before the mean (``ssim_idx_full_image[..., 5:-5, 5:-5]``), which keeps exactly the windows
+    inside the image. Computed in float64.
+
+    Returns:
+        Per-sample SSIM ``[N]`` (float64).
+    """
+    _check_images(preds, target)
+    if min(preds.shape[-2:]) < 11:
+        raise ValueError(f"Images must be at least 11x11 for an 11x11 window, got {tuple(preds.shape[-2:])}")
+    return _gaussian_ssim_map(preds, target, 0.01**2, 0.03**2, pad=None).mean(dim=(1, 2, 3))
+
+
+def ssim_torchmetrics(preds: Tensor, target: Tensor) -> Tensor:
+    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics >= 1.5 computes them: Gaussian 11, sigma
+    1.5, RGB.
+
+    torchmetrics 1.5+ reflect-pads the images by 5 pixels and averages the whole same-size map, so its value differs
+    from skimage's by up to ~1e-3. Computed here in float64 with the same padding, window and constants (equal to
     ``torchmetrics.functional.structural_similarity_index_measure`` on float64 inputs to ~1e-13 in the tests, and
     ~20x faster on CPU).
 
@@ -201,9 +223,22 @@ def ssim(preds: Tensor, target: Tensor, *, variant: str) -> Tensor:
         return ssim_skimage_gaussian(preds, target, grayscale=True)
     if variant == "skimage_rgb":
         return ssim_skimage_gaussian(preds, target, grayscale=False)
+    if variant == "torchmetrics_pre15":
+        return ssim_torchmetrics_pre15(preds, target)
     if variant == "torchmetrics":
         return ssim_torchmetrics(preds, target)
     raise ValueError(f"Unknown SSIM variant {variant!r}; expected one of {SSIM_VARIANTS}")
+
+
+def mse(preds: Tensor, target: Tensor) -> Tensor:
+    """Per-sample mean squared error over channels and pixels of [0, 1] images (HR-VITON's
+    ``F.mse_loss(ToTensor(gt), ToTensor(pred))``, per image), in float64.
+
+    Returns:
+        Per-sample MSE ``[N]`` (float64).
+    """
+    _check_images(preds, target)
+    return (preds.double() - target.double()).square().mean(dim=(1, 2, 3))
 
 
 def psnr(preds: Tensor, target: Tensor, *, data_range: float = 1.0, cap: float = 100.0) -> Tensor:
@@ -343,6 +378,27 @@ def fid_from_features(real: Tensor, fake: Tensor, *, method: Literal["sqrtm", "s
         raise ValueError(f"Unknown FID method {method!r}; expected 'sqrtm' or 'spectral'")
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
+
+
+def inception_score_from_probs(probs: Tensor, *, splits: int = 1) -> tuple[float, float]:
+    """Inception Score from class probabilities ``[N, C]``, as HR-VITON's ``evaluate.py`` (and the original code):
+    per split of ``N // splits`` rows, ``exp(mean_i KL(p_i || mean_j p_j))``; the mean and std over splits.
+
+    Returns:
+        ``(mean, std)`` as Python floats (std 0 for one split).
+    """
+    p = probs.detach().cpu().double().numpy()
+    if p.ndim != 2 or len(p) < splits or splits < 1:
+        raise ValueError(f"Expected probabilities [N, C] with N >= splits >= 1, got {tuple(p.shape)}, splits={splits}")
+    scores = []
+    for k in range(splits):
+        part = p[k * (len(p) // splits) : (k + 1) * (len(p) // splits)]
+        part = part / part.sum(axis=1, keepdims=True)
+        marginal = part.mean(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kl = np.where(part > 0, part * np.log(part / marginal), 0.0).sum(axis=1)
+        scores.append(float(np.exp(kl.mean())))
+    return float(np.mean(scores)), float(np.std(scores))
 
 
 def _polynomial_kernel(a: np.ndarray, b: np.ndarray, degree: int, gamma: float, coef0: float) -> np.ndarray:

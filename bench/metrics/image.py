@@ -21,9 +21,11 @@ from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
 from bench.metrics import functional as MF
-from bench.metrics.weights import build_inception, build_lpips, weights_info
+from bench.metrics.weights import build_imagenet_inception, build_inception, build_lpips, weights_info
 
-__all__ = ["LPIPS", "PSNR", "SSIM", "InceptionStats", "PairedImageMetric", "library_version"]
+__all__ = [
+    "LPIPS", "MSE", "PSNR", "SSIM", "InceptionScore", "InceptionStats", "PairedImageMetric", "library_version",
+]  # fmt: skip
 
 
 def library_version(package: str) -> str:
@@ -79,8 +81,8 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
     },
     "skimage_gray": {
         "reproduces": "HR-VITON evaluate.py: skimage structural_similarity on PIL 'L' images (DCI-VTON reuses it)",
-        "implementation": "torchmetrics structural_similarity_index_measure(return_full_image=True), map cropped by "
-        "5 px; equals skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)",
+        "implementation": "bench.metrics.functional.ssim_skimage_gaussian (own code, float64, valid windows only); "
+        "equals skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False)",
         "window": "gaussian 11x11, sigma 1.5 (skimage truncate 3.5)",
         "padding": "none: the 5-px border is excluded",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -91,8 +93,7 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
     "skimage_rgb": {
         "reproduces": "skimage structural_similarity(gaussian_weights=True, sigma=1.5, use_sample_covariance=False, "
         "channel_axis=...) on RGB",
-        "implementation": "torchmetrics structural_similarity_index_measure(return_full_image=True), "
-        "map cropped by 5 px",
+        "implementation": "bench.metrics.functional.ssim_skimage_gaussian (own code, float64, valid windows only)",
         "window": "gaussian 11x11, sigma 1.5 (skimage truncate 3.5)",
         "padding": "none: the 5-px border is excluded",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -100,9 +101,22 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "colour": "RGB in [0, 1], mean over channels",
         "reduction": "mean over the valid (cropped) map and channels",
     },
+    "torchmetrics_pre15": {
+        "reproduces": "torchmetrics < 1.5 StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON pins 0.11.4; "
+        "CatVTON's eval.py predates 1.5)",
+        "implementation": "bench.metrics.functional.ssim_torchmetrics_pre15 (own code, float64; equals torchmetrics' "
+        "return_full_image map cropped by 5 px)",
+        "window": "gaussian 11x11, sigma 1.5",
+        "padding": "reflect padding of 5 px, then the map cropped by 5 px: the border is excluded",
+        "constants": "K1 = 0.01, K2 = 0.03 times data_range",
+        "data_range": 1.0,
+        "colour": "RGB in [0, 1], mean over channels",
+        "reduction": "mean over the cropped map and channels",
+    },
     "torchmetrics": {
-        "reproduces": "torchmetrics StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON, CatVTON)",
-        "implementation": "torchmetrics structural_similarity_index_measure(data_range=1.0, reduction='none')",
+        "reproduces": "torchmetrics >= 1.5 StructuralSimilarityIndexMeasure(data_range=1.0)",
+        "implementation": "bench.metrics.functional.ssim_torchmetrics (own code, float64; equals torchmetrics "
+        "structural_similarity_index_measure(data_range=1.0, reduction='none') from 1.5 on)",
         "window": "gaussian 11x11, sigma 1.5",
         "padding": "reflect padding of 5 px; the border is included in the mean",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -118,7 +132,8 @@ class SSIM(PairedImageMetric):
 
     Args:
         variant: ``"pytorch_ssim"`` (FS-VTON, ACGPN, SDAFN, C-VTON), ``"skimage_gray"`` (HR-VITON),
-            ``"skimage_rgb"``, or ``"torchmetrics"`` (LaDI-VTON, CatVTON). See :mod:`bench.metrics.functional`.
+            ``"skimage_rgb"``, ``"torchmetrics_pre15"`` (LaDI-VTON, CatVTON) or ``"torchmetrics"`` (the 1.5+ form). See
+            :mod:`bench.metrics.functional`.
         **kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     Example:
@@ -186,6 +201,29 @@ class PSNR(PairedImageMetric):
         }
 
 
+class MSE(PairedImageMetric):
+    """Per-sample mean squared error of [0, 1] RGB images (lower is better); ``compute()`` returns ``[N]`` float64.
+
+    HR-VITON's ``evaluate.py`` reports it (``F.mse_loss`` of the ``ToTensor`` images, averaged over images).
+    """
+
+    higher_is_better: ClassVar[bool] = False
+
+    def _score(self, preds: Tensor, target: Tensor) -> Tensor:
+        return MF.mse(preds, target)
+
+    def describe(self) -> dict[str, Any]:
+        """How MSE is computed."""
+        return {
+            "metric": "mse",
+            "reproduces": "HR-VITON evaluate.py: F.mse_loss(ToTensor(gt), ToTensor(pred)), averaged over images",
+            "implementation": "bench.metrics.functional.mse: mean of squared differences over channels and pixels",
+            "colour": "RGB in [0, 1]",
+            "dtype": "float64",
+            "higher_is_better": False,
+        }
+
+
 class LPIPS(PairedImageMetric):
     """Per-sample LPIPS v0.1 (lower is better); ``compute()`` returns ``[N]`` float64.
 
@@ -235,6 +273,67 @@ class LPIPS(PairedImageMetric):
             "reduction": "spatial mean of the summed layer distances, per image",
             "libraries": {library: library_version(library), "torchvision": library_version("torchvision")},
             "higher_is_better": False,
+        }
+
+
+class InceptionScore(Metric):
+    """Inception Score of the predictions as HR-VITON's ``evaluate.py`` computes it.
+
+    Each image (float [0, 1], quantised to uint8 as a saved PNG) is resized with PIL bilinear to 299x299
+    (torchvision ``Resize((299, 299))`` on PIL images), mapped to [-1, 1] and classified by torchvision's ImageNet
+    Inception v3 (``transform_input=False``); ``compute()`` returns the softmax probabilities ``[N, 1000]`` (float64,
+    in input order) and :meth:`score` the mean and std over ``splits`` (HR-VITON: 1).
+
+    Args:
+        weights_dir: Folder searched for ``inception_v3_google-0cc3c7bd.pth`` before the torch hub cache.
+        splits: Number of splits (HR-VITON: 1).
+        **kwargs: ``torchmetrics.Metric`` options.
+    """
+
+    is_differentiable: ClassVar[bool] = False
+    higher_is_better: ClassVar[bool] = True
+    full_state_update: ClassVar[bool] = False
+    probs: list[Tensor]
+
+    def __init__(self, weights_dir: str | Path | None = None, splits: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.model = build_imagenet_inception(weights_dir)
+        self.splits = splits
+        self.add_state("probs", default=[], dist_reduce_fx="cat")
+
+    def update(self, preds: Tensor) -> None:
+        """Classify a batch of float images ``[N, 3, H, W]`` in [0, 1]."""
+        import numpy as np
+        from PIL import Image
+
+        images = MF.to_uint8(preds).cpu().permute(0, 2, 3, 1).numpy()
+        resized = [np.asarray(Image.fromarray(a).resize((299, 299), Image.Resampling.BILINEAR)) for a in images]
+        x = torch.from_numpy(np.stack(resized)).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+        device = next(self.model.parameters()).device
+        with torch.no_grad():
+            self.probs.append(torch.softmax(self.model(x.to(device)), dim=1).double())
+
+    def compute(self) -> Tensor:
+        """The class probabilities ``[N, 1000]`` of everything seen, in input order."""
+        return dim_zero_cat(self.probs)
+
+    def score(self) -> tuple[float, float]:
+        """``(mean, std)`` of the Inception Score over the splits."""
+        return MF.inception_score_from_probs(self.compute(), splits=self.splits)
+
+    def describe(self) -> dict[str, Any]:
+        """How the Inception Score is computed."""
+        return {
+            "metric": "is",
+            "reproduces": "HR-VITON evaluate.py: inception_v3(pretrained=True, transform_input=False), "
+            "Resize((299, 299)) + ToTensor + Normalize(0.5, 0.5) on PIL images, softmax, splits=1",
+            "backbone": "torchvision Inception v3, ImageNet (IMAGENET1K_V1)",
+            "weights": weights_info("inception_imagenet", self.model.weights_path),
+            "resize": "PIL bilinear to 299x299 of the uint8 image",
+            "formula": "exp(mean_i KL(p(y|x_i) || p(y))) per split; mean and std over splits",
+            "splits": self.splits,
+            "libraries": {"torchvision": library_version("torchvision"), "torch": library_version("torch")},
+            "higher_is_better": True,
         }
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "WEIGHTS",
     "MissingWeightsError",
     "WeightsFile",
+    "build_imagenet_inception",
     "build_inception",
     "build_lpips",
     "file_sha256",
@@ -111,6 +112,13 @@ WEIGHTS: dict[str, WeightsFile] = {
         "pt_inception-2015-12-05-6726825d.pth",
         "clean-fid (legacy_pytorch) and pytorch-fid",
         "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+    ),
+    # torchvision's ImageNet Inception v3, whose class probabilities HR-VITON's Inception Score uses.
+    "inception_imagenet": WeightsFile(
+        "inception_imagenet",
+        "inception_v3_google-0cc3c7bd.pth",
+        "torchvision",
+        "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     ),
     # Kinetics-400 R3D-18 for the video FID alternative (bench.metrics.video).
     "r3d_18": WeightsFile(
@@ -222,6 +230,25 @@ def build_inception(weights_dir: str | Path | None = None) -> nn.Module:
     # Inference rewrites: ~2.5x faster on CPU together; features change by float rounding only (~1e-6).
     _fold_conv_bn(model)
     return model.to(memory_format=torch.channels_last)
+
+
+def build_imagenet_inception(weights_dir: str | Path | None = None) -> nn.Module:
+    """torchvision's ImageNet Inception v3 as HR-VITON builds it for its Inception Score.
+
+    ``inception_v3(pretrained=True, transform_input=False)``: the 1000-class classifier with torchvision's
+    ``IMAGENET1K_V1`` weights, fed images normalised to [-1, 1] without torchvision's input transform; locked in
+    eval mode (logits only), no gradients.
+
+    Raises:
+        MissingWeightsError: If ``inception_v3_google-0cc3c7bd.pth`` is not found (no download is attempted).
+    """
+    import torchvision
+
+    path = resolve_weights("inception_imagenet", weights_dir)
+    model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=False)
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.weights_path = str(path)  # type: ignore[assignment]
+    return model.eval().requires_grad_(False)
 
 
 def _fold_conv_bn(model: nn.Module) -> None:

@@ -17,21 +17,28 @@ import yaml
 
 from pftryon.config_mapping import from_mapping
 
-__all__ = ["FID", "KID", "LPIPS", "METRIC_NAMES", "SSIM", "Protocol", "list_protocols", "load_protocol"]
+__all__ = [
+    "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM", "Protocol", "Resize",
+    "list_protocols", "load_protocol",
+]  # fmt: skip
 
 _HERE = Path(__file__).parent
-_SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics")
-_RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos", "antialiased_bilinear")
+_SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics_pre15", "torchmetrics")
+# PIL filters (``none``: that side is never resized; an image of another size is refused).
+RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos")
+# How the evaluation size is chosen: see :class:`Resize`.
+SIZE_RULES = ("predictions", "fixed", "first_prediction_height")
 _FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
 # Image metrics, then the temporal ones (videos only: see bench.metrics.video).
-METRIC_NAMES = ("ssim", "psnr", "lpips", "fid", "kid", "tce", "flicker")
+METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
 
 
 @dataclass(frozen=True)
 class SSIM:
     """SSIM variant (see bench/metrics): ``pytorch_ssim`` (zero-padded 11x11 Gaussian, mean over the map),
     ``skimage_gaussian`` (skimage, gaussian weights, population covariance; ``grayscale`` as PIL 'L' with
-    data range 255) or ``torchmetrics`` (its defaults, data range 1)."""
+    data range 255), ``torchmetrics_pre15`` (torchmetrics before 1.5, data range 1: the reflect-padded map cropped
+    by 5 px) or ``torchmetrics`` (torchmetrics 1.5 and later: the uncropped map)."""
 
     variant: str = "torchmetrics"
     grayscale: bool = False
@@ -69,9 +76,79 @@ class KID:
     subset_size: int = 1000
 
 
+def _size_pair(value: Any, where: str) -> tuple[int, int]:
+    if not (isinstance(value, list | tuple) and len(value) == 2 and all(isinstance(v, int) and v > 0 for v in value)):
+        raise ValueError(f"{where} must be [height, width] in pixels, got {value!r}")
+    return int(value[0]), int(value[1])
+
+
+@dataclass(frozen=True)
+class Resize:
+    """The evaluation size and which side is resized to it, with which PIL filter: what the source's script does.
+
+    Attributes:
+        size: how the evaluation size is chosen. ``predictions``: the predictions' own size (all must share it;
+            with ``choices``, a ``resolution`` argument may pick one of them, as the source's own switch does).
+            ``fixed``: the protocol's ``resolution``. ``first_prediction_height``: the height of the first prediction
+            (in pair order), each image's width scaled to ``int(w * H / h)`` (CatVTON's ``eval.py``).
+        choices: sizes the source's resolution switch accepts ``[[h, w], ...]``; empty: the source has no switch.
+        gt: filter applied to the ground truth (``none``: never resized; another size is refused).
+        pred: filter applied to the predictions (``none``: never resized; another size is refused).
+        gt_as_stored_at: evaluation sizes at which the source reads the ground truth without resizing it, so a
+            ground truth of another size is refused there (HR-VITON at 1024x768).
+        gt_jpeg_quality: a resized ground-truth JPEG file is re-encoded as JPEG at this quality before scoring
+            (CatVTON saves its resized copy under the original ``.jpg`` names: PIL's default quality 75).
+    """
+
+    size: str = "predictions"
+    choices: tuple[tuple[int, int], ...] = ()
+    gt: str = "none"
+    pred: str = "none"
+    gt_as_stored_at: tuple[tuple[int, int], ...] = ()
+    gt_jpeg_quality: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("choices", "gt_as_stored_at"):
+            sizes = tuple(_size_pair(v, f"resize.{name}") for v in getattr(self, name))
+            object.__setattr__(self, name, sizes)
+        checks = [
+            (self.size in SIZE_RULES, f"resize.size must be one of {SIZE_RULES}"),
+            (self.gt in RESIZE_FILTERS and self.pred in RESIZE_FILTERS, f"resize.gt/pred must be in {RESIZE_FILTERS}"),
+            (self.size != "predictions" or self.pred == "none", "resize.size predictions cannot resize predictions"),
+            (not self.choices or self.size == "predictions", "resize.choices needs resize.size predictions"),
+            (self.gt_jpeg_quality is None or 1 <= self.gt_jpeg_quality <= 95, "resize.gt_jpeg_quality must be 1-95"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def text(self) -> str:
+        """One sentence: the evaluation size and what happens to each side (for reports)."""
+        size = {
+            "predictions": "the predictions' own size"
+            + (f" (or a resolution argument among {', '.join(f'{h}x{w}' for h, w in self.choices)})" if self.choices
+               else ""),
+            "fixed": "the protocol's resolution",
+            "first_prediction_height": "the first prediction's height (widths scaled by each image's aspect ratio)",
+        }[self.size]  # fmt: skip
+        sides = []
+        for side, filt in (("ground truth", self.gt), ("predictions", self.pred)):
+            sides.append(f"{side} never resized" if filt == "none" else f"{side} resized with PIL {filt}")
+        if self.gt_as_stored_at:
+            sides.append("ground truth as stored at " + ", ".join(f"{h}x{w}" for h, w in self.gt_as_stored_at))
+        if self.gt_jpeg_quality is not None:
+            sides.append(f"resized ground-truth JPEGs re-encoded at quality {self.gt_jpeg_quality}")
+        return f"Evaluated at {size}; " + "; ".join(sides) + "."
+
+
 @dataclass(frozen=True)
 class Protocol:
-    """A named evaluation protocol; every field is written beside every number it produces."""
+    """A named evaluation protocol; every field is written beside every number it produces.
+
+    ``resolution`` is the size of the published numbers (and the evaluation size under ``resize.size: fixed``);
+    ``resize`` says at which size a run evaluates and which side is resized; ``additions`` names the metrics the
+    source does not compute (pftryon additions, labelled as such in every report).
+    """
 
     name: str
     version: int
@@ -79,7 +156,7 @@ class Protocol:
     description: str
     dataset: str
     resolution: tuple[int, int]
-    gt_resize: str = "none"
+    resize: Resize = field(default_factory=Resize)
     paired_list: str = "paired"
     unpaired_list: str = "unpaired"
     metrics: tuple[str, ...] = ("ssim", "lpips", "fid")
@@ -87,12 +164,13 @@ class Protocol:
     lpips: LPIPS = field(default_factory=LPIPS)
     fid: FID = field(default_factory=FID)
     kid: KID = field(default_factory=KID)
+    additions: tuple[str, ...] = ()
     notes: str = ""
 
     def __post_init__(self) -> None:
         checks = [
             (self.ssim.variant in _SSIM_VARIANTS, f"ssim.variant must be one of {_SSIM_VARIANTS}"),
-            (self.gt_resize in _RESIZE_FILTERS, f"gt_resize must be one of {_RESIZE_FILTERS}"),
+            (set(self.additions) <= set(self.metrics), "additions must be among the protocol's metrics"),
             (self.fid.backend in _FID_BACKENDS, f"fid.backend must be one of {_FID_BACKENDS}"),
             (self.lpips.net in ("alex", "vgg", "squeeze"), "lpips.net must be alex, vgg or squeeze"),
             (self.lpips.backend in ("lpips", "torchmetrics"), "lpips.backend must be lpips or torchmetrics"),
@@ -107,7 +185,7 @@ class Protocol:
         return dataclasses.asdict(self)
 
 
-_NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID}
+_NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID, "resize": Resize}
 
 
 def _build(data: dict[str, Any], where: str) -> Protocol:

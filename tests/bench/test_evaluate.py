@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
-from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval
+from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval, summary_markdown
 from bench.metrics import MissingWeightsError
 from bench.metrics import functional as MF
 from bench.protocols import load_protocol
@@ -38,9 +39,26 @@ def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory: pytest.TempPathFactory, lpips_weights_dir: Path, inception_weights_dir: Path) -> Path:
+    """LPIPS and torch-fidelity weights (random values) plus a random pytorch-fid Inception (``pfafn``'s FID)."""
+    import pytorch_fid.inception as pf_inception
+
+    from bench.metrics.weights import WEIGHTS
+
     folder = tmp_path_factory.mktemp("all_weights")
     for source in (*lpips_weights_dir.iterdir(), *inception_weights_dir.iterdir()):
         (folder / source.name).symlink_to(source)
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        patch.setattr(pf_inception, "load_state_dict_from_url", lambda *args, **kwargs: {})
+        patch.setattr(torch.nn.Module, "load_state_dict", lambda self, *args, **kwargs: None)
+        model = pf_inception.fid_inception_v3()
+    generator = torch.Generator().manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):  # He init: the default one makes the pool3 features vanish
+            module.weight.data = (
+                torch.randn(module.weight.shape, generator=generator) * (2 / module.weight[0].numel()) ** 0.5
+            )
+    torch.save(model.state_dict(), folder / WEIGHTS["pt_inception"].filename)
     return folder
 
 
@@ -88,7 +106,8 @@ def test_dataset_mode_scores_paired_and_unpaired_lists(synthetic_root: Path, tmp
     assert metrics["fid"]["value"] > 0 and metrics["fid"]["n_fake"] == 5 and metrics["fid"]["n_real"] == 5
     assert "bootstrap_std" in metrics["fid"] and "warning" in metrics["fid"]  # 5 images << 2048 dimensions
     assert metrics["kid"]["subset_size"] == 5 and metrics["kid"]["scale"] == 1.0
-    assert metrics["fid"]["how"]["weights"]["file"].endswith("weights-inception-2015-12-05-6726825d.pth")
+    assert metrics["fid"]["how"]["weights"]["file"].endswith("pt_inception-2015-12-05-6726825d.pth")  # pytorch-fid
+    assert metrics["fid"]["how"]["backend"] == "pytorch-fid"
     assert result.summary["inputs"]["fid_fake_set"] == "unpaired predictions"
     assert set(result.summary["inputs"]["image_sets"]) == {"pred_paired", "gt_paired", "pred_fid", "reference_fid"}
 
@@ -171,7 +190,7 @@ def test_missing_weights_stop_the_run_before_any_work(
                                        "--metrics", "fid", "--out", str(tmp_path / "out"),
                                        "--feature-cache", str(tmp_path / "cache")])  # fmt: skip
     assert result.exit_code == 2
-    assert "weights-inception-2015-12-05-6726825d.pth" in result.output
+    assert "pt_inception-2015-12-05-6726825d.pth" in result.output  # pfafn's FID is pytorch-fid
     assert not (tmp_path / "out").exists()
 
 
@@ -184,6 +203,9 @@ def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=r"a\.png: no reference named a"):
         match_folders(tmp_path / "pred", tmp_path / "gt")
     image.save(tmp_path / "gt" / "a.png")
+    with pytest.raises(InputError, match=r"pred: no prediction for 1 of 2 references .*first: b.*--allow-partial"):
+        match_folders(tmp_path / "pred", tmp_path / "gt")  # b.png has no prediction: a partial folder
+    (tmp_path / "gt" / "b.png").unlink()
     (tmp_path / "pred" / "c.png").write_bytes(b"not an image")
     (tmp_path / "gt" / "c.png").write_bytes(b"not an image")
     with pytest.raises(InputError, match=r"c\.png: unreadable image"):
@@ -195,9 +217,16 @@ def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
         evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"), metrics=("ssim",),
                  crop_panel=5, progress=False)  # fmt: skip
     Image.new("RGB", (96, 128)).save(tmp_path / "pred" / "a.png")
-    with pytest.raises(InputError, match="128x96, the protocol evaluates at 256x192 without resizing"):
+    with pytest.raises(InputError, match=r"gt/a\.png: ground truth is 256x192; protocol pfafn never resizes it"):
         evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
                  metrics=("ssim",), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"pred/a\.png: prediction is 128x96; protocol hrviton evaluates only at "
+                       r"1024x768, 512x384, 256x192"):  # fmt: skip
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("hrviton"),
+                 metrics=("ssim",), progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"protocol pfafn: its source has no resolution switch"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
+                 metrics=("ssim",), progress=False, resolution="256x192")  # fmt: skip
 
 
 def test_all_protocols_give_one_table(tmp_path: Path) -> None:
@@ -317,3 +346,54 @@ def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weight
     assert sorted(reads) == sorted([p for _, p, _ in eval_set.pairs] + [g for _, _, g in eval_set.pairs])
     assert counted["total"] == counted["updates"] == len(eval_set.pairs), "the progress bar counts what is decoded"
     assert result.summary["metrics"]["fid"]["n_fake"] == 5 and result.summary["metrics"]["fid"]["value"] < 1e-6
+
+
+def test_matching_is_counted_and_a_partial_folder_needs_allow_partial(synthetic_root: Path, tmp_path: Path) -> None:
+    written = _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    written[1].unlink()
+    Image.new("RGB", (192, 256)).save(tmp_path / "pred" / "stray.png")  # not in the list
+    protocol = load_protocol("pfafn")
+    with pytest.raises(InputError, match=r"pred: no prediction for 1 of 5 paired pairs \(first: .*--allow-partial"):
+        match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol, allow_partial=True)
+    result = evaluate(eval_set, protocol, metrics=("ssim",), progress=False)
+    matching = result.summary["inputs"]["matching"]
+    assert matching["pair_list"] == "viton paired test list" and matching["listed"] == 5 and matching["matched"] == 4
+    assert matching["predictions_found"] == 5 and matching["references_found"] == 5
+    assert matching["unmatched"]["count"] == 1 and matching["scored_fraction"] == pytest.approx(0.8)
+    assert matching["extra_predictions"] == {"count": 1, "first": ["stray.png"]}
+    assert len(result.rows) == 4 and len(eval_set.real) == 5  # the FID reference set stays the whole list
+    warnings = result.summary["warnings"]
+    assert any("partial prediction folder: 4 of 5 listed pairs scored (80.0%" in w for w in warnings)
+    assert any(
+        "1 prediction(s) not in viton paired test list were not scored (first: stray.png)" in w for w in warnings
+    )
+    markdown = summary_markdown(result.summary)
+    assert "## Matching" in markdown and "4 of 5 listed pairs matched (80.0% scored)" in markdown
+    # Folder mode: the reference folder is the list.
+    shutil.copytree(tmp_path / "pred", tmp_path / "gt")
+    (tmp_path / "pred" / "stray.png").unlink()
+    args = ["eval", "--pred", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "--protocol", "pfafn",
+            "--metrics", "ssim", "--out", str(tmp_path / "out")]  # fmt: skip
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 2 and "no prediction for 1 of 5 references" in refused.output
+    assert CliRunner().invoke(main, [*args, "--allow-partial"]).exit_code == 0
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["inputs"]["matching"]["scored_fraction"] == pytest.approx(0.8)
+    refused = CliRunner().invoke(main, [*args, "--allow-partial", "--protocol", "hrviton", "--resolution", "512x384"])
+    assert refused.exit_code == 2 and "prediction is 256x192; protocol hrviton evaluates at 512x384" in refused.output
+
+
+def test_hrviton_fid_is_labelled_a_pftryon_addition(tmp_path: Path, inception_weights_dir: Path) -> None:
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)).save(tmp_path / "gt" / f"{i}.png")
+        Image.fromarray(rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)).save(tmp_path / "pred" / f"{i}.png")
+    eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
+    result = evaluate(eval_set, load_protocol("hrviton"), metrics=("ssim", "fid"), weights_dir=inception_weights_dir,
+                      fid_resamples=0, progress=False)  # fmt: skip
+    assert "FID: pftryon additions, not computed by the protocol's source" in result.summary["warnings"]
+    assert "| FID (pftryon addition) |" in summary_markdown(result.summary)
+    assert tuple(result.summary["protocol"]["additions"]) == ("fid", "kid")

@@ -6,7 +6,6 @@ The networks are written by the tests (a small TorchScript module with the call 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import time
 import warnings
@@ -148,7 +147,6 @@ def test_legacy_pytorch_and_pytorch_fid_equal_their_packages(cleanfid_weights_di
     assert ours.shape == (1, 2048) and ours.std() > 1e-3
     assert torch.equal(ours, theirs)
 
-    pytest.importorskip("pytorch_fid", reason="pytorch-fid (dev extra) not installed")
     import pytorch_fid.inception
     from pytorch_fid.fid_score import get_activations
 
@@ -198,8 +196,6 @@ def test_builder_dispatch_and_errors(tmp_path: Path, monkeypatch: pytest.MonkeyP
         ("clean-fid", "legacy_pytorch", "pt_inception"),
         ("pytorch-fid", None, "pt_inception"),
     ):
-        if backend == "pytorch-fid" and importlib.util.find_spec("pytorch_fid") is None:
-            continue
         with pytest.raises(W.MissingWeightsError) as info:
             build_feature_extractor(backend, mode, tmp_path / "mine")
         message = str(info.value)

@@ -157,6 +157,24 @@ def test_ssim_torchmetrics_matches_the_library(real_pairs, generated_pairs, ssim
         assert np.abs(ssim_values[kind]["torchmetrics"] - ref.numpy()).max() < 1e-12, kind
 
 
+def test_ssim_torchmetrics_pre15_is_the_cropped_map(real_pairs, generated_pairs, ssim_values) -> None:
+    """torchmetrics < 1.5 (LaDI-VTON's pinned 0.11.4): the reflect-padded SSIM map cropped by 5 px, then the mean.
+
+    The installed torchmetrics (>= 1.5) still returns that same-size map with ``return_full_image=True``; cropping it
+    reproduces the old reduction.
+    """
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    for kind, (preds, target) in (("real", _real_tensors(real_pairs)), ("generated", generated_pairs)):
+        _, full = structural_similarity_index_measure(preds.double(), target.double(), data_range=1.0,
+                                                      reduction="none", return_full_image=True)  # fmt: skip
+        assert full.shape == preds.shape
+        ref = full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3))
+        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ref.numpy()).max() < 1e-12, kind
+        # The two torchmetrics forms differ enough to move the 4th decimal a paper reports.
+        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ssim_values[kind]["torchmetrics"]).max() > 1e-4, kind
+
+
 def test_ssim_variants_differ(ssim_values) -> None:
     """Why the variant must be named: torchmetrics and pytorch-ssim average the padded border, skimage does not."""
     for kind in ("real", "generated"):
@@ -311,6 +329,7 @@ def test_weight_urls_match_the_libraries() -> None:
     assert W.WEIGHTS["alex"].url == torchvision.models.AlexNet_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["vgg"].url == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["squeeze"].url == torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
+    assert W.WEIGHTS["inception_imagenet"].url == torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
     for spec in W.WEIGHTS.values():
         assert spec.url.endswith("/" + spec.filename)
 
@@ -425,3 +444,32 @@ class _MeanColour(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.dtype == torch.uint8
         return x.float().mean(dim=(2, 3))
+
+
+def test_mse_is_hr_vitons_per_image_mse_loss(generated_pairs) -> None:
+    from torch.nn import functional as F
+
+    from bench.metrics import MSE
+
+    preds, target = generated_pairs
+    expected = torch.stack([F.mse_loss(p.double(), t.double()) for p, t in zip(preds, target, strict=True)])
+    assert torch.allclose(MF.mse(preds, target), expected, rtol=1e-12)
+    metric = MSE()
+    metric.update(preds, target)
+    assert torch.allclose(metric.compute(), expected) and metric.describe()["higher_is_better"] is False
+    assert MF.mse(target, target).abs().max() == 0
+
+
+def test_inception_score_is_the_original_formula() -> None:
+    from scipy.stats import entropy
+
+    probs = torch.softmax(torch.randn(12, 10, generator=torch.Generator().manual_seed(0)) * 3, dim=1).double()
+    for splits in (1, 3):
+        scores = []
+        for k in range(splits):  # HR-VITON's (and the original IS code's) loop
+            part = probs.numpy()[k * (12 // splits) : (k + 1) * (12 // splits)]
+            py = np.mean(part, axis=0)
+            scores.append(np.exp(np.mean([entropy(pyx, py) for pyx in part])))
+        mean, std = MF.inception_score_from_probs(probs, splits=splits)
+        assert mean == pytest.approx(np.mean(scores), rel=1e-12) and std == pytest.approx(np.std(scores), abs=1e-12)
+    assert MF.inception_score_from_probs(torch.eye(10)[:1].expand(5, 10).double()) == pytest.approx((1.0, 0.0))
