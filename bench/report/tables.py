@@ -73,6 +73,7 @@ METRICS: dict[str, Metric] = {
     "fid": Metric("FID", False, 2),
     "kid": Metric("KID", False, 4),
     "mse": Metric("MSE", False, 5),
+    "is": Metric("IS", True, 3),
     "ssim_truth": Metric("SSIM vs truth", True, 4),
     "psnr_truth": Metric("PSNR vs truth (dB)", True, 2),
     "flow_epe": Metric("flow EPE (px)", False, 3),

@@ -29,7 +29,7 @@ __all__ = [
 
 SUITE_DIR = Path(__file__).parents[1] / "suites"
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
-_QUALITY_METRICS = ("ssim", "psnr", "lpips", "fid", "kid", "tce", "flicker")
+_QUALITY_METRICS = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
 
 
 def _require(checks: list[tuple[bool, str]], where: str) -> None:

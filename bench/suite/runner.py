@@ -131,7 +131,8 @@ def _without_missing(suite: Suite, problems: list[str]) -> Suite:
 
 def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: Path | None) -> dict[str, str]:
     """``{metric: why it cannot be computed}`` for the protocol's metrics whose weights files are absent."""
-    needs = {"lpips": protocol.lpips.net, "fid": fid_weights_name(protocol.fid.backend, protocol.fid.mode)}
+    needs = {"lpips": protocol.lpips.net, "fid": fid_weights_name(protocol.fid.backend, protocol.fid.mode),
+             "is": "inception_imagenet"}  # fmt: skip
     needs["kid"] = needs["fid"]
     absent = {}
     for metric in metrics:
@@ -173,8 +174,7 @@ def _truth_cell(dataset: PreparedDataset, unpaired: Path, batch_size: int, devic
     assert dataset.truth is not None
     names = [f"{e.person_id}__{e.cloth_id}" for e in dataset.loaders["unpaired"].entries]
     pairs = [(n, unpaired / f"{n}.png", dataset.truth / "tryon" / f"{n}.png") for n in names]
-    size = tuple(dataset.loaders["unpaired"][0]["person"].shape[-2:])
-    protocol = dataclasses.replace(load_protocol("pfafn"), resolution=size)  # pytorch-ssim at the data's own size
+    protocol = load_protocol("pfafn")  # pytorch-ssim at the predictions' own size, nothing resized
     description = {"mode": "synthetic ground truth", "truth": str(dataset.truth / "tryon")}
     result = evaluate(EvalSet(pairs, [], [], description), protocol, metrics=("ssim", "psnr"), batch_size=batch_size,
                       device=device, progress=False)  # fmt: skip
@@ -261,6 +261,9 @@ def _quality_rows(method: str, dataset: PreparedDataset, protocol: str, metrics:
             note = "" if std is None else f"bootstrap std {std:.3f}"
             rows.append(_row(**base, value=entry["value"], n=entry.get("n_fake"),
                              note="; ".join(filter(None, [note, entry.get("warning", "")]))))  # fmt: skip
+        elif metric == "is":
+            rows.append(_row(**base, value=entry["value"], n=entry.get("n"),
+                             note=f"std {entry['std']:.4g} over {entry['splits']} split(s)"))  # fmt: skip
         elif metric.startswith("kid"):
             spread = f"std {entry['std']:.4g} over {entry['subsets']} subsets (x{entry['scale']:g})"
             rows.append(_row(**base, value=entry["mean"], n=entry.get("n_fake"), note=spread))

@@ -29,23 +29,17 @@ SUITE = {
     "datasets": [
         {"name": "viton", "synth": "smoke", "label": "synthetic-viton", "options": {"parse": "image-parse-new"}}
     ],
-    "protocols": ["pfafn"],
+    "protocols": ["pfafn", "hrviton"],
     "latency": {"devices": ["cpu", "cuda"], "batches": [1], "dtypes": ["fp32"], "warmup": 0, "iters": 1},
     "literature": ["pfafn-table1"],
     "qualitative": {"pairs": 2, "seed": 0},
 }
 
 
-def _protocol_64(folder: Path) -> Path:
-    protocol = folder / "pfafn-64.yaml"
-    protocol.write_text("include: pfafn\nname: pfafn-64\nresolution: [64, 64]\n")
-    return protocol
-
-
 @pytest.fixture
 def suite_file(tmp_path: Path) -> Path:
     path = tmp_path / "tiny.yaml"
-    path.write_text(yaml.safe_dump({**SUITE, "protocols": [str(_protocol_64(tmp_path))]}))
+    path.write_text(yaml.safe_dump(SUITE))
     return path
 
 
@@ -96,6 +90,8 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
     for metric in ("ssim", "psnr", "ssim_truth", "psnr_truth", "ms_per_image", "gflops"):
         assert measured[measured.metric == metric].value.notna().sum() >= 3, metric
     assert measured[measured.metric == "flow_epe"].method.tolist() == ["pf_afn", "pb_afn"]
+    hrviton = measured[(measured.protocol == "hrviton") & (measured.metric == "ssim")]
+    assert hrviton.value.isna().all() and hrviton.note.str.contains("refused by the protocol").all()  # 64x64
     lpips = measured[measured.metric == "lpips"]
     assert lpips.value.isna().all() and lpips.note.str.contains("weights absent: alexnet-owt-7be5be79.pth").all()
     cuda = measured[measured.device == "cuda"]
@@ -118,7 +114,7 @@ def test_sigkill_then_rerun_gives_the_same_results(tiny_pfafn, tmp_path):
     report in another folder is untouched (no training and no latency here: training has its own kill test, and
     timings differ between runs by nature)."""
     suite = {**SUITE, "methods": [{"name": "pf_afn", "checkpoints": str(tiny_pfafn)}, {"name": "no_warp"}],
-             "latency": [], "protocols": [str(_protocol_64(tmp_path))]}  # fmt: skip
+             "latency": []}  # fmt: skip
     (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
     command = [sys.executable, "-m", "bench.cli", "bench", "--suite", str(tmp_path / "suite.yaml")]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
