@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.config_files import ConfigFolder
 from pftryon.config_mapping import from_mapping
 
 __all__ = [
@@ -22,7 +21,7 @@ __all__ = [
     "list_protocols", "load_protocol",
 ]  # fmt: skip
 
-_HERE = Path(__file__).parent
+_FILES = ConfigFolder(Path(__file__).parent, "protocol")
 _SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics_pre15", "torchmetrics")
 # PIL filters (``none``: that side is never resized; an image of another size is refused).
 RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos")
@@ -199,42 +198,12 @@ def _nested(cls: type, value: Any, where: str) -> Any:
     return from_mapping(cls, value, where)
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return merged
-
-
-def _path(name: str) -> Path:
-    """A shipped protocol's file, or ``name`` itself when it is a YAML file (a custom protocol)."""
-    if name.endswith((".yaml", ".yml")):
-        if not Path(name).is_file():
-            raise ValueError(f"{name}: protocol file not found")
-        return Path(name)
-    path = _HERE / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"Unknown protocol {name!r}. Available: {', '.join(list_protocols())} (or a .yaml file)")
-    return path
-
-
-def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    path = _path(name)
-    if name in seen:
-        raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping")
-    parent = data.pop("include", None)
-    return _merge(_raw(parent, (*seen, name)), data) if parent else data
-
-
 def load_protocol(name: str) -> Protocol:
     """Load a shipped protocol (``bench/protocols/<name>.yaml``) or a custom one from a ``.yaml`` path, with its
     ``include`` chain (which may name shipped protocols) into a :class:`Protocol`."""
-    return _build(_raw(name), str(_path(name)))
+    return _build(_FILES.load(name), str(_FILES.path(name)))
 
 
 def list_protocols() -> list[str]:
     """Names of the shipped protocols."""
-    return sorted(p.stem for p in _HERE.glob("*.yaml"))
+    return _FILES.names()

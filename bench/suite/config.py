@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.config_files import ConfigFolder
 from bench.data import DATASETS
 from bench.methods import METHODS
 from bench.protocols import load_protocol
@@ -28,6 +27,7 @@ __all__ = [
 ]  # fmt: skip
 
 SUITE_DIR = Path(__file__).parents[1] / "suites"
+_FILES = ConfigFolder(SUITE_DIR, "suite")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _QUALITY_METRICS = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
 
@@ -291,40 +291,11 @@ def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[last] = value
 
 
-def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
-    return merged
-
-
-def _path(name: str) -> Path:
-    if name.endswith((".yaml", ".yml")):
-        if not Path(name).is_file():
-            raise ValueError(f"{name}: suite file not found")
-        return Path(name)
-    path = SUITE_DIR / f"{name}.yaml"
-    if not path.is_file():
-        raise ValueError(f"Unknown suite {name!r}. Available: {', '.join(list_suites())} (or a .yaml file)")
-    return path
-
-
-def _raw(name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    path = _path(name)
-    if name in seen:
-        raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a mapping")
-    parent = data.pop("include", None)
-    return _merge(_raw(parent, (*seen, name)), data) if parent else data
-
-
 def load_suite(name: str) -> Suite:
     """A shipped suite by name (``synthetic``) or any suite YAML by path, with its ``include`` chain."""
-    return Suite.from_dict(_raw(name), where=str(_path(name)))
+    return Suite.from_dict(_FILES.load(name), where=str(_FILES.path(name)))
 
 
 def list_suites() -> list[str]:
     """Names of the shipped suites."""
-    return sorted(p.stem for p in SUITE_DIR.glob("*.yaml"))
+    return _FILES.names()

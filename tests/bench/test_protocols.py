@@ -12,6 +12,7 @@ import torch
 from PIL import Image, ImageFilter
 
 import bench.protocols as protocols
+from bench.config_files import ConfigFolder
 from bench.data.readers import InputError
 from bench.evaluate import evaluate, match_dataset, match_folders, summary_markdown
 from bench.metrics import functional as MF
@@ -47,7 +48,7 @@ def test_include_overrides_only_what_it_names():
 
 @pytest.fixture
 def protocol_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(protocols, "_HERE", tmp_path)
+    monkeypatch.setattr(protocols, "_FILES", ConfigFolder(tmp_path, "protocol"))
     return tmp_path
 
 

@@ -1,0 +1,67 @@
+"""Folders of declarative YAML configs (protocols, suites): lookup by name or path, and ``include:`` chains.
+
+A config is a shipped file (``<folder>/<name>.yaml``, found by name) or any YAML path. ``include: <name or path>``
+merges the included config under the including one's keys: mappings are merged key by key, anything else (lists,
+scalars) is replaced. Cycles are errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["ConfigFolder", "merge_mappings"]
+
+
+def merge_mappings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``override``, nested mappings merged recursively."""
+    merged = dict(base)
+    for key, value in override.items():
+        nested = isinstance(value, dict) and isinstance(base.get(key), dict)
+        merged[key] = merge_mappings(base[key], value) if nested else value
+    return merged
+
+
+@dataclass(frozen=True)
+class ConfigFolder:
+    """The shipped configs of one ``kind`` (``protocol``, ``suite``) in ``folder``."""
+
+    folder: Path
+    kind: str
+
+    def names(self) -> list[str]:
+        """Names of the shipped configs."""
+        return sorted(p.stem for p in self.folder.glob("*.yaml"))
+
+    def path(self, name: str) -> Path:
+        """A shipped config's file, or ``name`` itself when it names a YAML file.
+
+        Raises:
+            ValueError: no such file (an unknown name lists the shipped ones).
+        """
+        if name.endswith((".yaml", ".yml")):
+            if not Path(name).is_file():
+                raise ValueError(f"{name}: {self.kind} file not found")
+            return Path(name)
+        path = self.folder / f"{name}.yaml"
+        if not path.is_file():
+            raise ValueError(f"Unknown {self.kind} {name!r}. Available: {', '.join(self.names())} (or a .yaml file)")
+        return path
+
+    def load(self, name: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The plain data of config ``name`` with its ``include`` chain merged in.
+
+        Raises:
+            ValueError: unknown name, not a mapping, or an include cycle.
+        """
+        path = self.path(name)
+        if name in seen:
+            raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping")
+        parent = data.pop("include", None)
+        return merge_mappings(self.load(parent, (*seen, name)), data) if parent else data
