@@ -11,15 +11,20 @@
 * ``cache``: one pass over a dataset from its Arrow cache against decoding its JPEG/PNG/JSON files again.
 * ``metrics`` (minutes, so not in ``all``): our SSIM + LPIPS + FID + KID pass against the usual toolchain on the same
   images and weight files (:mod:`bench.metric_speed`); ``--pairs N``, ``--check`` fails if the values disagree.
+* ``width`` (CPU, minutes, not in ``all``): what ``width`` 0.125 costs with the warp's flow heads scaled against
+  kept at the official 128/64/32 (``TrainConfig.scale_flow_heads``): warp FLOPs against the full warp (goal
+  <= 1/20), and pf-warp training steps at batch 4, 128x96 and 256x192, timed interleaved (min and median).
+  Run it with ``OMP_NUM_THREADS=1`` on a machine whose cores are shared: oversubscribed threads slow it 10x+.
 
 Timing needs no trained weights; the deterministic conformance weights are used. Medians over repeats;
 the ratios, measured side by side, are the figures to compare across machines.
 
-Usage: ``python -m bench.speed {all,model,correlation,synth,cache,metrics} [--repeats N] [--device cpu|cuda]``.
+Usage: ``python -m bench.speed {all,model,correlation,synth,cache,metrics,width} [--repeats N] [--device cpu|cuda]``.
 """
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import tempfile
@@ -31,11 +36,15 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from pftryon import PFAFN
+from pftryon import PBAFN, PFAFN, save_pretrained
 from pftryon.layers import local_correlation, local_correlation_reference
 from pftryon.models import init_deterministic_, optimize_for_inference
+from pftryon.models.afwm import AFWM
+from pftryon.representation import pose_maps
+from pftryon.train.config import TrainConfig
+from pftryon.train.stages import build_stage, scaled_widths
 
-__all__ = ["device_name", "sync_device", "time_interleaved"]
+__all__ = ["bench_width", "device_name", "interleaved_times", "sync_device", "time_interleaved", "warp_flops"]
 
 
 def sync_device(device: torch.device) -> None:
@@ -44,10 +53,10 @@ def sync_device(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_interleaved(
+def interleaved_times(
     candidates: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 2, device: torch.device
-) -> dict[str, float]:
-    """Median wall time in ms of each candidate, run in turn so that machine drift hits all alike."""
+) -> dict[str, list[float]]:
+    """Every wall time in ms of each candidate, run in turn so that machine drift hits all alike."""
     for _ in range(warmup):
         for fn in candidates.values():
             fn()
@@ -59,6 +68,14 @@ def time_interleaved(
             fn()
             sync_device(device)
             times[name].append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def time_interleaved(
+    candidates: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 2, device: torch.device
+) -> dict[str, float]:
+    """Median wall time in ms of each candidate (:func:`interleaved_times`)."""
+    times = interleaved_times(candidates, repeats=repeats, warmup=warmup, device=device)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -147,6 +164,136 @@ def bench_correlation(device: torch.device, repeats: int) -> None:
     click.echo("  (goal >= 3x; the forward alone is memory-bound, the gain is in the adjoint)")
 
 
+def warp_flops(width: float, *, scale_flow_heads: bool = True, size: tuple[int, int] = (256, 192)) -> tuple[int, int]:
+    """``(total, flow heads)`` FLOPs of one PF-AFN warp forward (batch 1, ``size``) at ``width``.
+
+    Counted by :mod:`torch.utils.flop_counter` (convolutions and matmuls; the correlation's 49 channel means, under
+    0.5% of the full warp, are not). Every layer's count is proportional to ``H * W``, so ratios do not depend
+    on ``size``.
+    """
+    widths = scaled_widths(width, scale_flow_heads=scale_flow_heads)
+    warp = AFWM(3, widths["channels"], widths["fpn_dim"], widths["flow_channels"]).eval()
+    g = torch.Generator().manual_seed(0)
+    person, cloth = (torch.rand(1, 3, *size, generator=g) * 2 - 1 for _ in range(2))
+    edge = torch.ones(1, 1, *size)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        warp(person, cloth, edge)
+    per_module = counter.get_flop_counts()
+    return counter.get_total_flops(), sum(per_module["AFWM.aflow_net"].values())
+
+
+def _training_batch(size: tuple[int, int], batch_size: int) -> dict[str, torch.Tensor]:
+    """A training batch as :class:`~pftryon.train.data.TrainingPairs` collates it, of synthetic people.
+
+    Each is an upper-body person with their own garment and another person's (the unpaired garment).
+    """
+    from bench.data.schema import to_common
+    from bench.data.synthetic.render import SyntheticWorld
+
+    def image(array: object) -> torch.Tensor:
+        return torch.as_tensor(array).permute(2, 0, 1).float() / 127.5 - 1
+
+    def mask(array: object) -> torch.Tensor:
+        return (torch.as_tensor(array)[None] > 127).float()
+
+    world = SyntheticWorld(0, size, background="studio")
+    uppers = [i for i in range(16 * batch_size) if world.category(i) == "upper_body"][: 2 * batch_size]
+    items = []
+    for index, (own, other) in enumerate(zip(uppers[:batch_size], uppers[batch_size:], strict=True)):
+        person, garment, unpaired = world.person(own), world.garment(own), world.garment(other)
+        items.append(
+            {
+                "person": image(person.image),
+                "cloth": image(garment.image),
+                "cloth_mask": mask(garment.mask),
+                "cloth_un": image(unpaired.image),
+                "cloth_mask_un": mask(unpaired.mask),
+                "parse": to_common(person.parse, "lip21"),
+                "densepose": torch.as_tensor(person.densepose).long(),
+                "pose": pose_maps(person.keypoints, *size),
+                "index": torch.tensor(index),
+            }
+        )
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+
+
+def _pf_warp_step(
+    batch: dict[str, torch.Tensor], width: float, scale_flow_heads: bool, folder: Path
+) -> Callable[[], None]:
+    """One Adam step of the pf-warp stage on ``batch``, student and tutor at ``width``.
+
+    Phase 1 (every warp parameter trains), adjustable distillation, and the tutor's fake images read from a
+    fake cache after the first step, as in the ablation runs.
+    """
+    torch.manual_seed(0)
+    tutor = save_pretrained(PBAFN(**scaled_widths(width, scale_flow_heads=scale_flow_heads)), folder / "tutor")
+    config = TrainConfig.for_stage(
+        "pf-warp", width=width, scale_flow_heads=scale_flow_heads, size=tuple(batch["person"].shape[-2:]),
+        batch_size=len(batch["index"]), perceptual="none", init=str(tutor), tutor=str(tutor),
+        fake_cache=str(folder / "fakes"),
+    )  # fmt: skip
+    stage = build_stage(config).train()
+    epoch = config.niter + 1
+    optimizer = torch.optim.Adam([p for g in stage.param_groups(stage.phase(epoch)) for p in g.params], lr=config.lr)
+
+    def step() -> None:
+        loss, _ = stage(batch, epoch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def bench_width(
+    repeats: int, *, width: float = 0.125, sizes: tuple[tuple[int, int], ...] = ((128, 96), (256, 192))
+) -> dict[str, float]:
+    """The width knob with and without the flow heads: warp FLOPs and pf-warp training steps on the CPU.
+
+    Returns the figures printed: ``flops_ratio`` (warp at ``width`` over the full warp, heads scaled),
+    ``flops_ratio_old_heads``, and per size ``HxW`` the step-time ratios ``HxW_min`` / ``HxW_median`` (official
+    heads over scaled heads).
+    """
+    cpu = torch.device("cpu")
+    full, full_heads = warp_flops(1.0)
+    old, old_heads = warp_flops(width, scale_flow_heads=False)
+    new, new_heads = warp_flops(width)
+    results = {"flops_ratio": new / full, "flops_ratio_old_heads": old / full}
+    click.echo(
+        "\nWarp FLOPs, PF-AFN warp forward at 256x192, batch 1 (torch.utils.flop_counter; share of the flow heads)"
+    )
+    click.echo(f"  width 1.0                          {full / 1e9:7.2f} GFLOP ({full_heads / full:.0%})")
+    click.echo(f"  width {width}, official heads     {old / 1e9:7.2f} GFLOP ({old_heads / old:.0%}): "
+               f"1/{full / old:.1f} of the full warp")  # fmt: skip
+    click.echo(f"  width {width}, scaled heads       {new / 1e9:7.2f} GFLOP ({new_heads / new:.0%}): "
+               f"1/{full / new:.1f} of the full warp (goal <= 1/20)")  # fmt: skip
+    click.echo(f"\npf-warp training step (forward, backward, Adam), width {width}, batch 4, official heads vs scaled "
+               f"heads, interleaved, {repeats} repeats; load average before: {_load()}")  # fmt: skip
+    for size in sizes:
+        batch = _training_batch(size, 4)
+        with tempfile.TemporaryDirectory() as folder:
+            steps = {
+                name: _pf_warp_step(batch, width, scaled, Path(folder) / name)
+                for name, scaled in (("official", False), ("scaled", True))
+            }
+            times = interleaved_times(steps, repeats=repeats, warmup=1, device=cpu)
+        label = f"{size[0]}x{size[1]}"
+        best = {name: min(values) for name, values in times.items()}
+        median = {name: statistics.median(values) for name, values in times.items()}
+        results[f"{label}_min"] = best["official"] / best["scaled"]
+        results[f"{label}_median"] = median["official"] / median["scaled"]
+        click.echo(f"  {label:8s} official heads {best['official']:7.0f} / {median['official']:7.0f} ms | scaled "
+                   f"heads {best['scaled']:7.0f} / {median['scaled']:7.0f} ms (min / median) | speed-up "
+                   f"{results[label + '_min']:.2f}x / {results[label + '_median']:.2f}x")  # fmt: skip
+    click.echo(f"  load average after: {_load()}")
+    return results
+
+
+def _load() -> str:
+    """The 1-, 5- and 15-minute load averages, for the record of a shared machine."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def bench_synth(pairs: int = 1000) -> None:
     from bench.data.synthetic import synthesize
 
@@ -183,15 +330,17 @@ def bench_cache(pairs: int = 400) -> None:
 
 
 @click.command()
-@click.argument("which", type=click.Choice(["all", "model", "correlation", "synth", "cache", "metrics"]), default="all")
+@click.argument(
+    "which", type=click.Choice(["all", "model", "correlation", "synth", "cache", "metrics", "width"]), default="all"
+)
 @click.option("--repeats", type=click.IntRange(min=1), default=7, show_default=True)
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--pairs", type=click.IntRange(min=2), default=200, show_default=True, help="metrics: image pairs.")
 @click.option("--check", is_flag=True, help="metrics: fail if SSIM, LPIPS or KID differ between the two sides.")
 def main(which: str, repeats: int, device: str, pairs: int, check: bool) -> None:
     """Print the speed benchmarks of the PF-AFN implementation."""
-    if which == "metrics" and device != "cpu":
-        raise click.UsageError("the metrics benchmark runs on CPU only")
+    if which in ("metrics", "width") and device != "cpu":
+        raise click.UsageError(f"the {which} benchmark runs on CPU only")
     target = torch.device(device)
     if target.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
@@ -205,6 +354,8 @@ def main(which: str, repeats: int, device: str, pairs: int, check: bool) -> None
         bench_synth()
     if which in ("all", "cache"):
         bench_cache()
+    if which == "width":
+        bench_width(repeats)
     if which == "metrics":
         from bench.metric_speed import bench_metrics
 

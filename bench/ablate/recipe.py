@@ -137,6 +137,7 @@ class Recipe:
         description: one paragraph for the report.
         data: the synthetic data.
         width: network width multiplier (:func:`pftryon.train.stages.scaled_widths`).
+        scale_flow_heads: ``width`` scales the warp's flow heads too (``TrainConfig.scale_flow_heads``).
         stages: schedule of each of ``pb-warp``, ``pb-e2e``, ``pf-warp``, ``pf-e2e``.
         variants: the students trained at every parse-noise level.
         parse_noise: strengths in [0, 1] of the tutor's parse corruption, one set of students each.
@@ -156,6 +157,7 @@ class Recipe:
     stages: dict[str, StageRecipe]
     variants: tuple[Variant, ...]
     parse_noise: tuple[float, ...]
+    scale_flow_heads: bool = True
     seed: int = 0
     perceptual: str = "none"
     budget_s: float = 1800.0
@@ -219,6 +221,7 @@ class Recipe:
             batch_size=schedule.batch_size,
             size=self.data.size,
             width=self.width,
+            scale_flow_heads=self.scale_flow_heads,
             perceptual=self.perceptual,
             seed=self.seed,
             log_every=1,

@@ -123,7 +123,10 @@ def _markdown(summary: dict[str, Any]) -> str:
         f"{summary['test_pairs']} held-out unpaired pairs (garment categories "
         f"{', '.join(recipe['data']['categories'])}),"
         f" {summary['train_pairs']} training pairs, {recipe['data']['size'][0]}x{recipe['data']['size'][1]}, width "
-        f"{recipe['width']}, perceptual loss: {recipe['perceptual']}"
+        f"{recipe['width']}"
+        # Summaries written before the field existed come from runs with the official heads.
+        + ("" if recipe.get("scale_flow_heads", False) else " (warp flow heads at the official 128/64/32)")
+        + f", perceptual loss: {recipe['perceptual']}"
         + (" (the VGG19 terms of every loss are skipped: no VGG weights)" if recipe["perceptual"] == "none" else "")
         + ".",
         "",

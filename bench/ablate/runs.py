@@ -20,7 +20,7 @@ from bench.data import create_dataset, to_common
 from bench.data.synthetic import synthesize
 from bench.data.synthetic.render import SyntheticWorld
 from pftryon.models import atomic_write
-from pftryon.train.config import TrainConfig
+from pftryon.train.config import TrainConfig, with_predated_fields
 from pftryon.train.data import TrainingPairs
 from pftryon.train.representation import densepose_from_parse
 
@@ -170,8 +170,8 @@ def train_run(run: Run, dataset: TrainingPairs, device: str, progress: Progress)
     record_file = run.folder / "final" / "training.json"
     if record_file.is_file():
         record = json.loads(record_file.read_text())
-        expected = run.config.to_dict()
-        changed = sorted(k for k in expected if k not in _PATH_FIELDS and record["config"].get(k) != expected[k])
+        expected, recorded = run.config.to_dict(), with_predated_fields(record["config"])
+        changed = sorted(k for k in expected if k not in _PATH_FIELDS and recorded.get(k) != expected[k])
         if changed:
             raise StaleWorkError(
                 f"{run.folder} was trained with other settings ({', '.join(changed)}); remove it or choose "

@@ -7,6 +7,7 @@ training losses need (flows, warped images and edges, person features, offsets, 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,9 +18,19 @@ from torch import nn
 from pftryon.layers.correlation import local_correlation
 from pftryon.layers.flow import apply_offset, second_order_filters, upsample_flow, warp
 
-__all__ = ["AFWM", "AFlowNet", "FeatureEncoder", "RefinePyramid", "WarpOutput"]
+__all__ = [
+    "AFWM",
+    "DEFAULT_CHANNELS",
+    "DEFAULT_FLOW_CHANNELS",
+    "AFlowNet",
+    "FeatureEncoder",
+    "RefinePyramid",
+    "WarpOutput",
+]
 
 DEFAULT_CHANNELS = (64, 128, 256, 256, 256)
+# Hidden widths of every netMain / netRefine head in the official model.
+DEFAULT_FLOW_CHANNELS = (128, 64, 32)
 
 
 class _DownSample(nn.Module):
@@ -93,16 +104,15 @@ class RefinePyramid(nn.Module):
         return pyramid[::-1]
 
 
-def _flow_head(in_channels: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 128, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(128, 64, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(64, 32, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(32, 2, 3, padding=1),
-    )
+def _flow_head(in_channels: int, hidden: Sequence[int]) -> nn.Sequential:
+    """3x3 convolutions ``in_channels -> hidden... -> 2`` with LeakyReLU(0.1) between them (indices 0, 2, 4, ...)."""
+    widths = [in_channels, *hidden, 2]
+    layers: list[nn.Module] = []
+    for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
+        if i:
+            layers.append(nn.LeakyReLU(0.1))
+        layers.append(nn.Conv2d(c_in, c_out, 3, padding=1))
+    return nn.Sequential(*layers)
 
 
 @dataclass
@@ -135,12 +145,20 @@ class WarpOutput:
 
 
 class AFlowNet(nn.Module):
-    """Cascaded coarse-to-fine flow estimation from correlation (netMain) and concatenation (netRefine)."""
+    """Cascaded coarse-to-fine flow estimation from correlation (netMain) and concatenation (netRefine).
 
-    def __init__(self, num_pyramid: int = 5, fpn_dim: int = 256) -> None:
+    Args:
+        num_pyramid: pyramid levels, one netMain and one netRefine head each.
+        fpn_dim: FPN width (netRefine sees both branches' features, ``2 * fpn_dim`` channels).
+        flow_channels: hidden widths of every head (official ``(128, 64, 32)``).
+    """
+
+    def __init__(
+        self, num_pyramid: int = 5, fpn_dim: int = 256, flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS
+    ) -> None:
         super().__init__()
-        self.netMain = nn.ModuleList(_flow_head(49) for _ in range(num_pyramid))
-        self.netRefine = nn.ModuleList(_flow_head(2 * fpn_dim) for _ in range(num_pyramid))
+        self.netMain = nn.ModuleList(_flow_head(49, flow_channels) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(_flow_head(2 * fpn_dim, flow_channels) for _ in range(num_pyramid))
         # Fixed second-difference filters; official training code saved them as `aflow_net.weight`.
         self.register_buffer("curvature_filters", second_order_filters(), persistent=False)
 
@@ -205,19 +223,24 @@ class AFWM(nn.Module):
             preserve masks + one-hot DensePose + pose maps).
         channels: encoder widths of the five stages.
         fpn_dim: FPN width.
+        flow_channels: hidden widths of the netMain and netRefine flow heads (official ``(128, 64, 32)``).
 
     Inputs must have H and W divisible by 32.
     """
 
     def __init__(
-        self, condition_channels: int = 3, channels: Sequence[int] = DEFAULT_CHANNELS, fpn_dim: int = 256
+        self,
+        condition_channels: int = 3,
+        channels: Sequence[int] = DEFAULT_CHANNELS,
+        fpn_dim: int = 256,
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
     ) -> None:
         super().__init__()
         self.image_features = FeatureEncoder(3, channels)
         self.cond_features = FeatureEncoder(condition_channels, channels)
         self.image_FPN = RefinePyramid(channels, fpn_dim)
         self.cond_FPN = RefinePyramid(channels, fpn_dim)
-        self.aflow_net = AFlowNet(len(channels), fpn_dim)
+        self.aflow_net = AFlowNet(len(channels), fpn_dim, flow_channels)
 
     def forward(
         self, condition: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor | None = None, *, trace: bool = False

@@ -16,7 +16,7 @@ from torch import nn
 from pftryon.layers.compose import compose_tryon
 from pftryon.models._checkpoint import load_state_dict_checked, read_state_dict
 from pftryon.models._registry import register_model
-from pftryon.models.afwm import AFWM, WarpOutput
+from pftryon.models.afwm import AFWM, DEFAULT_CHANNELS, DEFAULT_FLOW_CHANNELS, WarpOutput
 from pftryon.models.resunet import ResUnetGenerator
 
 __all__ = ["PBAFN", "PFAFN", "mask_garment", "OFFICIAL_WARP_FILE", "OFFICIAL_GEN_FILE"]
@@ -86,14 +86,23 @@ class PFAFN(_FlowTryOn):
         ngf: generator width (64 in the official model).
         channels: warp-encoder widths (official ``(64, 128, 256, 256, 256)``).
         fpn_dim: warp FPN width (256).
+        flow_channels: hidden widths of the warp's flow heads (official ``(128, 64, 32)``); checkpoints saved
+            before this argument existed have no such entry in their config and load with the official widths.
     """
 
     architecture = "pf_afn"
     required_inputs: ClassVar[tuple[str, ...]] = ("person", "cloth", "cloth_mask")
 
-    def __init__(self, *, ngf: int = 64, channels: tuple[int, ...] = (64, 128, 256, 256, 256), fpn_dim: int = 256):
-        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim)
-        self.warp = AFWM(3, channels, fpn_dim)
+    def __init__(
+        self,
+        *,
+        ngf: int = 64,
+        channels: tuple[int, ...] = DEFAULT_CHANNELS,
+        fpn_dim: int = 256,
+        flow_channels: tuple[int, ...] = DEFAULT_FLOW_CHANNELS,
+    ):
+        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim, flow_channels=list(flow_channels))
+        self.warp = AFWM(3, channels, fpn_dim, flow_channels)
         self.gen = ResUnetGenerator(7, 4, num_downs=5, ngf=ngf)
 
     def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -111,14 +120,22 @@ class PBAFN(_FlowTryOn):
     to keep (face, hair, lower body, hands; 3 channels) and ``arms_mask`` the DensePose arm parts. The
     generator also sees ``arms_mask * (1 - warped_edge)``, the skin it must re-synthesise. The composition
     mask is gated by the warped edge, and also by ``clothes_mask`` when given (end-to-end training).
+    Constructor arguments as :class:`PFAFN`.
     """
 
     architecture = "pb_afn"
     required_inputs: ClassVar[tuple[str, ...]] = ("parse", "densepose", "keypoints", "cloth", "cloth_mask")
 
-    def __init__(self, *, ngf: int = 64, channels: tuple[int, ...] = (64, 128, 256, 256, 256), fpn_dim: int = 256):
-        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim)
-        self.warp = AFWM(45, channels, fpn_dim)
+    def __init__(
+        self,
+        *,
+        ngf: int = 64,
+        channels: tuple[int, ...] = DEFAULT_CHANNELS,
+        fpn_dim: int = 256,
+        flow_channels: tuple[int, ...] = DEFAULT_FLOW_CHANNELS,
+    ):
+        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim, flow_channels=list(flow_channels))
+        self.warp = AFWM(45, channels, fpn_dim, flow_channels)
         self.gen = ResUnetGenerator(8, 4, num_downs=5, ngf=ngf)
 
     def forward(

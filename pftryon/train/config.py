@@ -16,7 +16,7 @@ import yaml
 
 from pftryon.config_mapping import checked_keys
 
-__all__ = ["KNOWLEDGE", "DISTILL", "STAGES", "TrainConfig", "load_config"]
+__all__ = ["KNOWLEDGE", "DISTILL", "STAGES", "TrainConfig", "load_config", "with_predated_fields"]
 
 STAGES = ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e")
 KNOWLEDGE = ("teacher+tutor", "tutor")
@@ -44,7 +44,11 @@ class TrainConfig:
         beta1, beta2: Adam betas (official 0.5, 0.999).
         batch_size: per process (official 4 per GPU, 32 in total).
         size: training resolution ``(H, W)``, divisible by 32 (official 256x192).
-        width: multiplier on every network width (1.0 = the official model; 0.125 trains on a CPU).
+        width: multiplier on every network width (1.0 = the official model; 0.125 trains on a CPU), the warp's flow
+            heads included unless ``scale_flow_heads`` is false (:func:`pftryon.train.stages.scaled_widths`).
+        scale_flow_heads: ``width`` also scales the hidden widths of the warp's netMain / netRefine heads (official
+            128/64/32); false keeps them official at every width, as every run did before this field existed
+            (most of the warp's work at small widths). No effect at width 1.
         knowledge: ``teacher+tutor`` (PF-AFN: the student sees the tutor's fake try-on, the real image supervises)
             or ``tutor`` (WUTON-style: the student mimics the tutor's output).
         distill: ``adjustable`` (only where the tutor warps better), ``fixed`` (always) or ``none``.
@@ -72,6 +76,7 @@ class TrainConfig:
     batch_size: int = 4
     size: tuple[int, int] = (256, 192)
     width: float = 1.0
+    scale_flow_heads: bool = True
     knowledge: str = "teacher+tutor"
     distill: str = "adjustable"
     parse_noise: float = 0.0
@@ -142,6 +147,18 @@ class TrainConfig:
         if stage is None:
             raise ValueError("TrainConfig: 'stage' is required")
         return cls.for_stage(stage, **values)
+
+
+# Fields added after runs were first recorded, with the value those earlier runs had.
+_PREDATED: dict[str, Any] = {"scale_flow_heads": False}
+
+
+def with_predated_fields(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded config (:meth:`TrainConfig.to_dict`) completed with the fields added since, as its run had them.
+
+    Checkpoints and run records compare this, not the raw record, with the current config.
+    """
+    return {**_PREDATED, **recorded}
 
 
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:

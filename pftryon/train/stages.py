@@ -47,7 +47,7 @@ from pftryon.layers.compose import compose_tryon
 from pftryon.losses import VGGLoss, adjustable_weights, distillation_loss, generator_loss, warp_loss
 from pftryon.models._checkpoint import load_state_dict_checked
 from pftryon.models._registry import load_pretrained
-from pftryon.models.afwm import DEFAULT_CHANNELS, WarpOutput
+from pftryon.models.afwm import DEFAULT_CHANNELS, DEFAULT_FLOW_CHANNELS, WarpOutput
 from pftryon.models.pf_afn import PBAFN, PFAFN
 from pftryon.train.config import TrainConfig
 from pftryon.train.fake_cache import FakeCache
@@ -70,13 +70,22 @@ _STUDENT_OWN_KEYS = ("cond_", "aflow_net.netRefine")
 _WARP_LR_SCALE = 0.2
 
 
-def scaled_widths(width: float) -> dict[str, Any]:
-    """Network widths for ``width`` (1.0 = official): ``{"ngf", "channels", "fpn_dim"}``, each at least 4."""
+def scaled_widths(width: float, *, scale_flow_heads: bool = True) -> dict[str, Any]:
+    """Constructor widths of :class:`~pftryon.PFAFN` / :class:`~pftryon.PBAFN` for ``width`` (1.0 = official).
+
+    Returns ``{"ngf", "channels", "fpn_dim", "flow_channels"}``, every official width times ``width``, rounded,
+    at least 4. ``scale_flow_heads=False`` keeps the flow heads' official ``(128, 64, 32)``, as before they scaled.
+    """
 
     def scale(channels: int) -> int:
         return max(4, round(channels * width))
 
-    return {"ngf": scale(64), "channels": tuple(scale(c) for c in DEFAULT_CHANNELS), "fpn_dim": scale(256)}
+    return {
+        "ngf": scale(64),
+        "channels": tuple(scale(c) for c in DEFAULT_CHANNELS),
+        "fpn_dim": scale(256),
+        "flow_channels": tuple(scale(c) if scale_flow_heads else c for c in DEFAULT_FLOW_CHANNELS),
+    }
 
 
 def _scalars(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -96,7 +105,7 @@ class _TryOnStage(Stage):
         if config.stage != self.name:
             raise ValueError(f"{type(self).__name__} trains stage {self.name!r}, got a config for {config.stage!r}")
         self.train_config = config
-        self.model = self.model_class(**scaled_widths(config.width))
+        self.model = self.model_class(**scaled_widths(config.width, scale_flow_heads=config.scale_flow_heads))
         self.perceptual = VGGLoss(config.vgg_weights) if config.perceptual == "vgg19" else None
         if self.perceptual is None:
             _logger.info("%s: perceptual: none, the VGG19 terms of every loss are skipped", self.name)

@@ -43,7 +43,7 @@ from tqdm import tqdm
 import pftryon
 from pftryon.models._checkpoint import atomic_write, load_state_dict_checked, read_state_dict, save_safetensors
 from pftryon.models._registry import CHECKPOINT_WEIGHTS, list_models, save_pretrained
-from pftryon.train.config import TrainConfig
+from pftryon.train.config import TrainConfig, with_predated_fields
 from pftryon.train.data import LOADER_STREAM, ShardedBatchSampler, derive_seed
 from pftryon.train.stage import Stage
 
@@ -481,7 +481,7 @@ class Trainer:
         state = torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=True)
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"{checkpoint}: unknown trainer state format {state.get('format')!r}")
-        saved, current = state["config"], self.config.to_dict()
+        saved, current = with_predated_fields(state["config"]), self.config.to_dict()
         changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k) and k not in _RESUMABLE)
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)

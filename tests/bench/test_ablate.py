@@ -131,6 +131,8 @@ def test_the_shipped_recipe_plans_the_tutor_once_and_every_student_at_every_nois
     }
     assert plan[0].config.parse_noise == plan[1].config.parse_noise == 0.0  # the tutor learns from clean parses
     assert recipe.perceptual == "none"
+    # the committed reports were trained with the official flow heads; the recipe keeps reproducing them
+    assert {r.config.scale_flow_heads for r in plan} == {False} and load_recipe("smoke").scale_flow_heads
 
 
 def test_flow_epe_is_in_pixels_inside_the_true_region() -> None:

@@ -143,3 +143,23 @@ def test_registry_lists_and_suggests():
     assert list_models("pb_*") == ["pb_afn"]
     with pytest.raises(ValueError, match="Did you mean: pf_afn"):
         create_model("pfafn")
+
+
+def test_round_trip_keeps_the_flow_head_widths(tmp_path):
+    small = create_model("pb_afn", ngf=8, channels=(8, 8, 16, 16, 16), fpn_dim=16, flow_channels=(16, 8, 4))
+    assert small.warp.aflow_net.netRefine[0][0].weight.shape == (16, 32, 3, 3)
+    loaded = load_pretrained(save_pretrained(small, tmp_path / "small"))
+    assert loaded.config["flow_channels"] == [16, 8, 4]
+    _same_weights(loaded, small)
+
+
+def test_checkpoint_without_flow_channels_loads_with_the_official_heads(tmp_path):
+    """Checkpoints saved before ``flow_channels`` existed have no such key: their heads are the official ones."""
+    small = create_model("pf_afn", ngf=8, channels=(8, 8, 16, 16, 16), fpn_dim=16)
+    folder = save_pretrained(small, tmp_path / "old")
+    meta = json.loads((folder / "config.json").read_text())
+    assert meta["config"].pop("flow_channels") == [128, 64, 32]
+    (folder / "config.json").write_text(json.dumps(meta))
+    loaded = load_pretrained(folder)
+    assert [loaded.warp.aflow_net.netMain[0][i].out_channels for i in (0, 2, 4, 6)] == [128, 64, 32, 2]
+    _same_weights(loaded, small)

@@ -10,7 +10,7 @@ from torch import nn
 
 from bench.data.schema import to_common
 from bench.data.synthetic.render import SyntheticWorld
-from pftryon import PBAFN, PFAFN, load_pretrained, save_pretrained
+from pftryon import PBAFN, PFAFN, CheckpointError, load_pretrained, save_pretrained
 from pftryon.representation import pose_maps
 from pftryon.train.config import TrainConfig
 from pftryon.train.stage import Stage
@@ -215,8 +215,22 @@ def test_param_groups_and_schedules(checkpoints: dict[str, Path]) -> None:
     pb_warp = _build(_config("pb-warp", checkpoints))
     assert {id(p) for p in pb_warp.param_groups(0)[0].params} == {id(p) for p in pb_warp.model.warp.parameters()}
     assert isinstance(pb_warp.exported()["model"], PBAFN)
-    assert scaled_widths(1.0) == {"ngf": 64, "channels": (64, 128, 256, 256, 256), "fpn_dim": 256}
-    assert scaled_widths(0.01) == {"ngf": 4, "channels": (4, 4, 4, 4, 4), "fpn_dim": 4}
+    official = {"ngf": 64, "channels": (64, 128, 256, 256, 256), "fpn_dim": 256, "flow_channels": (128, 64, 32)}
+    assert scaled_widths(1.0) == scaled_widths(1.0, scale_flow_heads=False) == official
+    assert scaled_widths(0.125)["flow_channels"] == (16, 8, 4)
+    assert scaled_widths(0.01) == {"ngf": 4, "channels": (4, 4, 4, 4, 4), "fpn_dim": 4, "flow_channels": (4, 4, 4)}
+    assert scaled_widths(0.01, scale_flow_heads=False)["flow_channels"] == (128, 64, 32)
+
+
+def test_width_scales_the_flow_heads_unless_told_not_to(checkpoints: dict[str, Path]) -> None:
+    def head_widths(stage: Stage) -> list[int]:
+        head = stage.model.warp.aflow_net.netRefine[0]
+        return [head[i].out_channels for i in (0, 2, 4, 6)]
+
+    assert head_widths(_build(_config("pb-warp", checkpoints))) == [8, 4, 4, 2]
+    assert head_widths(_build(_config("pb-warp", checkpoints, scale_flow_heads=False))) == [128, 64, 32, 2]
+    with pytest.raises(CheckpointError, match="netMain.0.0.weight"):  # init made with the other heads
+        build_stage(_config("pb-e2e", checkpoints, scale_flow_heads=False))
 
 
 @pytest.mark.parametrize("knowledge", ["teacher+tutor", "tutor"])

@@ -202,3 +202,15 @@ def test_train_builds_the_stage_of_the_config(tmp_path, monkeypatch):
     config = toy_config(max_steps=2)
     final = train(config, TrainingPairs(ToySamples(4), seed=0), tmp_path)
     assert built == [config] and (final / "training.json").is_file()
+
+
+def test_a_checkpoint_from_before_scale_flow_heads_resumes_with_the_official_heads(tmp_path):
+    """Runs recorded before ``scale_flow_heads`` existed kept the official flow heads: they resume with it false."""
+    run(tmp_path, max_steps=2, scale_flow_heads=False)
+    state_file = latest_checkpoint(tmp_path) / STATE_FILE
+    state = torch.load(state_file, weights_only=True)
+    del state["config"]["scale_flow_heads"]
+    torch.save(state, state_file)
+    with pytest.raises(ValueError, match=r"different config \(scale_flow_heads: False -> True\)"):
+        run(tmp_path, resume=True)
+    run(tmp_path, resume=True, max_steps=4, scale_flow_heads=False)
