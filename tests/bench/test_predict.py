@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +114,27 @@ def test_cli_errors_are_one_line(viton, tmp_path):
                                    "viton", "--root", viton, "--out", tmp_path / "o", "--device", "cpu"])  # fmt: skip
     assert missing.exit_code == 2 and "Traceback" not in missing.output
     assert missing.stderr.strip().splitlines()[-1].startswith("error: ") and "nope" in missing.stderr
+
+
+@pytest.mark.slow
+def test_torchrun_shards_the_pairs(viton, tiny_pfafn, tmp_path):
+    """Two processes write the same files as one (each a contiguous block of the pairs)."""
+    repo = Path(__file__).parents[2]
+    common = ["-m", "bench.cli", "predict", "--method", "pf_afn", "--checkpoints", str(tiny_pfafn), "--dataset",
+              "viton", "--root", str(viton), "--option", "parse=image-parse-new", "--device", "cpu",
+              "--batch-size", "1"]  # fmt: skip
+    single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=repo,
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert single.returncode == 0, single.stderr[-2000:]
+    with socket.socket() as probe:  # a free port (torchrun's --master-port 0 does not pick one)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(port)]
+    double = subprocess.run([*torchrun, *common, "--out", str(tmp_path / "two")], cwd=repo, capture_output=True,
+                            text=True, timeout=300)  # fmt: skip
+    assert double.returncode == 0, double.stderr[-3000:]
+    assert double.stdout.count("wrote 2 new images") == 2, double.stdout
+    names = sorted(p.name for p in (tmp_path / "one").glob("*.png"))
+    assert len(names) == 4 and names == sorted(p.name for p in (tmp_path / "two").glob("*.png"))
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name

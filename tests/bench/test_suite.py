@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import signal
@@ -10,13 +11,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
+from click.testing import CliRunner
 
+from baselines.cp_vton import CPVTON
+from bench.cli import main
 from bench.data.readers import InputError
+from bench.data.synthetic import synthesize
 from bench.suite import list_suites, load_suite, run_suite, write_suite_report
 from bench.suite.literature import list_literature, load_literature
+from pftryon import PBAFN, PFAFN
+from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, init_deterministic_
 
 SUITE = {
     "name": "tiny",
@@ -134,3 +143,71 @@ def test_sigkill_then_rerun_gives_the_same_results(tiny_pfafn, tmp_path):
         subprocess.run(args, env=env, check=True, capture_output=True)
         assert (out / "results.csv").read_bytes() == reference, f"trial {trial}"
     assert (tmp_path / "r0" / "results.csv").read_bytes() == reference, "an earlier report was changed"
+
+
+def _official_files(folder: Path, model: torch.nn.Module, parts: tuple[str, str], names: tuple[str, str]) -> Path:
+    """Write ``model``'s two parts with deterministic weights as the official files (the conformance rule)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for part, name in zip(parts, names, strict=True):
+        init_deterministic_(getattr(model, part))
+        torch.save(getattr(model, part).state_dict(), folder / name)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def official(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Official-format checkpoint folders (deterministic weights) of PF-AFN, PB-AFN, CP-VTON and CP-VTON+."""
+    root = tmp_path_factory.mktemp("official")
+    return {
+        "pf_afn": _official_files(root / "pf_afn", PFAFN(), ("warp", "gen"), (OFFICIAL_WARP_FILE, OFFICIAL_GEN_FILE)),
+        "pb_afn": _official_files(root / "pb_afn", PBAFN(), ("warp", "gen"),
+                                  ("PBAFN_warp_epoch_101.pth", "PBAFN_gen_epoch_101.pth")),
+        "cp_vton": _official_files(root / "cp_vton", CPVTON(), ("gmm", "tom"), ("gmm_final.pth", "tom_final.pth")),
+        "cp_vton_plus": _official_files(root / "cp_vton_plus", CPVTON(plus=True), ("gmm", "tom"),
+                                        ("gmm_final.pth", "tom_final.pth")),
+    }  # fmt: skip
+
+
+def _checkpoint_args(official: dict[str, Path]) -> list[str]:
+    return [arg for name, folder in official.items() for arg in ("--checkpoints-for", f"{name}={folder}")]
+
+
+@pytest.mark.slow
+def test_pfafn_table1_on_a_synthetic_viton_tree(official, tmp_path):
+    synthesize("viton", tmp_path / "viton", n=8, size=(256, 192), seed=0, test_fraction=0.25, progress=False)
+    root = f"viton={tmp_path / 'viton'}"
+    only = "method=cp_vton,cp_vton_plus,pb_afn,pf_afn,no_warp"
+    args = ["bench", "--suite", "pfafn-table1", "--root-for", root, *_checkpoint_args(official), "--only", only,
+            "--set", "latency=[]", "--work", str(tmp_path / "work"), "--out", str(tmp_path / "report")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "report" / "results.csv")
+    ssim = table[(table.source == "measured") & (table.metric == "ssim")]
+    assert sorted(ssim.method) == ["cp_vton", "cp_vton_plus", "no_warp", "pb_afn", "pf_afn"]
+    assert ssim.value.between(0, 1).all() and (ssim.n == 2).all()
+    run = json.loads((tmp_path / "report" / "run.json").read_text())
+    assert {Path(p).name for p in run["methods"]["cp_vton"]["checkpoints"]} == {"gmm_final.pth", "tom_final.pth"}
+    assert "<table" in (tmp_path / "report" / "index.html").read_text()
+
+
+@pytest.mark.slow
+def test_pfafn_table1_on_the_real_fixture_pairs(official, shared_dir, tmp_path):
+    """PF-AFN's own demo layout: parser-free methods run, parser-based ones are cells saying why they cannot."""
+    demo = shared_dir / "fixtures" / "viton_demo"
+    suite = {"include": "pfafn-table1", "name": "pfafn-demo", "latency": [],
+             "datasets": [{"name": "viton-pfafn", "root": str(demo / "dataset"),
+                           "options": {"pairs_file": str(demo / "demo.txt")}}]}  # fmt: skip
+    (tmp_path / "demo.yaml").write_text(yaml.safe_dump(suite))
+    only = "method=pf_afn,pb_afn,cp_vton,no_warp"
+    args = ["bench", "--suite", str(tmp_path / "demo.yaml"), *_checkpoint_args(official), "--only", only,
+            "--work", str(tmp_path / "w"), "--out", str(tmp_path / "r")]  # fmt: skip
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    table = pd.read_csv(tmp_path / "r" / "results.csv")
+    ssim = table[(table.source == "measured") & (table.metric == "ssim")].set_index("method")
+    assert ssim.loc["pf_afn", "n"] == 6 and 0 < ssim.loc["pf_afn", "value"] < 1
+    for parser_based in ("pb_afn", "cp_vton"):
+        assert np.isnan(ssim.loc[parser_based, "value"])
+        assert "needs the sample field 'parse', which dataset viton-pfafn" in ssim.loc[parser_based, "note"]
+    warnings = json.loads((tmp_path / "r" / "run.json").read_text())["warnings"]
+    assert any("6 of 6 pairs of the paired list put another garment on the person" in w for w in warnings)
