@@ -364,7 +364,8 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: 
             try:
                 cell = ctx.cells.get_or_compute(key, compute)
             except InputError as err:  # e.g. a resolution the protocol's source does not support
-                absent |= dict.fromkeys(computable, f"refused by the protocol: {err}")
+                why = str(err).replace(str(ctx.work), "<work>")  # the table stays the same wherever --work is
+                absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
         rows += _quality_rows(method.name, dataset, name, cell["metrics"])
         ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
         base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name}
