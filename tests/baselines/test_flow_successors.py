@@ -198,21 +198,26 @@ def test_modulated_conv_matches_per_sample_convolution() -> None:
             torch.testing.assert_close(out[b : b + 1], expected, atol=1e-5, rtol=1e-5)
 
 
+def _check_round_trip(tiny: Any, warp_path: Path, gen_path: Path, config: dict[str, Any]) -> None:
+    """Load the two files into a fresh model of ``tiny``'s class and check weights and outputs are identical."""
+    loaded = type(tiny).from_official(warp_path, gen_path, **config)
+    assert not loaded.training
+    for key, value in tiny.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    inputs = _inputs(1, (64, 64))
+    with torch.inference_mode():
+        expected, out = tiny(*inputs), loaded(*inputs)
+    for key, value in expected.items():
+        torch.testing.assert_close(out[key], value, atol=0, rtol=0, msg=key)
+
+
 def test_fs_vton_from_official_round_trip(tmp_path: Path, tiny_fs: FSVTON) -> None:
     # As the official training saves it: the warp with its fixed filters, under a DataParallel prefix.
     warp_state = {f"module.{key}": value for key, value in tiny_fs.warp.state_dict().items()}
     warp_state["module.aflow_net.weight"] = torch.zeros(4, 1, 3, 3)
     torch.save(warp_state, tmp_path / FS_WARP_FILE)
     torch.save(tiny_fs.gen.state_dict(), tmp_path / FS_GEN_FILE)
-    loaded = FSVTON.from_official(tmp_path / FS_WARP_FILE, tmp_path / FS_GEN_FILE, **TINY_FS)
-    assert not loaded.training
-    for key, value in tiny_fs.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
-    inputs = _inputs(1, (64, 64))
-    with torch.inference_mode():
-        expected, out = tiny_fs(*inputs), loaded(*inputs)
-    for key, value in expected.items():
-        torch.testing.assert_close(out[key], value, atol=0, rtol=0, msg=key)
+    _check_round_trip(tiny_fs, tmp_path / FS_WARP_FILE, tmp_path / FS_GEN_FILE, TINY_FS)
 
 
 def test_fs_vton_from_official_names_bad_keys(tmp_path: Path, tiny_fs: FSVTON) -> None:
@@ -252,22 +257,10 @@ def test_dm_vton_smoothing_conv_is_shared_and_the_last_alias_wins(tiny_dm: DMVTO
         assert torch.equal(state[f"image_mobile.smooth_layers.{i}.weight"], expected), i
 
 
-def _check_dm_round_trip(tiny_dm: DMVTON, warp_path: Path, gen_path: Path) -> None:
-    loaded = DMVTON.from_official(warp_path, gen_path, **TINY_DM)
-    assert not loaded.training
-    for key, value in tiny_dm.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
-    inputs = _inputs(1, (64, 64))
-    with torch.inference_mode():
-        expected, out = tiny_dm(*inputs), loaded(*inputs)
-    for key, value in expected.items():
-        torch.testing.assert_close(out[key], value, atol=0, rtol=0, msg=key)
-
-
 def test_dm_vton_from_official_round_trip_plain_state_dicts(tmp_path: Path, tiny_dm: DMVTON) -> None:
     torch.save(tiny_dm.warp.state_dict(), tmp_path / DM_WARP_FILE)
     torch.save(tiny_dm.gen.state_dict(), tmp_path / DM_GEN_FILE)
-    _check_dm_round_trip(tiny_dm, tmp_path / DM_WARP_FILE, tmp_path / DM_GEN_FILE)
+    _check_round_trip(tiny_dm, tmp_path / DM_WARP_FILE, tmp_path / DM_GEN_FILE, TINY_DM)
 
 
 def test_dm_vton_from_official_round_trip_training_format(tmp_path: Path, tiny_dm: DMVTON) -> None:
@@ -277,7 +270,7 @@ def test_dm_vton_from_official_round_trip_training_format(tmp_path: Path, tiny_d
         optimizer = torch.optim.Adam(torch.nn.Linear(2, 2).parameters(), lr=5e-5, betas=(0.5, 0.999))
         checkpoint = {"epoch": 100, "best_fid": np.float64(11.2), "model": state, "optimizer": optimizer.state_dict()}
         torch.save(checkpoint, tmp_path / f"{name}.pt")
-    _check_dm_round_trip(tiny_dm, tmp_path / "warp.pt", tmp_path / "gen.pt")
+    _check_round_trip(tiny_dm, tmp_path / "warp.pt", tmp_path / "gen.pt", TINY_DM)
 
 
 def test_dm_vton_from_official_refuses_arbitrary_objects(tmp_path: Path, tiny_dm: DMVTON) -> None:
