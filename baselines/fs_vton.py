@@ -25,26 +25,13 @@ from torch import nn
 from pftryon.layers import apply_offset, compose_tryon, upsample_flow, warp
 from pftryon.layers.styled import StyledConvBlock, StyledFlowBlock
 from pftryon.models import ResUnetGenerator, WarpGenFiles, WarpOutput, mask_garment
-from pftryon.models.afwm import FeatureEncoder, RefinePyramid
+from pftryon.models.afwm import FeatureEncoder, RefinePyramid, flow_head
 
 __all__ = ["FSVTON", "OFFICIAL_GEN_FILE", "OFFICIAL_WARP_FILE", "StyleAFWM", "StyleAFlowNet"]
 
 OFFICIAL_WARP_FILE = "PFAFN_warp_epoch_101.pth"
 OFFICIAL_GEN_FILE = "PFAFN_gen_epoch_101.pth"
 _COST_CHANNELS = 49  # netStyle's width: the 7x7 cost volume of PF-AFN, kept as a channel count
-
-
-def _refine_head(in_channels: int) -> nn.Sequential:
-    """PF-AFN's netRefine head: 3x3 convs ``in -> 128 -> 64 -> 32 -> 2`` with LeakyReLU(0.1) between them."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 128, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(128, 64, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(64, 32, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(32, 2, 3, padding=1),
-    )
 
 
 def _style_head(fpn_dim: int, coarsest: tuple[int, int]) -> nn.Sequential:
@@ -71,7 +58,7 @@ class StyleAFlowNet(nn.Module):
         super().__init__()
         style_dim = 2 * (fpn_dim // 2)
         self.coarsest = tuple(coarsest)
-        self.netRefine = nn.ModuleList(_refine_head(2 * fpn_dim) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim) for _ in range(num_pyramid))
         self.netStyle = nn.ModuleList(StyledConvBlock(fpn_dim, _COST_CHANNELS, style_dim) for _ in range(num_pyramid))
         self.netF = nn.ModuleList(StyledFlowBlock(_COST_CHANNELS, 2, style_dim) for _ in range(num_pyramid))
         self.cond_style = _style_head(fpn_dim, coarsest)

@@ -17,7 +17,7 @@ from torch import nn
 from pftryon.layers.correlation import local_correlation
 from pftryon.layers.flow import apply_offset, second_order_filters, upsample_flow, warp
 
-__all__ = ["AFWM", "AFlowNet", "FeatureEncoder", "RefinePyramid", "WarpOutput"]
+__all__ = ["AFWM", "AFlowNet", "FeatureEncoder", "RefinePyramid", "WarpOutput", "flow_head"]
 
 DEFAULT_CHANNELS = (64, 128, 256, 256, 256)
 
@@ -93,7 +93,8 @@ class RefinePyramid(nn.Module):
         return pyramid[::-1]
 
 
-def _flow_head(in_channels: int) -> nn.Sequential:
+def flow_head(in_channels: int) -> nn.Sequential:
+    """PF-AFN's netMain/netRefine head: 3x3 convs ``in -> 128 -> 64 -> 32 -> 2``, LeakyReLU(0.1) between them."""
     return nn.Sequential(
         nn.Conv2d(in_channels, 128, 3, padding=1),
         nn.LeakyReLU(0.1),
@@ -139,8 +140,8 @@ class AFlowNet(nn.Module):
 
     def __init__(self, num_pyramid: int = 5, fpn_dim: int = 256) -> None:
         super().__init__()
-        self.netMain = nn.ModuleList(_flow_head(49) for _ in range(num_pyramid))
-        self.netRefine = nn.ModuleList(_flow_head(2 * fpn_dim) for _ in range(num_pyramid))
+        self.netMain = nn.ModuleList(flow_head(49) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim) for _ in range(num_pyramid))
         # Fixed second-difference filters; official training code saved them as `aflow_net.weight`.
         self.register_buffer("curvature_filters", second_order_filters(), persistent=False)
 
