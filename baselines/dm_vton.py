@@ -24,7 +24,7 @@ import os
 import pickle
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -34,9 +34,9 @@ from torch import nn
 from pftryon.layers import compose_tryon
 from pftryon.models import (
     CheckpointError,
+    WarpGenFiles,
     WarpOutput,
     clean_state_dict,
-    load_state_dict_checked,
     mask_garment,
     read_state_dict,
 )
@@ -55,8 +55,6 @@ __all__ = [
 
 OFFICIAL_WARP_FILE = "dmvton_pf_warp.pt"
 OFFICIAL_GEN_FILE = "dmvton_pf_gen.pt"
-# Saved by the official training code (fixed second-difference filters); carries no learned values.
-_TRAINING_ONLY_KEYS = ("aflow_net.weight",)
 # The training format stores `best_fid`, possibly a numpy float64: allow rebuilding numpy scalars (numpy 2 and
 # the numpy 1 module name) and nothing else beyond torch's weights-only defaults.
 _NUMPY_SCALAR_GLOBALS = [
@@ -277,7 +275,7 @@ def _check_smooth_aliases(state: Mapping[str, torch.Tensor], source: str) -> Non
                 )
 
 
-class DMVTON(nn.Module):
+class DMVTON(WarpGenFiles, nn.Module):
     """DM-VTON inference: MobileNetV2 flow warp of the garment, MobileNetV2 U-Net rendering and composition.
 
     ``DMVTON()(person, cloth, edge)`` applies the official preprocessing itself, as the official pipeline
@@ -327,23 +325,15 @@ class DMVTON(nn.Module):
         }
 
     @classmethod
-    def from_official(
-        cls, warp_path: str | os.PathLike[str], gen_path: str | os.PathLike[str], **config: Any
-    ) -> DMVTON:
-        """Build the model in eval mode from the official ``dmvton_pf_warp.pt`` / ``dmvton_pf_gen.pt``.
+    def read_official(cls, path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+        """Read a plain state dict or the official training format (:func:`read_official_checkpoint`)."""
+        return read_official_checkpoint(path)
 
-        Plain state dicts and the official training format are read (:func:`read_official_checkpoint`,
-        ``weights_only=True``). Warp checkpoints saved by the official training code carry an extra
-        ``aflow_net.weight`` (fixed filters), which is accepted.
+    @classmethod
+    def check_official_warp(cls, state: dict[str, torch.Tensor], source: str) -> None:
+        """Check that the copies of the shared smoothing conv in the warp file agree.
 
         Raises:
-            CheckpointError: If a file is missing or cannot be read safely, any other key is missing,
-                unexpected or of the wrong shape (all named, on one line), or the copies of a shared
-                smoothing conv differ.
+            CheckpointError: If they differ.
         """
-        model = cls(**config)
-        warp_state = read_official_checkpoint(warp_path)
-        _check_smooth_aliases(warp_state, str(warp_path))
-        load_state_dict_checked(model.warp, warp_state, ignore_keys=_TRAINING_ONLY_KEYS, source=str(warp_path))
-        load_state_dict_checked(model.gen, read_official_checkpoint(gen_path), source=str(gen_path))
-        return model.eval()
+        _check_smooth_aliases(state, source)

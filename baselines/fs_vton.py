@@ -16,38 +16,22 @@ shared/conformance/manifests/fsvton_{warp,gen}.json pin them. Every ``grid_sampl
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 from torch import nn
 
 from pftryon.layers import apply_offset, compose_tryon, upsample_flow, warp
 from pftryon.layers.styled import StyledConvBlock, StyledFlowBlock
-from pftryon.models import ResUnetGenerator, WarpOutput, load_state_dict_checked, mask_garment, read_state_dict
-from pftryon.models.afwm import FeatureEncoder, RefinePyramid
+from pftryon.models import ResUnetGenerator, WarpGenFiles, WarpOutput, mask_garment
+from pftryon.models.afwm import FeatureEncoder, RefinePyramid, flow_head
 
 __all__ = ["FSVTON", "OFFICIAL_GEN_FILE", "OFFICIAL_WARP_FILE", "StyleAFWM", "StyleAFlowNet"]
 
 OFFICIAL_WARP_FILE = "PFAFN_warp_epoch_101.pth"
 OFFICIAL_GEN_FILE = "PFAFN_gen_epoch_101.pth"
-# Saved by the official training code (fixed second-difference filters); carries no learned values.
-_TRAINING_ONLY_KEYS = ("aflow_net.weight",)
 _COST_CHANNELS = 49  # netStyle's width: the 7x7 cost volume of PF-AFN, kept as a channel count
-
-
-def _refine_head(in_channels: int) -> nn.Sequential:
-    """PF-AFN's netRefine head: 3x3 convs ``in -> 128 -> 64 -> 32 -> 2`` with LeakyReLU(0.1) between them."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 128, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(128, 64, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(64, 32, 3, padding=1),
-        nn.LeakyReLU(0.1),
-        nn.Conv2d(32, 2, 3, padding=1),
-    )
 
 
 def _style_head(fpn_dim: int, coarsest: tuple[int, int]) -> nn.Sequential:
@@ -74,7 +58,7 @@ class StyleAFlowNet(nn.Module):
         super().__init__()
         style_dim = 2 * (fpn_dim // 2)
         self.coarsest = tuple(coarsest)
-        self.netRefine = nn.ModuleList(_refine_head(2 * fpn_dim) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim) for _ in range(num_pyramid))
         self.netStyle = nn.ModuleList(StyledConvBlock(fpn_dim, _COST_CHANNELS, style_dim) for _ in range(num_pyramid))
         self.netF = nn.ModuleList(StyledFlowBlock(_COST_CHANNELS, 2, style_dim) for _ in range(num_pyramid))
         self.cond_style = _style_head(fpn_dim, coarsest)
@@ -151,7 +135,7 @@ class StyleAFWM(nn.Module):
         return self.aflow_net(cloth, cloth_pyramid, person_pyramid, edge)
 
 
-class FSVTON(nn.Module):
+class FSVTON(WarpGenFiles, nn.Module):
     """FS-VTON inference: style-flow warp of the garment, ResUnet rendering and composition.
 
     ``FSVTON()(person, cloth, edge)`` applies the official test preprocessing itself (the edge is
@@ -219,23 +203,3 @@ class FSVTON(nn.Module):
             "gen_out": gen_out,
             **compose_tryon(warped.warped, gen_out, gate=warped.warped_edge),
         }
-
-    @classmethod
-    def from_official(
-        cls, warp_path: str | os.PathLike[str], gen_path: str | os.PathLike[str], **config: Any
-    ) -> FSVTON:
-        """Build the model in eval mode from the official ``PFAFN_warp_epoch_101.pth`` / ``PFAFN_gen_epoch_101.pth``.
-
-        Checkpoints saved by the official training code carry an extra ``aflow_net.weight`` (fixed
-        filters), which is accepted; a ``module.`` prefix is stripped.
-
-        Raises:
-            CheckpointError: If a file is missing or cannot be read safely, or any other key is missing,
-                unexpected or of the wrong shape (all named, on one line).
-        """
-        model = cls(**config)
-        load_state_dict_checked(
-            model.warp, read_state_dict(warp_path), ignore_keys=_TRAINING_ONLY_KEYS, source=str(warp_path)
-        )
-        load_state_dict_checked(model.gen, read_state_dict(gen_path), source=str(gen_path))
-        return model.eval()

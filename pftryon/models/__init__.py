@@ -18,6 +18,7 @@ from pftryon.models._registry import (
     register_model,
     save_pretrained,
 )
+from pftryon.models._two_file import TRAINING_ONLY_WARP_KEYS, WarpGenFiles
 from pftryon.models.afwm import AFWM, WarpOutput
 from pftryon.models.pf_afn import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PBAFN, PFAFN, mask_garment
 from pftryon.models.resunet import ResUnetGenerator
@@ -32,6 +33,8 @@ __all__ = [
     "PFAFN",
     "CheckpointError",
     "ResUnetGenerator",
+    "TRAINING_ONLY_WARP_KEYS",
+    "WarpGenFiles",
     "WarpOutput",
     "atomic_write",
     "clean_state_dict",

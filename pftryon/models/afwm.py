@@ -26,6 +26,7 @@ __all__ = [
     "FeatureEncoder",
     "RefinePyramid",
     "WarpOutput",
+    "flow_head",
 ]
 
 DEFAULT_CHANNELS = (64, 128, 256, 256, 256)
@@ -104,8 +105,9 @@ class RefinePyramid(nn.Module):
         return pyramid[::-1]
 
 
-def _flow_head(in_channels: int, hidden: Sequence[int]) -> nn.Sequential:
-    """3x3 convolutions ``in_channels -> hidden... -> 2`` with LeakyReLU(0.1) between them (indices 0, 2, 4, ...)."""
+def flow_head(in_channels: int, hidden: Sequence[int] = DEFAULT_FLOW_CHANNELS) -> nn.Sequential:
+    """PF-AFN's netMain/netRefine head: 3x3 convs ``in_channels -> hidden... -> 2`` (official hidden 128, 64, 32),
+    LeakyReLU(0.1) between them (module indices 0, 2, 4, ...)."""
     widths = [in_channels, *hidden, 2]
     layers: list[nn.Module] = []
     for i, (c_in, c_out) in enumerate(itertools.pairwise(widths)):
@@ -157,8 +159,8 @@ class AFlowNet(nn.Module):
         self, num_pyramid: int = 5, fpn_dim: int = 256, flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS
     ) -> None:
         super().__init__()
-        self.netMain = nn.ModuleList(_flow_head(49, flow_channels) for _ in range(num_pyramid))
-        self.netRefine = nn.ModuleList(_flow_head(2 * fpn_dim, flow_channels) for _ in range(num_pyramid))
+        self.netMain = nn.ModuleList(flow_head(49, flow_channels) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim, flow_channels) for _ in range(num_pyramid))
         # Fixed second-difference filters; official training code saved them as `aflow_net.weight`.
         self.register_buffer("curvature_filters", second_order_filters(), persistent=False)
 

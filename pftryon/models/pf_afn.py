@@ -7,15 +7,14 @@ two checkpoint files. See shared/reference/pfafn_spec.md §1 (test pipeline) and
 
 from __future__ import annotations
 
-import os
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from pftryon.layers.compose import compose_tryon
-from pftryon.models._checkpoint import load_state_dict_checked, read_state_dict
 from pftryon.models._registry import register_model
+from pftryon.models._two_file import WarpGenFiles
 from pftryon.models.afwm import AFWM, DEFAULT_CHANNELS, DEFAULT_FLOW_CHANNELS, WarpOutput
 from pftryon.models.resunet import ResUnetGenerator
 
@@ -23,8 +22,6 @@ __all__ = ["PBAFN", "PFAFN", "mask_garment", "OFFICIAL_WARP_FILE", "OFFICIAL_GEN
 
 OFFICIAL_WARP_FILE = "warp_model_final.pth"
 OFFICIAL_GEN_FILE = "gen_model_final.pth"
-# Saved by the official training code (fixed second-difference filters); carries no learned values.
-_TRAINING_ONLY_KEYS = ("aflow_net.weight",)
 
 
 def mask_garment(cloth: torch.Tensor, edge: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -41,8 +38,8 @@ def mask_garment(cloth: torch.Tensor, edge: torch.Tensor) -> tuple[torch.Tensor,
     return cloth * edge, edge
 
 
-class _FlowTryOn(nn.Module):
-    """A warp module and a generator saved as two official files; loading and saving are shared."""
+class _FlowTryOn(WarpGenFiles, nn.Module):
+    """A warp module and a generator in two official files (``warp_model_final.pth``, ``gen_model_final.pth``)."""
 
     architecture: ClassVar[str]
     warp: AFWM
@@ -51,21 +48,6 @@ class _FlowTryOn(nn.Module):
     def __init__(self, **config: Any) -> None:
         super().__init__()
         self.config = config
-
-    @classmethod
-    def from_official(cls, warp_path: str | os.PathLike[str], gen_path: str | os.PathLike[str], **config: Any) -> Self:
-        """Build the model in eval mode from the official ``warp_model_final.pth`` / ``gen_model_final.pth``.
-
-        Checkpoints saved by the official training code carry an extra ``aflow_net.weight`` (fixed
-        filters), which is accepted; any other missing or unexpected key or wrong shape raises
-        :class:`~pftryon.models.CheckpointError` naming it.
-        """
-        model = cls(**config)
-        load_state_dict_checked(
-            model.warp, read_state_dict(warp_path), ignore_keys=_TRAINING_ONLY_KEYS, source=str(warp_path)
-        )
-        load_state_dict_checked(model.gen, read_state_dict(gen_path), source=str(gen_path))
-        return model.eval()
 
 
 def _outputs(warped: WarpOutput, gen_out: torch.Tensor, gate: torch.Tensor) -> dict[str, torch.Tensor]:
