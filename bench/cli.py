@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 import sys
 from pathlib import Path
 
@@ -207,6 +208,9 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
         click.echo(f"wrote {path}")
 
 
+_EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
+
+
 def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
     import yaml
 
@@ -215,7 +219,13 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise click.UsageError(f"--set expects key=value, got {item!r}")
-        values[key.strip().replace("-", "_")] = yaml.safe_load(value)
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise click.UsageError(f"--set {key}: cannot read {value!r} ({err.__class__.__name__})") from None
+        if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
+            parsed = float(parsed)  # YAML 1.1 reads 1e-4 and 5e-5 (no dot) as strings
+        values[key.strip().replace("-", "_")] = parsed
     return values
 
 

@@ -47,7 +47,11 @@ def read_pair_list(path: str | os.PathLike[str], columns: int = 2, sep: str | No
     if not path.is_file():
         raise InputError(f"{path}: pair list not found")
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a UTF-8 byte-order mark is dropped
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not UTF-8 text (byte {err.start}); expected lines 'person.jpg cloth.jpg'") from None
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.strip().split(sep)
