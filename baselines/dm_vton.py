@@ -31,7 +31,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pftryon.layers import compose_tryon
 from pftryon.models import (
     CheckpointError,
     WarpGenFiles,
@@ -41,6 +40,7 @@ from pftryon.models import (
     read_state_dict,
 )
 from pftryon.models.afwm import AFlowNet
+from pftryon.models.pf_afn import render_parser_free
 
 __all__ = [
     "DMVTON",
@@ -312,17 +312,7 @@ class DMVTON(WarpGenFiles, nn.Module):
             ``warped_cloth``, ``flow`` (normalised sampling grid ``[B, 2, H, W]``, channels x then y),
             ``warped_edge``, ``gen_out`` (raw 4 channels), ``rendered``, ``mask`` and ``tryon`` in [-1, 1].
         """
-        cloth, edge = mask_garment(cloth, edge)
-        warped = self.warp(person, cloth, edge)
-        assert warped.warped_edge is not None
-        gen_out = self.gen(torch.cat([person, warped.warped, warped.warped_edge], dim=1))
-        return {
-            "warped_cloth": warped.warped,
-            "flow": warped.flow,
-            "warped_edge": warped.warped_edge,
-            "gen_out": gen_out,
-            **compose_tryon(warped.warped, gen_out, gate=warped.warped_edge),
-        }
+        return render_parser_free(self.warp, self.gen, person, *mask_garment(cloth, edge))
 
     @classmethod
     def read_official(cls, path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

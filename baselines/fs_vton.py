@@ -22,10 +22,11 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from pftryon.layers import apply_offset, compose_tryon, upsample_flow, warp
+from pftryon.layers import apply_offset, upsample_flow, warp
 from pftryon.layers.styled import StyledConvBlock, StyledFlowBlock
 from pftryon.models import ResUnetGenerator, WarpGenFiles, WarpOutput, mask_garment
 from pftryon.models.afwm import FeatureEncoder, RefinePyramid, flow_head
+from pftryon.models.pf_afn import render_parser_free
 
 __all__ = ["FSVTON", "OFFICIAL_GEN_FILE", "OFFICIAL_WARP_FILE", "StyleAFWM", "StyleAFlowNet"]
 
@@ -192,14 +193,4 @@ class FSVTON(WarpGenFiles, nn.Module):
                 f"FS-VTON was built for {self.fine_size[0]}x{self.fine_size[1]} images, got person "
                 f"{tuple(person.shape[-2:])} and garment {tuple(cloth.shape[-2:])}"
             )
-        cloth, edge = mask_garment(cloth, edge)
-        warped = self.warp(person, cloth, edge)
-        assert warped.warped_edge is not None
-        gen_out = self.gen(torch.cat([person, warped.warped, warped.warped_edge], dim=1))
-        return {
-            "warped_cloth": warped.warped,
-            "flow": warped.flow,
-            "warped_edge": warped.warped_edge,
-            "gen_out": gen_out,
-            **compose_tryon(warped.warped, gen_out, gate=warped.warped_edge),
-        }
+        return render_parser_free(self.warp, self.gen, person, *mask_garment(cloth, edge))

@@ -18,7 +18,7 @@ from pftryon.models._two_file import WarpGenFiles
 from pftryon.models.afwm import AFWM, DEFAULT_CHANNELS, DEFAULT_FLOW_CHANNELS, WarpOutput
 from pftryon.models.resunet import ResUnetGenerator
 
-__all__ = ["PBAFN", "PFAFN", "mask_garment", "OFFICIAL_WARP_FILE", "OFFICIAL_GEN_FILE"]
+__all__ = ["PBAFN", "PFAFN", "mask_garment", "render_parser_free", "OFFICIAL_WARP_FILE", "OFFICIAL_GEN_FILE"]
 
 OFFICIAL_WARP_FILE = "warp_model_final.pth"
 OFFICIAL_GEN_FILE = "gen_model_final.pth"
@@ -56,6 +56,20 @@ def _outputs(warped: WarpOutput, gen_out: torch.Tensor, gate: torch.Tensor) -> d
             "gen_out": gen_out, **composed}  # fmt: skip
 
 
+def render_parser_free(
+    warp: nn.Module, gen: nn.Module, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor
+) -> dict[str, torch.Tensor]:
+    """The parser-free test pipeline of PF-AFN and its successors (FS-VTON, DM-VTON): warp the masked garment to the
+    person, generate from ``[person, warped garment, warped edge]``, compose gated by the warped edge.
+
+    Returns ``warped_cloth``, ``flow``, ``warped_edge``, ``gen_out``, ``rendered``, ``mask`` and ``tryon``.
+    """
+    warped = warp(person, cloth, edge)
+    assert warped.warped_edge is not None
+    gen_out = gen(torch.cat([person, warped.warped, warped.warped_edge], dim=1))
+    return _outputs(warped, gen_out, warped.warped_edge)
+
+
 class PFAFN(_FlowTryOn):
     """Parser-free appearance flow network: person image + garment + garment mask → try-on.
 
@@ -88,10 +102,7 @@ class PFAFN(_FlowTryOn):
         self.gen = ResUnetGenerator(7, 4, num_downs=5, ngf=ngf)
 
     def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
-        warped = self.warp(person, cloth, edge)
-        assert warped.warped_edge is not None
-        gen_out = self.gen(torch.cat([person, warped.warped, warped.warped_edge], dim=1))
-        return _outputs(warped, gen_out, warped.warped_edge)
+        return render_parser_free(self.warp, self.gen, person, cloth, edge)
 
 
 class PBAFN(_FlowTryOn):
