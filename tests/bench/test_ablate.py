@@ -162,3 +162,16 @@ def test_optional_metrics_are_scored_when_their_weights_are_present(lpips_weight
     values = score["per_sample"]
     assert values["ssim"] == pytest.approx(1.0) and values["lpips"] == pytest.approx(0.0, abs=1e-6)
     assert set(values) == {"ssim", "psnr", "epe", "lpips"} and (values["epe"] > 0).all()
+
+
+def test_runs_recorded_before_scale_flow_heads_are_reused_as_official_heads(tmp_path: Path) -> None:
+    from bench.ablate.runs import StaleWorkError, train_run
+
+    run = plan_runs(load_recipe("synthetic-small"), tmp_path)[0]
+    recorded = {k: v for k, v in run.config.to_dict().items() if k != "scale_flow_heads"}
+    (run.folder / "final").mkdir(parents=True)
+    (run.folder / "final" / "training.json").write_text(json.dumps({"config": recorded, "wall_time_s": 1.0}))
+    assert train_run(run, None, "cpu", lambda _: None)["config"] == recorded  # type: ignore[arg-type]
+    scaled = run.__class__(run.key, run.folder, run.config.replace(scale_flow_heads=True))
+    with pytest.raises(StaleWorkError, match="scale_flow_heads"):
+        train_run(scaled, None, "cpu", lambda _: None)  # type: ignore[arg-type]
