@@ -42,12 +42,21 @@ class _FlowTryOn(WarpGenFiles, nn.Module):
     """A warp module and a generator in two official files (``warp_model_final.pth``, ``gen_model_final.pth``)."""
 
     architecture: ClassVar[str]
-    warp: AFWM
-    gen: ResUnetGenerator
+    condition_channels: ClassVar[int]  # the warp's person-side input channels
+    generator_inputs: ClassVar[int]  # the generator's input channels
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        ngf: int = 64,
+        channels: tuple[int, ...] = DEFAULT_CHANNELS,
+        fpn_dim: int = 256,
+        flow_channels: tuple[int, ...] = DEFAULT_FLOW_CHANNELS,
+    ) -> None:
         super().__init__()
-        self.config = config
+        self.config = {"ngf": ngf, "channels": list(channels), "fpn_dim": fpn_dim, "flow_channels": list(flow_channels)}
+        self.warp = AFWM(self.condition_channels, channels, fpn_dim, flow_channels)
+        self.gen = ResUnetGenerator(self.generator_inputs, 4, num_downs=5, ngf=ngf)
 
 
 def _outputs(warped: WarpOutput, gen_out: torch.Tensor, gate: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -89,17 +98,7 @@ class PFAFN(_FlowTryOn):
     architecture = "pf_afn"
     required_inputs: ClassVar[tuple[str, ...]] = ("person", "cloth", "cloth_mask")
 
-    def __init__(
-        self,
-        *,
-        ngf: int = 64,
-        channels: tuple[int, ...] = DEFAULT_CHANNELS,
-        fpn_dim: int = 256,
-        flow_channels: tuple[int, ...] = DEFAULT_FLOW_CHANNELS,
-    ):
-        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim, flow_channels=list(flow_channels))
-        self.warp = AFWM(3, channels, fpn_dim, flow_channels)
-        self.gen = ResUnetGenerator(7, 4, num_downs=5, ngf=ngf)
+    condition_channels, generator_inputs = 3, 7
 
     def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
         return render_parser_free(self.warp, self.gen, person, cloth, edge)
@@ -119,17 +118,7 @@ class PBAFN(_FlowTryOn):
     architecture = "pb_afn"
     required_inputs: ClassVar[tuple[str, ...]] = ("parse", "densepose", "keypoints", "cloth", "cloth_mask")
 
-    def __init__(
-        self,
-        *,
-        ngf: int = 64,
-        channels: tuple[int, ...] = DEFAULT_CHANNELS,
-        fpn_dim: int = 256,
-        flow_channels: tuple[int, ...] = DEFAULT_FLOW_CHANNELS,
-    ):
-        super().__init__(ngf=ngf, channels=list(channels), fpn_dim=fpn_dim, flow_channels=list(flow_channels))
-        self.warp = AFWM(45, channels, fpn_dim, flow_channels)
-        self.gen = ResUnetGenerator(8, 4, num_downs=5, ngf=ngf)
+    condition_channels, generator_inputs = 45, 8
 
     def forward(
         self,
