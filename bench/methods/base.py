@@ -8,6 +8,7 @@ the harness; adapters are the only place that knows both a model and the sample 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -64,12 +65,7 @@ class MethodCard:
 
     def to_dict(self) -> dict[str, Any]:
         """The card as plain data (for results files)."""
-        return {
-            "name": self.name, "title": self.title, "family": self.family, "citation": self.citation,
-            "inputs": list(self.inputs), "resolution": list(self.resolution),
-            "official_files": list(self.official_files), "weights_source": self.weights_source,
-            "parser_free": self.parser_free, "fallbacks": dict(self.fallbacks),
-        }  # fmt: skip
+        return {**dataclasses.asdict(self), "fallbacks": dict(self.fallbacks)}
 
 
 class TryOnMethod(ABC):
