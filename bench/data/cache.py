@@ -48,13 +48,16 @@ def fingerprint(dataset: TryOnDataset) -> str:
     return digest.hexdigest()
 
 
-def content_fingerprint(dataset: TryOnDataset) -> str:
+def content_fingerprint(dataset: TryOnDataset, hashed: dict[Path, str] | None = None) -> str:
     """SHA-256 of the loader's configuration, its pair list and the *bytes* of every file it reads (each file hashed
-    once however many samples share it): what a benchmark cell is keyed by, immune to copies that keep mtimes."""
+    once however many samples share it): what a benchmark cell is keyed by, immune to copies that keep mtimes.
+
+    ``hashed`` (path -> sha256) is read and filled, so loaders of one tree (paired and unpaired lists) hash each file
+    once between them."""
     digest = hashlib.sha256()
     config = (dataset.name, dataset.split, dataset.pair_mode, dataset.size, getattr(dataset, "label_set", None))
     digest.update(repr(config).encode())
-    hashed: dict[Path, str] = {}
+    hashed = {} if hashed is None else hashed
     for entry in dataset.entries:
         digest.update(f"{entry.person_id}|{entry.cloth_id}|{sorted(entry.extra.items())}".encode())
         for role, path in sorted(entry.files.items()):

@@ -77,12 +77,12 @@ def prepare_dataset(spec: DatasetSpec, root: Path, recipe: Recipe | None, progre
         notes.append(restrict_categories(root, recipe))
     elif not root.is_dir():
         raise InputError(f"{root}: dataset folder of {spec.key} not found (give it with --root-for {spec.name}=DIR)")
-    loaders, fingerprints = {}, {}
+    loaders, fingerprints, hashed = {}, {}, {}
     for mode in ("paired", "unpaired"):
         loader = create_dataset(spec.name, root, split=spec.split, pair_mode=mode, size=spec.size, **spec.options)
         if spec.limit is not None:
             loader.entries = loader.entries[: spec.limit]
-        loaders[mode], fingerprints[mode] = loader, content_fingerprint(loader)
+        loaders[mode], fingerprints[mode] = loader, content_fingerprint(loader, hashed)
     foreign = sum(e.person_id != e.cloth_id for e in loaders["paired"].entries)
     if foreign:
         total = len(loaders["paired"])
