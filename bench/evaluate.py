@@ -45,7 +45,7 @@ from pftryon.models import atomic_write
 
 __all__ = [
     "EvalResult", "EvalSet", "cross_protocol_table", "evaluate", "init_distributed", "match_dataset",
-    "match_folders", "run_eval", "summary_markdown", "write_results",
+    "match_folders", "matching_record", "run_eval", "summary_markdown", "write_results",
 ]  # fmt: skip
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
@@ -96,7 +96,7 @@ def _counted(names: Sequence[str]) -> dict[str, Any]:
     return {"count": len(names), "first": list(names[:_FIRST])}
 
 
-def _matching(pair_list: str, predictions: int, references: int, listed: int, matched: int,
+def matching_record(pair_list: str, predictions: int, references: int, listed: int, matched: int,
               unmatched: Sequence[str], extra: Sequence[str], allow_partial: bool) -> dict[str, Any]:  # fmt: skip
     """The matching facts of one list (``summary["inputs"]["matching"]``)."""
     return {
@@ -152,7 +152,7 @@ def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[st
     _refuse_partial(Path(pred_dir), f"references in {gt_dir}", unscored, len(refs), allow_partial)
     pairs = [(stem, path, refs[stem]) for stem, path in preds.items()]
     description = {"mode": "folders", "pred": str(pred_dir), "gt": str(gt_dir), "matched_by": "file stem"}
-    matching = _matching(f"file stems of the reference folder {gt_dir}", len(preds), len(refs), len(refs),
+    matching = matching_record(f"file stems of the reference folder {gt_dir}", len(preds), len(refs), len(refs),
                          len(pairs), unscored, [], allow_partial)  # fmt: skip
     return EvalSet(pairs, list(preds.values()), list(refs.values()), description, matching=matching)
 
@@ -196,7 +196,7 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
     persons = list(dict.fromkeys(entry.files["person"] for entry in dataset.entries))
     pair_list = f"pairs_file {options['pairs_file']}" if options.get("pairs_file") else f"{name} {pair_mode} test list"
     extra = [preds[s].relative_to(pred_dir).as_posix() for s in preds if s not in used]
-    matching = _matching(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial)
+    matching = matching_record(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial)
     return _Listed(rows, videos or None, persons, matching)
 
 

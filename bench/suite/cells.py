@@ -18,7 +18,7 @@ from pftryon.models import atomic_write
 
 __all__ = ["CELL_FORMAT", "CellCache", "cell_key"]
 
-CELL_FORMAT = 1
+CELL_FORMAT = 2  # 2: evaluation cells keep the matching and resize records
 
 
 def cell_key(kind: str, **inputs: Any) -> str:

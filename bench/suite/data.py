@@ -83,6 +83,12 @@ def prepare_dataset(spec: DatasetSpec, root: Path, recipe: Recipe | None, progre
         if spec.limit is not None:
             loader.entries = loader.entries[: spec.limit]
         loaders[mode], fingerprints[mode] = loader, content_fingerprint(loader, hashed)
+    if spec.size is not None:
+        notes.append(
+            f"{spec.key}: inputs resized by the {spec.name} loader to {spec.size[0]}x{spec.size[1]} (bilinear images, "
+            "nearest masks and labels) before every method; the references are the files as stored, and each "
+            "protocol resizes them or refuses as its source does"
+        )
     foreign = sum(e.person_id != e.cloth_id for e in loaders["paired"].entries)
     if foreign:
         total = len(loaders["paired"])

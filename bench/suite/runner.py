@@ -28,7 +28,7 @@ import torch
 
 from bench.ablate.recipe import load_recipe
 from bench.data.readers import InputError
-from bench.evaluate import EvalSet, evaluate
+from bench.evaluate import EvalSet, evaluate, matching_record
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.fid_backends import fid_weights_name
@@ -150,21 +150,28 @@ def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: P
 
 
 def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet:
-    """The paired list's predictions against the person images; the unpaired list's predictions for FID/KID."""
-    pairs = [(f"{e.person_id}__{e.cloth_id}", paired / f"{e.person_id}__{e.cloth_id}.png", e.files["person"])
-             for e in dataset.loaders["paired"].entries]  # fmt: skip
-    fake = [unpaired / f"{e.person_id}__{e.cloth_id}.png" for e in dataset.loaders["unpaired"].entries]
-    real = list(dict.fromkeys(ref for _, _, ref in pairs))
+    """The paired list's predictions against the person images; the unpaired list's predictions for FID/KID. A line
+    repeated in a list is scored once (``pftryon predict`` wrote it once), and the matching record counts it."""
     entries = dataset.loaders["paired"].entries
+    unique: dict[str, Any] = {}
+    for entry in entries:
+        unique.setdefault(f"{entry.person_id}__{entry.cloth_id}", entry)
+    pairs = [(name, paired / f"{name}.png", e.files["person"]) for name, e in unique.items()]
+    fake = list(
+        dict.fromkeys(unpaired / f"{e.person_id}__{e.cloth_id}.png" for e in dataset.loaders["unpaired"].entries)
+    )
+    real = list(dict.fromkeys(ref for _, _, ref in pairs))
     videos = None
     if "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order, for the temporal metrics
-        videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in entries]
+        videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in unique.values()]
+    pair_list = f"{dataset.spec.name} {dataset.spec.split} paired list ({len(entries) - len(pairs)} repeated lines)"
+    matching = matching_record(pair_list, len(pairs), len(real), len(entries), len(pairs), [], [], False)
     description = {
         "mode": "suite", "dataset": dataset.spec.name, "root": str(dataset.root), "split": dataset.spec.split,
         "paired_list": f"{len(pairs)} pairs", "fid_fake_set": f"{len(fake)} unpaired predictions",
         "fid_real_set": f"{len(real)} test person images", "matched_by": "<person>__<cloth> names written by predict",
     }  # fmt: skip
-    return EvalSet(pairs, fake, real, description, videos)
+    return EvalSet(pairs, fake, real, description, videos, matching)
 
 
 def _truth_cell(dataset: PreparedDataset, unpaired: Path, batch_size: int, device: str) -> dict[str, Any]:
@@ -337,6 +344,7 @@ class _Context:
     cells: CellCache
     report: Progress
     notes: list[str]
+    evaluations: list[dict[str, Any]] = field(default_factory=list)  # per cell: what was matched and resized
 
 
 def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
@@ -345,7 +353,9 @@ def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: di
     result = evaluate(_eval_set(dataset, folders["paired"], folders["unpaired"]), protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
                       feature_cache=ctx.work / "features", progress=False)  # fmt: skip
-    return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", [])}
+    inputs = result.summary["inputs"]
+    return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", []),
+            "matching": inputs.get("matching"), "resize": inputs.get("resize")}  # fmt: skip
 
 
 def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
@@ -368,6 +378,9 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: 
                 absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
         rows += _quality_rows(method.name, dataset, name, cell["metrics"])
         ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
+        if cell.get("matching") or cell.get("resize"):
+            ctx.evaluations.append({"method": method.name, "dataset": dataset.key, "protocol": name,
+                                    "matching": cell.get("matching"), "resize": cell.get("resize")})  # fmt: skip
         base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name}
         rows += [_row(**base, metric=m, note=why) for m, why in absent.items()]
     if dataset.truth is not None:
@@ -415,6 +428,7 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         "datasets": {d.key: d.describe() for d in datasets},
         "skipped": skipped,
         "warnings": ctx.notes,
+        "evaluations": ctx.evaluations,
         "cells": {"reused": ctx.cells.hits, "computed": ctx.cells.misses},
         "metadata": {**run_metadata(), "device": _device_label(ctx.device)},
         "timings": timings,

@@ -109,6 +109,9 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
     assert len(published) == len(load_literature("pfafn-table1")) and published.citation.str.len().gt(0).all()
     assert any("DensePose derived from the parse" in w for w in first.run["warnings"])
     assert first.run["cells"]["computed"] > 0 and len(first.qualitative) == 2
+    (pfafn,) = [e for e in first.run["evaluations"] if e["method"] == "pf_afn" and e["protocol"] == "pfafn"]
+    assert pfafn["matching"]["listed"] == pfafn["matching"]["matched"] == 4
+    assert pfafn["matching"]["scored_fraction"] == 1.0 and pfafn["resize"]
     paths = write_suite_report(first, tmp_path / "report")
     assert {p.name for p in paths} >= {"results.csv", "run.json", "table.md", "index.html", "qualitative.png"}
 
