@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test bench bench-speed bench-metrics lint clean
+.PHONY: setup test bench bench-speed bench-metrics corpus lint clean
 
 setup: $(STAMP)
 
@@ -33,6 +33,10 @@ bench-speed: setup
 # ~5-10 min on 2 cores: pftryon eval against pytorch-fid + fidelity --kid + per-image skimage / lpips loops.
 bench-metrics: setup
 	$(BIN)/python -m bench.speed metrics --check
+
+# The bad-input corpus (tests/corpus/cases_*.py): cases per command and outcome class; `make test` runs them all.
+corpus: setup
+	$(BIN)/python tests/corpus/summary.py
 
 lint: setup
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
