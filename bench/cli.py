@@ -230,7 +230,10 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
 
 
 @main.command()
-@click.option("--stage", type=click.Choice(["pb-warp", "pb-e2e", "pf-warp", "pf-e2e"]), required=True)
+@click.option("--method", "method_name", default="pf_afn", show_default=True,
+              help="pf_afn, or a trainable baseline (a wrong --stage lists its stages).")  # fmt: skip
+@click.option("--stage", required=True, help="A stage of the method, in order (pf_afn: pb-warp, pb-e2e, pf-warp, "
+              "pf-e2e).")  # fmt: skip
 @click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), required=True)
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset folder (train split).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, log, final).")
@@ -241,13 +244,18 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
 @click.option("--tutor", type=click.Path(path_type=Path), help="The trained PB-AFN's final/model folder (pf-*).")
 @click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-def train(stage: str, dataset_name: str, root: Path, out: Path, config_file: Path | None, settings: tuple[str, ...],
-          init: Path | None, tutor: Path | None, resume: bool, device: str) -> None:  # fmt: skip
-    """Train one PF-AFN stage (official hyper-parameters by default); runs under torchrun for DDP."""
-    from bench.training import train_on_dataset
+def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path, config_file: Path | None,
+          settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
+          device: str) -> None:  # fmt: skip
+    """Train one stage of PF-AFN or a baseline (official hyper-parameters by default); runs under torchrun for DDP."""
+    from bench.training import check_stage, train_on_dataset
     from pftryon.train.config import TrainConfig, load_config
     from pftryon.train.trainer import TrainingDiverged
 
+    try:
+        check_stage(method_name, stage)
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
     overrides = _parse_settings(settings) | {k: str(v) for k, v in (("init", init), ("tutor", tutor)) if v}
     overrides["stage"] = stage
     try:
@@ -259,7 +267,7 @@ def train(stage: str, dataset_name: str, root: Path, out: Path, config_file: Pat
     except TrainingDiverged as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(3)
-    click.echo(f"trained {stage}: {final}")
+    click.echo(f"trained {method_name} {stage}: {final}")
 
 
 @main.command()

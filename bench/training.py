@@ -1,18 +1,35 @@
-"""Wiring a dataset of the suite into :mod:`pftryon.train` (the trainer itself knows no file layouts)."""
+"""Wiring training into the harness: which methods train through which stages, and a dataset of the suite as
+training batches (:mod:`pftryon.train` itself knows no file layouts and no baselines)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bench.data import create_dataset
-from bench.data.schema import to_common
-from pftryon.train.config import TrainConfig
-from pftryon.train.data import TrainingPairs
-from pftryon.train.representation import densepose_from_parse
+if TYPE_CHECKING:
+    from pftryon.train.config import TrainConfig
+    from pftryon.train.data import TrainingPairs
 
-__all__ = ["training_pairs", "train_on_dataset"]
+__all__ = ["TRAINABLE", "check_stage", "register_stages", "train_on_dataset", "training_pairs"]
+
+# The stages of each trainable method, in training order (`pftryon train --method M --stage S`).
+TRAINABLE: dict[str, tuple[str, ...]] = {
+    "pf_afn": ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e"),
+}
+
+
+def check_stage(method: str, stage: str) -> None:
+    """Raise ``ValueError`` (one line, listing the method's stages) unless ``method`` trains through ``stage``."""
+    if method not in TRAINABLE:
+        raise ValueError(f"method {method!r} is not trainable here; trainable: {', '.join(TRAINABLE)}")
+    if stage not in TRAINABLE[method]:
+        raise ValueError(f"{method} has no stage {stage!r}; its stages, in order: {', '.join(TRAINABLE[method])}")
+
+
+def register_stages() -> None:
+    """Register the baselines' training stages with :func:`pftryon.train.stages.build_stage` (idempotent)."""
+    import baselines.training  # noqa: F401  (registers on import)
 
 
 def training_pairs(
@@ -21,6 +38,11 @@ def training_pairs(
     """The ``split`` of dataset ``name`` at ``size`` as training batches: parse mapped to the common label set,
     DensePose from the files when the dataset has them, else derived from the parse
     (:func:`pftryon.train.representation.densepose_from_parse`)."""
+    from bench.data import create_dataset
+    from bench.data.schema import to_common
+    from pftryon.train.data import TrainingPairs
+    from pftryon.train.representation import densepose_from_parse
+
     base = create_dataset(name, root, split=split, pair_mode="paired", size=size, **options)
     return TrainingPairs(base, seed=seed, size=size, parse_to_common=to_common,
                          densepose_from_parse=densepose_from_parse)  # fmt: skip
@@ -32,5 +54,6 @@ def train_on_dataset(
     """Train ``config.stage`` on the train split of ``name`` into ``out``; returns the ``final/`` folder."""
     from pftryon.train.trainer import train
 
+    register_stages()
     data = training_pairs(name, root, size=config.size, seed=config.seed)
     return train(config, data, out, **options)

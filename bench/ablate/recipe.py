@@ -14,6 +14,7 @@ import yaml
 
 from bench.data.synthetic.render import BACKGROUNDS, CATEGORIES
 from bench.metrics import functional as MF
+from bench.training import TRAINABLE
 from pftryon.config_mapping import from_mapping
 from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, TrainConfig
 
@@ -138,7 +139,11 @@ class Recipe:
         data: the synthetic data.
         width: network width multiplier (:func:`pftryon.train.stages.scaled_widths`).
         scale_flow_heads: ``width`` scales the warp's flow heads too (``TrainConfig.scale_flow_heads``).
-        stages: schedule of each of ``pb-warp``, ``pb-e2e``, ``pf-warp``, ``pf-e2e``.
+        stages: schedule of each of ``pb-warp``, ``pb-e2e``, ``pf-warp``, ``pf-e2e``, and of every stage of
+            the ``baselines``.
+        baselines: trainable baselines (:data:`bench.training.TRAINABLE`) trained beside PF-AFN on the same data,
+            each through its stages; a stage that learns from a tutor (``TUTORED_STAGES``) shares PF-AFN's tutor
+            and its fake cache.
         variants: the students trained at every parse-noise level.
         parse_noise: strengths in [0, 1] of the tutor's parse corruption, one set of students each.
         seed: training seed (weights, data order, unpaired garments, parse noise).
@@ -157,6 +162,7 @@ class Recipe:
     stages: dict[str, StageRecipe]
     variants: tuple[Variant, ...]
     parse_noise: tuple[float, ...]
+    baselines: tuple[str, ...] = ()
     scale_flow_heads: bool = True
     seed: int = 0
     perceptual: str = "none"
@@ -166,10 +172,14 @@ class Recipe:
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
+        unknown = [b for b in self.baselines if b == "pf_afn" or b not in TRAINABLE]
+        stages = self.stage_names
         _require(
             [
                 (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits and '-'"),
-                (set(self.stages) == set(STAGES), f"stages must give exactly {STAGES}, got {sorted(self.stages)}"),
+                (not unknown, f"baselines: {unknown} not trainable; choose from {sorted(set(TRAINABLE) - {'pf_afn'})}"),
+                (len(set(self.baselines)) == len(self.baselines), "baselines: each at most once"),
+                (set(self.stages) == set(stages), f"stages must give exactly {stages}, got {sorted(self.stages)}"),
                 (bool(names) and len(set(names)) == len(names), "variants: at least one, names unique"),
                 (len(set(self.parse_noise)) == len(self.parse_noise) > 0, "parse_noise: at least one, unique"),
                 (all(0 <= p <= 1 for p in self.parse_noise), "parse_noise values must lie in [0, 1]"),
@@ -177,11 +187,17 @@ class Recipe:
             ],
             f"recipe {self.name!r}",
         )
-        for stage in STAGES:  # TrainConfig validates what is left (width, epochs, batch size)
+        for stage in stages:  # TrainConfig validates what is left (width, epochs, batch size)
             try:
                 self.train_config(stage)
             except ValueError as err:
                 raise ValueError(f"recipe {self.name!r}, stage {stage}: {err}") from None
+
+    @property
+    def stage_names(self) -> tuple[str, ...]:
+        """PF-AFN's stages, then those of each baseline, in training order (what ``stages`` must schedule)."""
+        known = [b for b in self.baselines if b in TRAINABLE]
+        return tuple(dict.fromkeys([*STAGES, *(s for b in known for s in TRAINABLE[b])]))
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "recipe") -> Recipe:
@@ -203,6 +219,7 @@ class Recipe:
             stages=stages,
             variants=variants,
             parse_noise=lambda v: tuple(float(p) for p in v or ()),
+            baselines=lambda v: tuple(str(b) for b in v or ()),
             evaluation=lambda v: from_mapping(EvalRecipe, v, f"{where}: evaluation"),
         )
 

@@ -19,8 +19,9 @@ from bench.ablate.recipe import DataRecipe, Recipe, Variant
 from bench.data import create_dataset, to_common
 from bench.data.synthetic import synthesize
 from bench.data.synthetic.render import SyntheticWorld
+from bench.training import TRAINABLE, register_stages
 from pftryon.models import atomic_write
-from pftryon.train.config import TrainConfig, with_predated_fields
+from pftryon.train.config import TUTORED_STAGES, TrainConfig, with_predated_fields
 from pftryon.train.data import TrainingPairs
 from pftryon.train.representation import densepose_from_parse
 
@@ -66,10 +67,12 @@ def noise_tag(noise: float) -> str:
 
 
 def plan_runs(recipe: Recipe, work: str | os.PathLike[str]) -> list[Run]:
-    """Every training run of ``recipe`` in order: the tutor's two stages, then each student's two stages."""
+    """Every training run of ``recipe`` in order: the tutor's two stages, each student's two stages, then each
+    baseline's stages (run key ``<baseline>/<stage>``; a stage that learns from a tutor gets PF-AFN's)."""
     root = Path(work) / "runs"
+    fake_cache = str(Path(work) / "fake_cache") if recipe.fake_cache else None
 
-    def chain(key: str, stages: tuple[str, str], init: str | None, *identity: Any, **fields_: Any) -> list[Run]:
+    def chain(key: str, stages: tuple[str, ...], init: str | None, *identity: Any, **fields_: Any) -> list[Run]:
         runs = []
         for stage in stages:
             config = recipe.train_config(stage, init=init, **fields_)
@@ -79,6 +82,12 @@ def plan_runs(recipe: Recipe, work: str | os.PathLike[str]) -> list[Run]:
 
     plan = chain("tutor", ("pb-warp", "pb-e2e"), None)
     tutor = str(plan[-1].model)
+    for baseline in recipe.baselines:
+        init = None
+        for stage in TRAINABLE[baseline]:
+            tutored = {"tutor": tutor, "fake_cache": fake_cache} if stage in TUTORED_STAGES else {}
+            plan += chain(baseline, (stage,), init, **tutored)
+            init = str(plan[-1].model)
     for noise in recipe.parse_noise:
         for variant in recipe.variants:
             plan += chain(
@@ -91,7 +100,7 @@ def plan_runs(recipe: Recipe, work: str | os.PathLike[str]) -> list[Run]:
                 distill=variant.distill,
                 parse_noise=noise,
                 tutor=tutor,
-                fake_cache=str(Path(work) / "fake_cache") if recipe.fake_cache else None,
+                fake_cache=fake_cache,
             )
     return plan
 
@@ -181,6 +190,7 @@ def train_run(run: Run, dataset: TrainingPairs, device: str, progress: Progress)
         return record
     checkpoint = latest_checkpoint(run.folder)
     progress(f"{run.key}: {'resuming from ' + checkpoint.name if checkpoint else 'training'}")
+    register_stages()
     train(run.config, dataset, run.folder, device=device, resume=True)
     return json.loads(record_file.read_text())
 

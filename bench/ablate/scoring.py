@@ -160,8 +160,8 @@ def _fields(
 
 def _models(recipe: Recipe, plan: list[Run], device: str) -> list[tuple[dict[str, Any], Predictor]]:
     """Every scored model with its table fields (and the runs that trained it): the students, the tutor at
-    each noise level, no warp."""
-    tutor_runs = [run for run in plan if run.variant is None]
+    each noise level, no warp (a recipe's baselines are scored by the suite, not here)."""
+    tutor_runs = [run for run in plan if run.key.startswith("tutor/")]
     tutor = load_pretrained(tutor_runs[-1].model).to(device).eval()
     entries: list[tuple[dict[str, Any], Predictor]] = []
     for noise in recipe.parse_noise:

@@ -22,8 +22,9 @@ def recipe_work(recipe: Recipe, work: Path) -> Path:
 def train_method(recipe_name: str, run: str, work: Path, device: str, progress: Progress) -> Path:
     """Train (or reuse) the runs of ``recipe_name`` that ``run`` needs and return its final model folder.
 
-    ``run`` is ``tutor`` (PB-AFN) or ``noise-<p>/<variant>`` (a PF-AFN student, which needs the tutor). The recipe's
-    synthetic data must already be in ``<recipe work>/data`` (:func:`bench.suite.data.prepare_dataset`).
+    ``run`` is ``tutor`` (PB-AFN), ``noise-<p>/<variant>`` (a PF-AFN student, which needs the tutor) or a baseline of
+    the recipe (``cp_vton``...; with the tutor when a stage learns from it). The recipe's synthetic data must already
+    be in ``<recipe work>/data`` (:func:`bench.suite.data.prepare_dataset`).
 
     Raises:
         ValueError: ``run`` is not a run of the recipe (the message lists them).
@@ -34,7 +35,9 @@ def train_method(recipe_name: str, run: str, work: Path, device: str, progress: 
     groups = list(dict.fromkeys(r.key.rsplit("/", 1)[0] for r in plan))
     if run not in groups:
         raise ValueError(f"recipe {recipe.name} has no run {run!r}; its runs: {', '.join(groups)}")
-    needed = [r for r in plan if r.key.startswith(f"{run}/") or (run != "tutor" and r.key.startswith("tutor/"))]
+    own = [r for r in plan if r.key.startswith(f"{run}/")]
+    tutored = any(r.config.tutor is not None for r in own)
+    needed = [r for r in plan if r.key.startswith("tutor/") and tutored and run != "tutor"] + own
     train_set, _ = split_pairs(recipe.data, folder / "data", "train", "paired", recipe.seed)
     for number, item in enumerate(needed, 1):
         train_run(item, train_set, device, lambda m, n=number: progress(f"train [{n}/{len(needed)}] {m}"))

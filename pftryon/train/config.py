@@ -16,8 +16,12 @@ import yaml
 
 from pftryon.config_mapping import checked_keys
 
-__all__ = ["KNOWLEDGE", "DISTILL", "STAGES", "TrainConfig", "load_config", "with_predated_fields"]
+__all__ = [
+    "ALL_STAGES", "DISTILL", "KNOWLEDGE", "STAGES", "TUTORED_STAGES", "TrainConfig", "load_config",
+    "with_predated_fields",
+]  # fmt: skip
 
+# PF-AFN's four stages (the ablation's); the baselines' stages follow in _OFFICIAL and ALL_STAGES.
 STAGES = ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e")
 KNOWLEDGE = ("teacher+tutor", "tutor")
 DISTILL = ("adjustable", "fixed", "none")
@@ -30,6 +34,9 @@ _OFFICIAL: dict[str, dict[str, Any]] = {
     "pf-warp": {"lr": 3e-5, "niter": 100, "niter_decay": 100},
     "pf-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
 }
+ALL_STAGES = tuple(_OFFICIAL)
+# Stages that learn from a frozen parser-based tutor (``config.tutor``).
+TUTORED_STAGES = ("pf-warp", "pf-e2e")
 
 
 @dataclass(frozen=True)
@@ -94,7 +101,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.stage in STAGES, f"stage must be one of {STAGES}"),
+            (self.stage in _OFFICIAL, f"stage must be one of {ALL_STAGES}"),
             (self.knowledge in KNOWLEDGE, f"knowledge must be one of {KNOWLEDGE}"),
             (self.distill in DISTILL, f"distill must be one of {DISTILL}"),
             (self.perceptual in PERCEPTUAL, f"perceptual must be one of {PERCEPTUAL}"),
@@ -103,7 +110,7 @@ class TrainConfig:
             (all(s > 0 and s % 32 == 0 for s in self.size), f"size {self.size} must be positive multiples of 32"),
             (self.niter >= 0 and self.niter_decay >= 0 and self.niter + self.niter_decay > 0, "need epochs"),
             (self.batch_size > 0 and self.save_every > 0 and self.log_every > 0, "sizes must be positive"),
-            (self.fake_cache is None or self.stage.startswith("pf-"), "fake_cache: only the pf-* stages have a tutor"),
+            (self.fake_cache is None or self.stage in TUTORED_STAGES, f"fake_cache: only {TUTORED_STAGES} use one"),
         ]
         for ok, message in checks:
             if not ok:
@@ -124,7 +131,7 @@ class TrainConfig:
     def for_stage(cls, stage: str, **overrides: Any) -> TrainConfig:
         """The official settings of ``stage``, with ``overrides`` applied."""
         if stage not in _OFFICIAL:
-            raise ValueError(f"Unknown stage {stage!r}; expected one of {STAGES}")
+            raise ValueError(f"Unknown stage {stage!r}; expected one of {ALL_STAGES}")
         return cls(stage=stage, **{**_OFFICIAL[stage], **overrides})
 
     def replace(self, **changes: Any) -> TrainConfig:

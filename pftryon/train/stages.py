@@ -61,7 +61,7 @@ from pftryon.train.representation import (
 )
 from pftryon.train.stage import ParamGroup, Stage
 
-__all__ = ["PBEndToEnd", "PBWarp", "PFEndToEnd", "PFWarp", "build_stage", "scaled_widths"]
+__all__ = ["PBEndToEnd", "PBWarp", "PFEndToEnd", "PFWarp", "build_stage", "register_stage", "scaled_widths"]
 
 _logger = logging.getLogger(__name__)
 
@@ -332,16 +332,31 @@ class PFEndToEnd(_StudentStage):
         return 0.25 * warp_total + gen_total, _scalars(terms)
 
 
-_STAGES: dict[str, type[_TryOnStage]] = {cls.name: cls for cls in (PBWarp, PBEndToEnd, PFWarp, PFEndToEnd)}
+_STAGES: dict[str, type[Stage]] = {cls.name: cls for cls in (PBWarp, PBEndToEnd, PFWarp, PFEndToEnd)}
+
+
+def register_stage(cls: type[Stage]) -> type[Stage]:
+    """Register a :class:`Stage` subclass under its ``name`` (a stage of :data:`~pftryon.train.config.ALL_STAGES`).
+
+    The baselines register theirs when :mod:`baselines.training` is imported; PF-AFN's are registered here.
+    """
+    if cls.name in _STAGES:
+        raise ValueError(f"stage {cls.name!r} is already registered")
+    _STAGES[cls.name] = cls
+    return cls
 
 
 def build_stage(config: TrainConfig) -> Stage:
     """The stage ``config.stage``, built and initialised from ``config`` (``init``, ``tutor``, widths...).
 
     Raises:
-        ValueError: an unknown stage, a missing tutor, an or an ``init``/``tutor`` of the wrong model.
+        ValueError: an unregistered stage (a baseline's stage needs ``import baselines.training`` first), a missing
+            tutor, or an ``init``/``tutor`` of the wrong model.
         FileNotFoundError: ``perceptual: vgg19`` without the VGG19 weights file.
     """
     if config.stage not in _STAGES:
-        raise ValueError(f"Unknown stage {config.stage!r}; expected one of {sorted(_STAGES)}")
+        raise ValueError(
+            f"stage {config.stage!r} is not registered (registered: {', '.join(sorted(_STAGES))}); the baselines' "
+            "stages register when baselines.training is imported"
+        )
     return _STAGES[config.stage](config)

@@ -1,0 +1,5 @@
+"""Training stages of the baselines, registered with :func:`pftryon.train.stages.register_stage` on import.
+
+Each module trains one family with its official losses and schedule (cited in the module), through the same
+:class:`~pftryon.train.trainer.Trainer` as PF-AFN (exact resume, DDP, JSONL logs).
+"""
