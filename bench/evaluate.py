@@ -887,8 +887,11 @@ def _feature_metrics(real: Tensor, fake: Tensor, metrics: Sequence[str], protoco
 def _dino_metrics(real: Tensor, fake: Tensor, embedder: torch.nn.Module, fid_resamples: int,
                   seed: int) -> dict[str, Any]:  # fmt: skip
     """FD-DINOv2: the FID formula (and its bootstrap std) on DINOv2 ViT-L/14 embeddings."""
-    how = {**InceptionStats(extractor=embedder, kid=False).describe(), "metric": "fd_dinov2",
-           "reproduces": "FD-DINOv2 (Stein et al. 2023, dgm-eval): Fréchet distance of DINOv2 ViT-L/14 CLS features"}
+    how = {
+        **InceptionStats(extractor=embedder, kid=False).describe(),
+        "metric": "fd_dinov2",
+        "reproduces": "FD-DINOv2 (Stein et al. 2023, dgm-eval): Fréchet distance of DINOv2 ViT-L/14 CLS features",
+    }
     return {"fd_dinov2": {**_fid_summary(real, fake, fid_resamples, seed), "how": how}}  # fmt: skip
 
 

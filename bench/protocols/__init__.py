@@ -17,7 +17,8 @@ from bench.config_files import ConfigFolder
 from pftryon.config_mapping import from_mapping
 
 __all__ = [
-    "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM", "Protocol", "Resize",
+    "AGGREGATES", "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM",
+    "Protocol", "Resize",
     "list_protocols", "load_protocol",
 ]  # fmt: skip
 
