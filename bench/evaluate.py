@@ -1231,6 +1231,7 @@ def run_eval(
     rank, _ = _world()
     names = list_protocols() if protocol_name == "all" else [protocol_name]
     results: dict[str, EvalResult | str] = {}
+    eval_sets: list[EvalSet] = []
     for name in names:
         protocol = load_protocol(name)
         known = {*protocol.metrics, *EXTRA_METRICS}
@@ -1244,6 +1245,7 @@ def run_eval(
             extra = {"pairs_file": pairs_file} if pairs_file else {}
             eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,
                                      allow_partial=allow_partial, **extra)  # fmt: skip
+        eval_sets.append(eval_set)
         try:
             results[name] = evaluate(eval_set, protocol, metrics=wanted, **options)
         except (InputError, MissingWeightsError) as err:
@@ -1262,4 +1264,18 @@ def run_eval(
             written += write_results(result, Path(out) / name)
     table = "# The same images under every protocol\n\n" + cross_protocol_table(results)
     atomic_write(Path(out) / "protocols.md", table.encode())
-    return [*written, Path(out) / "protocols.md"], table
+    return [*written, Path(out) / "protocols.md", *_write_sensitivity(eval_sets[0], out, options)], table
+
+
+def _write_sensitivity(eval_set: EvalSet, out: str | os.PathLike[str], options: dict[str, Any]) -> list[Path]:
+    """``sensitivity.md`` and ``sensitivity.csv`` of ``eval_set`` in ``out`` (see :mod:`bench.sensitivity`)."""
+    import pandas as pd
+
+    from bench.sensitivity import SENSITIVITY_COLUMNS, sensitivity, sensitivity_markdown
+
+    rows = sensitivity([(p, r) for _, p, r in eval_set.pairs], eval_set.fake, eval_set.real,
+                       weights_dir=options.get("weights_dir"), crop_panel=options.get("crop_panel", 1))  # fmt: skip
+    paths = [Path(out) / "sensitivity.md", Path(out) / "sensitivity.csv"]
+    atomic_write(paths[0], sensitivity_markdown(rows).encode())
+    atomic_write(paths[1], pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)).to_csv(index=False).encode())
+    return paths

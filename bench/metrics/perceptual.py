@@ -2,9 +2,9 @@
 
 - :func:`ms_ssim`: torchmetrics ``multiscale_structural_similarity_index_measure`` with its defaults (Gaussian 11,
   sigma 1.5, the five scales and betas of Wang et al. 2003, ``normalize="relu"``), ``data_range=1``. Five scales
-  halve the image four times and the last scale still needs an 11-px window, so the short side must be at least
-  :data:`MS_SSIM_MIN_SIDE` (161) px; smaller images are refused in one line (no silent fallback to fewer scales, whose
-  values would not be comparable).
+  halve the image four times and the last scale still needs more than an 11-px window (torchmetrics checks
+  ``side // 16 > 10``), so both sides must be at least :data:`MS_SSIM_MIN_SIDE` (176) px; smaller images are refused
+  in one line (no silent fallback to fewer scales, whose values would not be comparable).
 - :func:`dists`: DISTS (Ding et al. 2020) as ``piq.DISTS`` computes it: ImageNet-normalised input, VGG16 with L2
   pooling, structure and texture terms weighted by the published alpha / beta; images whose short side exceeds 256 px
   are first resized (bilinear) to 256 on the short side, as piq and the authors' ``prepare_image`` do. Reported as
@@ -27,22 +27,22 @@ from bench.metrics.weights import resolve_weights, weights_info
 __all__ = ["DISTS", "MSSSIM", "MS_SSIM_MIN_SIDE", "build_dists", "dists", "ms_ssim"]
 
 _BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
-MS_SSIM_MIN_SIDE = (11 - 1) * 2 ** (len(_BETAS) - 1) + 1
-"""Smallest short side (px) at which torchmetrics' five-scale MS-SSIM with an 11-px window is defined."""
+MS_SSIM_MIN_SIDE = 11 * 2 ** (len(_BETAS) - 1)
+"""Smallest side (px) torchmetrics' five-scale MS-SSIM with an 11-px window accepts (``side // 16 > 10``)."""
 
 
 def ms_ssim(preds: Tensor, target: Tensor) -> Tensor:
     """Per-sample MS-SSIM (torchmetrics defaults, data range 1), in float64.
 
     Raises:
-        ValueError: images smaller than :data:`MS_SSIM_MIN_SIDE` on the short side.
+        ValueError: images smaller than :data:`MS_SSIM_MIN_SIDE` on either side.
     """
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure
 
     MF._check_images(preds, target)
     if min(preds.shape[-2:]) < MS_SSIM_MIN_SIDE:
         raise ValueError(
-            f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} px on the short side (5 scales, 11-px window), got "
+            f"MS-SSIM needs images of at least {MS_SSIM_MIN_SIDE} px on each side (5 scales, 11-px window), got "
             f"{preds.shape[-2]}x{preds.shape[-1]}; score a larger resolution or leave ms_ssim out"
         )
     return multiscale_structural_similarity_index_measure(
