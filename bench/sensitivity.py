@@ -100,13 +100,27 @@ def _fid_rows(fake: Sequence[Path], real: Sequence[Path], weights_dir: str | os.
             with torch.no_grad():
                 feats.append(torch.cat([extractor(MF.to_uint8(_tensor(_read(f, panels)))).double() for f in files]))
         value = MF.fid_from_features(feats[1], feats[0], method="spectral")
-        rows.append({"choice": "FID backend", "metric": "fid", "option": backend, "value": value,
-                     "n": len(fake), "note": f"{len(fake)} predictions vs {len(real)} references, as stored"})  # fmt: skip
+        rows.append(
+            {
+                "choice": "FID backend",
+                "metric": "fid",
+                "option": backend,
+                "value": value,
+                "n": len(fake),
+                "note": f"{len(fake)} predictions vs {len(real)} references, as stored",
+            }
+        )
     return rows
 
 
-def sensitivity(pairs: Sequence[tuple[Path, Path]], fake: Sequence[Path], real: Sequence[Path], *,
-                weights_dir: str | os.PathLike[str] | None = None, crop_panel: int = 1) -> list[dict[str, Any]]:  # fmt: skip
+def sensitivity(
+    pairs: Sequence[tuple[Path, Path]],
+    fake: Sequence[Path],
+    real: Sequence[Path],
+    *,
+    weights_dir: str | os.PathLike[str] | None = None,
+    crop_panel: int = 1,
+) -> list[dict[str, Any]]:
     """Rows ``SENSITIVITY_COLUMNS``: the value of each metric under each option of each protocol choice.
 
     Args:
@@ -129,9 +143,15 @@ def sensitivity_markdown(rows: Sequence[dict[str, Any]]) -> str:
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["choice"], row["metric"]), []).append(row)
-    lines = ["# How much each protocol choice moves the numbers on these images", "",
-             "Every choice varied alone on the same images (bench/sensitivity.py); spread = max - min over the options "
-             "that could run.", "", "| choice | metric | values | spread | notes |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "# How much each protocol choice moves the numbers on these images",
+        "",
+        "Every choice varied alone on the same images (bench/sensitivity.py); spread = max - min over the options "
+        "that could run.",
+        "",
+        "| choice | metric | values | spread | notes |",
+        "|---|---|---|---|---|",
+    ]
     for (choice, metric), group in groups.items():
         ran = [r for r in group if np.isfinite(r["value"])]
         shown = ", ".join(f"{r['option']} {r['value']:.4f}" for r in ran) or "-"

@@ -125,7 +125,9 @@ def test_precision_recall_equals_a_brute_force_reference() -> None:
 
     def inside(points: np.ndarray, manifold: np.ndarray, k: int = 3) -> float:
         radii = [np.sort(np.linalg.norm(manifold - m, axis=1))[k] for m in manifold]  # k-th other member
-        return float(np.mean([any(np.linalg.norm(p - m) <= r for m, r in zip(manifold, radii)) for p in points]))
+        return float(
+            np.mean([any(np.linalg.norm(p - m) <= r for m, r in zip(manifold, radii, strict=True)) for p in points])
+        )
 
     precision, recall = MF.precision_recall_from_features(torch.from_numpy(real), torch.from_numpy(fake))
     assert precision == pytest.approx(inside(fake, real)) and recall == pytest.approx(inside(real, fake))
@@ -141,8 +143,10 @@ def tiny_embedders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     from bench.metrics import embedding as E
 
-    for name, arch, kwargs in (("clip", "vit_base_patch32_clip_224.openai", {"depth": 1}),
-                               ("dinov2", "vit_small_patch14_dinov2.lvd142m", {"depth": 1, "num_classes": 0})):  # fmt: skip
+    for name, arch, kwargs in (
+        ("clip", "vit_base_patch32_clip_224.openai", {"depth": 1}),
+        ("dinov2", "vit_small_patch14_dinov2.lvd142m", {"depth": 1, "num_classes": 0}),
+    ):
         spec = E.EMBEDDERS[name]
         monkeypatch.setitem(E.EMBEDDERS, name, E.EmbedderSpec(arch, spec.weights, {**spec.kwargs, **kwargs}))
         model = timm.create_model(arch, pretrained=False, **kwargs)
