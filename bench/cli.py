@@ -245,7 +245,8 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
 @click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), required=True)
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset folder (train split).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, log, final).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML of TrainConfig fields.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML of TrainConfig fields.")  # fmt: skip
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a TrainConfig field: --set width=0.125 --set size=[128,96].")  # fmt: skip
 @click.option("--init", type=click.Path(path_type=Path), help="Previous stage's final/model folder.")
@@ -256,9 +257,11 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
           settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
           device: str) -> None:  # fmt: skip
     """Train one stage of PF-AFN or a baseline (official hyper-parameters by default); runs under torchrun for DDP."""
+    from bench.outdir import check_out_dir
     from bench.training import check_stage, train_on_dataset
+    from bench.tryon import resolve_device
     from pftryon.train.config import TrainConfig, load_config
-    from pftryon.train.trainer import TrainingDiverged
+    from pftryon.train.trainer import RunFolderError, TrainingDiverged
 
     try:
         check_stage(method_name, stage)
@@ -270,8 +273,13 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
         config = load_config(config_file, **overrides) if config_file else TrainConfig.from_dict(overrides)
     except (ValueError, TypeError) as err:
         raise click.UsageError(str(err)) from None
+    resolve_device(device)
+    check_out_dir(out)
     try:
         final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
+    except RunFolderError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
     except TrainingDiverged as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(3)
@@ -295,6 +303,8 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     import time
 
     from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
+    from bench.outdir import check_out_dir
+    from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
     start = time.perf_counter()
@@ -305,6 +315,9 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
+    resolve_device(device)
+    check_out_dir(out)
+    check_out_dir(work or default_work, "--work")
     try:
         result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir, progress=click.echo)
     except StaleWorkError as err:
