@@ -107,6 +107,7 @@ class TryOnDataset(Dataset):
             raise InputError(f"{self.root}: dataset folder not found")
         self.split, self.pair_mode, self.size, self.skip_bad = split, pair_mode, size, skip_bad
         self.skipped: list[str] = []
+        self.incomplete: list[Entry] = []  # with ``skip_bad``: the entries skipped for missing files
         self.entries = [entry for entry in self.index() if self._files_exist(entry)]
 
     def index(self) -> Sequence[Entry]:
@@ -128,6 +129,7 @@ class TryOnDataset(Dataset):
         if not self.skip_bad:
             raise InputError(message)
         self.skipped.append(message)
+        self.incomplete.append(entry)
         return False
 
     def __len__(self) -> int:
@@ -152,8 +154,10 @@ class TryOnDataset(Dataset):
         return sample
 
     def problems(self, entry: Entry) -> list[str]:
-        """Every problem of one sample (one line per file), decoding each file even when another one fails."""
-        return [str(err) for err in self._decode(entry)[1]]
+        """Every problem of one sample's existing files (one line per file), each decoded even when another fails;
+        missing files are :attr:`skipped` lines."""
+        missing = tuple(f"{path}:" for path in entry.files.values() if not path.is_file())
+        return [str(err) for err in self._decode(entry)[1] if not str(err).startswith(missing)]
 
     def _decode(self, entry: Entry) -> tuple[dict[str, Any], list[InputError]]:
         files = entry.files

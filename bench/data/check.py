@@ -62,10 +62,12 @@ def check_dataset(
             report.problems += [f"[{split}/{mode}] {message}" for message in dataset.skipped]
             good = len(dataset.entries)
             if decode:
-                for entry in tqdm(dataset.entries, desc=f"{split}/{mode}", unit="sample", disable=not progress):
+                loaded = len(dataset.entries)  # then the incomplete ones: their existing files are checked too
+                entries = [*dataset.entries, *dataset.incomplete]
+                for k, entry in enumerate(tqdm(entries, desc=f"{split}/{mode}", unit="sample", disable=not progress)):
                     problems = dataset.problems(entry)
                     report.problems += [f"[{split}/{mode}] {problem}" for problem in problems]
-                    good -= bool(problems)
+                    good -= bool(problems) and k < loaded
             report.counts[split, mode] = good
     report.problems = list(dict.fromkeys(report.problems))  # a file shared by both pair modes is reported once
     return report
