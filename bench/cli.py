@@ -47,6 +47,7 @@ def main() -> None:
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--triptych", is_flag=True, help="Write the official [person | garment | try-on] strip.")
+@click.option("--overwrite", is_flag=True, help="Clear --out first when it holds another checkpoint's try-ons.")
 def tryon(
     dataroot: Path | None,
     pairs: Path | None,
@@ -58,8 +59,10 @@ def tryon(
     device: str,
     batch_size: int,
     triptych: bool,
+    overwrite: bool,
 ) -> None:
     """Run PF-AFN as the official test does, on any device."""
+    from bench.outdir import check_out_dir
     from bench.tryon import Pair, load_pfafn, read_pairs, resolve_device, run_tryon
 
     single = (person, cloth, edge)
@@ -73,9 +76,12 @@ def tryon(
     else:
         raise click.UsageError("give either --dataroot and --pairs, or --person, --cloth and --edge")
     target = resolve_device(device)
-    model = load_pfafn(checkpoints)
-    written = run_tryon(model, todo, out, device=target, batch_size=batch_size, triptych=triptych)
-    click.echo(f"wrote {len(written)} new images to {out} ({len(todo) - len(written)} already there)")
+    check_out_dir(out)
+    model, files = load_pfafn(checkpoints)
+    result = run_tryon(model, todo, out, device=target, checkpoints=files, batch_size=batch_size,
+                       triptych=triptych, overwrite=overwrite)  # fmt: skip
+    repeated = f", {result.duplicates} repeated pair(s) written once" if result.duplicates else ""
+    click.echo(f"wrote {len(result.written)} new images to {out} ({result.done_before} already there{repeated})")
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int] | None:
@@ -108,13 +114,15 @@ def data() -> None:
 @click.option("--frames", type=click.IntRange(min=2), default=4, show_default=True, help="Frames per VVT video.")
 @click.option("--background", type=click.Choice(BACKGROUNDS), default="varied", show_default=True,
               help="Behind the person: a per-person gradient (varied) or VITON's plain backdrop (studio).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Empty a non-empty --out first (refused otherwise).")
 def synth(layout: str, out: Path, count: int, size: tuple[int, int], parse_noise: float, seed: int,
-          test_fraction: float, frames: int, background: str) -> None:  # fmt: skip
+          test_fraction: float, frames: int, background: str, overwrite: bool) -> None:  # fmt: skip
     """Render synthetic try-on data with exact ground truth in a dataset's official layout."""
     from bench.data.synthetic import synthesize
 
     manifest = synthesize(layout, out, n=count, size=size, parse_noise=parse_noise, seed=seed,
-                          test_fraction=test_fraction, frames=frames, background=background)  # fmt: skip
+                          test_fraction=test_fraction, frames=frames, background=background,
+                          overwrite=overwrite)  # fmt: skip
     click.echo(f"wrote {layout} to {out}: " + ", ".join(f"{k} {v}" for k, v in manifest["pairs"].items()))
 
 
@@ -239,7 +247,8 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
 @click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), required=True)
 @click.option("--root", required=True, type=click.Path(path_type=Path), help="The dataset folder (train split).")
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Run folder (checkpoints, log, final).")
-@click.option("--config", "config_file", type=click.Path(path_type=Path), help="YAML of TrainConfig fields.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="YAML of TrainConfig fields.")  # fmt: skip
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
               help="Override a TrainConfig field: --set width=0.125 --set size=[128,96].")  # fmt: skip
 @click.option("--init", type=click.Path(path_type=Path), help="Previous stage's final/model folder.")
@@ -250,9 +259,11 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
           settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
           device: str) -> None:  # fmt: skip
     """Train one stage of PF-AFN or a baseline (official hyper-parameters by default); runs under torchrun for DDP."""
+    from bench.outdir import check_out_dir
     from bench.training import check_stage, train_on_dataset
+    from bench.tryon import resolve_device
     from pftryon.train.config import TrainConfig, load_config
-    from pftryon.train.trainer import TrainingDiverged
+    from pftryon.train.trainer import RunFolderError, TrainingDiverged
 
     try:
         check_stage(method_name, stage)
@@ -264,8 +275,13 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
         config = load_config(config_file, **overrides) if config_file else TrainConfig.from_dict(overrides)
     except (ValueError, TypeError) as err:
         raise click.UsageError(str(err)) from None
+    resolve_device(device)
+    check_out_dir(out)
     try:
         final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
+    except RunFolderError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(2)
     except TrainingDiverged as err:
         click.echo(f"error: {err}", err=True)
         sys.exit(3)
@@ -289,6 +305,8 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     import time
 
     from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
+    from bench.outdir import check_out_dir
+    from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
     start = time.perf_counter()
@@ -299,6 +317,9 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
+    resolve_device(device)
+    check_out_dir(out)
+    check_out_dir(work or default_work, "--work")
     try:
         result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir, progress=click.echo)
     except StaleWorkError as err:

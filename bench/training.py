@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from pftryon.train.config import TrainConfig
     from pftryon.train.data import TrainingPairs
 
-__all__ = ["TRAINABLE", "check_stage", "register_stages", "train_on_dataset", "training_pairs"]
+__all__ = ["TRAINABLE", "check_inputs", "check_stage", "register_stages", "train_on_dataset", "training_pairs"]
 
 # The stages of each trainable method, in training order (`pftryon train --method M --stage S`).
 TRAINABLE: dict[str, tuple[str, ...]] = {
@@ -25,6 +25,29 @@ def check_stage(method: str, stage: str) -> None:
         raise ValueError(f"method {method!r} is not trainable here; trainable: {', '.join(TRAINABLE)}")
     if stage not in TRAINABLE[method]:
         raise ValueError(f"{method} has no stage {stage!r}; its stages, in order: {', '.join(TRAINABLE[method])}")
+
+
+def check_inputs(config: TrainConfig) -> None:
+    """Check, before any work, what ``config`` reads: the tutor of a tutored stage, the ``init`` and ``tutor``
+    folders, and the VGG19 weights of the perceptual loss.
+
+    Raises:
+        InputError: one line naming the missing thing, where it goes, and the alternative.
+    """
+    from bench.data.readers import InputError
+    from pftryon.losses import find_vgg19_weights
+    from pftryon.train.config import TUTORED_STAGES
+
+    if config.stage in TUTORED_STAGES and config.tutor is None:
+        raise InputError(f"{config.stage} learns from a tutor: pass --tutor DIR, the trained PB-AFN's final/model")
+    for name, folder in (("init", config.init), ("tutor", config.tutor)):
+        if folder is not None and not Path(folder).is_dir():
+            raise InputError(f"{folder}: the {name} checkpoint folder was not found")
+    if config.perceptual == "vgg19":
+        try:
+            find_vgg19_weights(config.vgg_weights)
+        except FileNotFoundError as err:
+            raise InputError(f"{err} (on the command line: --set perceptual=none)") from None
 
 
 def register_stages() -> None:
@@ -51,9 +74,17 @@ def training_pairs(
 def train_on_dataset(
     config: TrainConfig, name: str, root: str | os.PathLike[str], out: str | os.PathLike[str], **options: Any
 ) -> Path:
-    """Train ``config.stage`` on the train split of ``name`` into ``out``; returns the ``final/`` folder."""
+    """Train ``config.stage`` on the train split of ``name`` into ``out``; returns the ``final/`` folder.
+
+    Raises:
+        InputError: see :func:`check_inputs`, or a dataset problem.
+    """
+    from bench.data.readers import InputError
     from pftryon.train.trainer import train
 
+    check_inputs(config)
     register_stages()
     data = training_pairs(name, root, size=config.size, seed=config.seed)
+    if len(data) < config.batch_size:
+        raise InputError(f"{root}: {len(data)} training samples, fewer than one batch (batch_size {config.batch_size})")
     return train(config, data, out, **options)

@@ -34,12 +34,17 @@ def from_mapping(cls: type[T], mapping: Any, where: str, **convert: Callable[[An
     """``cls(**mapping)`` with the values of the keys in ``convert`` converted first and other lists made tuples.
 
     Raises:
-        ValueError: not a mapping, unknown or missing keys, or a validation error of ``cls`` (prefixed ``where``).
+        ValueError: not a mapping, unknown or missing keys, a value a converter cannot take, or a validation error
+            of ``cls`` (prefixed ``where``).
     """
     values = checked_keys(cls, mapping, where)
     for key, value in values.items():
         if key in convert:
-            values[key] = convert[key](value)
+            try:
+                values[key] = convert[key](value)
+            except (TypeError, ValueError) as err:  # a converter met a value of the wrong type
+                message = str(err)
+                raise ValueError(message if message.startswith(where) else f"{where}: {key}: {message}") from None
         elif isinstance(value, list):
             values[key] = tuple(value)
     try:

@@ -260,4 +260,9 @@ def load_recipe(name_or_path: str | os.PathLike[str]) -> Recipe:
             raise ValueError(f"Unknown recipe {str(name_or_path)!r}; shipped: {', '.join(list_recipes())}, or a path")
     if not path.is_file():
         raise ValueError(f"{path}: recipe file not found")
-    return Recipe.from_dict(yaml.safe_load(path.read_text()), where=str(path))
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: not a readable YAML file ({reason})") from None
+    return Recipe.from_dict(data, where=str(path))

@@ -134,7 +134,7 @@ def prepare_data(spec: DataRecipe, root: Path, progress: Progress) -> dict[str, 
     start = time.perf_counter()
     manifest = synthesize(
         spec.layout, root, n=spec.n, size=spec.size, seed=spec.seed, test_fraction=spec.test_fraction,
-        background=spec.background, progress=False,
+        background=spec.background, overwrite=True, progress=False,
     )  # fmt: skip
     record = {
         "spec": wanted,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -107,6 +107,7 @@ class TryOnDataset(Dataset):
             raise InputError(f"{self.root}: dataset folder not found")
         self.split, self.pair_mode, self.size, self.skip_bad = split, pair_mode, size, skip_bad
         self.skipped: list[str] = []
+        self.incomplete: list[Entry] = []  # with ``skip_bad``: the entries skipped for missing files
         self.entries = [entry for entry in self.index() if self._files_exist(entry)]
 
     def index(self) -> Sequence[Entry]:
@@ -120,14 +121,16 @@ class TryOnDataset(Dataset):
         return path
 
     def _files_exist(self, entry: Entry) -> bool:
-        for path in entry.files.values():
-            if not path.is_file():
-                message = f"{path}: file not found (sample {entry.person_id} / {entry.cloth_id})"
-                if not self.skip_bad:
-                    raise InputError(message)
-                self.skipped.append(message)
-                return False
-        return True
+        missing = [str(path) for path in entry.files.values() if not path.is_file()]
+        if not missing:
+            return True
+        also = f"; also missing: {', '.join(missing[1:])}" if missing[1:] else ""
+        message = f"{missing[0]}: file not found (sample {entry.person_id} / {entry.cloth_id}){also}"
+        if not self.skip_bad:
+            raise InputError(message)
+        self.skipped.append(message)
+        self.incomplete.append(entry)
+        return False
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -145,30 +148,54 @@ class TryOnDataset(Dataset):
 
     def load(self, entry: Entry) -> dict[str, Any]:
         """Decode one sample into the schema of :mod:`bench.data.schema`."""
+        sample, problems = self._decode(entry)
+        if problems:
+            raise problems[0]
+        return sample
+
+    def problems(self, entry: Entry) -> list[str]:
+        """Every problem of one sample's existing files (one line per file), each decoded even when another fails;
+        missing files are :attr:`skipped` lines."""
+        missing = tuple(f"{path}:" for path in entry.files.values() if not path.is_file())
+        return [str(err) for err in self._decode(entry)[1] if not str(err).startswith(missing)]
+
+    def _decode(self, entry: Entry) -> tuple[dict[str, Any], list[InputError]]:
         files = entry.files
-        native = image_size(files["person"])
-        size = self.size or native
-        fixed = {role: None if role in self.free_size_roles else native for role in ROLES}
+        problems: list[InputError] = []
+
+        def read(key: str, reader: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+            try:
+                sample[key] = reader(files[key], *args, **kwargs)
+            except InputError as err:
+                problems.append(err)
+
         sample: dict[str, Any] = {
-            "person": read_rgb(files["person"], size, expected_size=native),
             "person_id": entry.person_id,
             "cloth_id": entry.cloth_id,
             "pair_mode": self.pair_mode,
             "dataset": self.name,
             **entry.extra,
         }
+        try:
+            native: Size | None = image_size(files["person"])
+        except InputError as err:
+            problems.append(err)
+            native = None
+        size = self.size or native
+        fixed = {role: None if role in self.free_size_roles else native for role in ROLES}
+        if native is not None:
+            read("person", read_rgb, size, expected_size=native)
         if "cloth" in files:
-            sample["cloth"] = read_rgb(files["cloth"], size, expected_size=fixed["cloth"])
+            read("cloth", read_rgb, size, expected_size=fixed["cloth"])
         if "cloth_mask" in files:
-            sample["cloth_mask"] = read_mask(files["cloth_mask"], size, expected_size=fixed["cloth_mask"])
+            read("cloth_mask", read_mask, size, expected_size=fixed["cloth_mask"])
         if "parse" in files and self.label_set is not None:
-            labels = len(LABEL_SETS[self.label_set].names)
-            sample["parse"] = read_labels(files["parse"], labels, size, expected_size=fixed["parse"])
+            read("parse", read_labels, len(LABEL_SETS[self.label_set].names), size, expected_size=fixed["parse"])
             sample["parse_labels"] = self.label_set
         if "keypoints" in files:
             frame = self.keypoint_frame or native
-            scale = (size[1] / frame[1], size[0] / frame[0])
-            sample["keypoints"] = read_keypoints(files["keypoints"], self.keypoint_format, scale=scale)
+            scale = (size[1] / frame[1], size[0] / frame[0]) if size and frame else (1.0, 1.0)
+            read("keypoints", read_keypoints, self.keypoint_format, scale=scale)
         if "densepose" in files:
-            sample["densepose"] = read_densepose(files["densepose"], size)
-        return sample
+            read("densepose", read_densepose, size)
+        return sample, problems

@@ -41,10 +41,18 @@ def check_dataset(
     """Index (and with ``decode``, fully read) every sample of ``name`` under ``root``.
 
     Problems never stop the check: each is recorded as one line naming the file, and counts cover the
-    samples that loaded. ``options`` go to the loader (e.g. ``pairs_file``).
+    samples that loaded; every problem of a sample is listed, not only its first. ``options`` go to the loader
+    (e.g. ``pairs_file``).
+
+    Raises:
+        InputError: a split of ``splits`` that the layout does not have.
     """
+    known = dataset_class(name).splits
+    unknown = [split for split in splits or () if split not in known]
+    if unknown:
+        raise InputError(f"--split {unknown[0]}: {name} has the splits {', '.join(known)}")
     report = CheckReport(name, Path(root))
-    for split in splits or dataset_class(name).splits:
+    for split in splits or known:
         for mode in PAIR_MODES:
             try:
                 dataset = create_dataset(name, root, split=split, pair_mode=mode, skip_bad=True, **options)
@@ -54,12 +62,12 @@ def check_dataset(
             report.problems += [f"[{split}/{mode}] {message}" for message in dataset.skipped]
             good = len(dataset.entries)
             if decode:
-                for entry in tqdm(dataset.entries, desc=f"{split}/{mode}", unit="sample", disable=not progress):
-                    try:
-                        dataset.load(entry)
-                    except InputError as err:
-                        report.problems.append(f"[{split}/{mode}] {err}")
-                        good -= 1
+                loaded = len(dataset.entries)  # then the incomplete ones: their existing files are checked too
+                entries = [*dataset.entries, *dataset.incomplete]
+                for k, entry in enumerate(tqdm(entries, desc=f"{split}/{mode}", unit="sample", disable=not progress)):
+                    problems = dataset.problems(entry)
+                    report.problems += [f"[{split}/{mode}] {problem}" for problem in problems]
+                    good -= bool(problems) and k < loaded
             report.counts[split, mode] = good
     report.problems = list(dict.fromkeys(report.problems))  # a file shared by both pair modes is reported once
     return report

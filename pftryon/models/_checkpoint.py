@@ -29,6 +29,9 @@ __all__ = [
 
 _WRAPPER_KEYS = ("state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
+_LFS_POINTER = b"version https://git-lfs"
+# Lines of torch's loading errors that advise rather than say what is wrong (never shown: weights_only=False).
+_TORCH_BOILERPLATE = ("weights_only", "Weights only", "documentation of torch.load", "WeightsUnpickler error:")
 
 
 class CheckpointError(ValueError):
@@ -39,32 +42,73 @@ def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
     """Read a state dict from ``.safetensors`` or a PyTorch pickle (``weights_only=True``) onto the CPU.
 
     A ``{"state_dict": {...}}`` wrapper is unwrapped and ``module.`` / ``_orig_mod.`` prefixes are
-    stripped. Raises :class:`CheckpointError` naming the file on any problem.
+    stripped. Raises :class:`CheckpointError` naming the file on any problem: missing, a git-lfs pointer,
+    not a checkpoint, truncated, an unsafe pickle, or a tensor with NaN or infinite values.
     """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint file not found")
+    with path.open("rb") as handle:
+        head = handle.read(64)
+    if head.startswith(_LFS_POINTER):
+        raise CheckpointError(f"{path}: a git-lfs pointer, not the weights: run git lfs pull")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            state = load_file(str(path), device="cpu")
-        except SafetensorError as err:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+        state = _read_safetensors(path)
+    elif head.startswith((b"PK\x03\x04", b"\x80")):
+        state = _read_pickle(path)
     else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(
-                f"{path}: refused to load: the pickle needs more than plain tensors (weights_only=True; {reason}). "
-                "Official checkpoints are plain state dicts; re-save untrusted files as safetensors"
-            ) from None
-        except (RuntimeError, EOFError, OSError) as err:
-            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason})") from None
-    return clean_state_dict(_unwrap(state, path))
+        raise CheckpointError(f"{path}: not a torch checkpoint (neither a zip archive nor a pickle)")
+    state = clean_state_dict(_unwrap(state, path))
+    bad = next((k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: tensor {bad!r} holds NaN or infinite values (a broken or bit-rotted file)")
+    return state
+
+
+def _read_safetensors(path: Path) -> Mapping[str, Any]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except SafetensorError as err:
+        raise CheckpointError(f"{path}: not a readable safetensors file, truncated or corrupt ({err})") from None
+
+
+def _read_pickle(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = _reason(err)
+        if "GLOBAL" not in reason and not _is_pickle(path):
+            raise CheckpointError(f"{path}: not a torch checkpoint (a corrupt pickle: {reason})") from None
+        raise CheckpointError(
+            f"{path}: refused to load: the pickle needs more than plain tensors ({reason}). "
+            "Official checkpoints are plain state dicts; re-save untrusted files as safetensors"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        reason = _reason(err)
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, truncated or corrupt ({reason})") from None
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether ``path`` opens with a whole pickle stream (read with :mod:`pickletools`, which runs nothing)."""
+    import pickletools
+
+    try:
+        with path.open("rb") as handle:
+            for _ in pickletools.genops(handle):
+                pass
+    except Exception:  # noqa: BLE001 (any failure of the scan means: not a pickle)
+        return False
+    return True
+
+
+def _reason(err: Exception) -> str:
+    """The first informative sentence of a torch loading error, without torch's advice on ``weights_only``."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    useful = [line for line in lines if not any(word in line for word in _TORCH_BOILERPLATE)]
+    return useful[0].split(". ")[0].rstrip(".") if useful else type(err).__name__
 
 
 def _unwrap(state: Any, path: Path) -> Mapping[str, Any]:

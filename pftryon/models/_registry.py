@@ -83,7 +83,12 @@ def load_pretrained(directory: str | os.PathLike[str]) -> nn.Module:
         raise CheckpointError(f"{config_path}: checkpoint config not found") from None
     except (json.JSONDecodeError, KeyError, TypeError) as err:
         raise CheckpointError(f"{config_path}: expected JSON with 'architecture' and 'config' ({err})") from None
-    model = create_model(architecture, **config)
+    if not isinstance(config, dict):
+        raise CheckpointError(f"{config_path}: 'config' must be a mapping, got {type(config).__name__}")
+    try:
+        model = create_model(architecture, **config)
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{config_path}: cannot build the model ({err})") from None
     weights = directory / CHECKPOINT_WEIGHTS
     load_state_dict_checked(model, read_state_dict(weights), source=str(weights))
     return model.eval()

@@ -8,8 +8,11 @@ from YAML (:func:`load_config`). Every field is written into every checkpoint an
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass
 from pathlib import Path
+from types import UnionType
 from typing import Any
 
 import yaml
@@ -100,6 +103,8 @@ class TrainConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            object.__setattr__(self, item.name, _typed(item.name, getattr(self, item.name), _HINTS[item.name]))
         checks = [
             (self.stage in _OFFICIAL, f"stage must be one of {ALL_STAGES}"),
             (self.knowledge in KNOWLEDGE, f"knowledge must be one of {KNOWLEDGE}"),
@@ -110,6 +115,7 @@ class TrainConfig:
             (all(s > 0 and s % 32 == 0 for s in self.size), f"size {self.size} must be positive multiples of 32"),
             (self.niter >= 0 and self.niter_decay >= 0 and self.niter + self.niter_decay > 0, "need epochs"),
             (self.batch_size > 0 and self.save_every > 0 and self.log_every > 0, "sizes must be positive"),
+            (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1 or null, got {self.max_steps}"),
             (self.fake_cache is None or self.stage in TUTORED_STAGES, f"fake_cache: only {TUTORED_STAGES} use one"),
         ]
         for ok, message in checks:
@@ -148,12 +154,45 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys are errors; missing schedule keys take the stage defaults."""
         values = checked_keys(cls, data, "TrainConfig")
-        if "size" in values:
-            values["size"] = tuple(values["size"])
         stage = values.pop("stage", None)
         if stage is None:
             raise ValueError("TrainConfig: 'stage' is required")
         return cls.for_stage(stage, **values)
+
+
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def _typed(name: str, value: Any, hint: Any) -> Any:
+    """``value`` checked against the field's annotation (bool, int, float, str, tuple[int, int], or ``X | None``);
+    an int is accepted as a float, a number written as text (YAML reads ``1e-4`` as text) too, a list as a tuple."""
+    options = typing.get_args(hint) if isinstance(hint, UnionType) else (hint,)
+    if value is None and type(None) in options:
+        return None
+    kind = next(o for o in options if o is not type(None))
+    items = typing.get_args(kind)
+    if kind is float and isinstance(value, str | int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        if math.isfinite(number):
+            return number
+    elif items and isinstance(value, list | tuple) and len(value) == len(items):
+        if all(_is_int(v) for v in value):
+            return tuple(value)
+    elif (kind is int and _is_int(value)) or (kind in (bool, str) and isinstance(value, kind)):
+        return value
+    expected = f"[{', '.join(t.__name__ for t in items)}]" if items else _EXPECTED[kind]
+    null = " (or null)" if type(None) in options else ""
+    raise ValueError(f"TrainConfig: {name} must be {expected}{null}, got {value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_EXPECTED = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text"}
 
 
 # Fields added after runs were first recorded, with the value those earlier runs had.
@@ -171,7 +210,11 @@ def with_predated_fields(recorded: dict[str, Any]) -> dict[str, Any]:
 def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     """Read a YAML mapping of :class:`TrainConfig` fields, then apply ``overrides``."""
     path = Path(path)
-    data = yaml.safe_load(path.read_text()) or {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{path}: not a readable YAML file ({reason})") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of TrainConfig fields")
     try:

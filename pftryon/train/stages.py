@@ -45,7 +45,7 @@ from torch import nn
 
 from pftryon.layers.compose import compose_tryon
 from pftryon.losses import VGGLoss, adjustable_weights, distillation_loss, generator_loss, warp_loss
-from pftryon.models._checkpoint import load_state_dict_checked
+from pftryon.models._checkpoint import CheckpointError, load_state_dict_checked
 from pftryon.models._registry import load_pretrained
 from pftryon.models.afwm import DEFAULT_CHANNELS, DEFAULT_FLOW_CHANNELS, WarpOutput
 from pftryon.models.pf_afn import PBAFN, PFAFN
@@ -119,7 +119,7 @@ class _TryOnStage(Stage):
             return
         source = load_pretrained(init)
         if not isinstance(source, self.init_class):
-            raise ValueError(
+            raise CheckpointError(
                 f"{self.name}: init {init} holds {type(source).__name__}, expected {self.init_class.__name__}"
             )
         state = self.model.warp.state_dict()
@@ -225,7 +225,7 @@ class _StudentStage(_TryOnStage):
             raise ValueError(f"{self.name} needs `tutor`: the checkpoint folder of the pb-e2e stage")
         tutor = load_pretrained(config.tutor)
         if not isinstance(tutor, PBAFN):
-            raise ValueError(f"{self.name}: tutor {config.tutor} holds {type(tutor).__name__}, expected PBAFN")
+            raise CheckpointError(f"{self.name}: tutor {config.tutor} holds {type(tutor).__name__}, expected PBAFN")
         self.tutor = tutor.requires_grad_(False).eval()
         self.fakes = FakeCache(config.fake_cache, self.tutor) if config.fake_cache else None
 
@@ -350,8 +350,9 @@ def build_stage(config: TrainConfig) -> Stage:
     """The stage ``config.stage``, built and initialised from ``config`` (``init``, ``tutor``, widths...).
 
     Raises:
-        ValueError: an unregistered stage (a baseline's stage needs ``import baselines.training`` first), a missing
-            tutor, or an ``init``/``tutor`` of the wrong model.
+        ValueError: an unregistered stage (a baseline's stage needs ``import baselines.training`` first) or a missing
+            tutor.
+        CheckpointError: an ``init``/``tutor`` of the wrong model, or unreadable.
         FileNotFoundError: ``perceptual: vgg19`` without the VGG19 weights file.
     """
     if config.stage not in _STAGES:

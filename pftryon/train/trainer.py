@@ -2,7 +2,7 @@
 
 What a run writes under ``out_dir`` (rank 0 only)::
 
-    log.jsonl                                     one JSON record every ``log_every`` steps
+    log.jsonl                                     one JSON record every ``log_every`` steps and at the last step
     checkpoints/step_00000500/<name>/             each exported network: model.safetensors + config.json
     checkpoints/step_00000500/trainer_state.pt    optimiser, phase, position, RNG states of every rank, config
     final/<name>/, final/training.json            the trained networks and what produced them
@@ -47,7 +47,7 @@ from pftryon.train.config import TrainConfig, with_predated_fields
 from pftryon.train.data import LOADER_STREAM, ShardedBatchSampler, derive_seed
 from pftryon.train.stage import Stage
 
-__all__ = ["Trainer", "TrainingDiverged", "latest_checkpoint", "load_exported", "train"]
+__all__ = ["RunFolderError", "Trainer", "TrainingDiverged", "latest_checkpoint", "load_exported", "train"]
 
 _logger = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ _RECORD_KEYS = frozenset({"step", "epoch", "lr", "loss", "images_per_s"})
 
 class TrainingDiverged(RuntimeError):
     """The loss or the weights became NaN or infinite; nothing was saved after the last good checkpoint."""
+
+
+class RunFolderError(ValueError):
+    """``out_dir`` holds another run: checkpoints without ``resume``, or ones of another config or world size."""
 
 
 @dataclass
@@ -179,6 +183,8 @@ class Trainer:
 
     Raises:
         TrainingDiverged: from :meth:`fit`, when the loss or the weights become non-finite.
+        RunFolderError: from :meth:`fit`, when ``out_dir`` holds checkpoints of another run (or any without
+            ``resume``).
     """
 
     def __init__(
@@ -262,9 +268,9 @@ class Trainer:
     def _start(self) -> None:
         checkpoint = latest_checkpoint(self.out_dir)
         if checkpoint is not None and not self.resume:
-            raise FileExistsError(
-                f"{self.out_dir} already holds checkpoints ({checkpoint.name}); pass resume=True to continue "
-                "that run or choose another folder"
+            raise RunFolderError(
+                f"{self.out_dir} already holds checkpoints ({checkpoint.name}); pass resume=True (--resume) to "
+                "continue that run or choose another folder"
             )
         log = self.out_dir / "log.jsonl"
         if checkpoint is None:
@@ -307,9 +313,9 @@ class Trainer:
                 position.batch += 1
                 position.step += 1
                 self._bar.update()
-                if position.step % config.log_every == 0:
-                    self._log(*self._last)
                 done = position.step == self.total_steps
+                if position.step % config.log_every == 0 or done:
+                    self._log(*self._last)
                 if position.step % config.save_every == 0 or position.batch == steps or done:
                     self._save()
                 if done:
@@ -485,12 +491,12 @@ class Trainer:
         changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k) and k not in _RESUMABLE)
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-            raise ValueError(
+            raise RunFolderError(
                 f"{checkpoint}: cannot resume with a different config ({details}); "
                 f"only {', '.join(sorted(_RESUMABLE))} may change"
             )
         if (state["world_size"], state["steps_per_epoch"]) != (self.world_size, self.sampler.steps):
-            raise ValueError(
+            raise RunFolderError(
                 f"{checkpoint}: written by {state['world_size']} process(es) with {state['steps_per_epoch']} steps "
                 f"per epoch, resumed by {self.world_size} with {self.sampler.steps}; resume with the same number of "
                 "processes and dataset"

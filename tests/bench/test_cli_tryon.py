@@ -128,7 +128,8 @@ def test_demo_writes_one_triptych_per_pair(demo_run, demo_pairs):
     result, out = demo_run
     assert result.exit_code == 0, (result.output, result.exception)
     assert "wrote 6 new images" in result.stdout
-    assert sorted(p.name for p in out.iterdir()) == sorted(_output(out, *pair).name for pair in demo_pairs)
+    names = sorted(_output(out, *pair).name for pair in demo_pairs)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "tryon.json"])
     for pair in demo_pairs:
         assert _read_png(_output(out, *pair)).shape == (HEIGHT, 3 * WIDTH, 3), pair
 
@@ -206,7 +207,7 @@ def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, offi
     result = _tryon("--person", person, "--cloth", cloth, "--edge", edge, "--checkpoints", official_dir,
                     "--out", tmp_path, "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
-    assert [p.name for p in tmp_path.iterdir()] == [_output(tmp_path, *pair).name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [_output(tmp_path, *pair).name, "tryon.json"]
     ours = _read_png(_output(tmp_path, *pair))
     assert ours.shape == (HEIGHT, WIDTH, 3)
     np.testing.assert_array_equal(ours, _read_png(_output(demo_run[1], *pair))[:, 2 * WIDTH :])
@@ -220,7 +221,7 @@ def test_pftryon_checkpoint_folder_is_accepted(tiny, demo, demo_pairs, tmp_path)
     result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", folder, "--out", out,
                     "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
-    assert [p.name for p in out.iterdir()] == [_output(out, *pair).name]
+    assert sorted(p.name for p in out.iterdir()) == [_output(out, *pair).name, "tryon.json"]
     np.testing.assert_array_equal(_read_png(_output(out, *pair)), _api_tryon(model, *_paths(demo, *pair)))
 
 

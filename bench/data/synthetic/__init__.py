@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bench.data.encode import encode_image
+from bench.data.readers import InputError
 from bench.data.synthetic.record import SynthGarment, SynthPerson
 from pftryon.models import atomic_write
 
@@ -35,6 +36,8 @@ LAYOUTS: dict[str, str] = {
     "mpv": "bench.data.mpv:write_mpv",
     "vvt": "bench.data.vvt:write_vvt",
 }
+# Layouts whose writer keeps only unpaired pairs within one garment category (Dress Code's lists).
+_SAME_CATEGORY_LAYOUTS = ("dresscode",)
 Writer = Callable[[Path, str, list[SynthPerson], list[SynthGarment], list[tuple[int, int]]], None]
 
 
@@ -79,6 +82,21 @@ def _split_counts(n: int, test_fraction: float) -> dict[str, int]:
     return {"train": n - test, "test": test}
 
 
+def _split_indices(counts: dict[str, int], category: Callable[[int], str] | None) -> dict[str, list[int]]:
+    """The world indices of each split: the train split first, the test split last, except that with ``category``
+    (a layout whose unpaired list keeps within categories) two test garments share a category when any two can."""
+    n = sum(counts.values())
+    test = list(range(counts["train"], n))
+    if category is not None and len(test) >= 2:
+        labels = [category(i) for i in range(n)]
+        if len({labels[i] for i in test}) == len(test):
+            common = max(sorted(set(labels)), key=labels.count)
+            keep = [i for i in range(n) if labels[i] == common][-2:]
+            others = [i for i in reversed(range(n)) if i not in keep][: len(test) - len(keep)]
+            test = sorted(keep + others)
+    return {"train": [i for i in range(n) if i not in test], "test": test}
+
+
 def _save_flow(path: Path, person: SynthPerson) -> None:
     flow = np.where(person.garment_region[..., None], person.flow, np.nan).astype(np.float16)
     buffer = BytesIO()
@@ -97,31 +115,42 @@ def synthesize(
     test_fraction: float = 0.2,
     frames: int = 4,
     background: str = "varied",
+    overwrite: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Write ``n`` synthetic pairs (VVT: ``n`` videos of ``frames`` frames) in ``layout`` under ``out``.
 
     ``background`` is one of :data:`~bench.data.synthetic.render.BACKGROUNDS` (``studio``: VITON's plain backdrop).
+    ``out`` must be new or empty, so that no earlier file stays beside the new ones; ``overwrite`` empties it first.
 
     Returns the manifest also written to ``out/synth.json``.
+
+    Raises:
+        InputError: ``out`` is not a writable folder, or holds files and ``overwrite`` is false.
     """
     from bench.data.synthetic.render import SyntheticWorld
+    from bench.outdir import check_out_dir, clear_dir
 
     if not 0.0 <= parse_noise <= 1.0:
         raise ValueError(f"parse_noise must lie in [0, 1], got {parse_noise}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     write = _writer(layout)
-    out = Path(out)
+    out = check_out_dir(out)
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(f"{out}: holds files of an earlier dataset; pass --overwrite to replace it or choose "
+                             "another --out")  # fmt: skip
+        clear_dir(out)
     world = SyntheticWorld(seed, size, background)
     counts = _split_counts(n, test_fraction)
+    splits = _split_indices(counts, world.category if layout in _SAME_CATEGORY_LAYOUTS else None)
     start = 0
     with tqdm(total=n, unit="video" if layout == "vvt" else "pair", disable=not progress) as bar:
-        for split, count in counts.items():
-            if count == 0:
+        for split, indices in splits.items():
+            if not indices:
                 continue
-            indices = list(range(start, start + count))
-            start += count
+            start += len(indices)
             garments = [world.garment(i) for i in indices]
             unpaired = _unpaired(garments, seed + start)
             partner = dict(unpaired)

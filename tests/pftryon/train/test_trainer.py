@@ -19,7 +19,7 @@ from toy_training import ToySamples, ToyStage, run, toy_config
 
 from pftryon import create_model, load_pretrained
 from pftryon.train.data import TrainingPairs
-from pftryon.train.trainer import STATE_FILE, Trainer, TrainingDiverged, latest_checkpoint, train
+from pftryon.train.trainer import STATE_FILE, RunFolderError, Trainer, TrainingDiverged, latest_checkpoint, train
 
 SCRIPT = Path(__file__).with_name("toy_training.py")
 
@@ -169,7 +169,7 @@ def test_non_finite_weights_are_not_saved(tmp_path):
 
 def test_refuses_a_used_folder_and_a_changed_config(tmp_path):
     run(tmp_path, max_steps=2)
-    with pytest.raises(FileExistsError, match="pass resume=True"):
+    with pytest.raises(RunFolderError, match="pass resume=True"):
         run(tmp_path)
     with pytest.raises(ValueError, match=r"cannot resume with a different config \(lr: 0.01 -> 0.02\)"):
         run(tmp_path, resume=True, lr=0.02)
