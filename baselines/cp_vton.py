@@ -198,7 +198,13 @@ class TpsGridGen(nn.Module):
         coefficients = torch.bmm(self.l_inverse[:, :n].expand(len(targets), -1, -1), targets).view(-1, 2, n + 3)
         spline, affine = coefficients.unsqueeze(2).split([n, 3], dim=-1)
         x, y = self.pixels.unbind(dim=1)
-        grid = affine[..., 0] + affine[..., 1] * x + affine[..., 2] * y + (spline * self.radial).sum(dim=-1)
+        if torch.is_grad_enabled() and theta.requires_grad:
+            # Training: a matrix product, equal up to float rounding, whose backward is ~40x cheaper than that of
+            # the broadcast product (the GMM step's largest cost at CPU scale). Inference keeps the official order.
+            bend = torch.matmul(spline.squeeze(2), self.radial.t())
+        else:
+            bend = (spline * self.radial).sum(dim=-1)
+        grid = affine[..., 0] + affine[..., 1] * x + affine[..., 2] * y + bend
         return grid.transpose(1, 2).reshape(-1, self.out_h, self.out_w, 2)
 
 

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from baselines import create_baseline
-from baselines.cp_vton import CPVTON, GMM
+from baselines.cp_vton import CPVTON, GMM, TpsGridGen
 from baselines.cp_vton_agnostic import agnostic_from_common, cpvton_agnostic
 from baselines.tps_only import TPSOnly
 from baselines.training.cp_vton import grid_regularisation
@@ -104,6 +104,17 @@ def test_width_scales_every_network_and_round_trips_through_the_registry(tmp_pat
     assert isinstance(loaded, CPVTON) and loaded.config == narrow.config and loaded.plus
     for key, value in narrow.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_tps_grid_is_the_same_when_training() -> None:
+    """The training path of the TPS grid (a matrix product) equals the official-order inference path up to rounding."""
+    grid_gen = TpsGridGen(64, 128)
+    theta = 0.2 * torch.randn(3, 50, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        official = grid_gen(theta)
+    training = grid_gen(theta.clone().requires_grad_(True))
+    assert training.requires_grad
+    torch.testing.assert_close(training.detach(), official, atol=1e-5, rtol=0)  # the golden tolerance is 1e-4
 
 
 def test_agnostic_from_common_equals_the_lip_one_without_hats_or_sunglasses(viton: Path) -> None:
