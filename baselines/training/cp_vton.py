@@ -15,10 +15,11 @@ stage            loss
 Both stages train a whole :class:`~baselines.cp_vton.CPVTON` (``width`` from the config, built at ``config.size``,
 multiples of 64) exported as ``{"model": ...}`` (architecture ``cp_vton``), so ``final/model`` is what the TOM
 stage's ``init`` and the ``cp_vton`` / ``cp_vton_plus`` / ``tps_only`` methods load. The GMM stage leaves the TOM at
-its initialisation. The TOM stage copies the GMM of ``init`` (the GMM stage's final model) and keeps it frozen in eval
-mode: officially the GMM's test pass writes ``warp-cloth`` / ``warp-mask`` JPEGs of the train set that the TOM reads
-back (mask ``>= 128``); here the frozen GMM computes them on the fly, without the JPEG round trip, and the warped
-mask is binarised at 0.5 as the ``>= 128`` threshold does.
+its initialisation (and starts its GMM from ``init`` when one is given, as the official ``--checkpoint``). The TOM
+stage copies the GMM of ``init`` (the GMM stage's final model) and keeps it frozen in eval mode: officially the GMM's
+test pass writes ``warp-cloth`` / ``warp-mask`` JPEGs of the train set that the TOM reads back (mask ``>= 128``);
+here the frozen GMM computes them on the fly, without the JPEG round trip, and the warped mask is binarised at 0.5
+as the ``>= 128`` threshold does.
 
 What the training batch (:mod:`pftryon.train.stage`) stands in for: the 22-channel agnostic comes from the common
 parse and the pose maps (:func:`~baselines.cp_vton_agnostic.agnostic_from_common`; CP-VTON+'s body mask is
@@ -100,6 +101,18 @@ class _CPStage(Stage):
     def exported(self) -> dict[str, nn.Module]:
         return {"model": self.model}
 
+    def _load_gmm(self, init: str) -> None:
+        """Copy the GMM of the ``cp_vton`` checkpoint ``init`` (same variant, size and width) into ours."""
+        source = load_pretrained(init)
+        if not isinstance(source, CPVTON):
+            raise ValueError(f"{self.name}: init {init} holds {type(source).__name__}, expected a cp_vton checkpoint")
+        ours = self.model.config
+        differing = [k for k in ours if source.config.get(k) != ours[k]]
+        if differing:
+            details = ", ".join(f"{k}: {source.config.get(k)!r} (init) vs {ours[k]!r}" for k in differing)
+            raise ValueError(f"{self.name}: init {init} is another CP-VTON ({details})")
+        load_state_dict_checked(self.model.gmm, source.gmm.state_dict(), source=f"{init} (gmm)")
+
     def _agnostic(self, batch: dict[str, torch.Tensor], network: str) -> torch.Tensor:
         return agnostic_from_common(batch["parse"], batch["person"], batch["pose"], plus=self.plus, stage=network)
 
@@ -109,7 +122,13 @@ class _CPStage(Stage):
 
 
 class _GMMStage(_CPStage):
-    """The GMM from scratch: L1 between the warped cloth and ``im_c`` (plus ``40 * Lgic`` for CP-VTON+)."""
+    """The GMM: L1 between the warped cloth and ``im_c`` (plus ``40 * Lgic`` for CP-VTON+). From scratch, or from the
+    GMM of ``init`` when given (the official ``--checkpoint``)."""
+
+    def __init__(self, config: TrainConfig) -> None:
+        super().__init__(config)
+        if config.init is not None:
+            self._load_gmm(config.init)
 
     def param_groups(self, phase: int) -> list[ParamGroup]:
         return [ParamGroup("gmm", list(self.model.gmm.parameters()))]
@@ -138,17 +157,6 @@ class _TOMStage(_CPStage):
         else:
             self._load_gmm(config.init)
         self.model.gmm.requires_grad_(False)
-
-    def _load_gmm(self, init: str) -> None:
-        source = load_pretrained(init)
-        if not isinstance(source, CPVTON):
-            raise ValueError(f"{self.name}: init {init} holds {type(source).__name__}, expected a cp_vton checkpoint")
-        ours = self.model.config
-        differing = [k for k in ours if source.config.get(k) != ours[k]]
-        if differing:
-            details = ", ".join(f"{k}: {source.config.get(k)!r} (init) vs {ours[k]!r}" for k in differing)
-            raise ValueError(f"{self.name}: init {init} is another CP-VTON ({details})")
-        load_state_dict_checked(self.model.gmm, source.gmm.state_dict(), source=f"{init} (gmm)")
 
     def train(self, mode: bool = True) -> _TOMStage:
         """Set the TOM's mode; the frozen GMM stays in eval mode, as the official GMM test pass runs."""

@@ -197,8 +197,12 @@ def test_tom_loss_is_l1_vgg_and_mask_with_weight_one(batches: list, vgg_weights:
     torch.testing.assert_close(loss.detach(), logs["l1"] + logs["vgg"] + logs["mask_l1"])
 
 
-def test_tom_init_must_be_the_same_variant(tmp_path: Path) -> None:
+def test_init_gives_the_gmm_and_must_be_the_same_variant(tmp_path: Path) -> None:
     init = _gmm_checkpoint(tmp_path, plus=False)
+    expected = load_pretrained(init).gmm.state_dict()
+    for stage in ("cp-gmm", "cp-tom"):  # cp-gmm continues from it (the official --checkpoint); cp-tom freezes it
+        state = build_stage(_config(stage, init=str(init))).model.gmm.state_dict()
+        assert all(torch.equal(state[k], v) for k, v in expected.items()), stage
     with pytest.raises(ValueError, match=r"cpplus-tom: init .* is another CP-VTON \(plus: False \(init\) vs True\)"):
         build_stage(_config("cpplus-tom", init=str(init)))
     with pytest.raises(ValueError, match="size must be multiples of 64"):
