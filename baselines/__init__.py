@@ -21,6 +21,7 @@ BASELINES: dict[str, str] = {
     "dm_vton": "baselines.dm_vton:DMVTON",
     "fs_vton": "baselines.fs_vton:FSVTON",
     "no_warp": "baselines.no_warp:NoWarp",
+    "tps_only": "baselines.tps_only:TPSOnly",
 }
 _PRESETS: dict[str, dict[str, Any]] = {"cp_vton_plus": {"plus": True}}
 

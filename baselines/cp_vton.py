@@ -15,12 +15,13 @@ representation is built by :mod:`baselines.cp_vton_agnostic`.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import torch
 from torch import nn
 
 from pftryon.layers import compose_tryon, warp
-from pftryon.models import load_state_dict_checked, read_state_dict
+from pftryon.models import load_state_dict_checked, read_state_dict, register_model
 
 __all__ = [
     "CPVTON",
@@ -32,26 +33,54 @@ __all__ = [
     "TpsGridGen",
     "UnetGenerator",
     "UnetSkipConnectionBlock",
+    "cp_vton",
+    "scaled",
 ]
 
 _AGNOSTIC_CHANNELS = 22
+_EXTRACTION_CHANNELS = (64, 128, 256, 512)
+_REGRESSION_CHANNELS = (512, 256, 128, 64)
+
+
+def scaled(channels: int, width: float) -> int:
+    """``channels * width``, rounded, at least 4 (the rule of :func:`pftryon.train.stages.scaled_widths`)."""
+    return channels if width == 1.0 else max(4, round(channels * width))
+
+
+def _init_normal_(module: nn.Module) -> None:
+    """The official ``init_weights(..., 'normal')`` of ``FeatureExtraction``: conv weights N(0, 0.02) (biases keep
+    PyTorch's default), BatchNorm weights N(1, 0.02) and biases 0 (sergeywong/cp-vton ``networks.py``)."""
+    for layer in module.modules():
+        if isinstance(layer, nn.Conv2d):
+            nn.init.normal_(layer.weight, 0.0, 0.02)
+        elif isinstance(layer, nn.BatchNorm2d):
+            nn.init.normal_(layer.weight, 1.0, 0.02)
+            nn.init.zeros_(layer.bias)
 
 
 class FeatureExtraction(nn.Module):
     """GMM feature encoder: four stride-2 4x4 convs (64, 128, 256, 512) and two 3x3 convs at 512.
 
     Each conv is followed by ReLU and then BatchNorm (in that order), except the last, which has no norm.
-    The output has 512 channels at 1/16 of the input size.
+    The output has 512 channels (times ``width``) at 1/16 of the input size. Initialised as the official
+    constructor does (:func:`_init_normal_`).
+
+    Args:
+        in_channels: Input channels.
+        width: Multiplier on every channel count (1.0 = the official model).
     """
 
-    def __init__(self, in_channels: int) -> None:
+    def __init__(self, in_channels: int, width: float = 1.0) -> None:
         super().__init__()
+        widths = [scaled(c, width) for c in _EXTRACTION_CHANNELS]
+        top = widths[-1]
         layers: list[nn.Module] = []
-        for cin, cout in zip((in_channels, 64, 128, 256), (64, 128, 256, 512), strict=True):
+        for cin, cout in zip((in_channels, *widths[:-1]), widths, strict=True):
             layers += [nn.Conv2d(cin, cout, 4, stride=2, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(cout)]
-        layers += [nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(512)]
-        layers += [nn.Conv2d(512, 512, 3, padding=1), nn.ReLU(inplace=True)]
+        layers += [nn.Conv2d(top, top, 3, padding=1), nn.ReLU(inplace=True), nn.BatchNorm2d(top)]
+        layers += [nn.Conv2d(top, top, 3, padding=1), nn.ReLU(inplace=True)]
         self.model = nn.Sequential(*layers)
+        _init_normal_(self.model)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -85,26 +114,29 @@ class FeatureRegression(nn.Module):
     Args:
         in_channels: Correlation channels (``h * w`` of the feature map; 192 at 256x192).
         output_dim: Number of parameters, ``2 * grid_size**2``.
-        in_features: Flattened size after the convs, ``64 * (H / 64) * (W / 64)`` (768 at 256x192).
+        spatial: Positions after the convs, ``(H / 64) * (W / 64)`` (12 at 256x192); the linear layer reads
+            ``64 * spatial`` features (768), times ``width``.
+        width: Multiplier on the conv widths (1.0 = the official 512, 256, 128, 64).
     """
 
-    def __init__(self, in_channels: int, output_dim: int, in_features: int) -> None:
+    def __init__(self, in_channels: int, output_dim: int, spatial: int, width: float = 1.0) -> None:
         super().__init__()
+        c1, c2, c3, c4 = (scaled(c, width) for c in _REGRESSION_CHANNELS)
         self.conv = nn.Sequential(
-            nn.Conv2d(in_channels, 512, 4, stride=2, padding=1),
-            nn.BatchNorm2d(512),
+            nn.Conv2d(in_channels, c1, 4, stride=2, padding=1),
+            nn.BatchNorm2d(c1),
             nn.ReLU(inplace=True),
-            nn.Conv2d(512, 256, 4, stride=2, padding=1),
-            nn.BatchNorm2d(256),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            nn.BatchNorm2d(c2),
             nn.ReLU(inplace=True),
-            nn.Conv2d(256, 128, 3, padding=1),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.BatchNorm2d(c3),
             nn.ReLU(inplace=True),
-            nn.Conv2d(128, 64, 3, padding=1),
-            nn.BatchNorm2d(64),
+            nn.Conv2d(c3, c4, 3, padding=1),
+            nn.BatchNorm2d(c4),
             nn.ReLU(inplace=True),
         )
-        self.linear = nn.Linear(in_features, output_dim)
+        self.linear = nn.Linear(c4 * spatial, output_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(self.linear(self.conv(x).flatten(1)))
@@ -166,7 +198,13 @@ class TpsGridGen(nn.Module):
         coefficients = torch.bmm(self.l_inverse[:, :n].expand(len(targets), -1, -1), targets).view(-1, 2, n + 3)
         spline, affine = coefficients.unsqueeze(2).split([n, 3], dim=-1)
         x, y = self.pixels.unbind(dim=1)
-        grid = affine[..., 0] + affine[..., 1] * x + affine[..., 2] * y + (spline * self.radial).sum(dim=-1)
+        if torch.is_grad_enabled() and theta.requires_grad:
+            # Training: a matrix product, equal up to float rounding, whose backward is ~40x cheaper than that of
+            # the broadcast product (the GMM step's largest cost at CPU scale). Inference keeps the official order.
+            bend = torch.matmul(spline.squeeze(2), self.radial.t())
+        else:
+            bend = (spline * self.radial).sum(dim=-1)
+        grid = affine[..., 0] + affine[..., 1] * x + affine[..., 2] * y + bend
         return grid.transpose(1, 2).reshape(-1, self.out_h, self.out_w, 2)
 
 
@@ -179,6 +217,7 @@ class GMM(nn.Module):
         fine_height: Image height; a multiple of 64.
         fine_width: Image width; a multiple of 64.
         grid_size: TPS control points per side.
+        width: Multiplier on the feature extractors' and the regression's channel widths (1.0 = official).
     """
 
     def __init__(
@@ -188,14 +227,15 @@ class GMM(nn.Module):
         fine_height: int = 256,
         fine_width: int = 192,
         grid_size: int = 5,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
-        self.extractionA = FeatureExtraction(in_channels_a)
-        self.extractionB = FeatureExtraction(in_channels_b)
+        self.extractionA = FeatureExtraction(in_channels_a, width)
+        self.extractionB = FeatureExtraction(in_channels_b, width)
         self.l2norm = FeatureL2Norm()
         self.correlation = FeatureCorrelation()
         self.regression = FeatureRegression(
-            (fine_height // 16) * (fine_width // 16), 2 * grid_size**2, 64 * (fine_height // 64) * (fine_width // 64)
+            (fine_height // 16) * (fine_width // 16), 2 * grid_size**2, (fine_height // 64) * (fine_width // 64), width
         )
         self.gridGen = TpsGridGen(fine_height, fine_width, grid_size)
 
@@ -284,6 +324,11 @@ class CPVTON(nn.Module):
         fine_height: Image height; a multiple of 64.
         fine_width: Image width; a multiple of 64.
         grid_size: TPS control points per side.
+        width: Multiplier on every channel width of the GMM (feature extractors, regression) and the TOM U-Net
+            (``ngf = 64 * width``); 1.0 is the released model, whose checkpoints load unchanged.
+
+    Saved and loaded by :func:`pftryon.save_pretrained` / :func:`pftryon.load_pretrained` as architecture
+    ``cp_vton`` (``config``: the constructor arguments), as training writes it.
 
     Example:
         >>> model = CPVTON().eval()
@@ -292,16 +337,28 @@ class CPVTON(nn.Module):
         torch.Size([1, 3, 256, 192])
     """
 
+    architecture = "cp_vton"
+
     def __init__(
-        self, *, plus: bool = False, fine_height: int = 256, fine_width: int = 192, grid_size: int = 5
+        self,
+        *,
+        plus: bool = False,
+        fine_height: int = 256,
+        fine_width: int = 192,
+        grid_size: int = 5,
+        width: float = 1.0,
     ) -> None:
         super().__init__()
-        if fine_height % 64 or fine_width % 64:
+        if fine_height % 64 or fine_width % 64 or fine_height <= 0 or fine_width <= 0:
             raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
         self.plus = plus
         self.fine_size = (fine_height, fine_width)
-        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size)
-        self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4)
+        self.config = {"plus": plus, "fine_height": fine_height, "fine_width": fine_width, "grid_size": grid_size,
+                       "width": width}  # fmt: skip
+        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size, width)
+        self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4, ngf=scaled(64, width))
 
     def forward(
         self,
@@ -372,3 +429,9 @@ class CPVTON(nn.Module):
         for module, path in ((model.gmm, gmm_path), (model.tom, tom_path)):
             load_state_dict_checked(module, read_state_dict(path), source=str(path))
         return model.eval()
+
+
+@register_model
+def cp_vton(**config: Any) -> CPVTON:
+    """CP-VTON or, with ``plus=True``, CP-VTON+ (constructor arguments of :class:`CPVTON`)."""
+    return CPVTON(**config)

@@ -169,6 +169,10 @@ def _cpvton_inputs(batch: int, size: Size, g: torch.Generator) -> tuple[torch.Te
     return _image(g, batch, size, 22), _image(g, batch, size), _mask(g, batch, size)
 
 
+def _tps_only_inputs(batch: int, size: Size, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    return (*_cpvton_inputs(batch, size, g), _image(g, batch, size))  # ..., person
+
+
 def _build_pftryon(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
     return create_model(name, **config)
 
@@ -177,6 +181,13 @@ def _build_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Modu
     from baselines import create_baseline
 
     return create_baseline(name, **{"fine_height": size[0], "fine_width": size[1], **config})
+
+
+def _build_at_size(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
+    """A baseline built for the timed size whatever size its configuration (a checkpoint's) names (CP-VTON)."""
+    from baselines import create_baseline
+
+    return create_baseline(name, **{**config, "fine_height": size[0], "fine_width": size[1]})
 
 
 def _build_any_size_baseline(name: str, size: Size, config: Mapping[str, Any]) -> nn.Module:
@@ -195,12 +206,16 @@ LATENCY_MODELS: dict[str, LatencySpec] = {
         "PB-AFN tutor: 45-channel person representation instead of the person image",
     ),
     "cp_vton": LatencySpec(
-        partial(_build_baseline, "cp_vton"), _cpvton_inputs, ("gmm", "tom"), 64,
+        partial(_build_at_size, "cp_vton"), _cpvton_inputs, ("gmm", "tom"), 64,
         "CP-VTON: GMM (TPS warp) + TOM U-Net + composition, built for the timed size",
     ),
     "cp_vton_plus": LatencySpec(
-        partial(_build_baseline, "cp_vton_plus"), _cpvton_inputs, ("gmm", "tom"), 64,
+        partial(_build_at_size, "cp_vton_plus"), _cpvton_inputs, ("gmm", "tom"), 64,
         "CP-VTON+: GMM on the cloth mask, 26-channel TOM, built for the timed size",
+    ),
+    "tps_only": LatencySpec(
+        partial(_build_at_size, "tps_only"), _tps_only_inputs, ("gmm",), 64,
+        "TPS-only lower bound: CP-VTON's GMM warp pasted by the warped mask (no TOM), built for the timed size",
     ),
     "no_warp": LatencySpec(
         partial(_build_any_size_baseline, "no_warp"), _pfafn_inputs, (), 1,

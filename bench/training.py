@@ -16,6 +16,8 @@ __all__ = ["TRAINABLE", "check_inputs", "check_stage", "register_stages", "train
 # The stages of each trainable method, in training order (`pftryon train --method M --stage S`).
 TRAINABLE: dict[str, tuple[str, ...]] = {
     "pf_afn": ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e"),
+    "cp_vton": ("cp-gmm", "cp-tom"),
+    "cp_vton_plus": ("cpplus-gmm", "cpplus-tom"),
 }
 
 

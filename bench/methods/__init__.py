@@ -32,6 +32,7 @@ METHODS: dict[str, str] = {
     "cp_vton": "bench.methods.cp_vton:CPVTONMethod",
     "cp_vton_plus": "bench.methods.cp_vton:CPVTONPlusMethod",
     "no_warp": "bench.methods.lower_bounds:NoWarpMethod",
+    "tps_only": "bench.methods.cp_vton:TPSOnlyMethod",
 }
 
 

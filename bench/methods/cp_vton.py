@@ -1,21 +1,34 @@
-"""CP-VTON and CP-VTON+ (thin-plate-spline warp + try-on module) from the common sample schema."""
+"""CP-VTON and CP-VTON+ (thin-plate-spline warp + try-on module) from the common sample schema, and the TPS-only lower
+bound (CP-VTON's GMM warp pasted, no try-on module).
+
+Each loads the official files or a pftryon checkpoint of architecture ``cp_vton`` (what ``pftryon train --method
+cp_vton`` / ``cp_vton_plus`` writes in ``final/model``); its ``plus`` flag must be the method's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any, Self
 
 from torch import Tensor, nn
 
 from baselines.cp_vton import CPVTON
 from baselines.cp_vton_agnostic import cpvton_agnostic
+from baselines.tps_only import TPSOnly
 from bench.data.readers import InputError
 from bench.methods.base import Batch, MethodCard, TryOnMethod
+from pftryon.models import CHECKPOINT_CONFIG
 
-__all__ = ["CPVTONMethod", "CPVTONPlusMethod"]
+__all__ = ["CPVTONMethod", "CPVTONPlusMethod", "TPSOnlyMethod"]
 
 # Parse label sets whose indices are LIP's, which CP-VTON's agnostic reads (datasets.md §1b, §2).
 _LIP_SETS = ("lip20", "lip21", "cihp20")
+
+
+def _variant(plus: bool) -> str:
+    return "CP-VTON+" if plus else "CP-VTON"
 
 
 def _lip_parse(batch: Batch, method: str) -> Tensor:
@@ -41,7 +54,23 @@ class CPVTONMethod(TryOnMethod):
         weights_source="sergeywong/cp-vton issue #5 (gmm_final.pth, tom_final.pth)", parser_free=False,
         latency_model="cp_vton",
     )  # fmt: skip
+    model_class = CPVTON
     plus = False
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None) -> Self:
+        """Load the official files or a ``cp_vton`` pftryon checkpoint whose ``plus`` is the method's.
+
+        Raises:
+            InputError: as :meth:`TryOnMethod.load`, or a checkpoint of the other variant (CP-VTON vs CP-VTON+).
+        """
+        method = super().load(folder)
+        if method.model.plus != cls.plus:
+            raise InputError(
+                f"{Path(folder, CHECKPOINT_CONFIG)}: a {_variant(method.model.plus)} checkpoint (plus: "
+                f"{str(method.model.plus).lower()}); {cls.card.name} needs a {_variant(cls.plus)} one"
+            )
+        return method
 
     @classmethod
     def from_official(cls, paths: Sequence[Path]) -> nn.Module:
@@ -71,3 +100,36 @@ class CPVTONPlusMethod(CPVTONMethod):
         latency_model="cp_vton_plus",
     )  # fmt: skip
     plus = True
+
+
+class TPSOnlyMethod(TryOnMethod):
+    """TPS-only lower bound (:class:`baselines.tps_only.TPSOnly`): the GMM of a CP-VTON (or CP-VTON+) checkpoint warps
+    the cloth, pasted over the person by the warped mask; no TOM. Inputs as CP-VTON's GMM reads them."""
+
+    card = MethodCard(
+        name="tps_only", title="TPS only (lower bound)",
+        family="lower bound: CP-VTON's GMM (thin-plate-spline) warp pasted by the warped mask, no try-on module",
+        citation="pftryon lower bound from Wang et al., CP-VTON (ECCV 2018): its GMM without the TOM",
+        inputs=("person", "cloth", "cloth_mask", "parse", "keypoints"), resolution=(256, 192),
+        official_files=("gmm_final.pth",),
+        weights_source="a CP-VTON checkpoint folder: sergeywong/cp-vton issue #5 (gmm_final.pth; a CP-VTON+ "
+        "gmm_final.pth also works), or the final/model folder of `pftryon train --method cp_vton`",
+        parser_free=False, latency_model="tps_only",
+    )  # fmt: skip
+    model_class = CPVTON  # what a pftryon checkpoint holds; its GMM is kept
+
+    def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
+        if isinstance(model, CPVTON):
+            model = TPSOnly.from_cpvton(model)
+        super().__init__(model, checkpoints, config)
+
+    @classmethod
+    def from_official(cls, paths: Sequence[Path]) -> nn.Module:
+        return TPSOnly.from_official(paths[0])
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        parse = _lip_parse(batch, self.card.name)
+        person = batch["person"]
+        agnostic = cpvton_agnostic(parse, person, batch["keypoints"], plus=self.model.plus, stage="gmm")
+        mask = (batch["cloth_mask"] >= 0.5).to(person.dtype)
+        return agnostic, batch["cloth"], mask, person

@@ -36,6 +36,13 @@ _OFFICIAL: dict[str, dict[str, Any]] = {
     "pb-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
     "pf-warp": {"lr": 3e-5, "niter": 100, "niter_decay": 100},
     "pf-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
+    # CP-VTON / CP-VTON+ (sergeywong/cp-vton, minar09/cp-vton-plus train.py): Adam 1e-4 (0.5, 0.999), batch 4,
+    # keep_step 100k + decay_step 100k = 200k steps; their LambdaLR is never stepped, so the rate stays 1e-4 for all
+    # 200k (pfafn_spec.md §6.4): 200k x 4 = 800k samples = 56 epochs of VITON's 14,221 train pairs (56.25), no decay.
+    "cp-gmm": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
+    "cp-tom": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
+    "cpplus-gmm": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
+    "cpplus-tom": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
 }
 ALL_STAGES = tuple(_OFFICIAL)
 # Stages that learn from a frozen parser-based tutor (``config.tutor``).

@@ -34,7 +34,9 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _config(name: str) -> dict | None:
-    """Tiny widths for the AFN family; CP-VTON exposes no width, so it runs as released."""
+    """Tiny widths for the AFN family and the CP-VTON family; the others run as released."""
+    if name in ("cp_vton", "cp_vton_plus", "tps_only"):
+        return {"width": 0.125}
     return TINY if name in ("pf_afn", "pb_afn") else None
 
 
