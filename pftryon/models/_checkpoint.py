@@ -7,6 +7,7 @@ Key remapping for a model family lives beside the family (``checkpoint_filter_fn
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pickle
@@ -92,13 +93,20 @@ def _read_pickle(path: Path) -> Any:
 
 
 def _is_pickle(path: Path) -> bool:
-    """Whether ``path`` opens with a whole pickle stream (read with :mod:`pickletools`, which runs nothing)."""
+    """Whether ``path`` holds a whole pickle stream, bare or as the ``data.pkl`` of torch's zip format (read with
+    :mod:`pickletools`, which runs nothing)."""
     import pickletools
+    import zipfile
 
     try:
-        with path.open("rb") as handle:
-            for _ in pickletools.genops(handle):
-                pass
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                name = next(n for n in archive.namelist() if n.endswith("data.pkl"))
+                stream = io.BytesIO(archive.read(name))
+        else:
+            stream = io.BytesIO(path.read_bytes())
+        for _ in pickletools.genops(stream):
+            pass
     except Exception:  # noqa: BLE001 (any failure of the scan means: not a pickle)
         return False
     return True

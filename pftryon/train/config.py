@@ -143,7 +143,7 @@ class TrainConfig:
     @classmethod
     def for_stage(cls, stage: str, **overrides: Any) -> TrainConfig:
         """The official settings of ``stage``, with ``overrides`` applied."""
-        if stage not in _OFFICIAL:
+        if not isinstance(stage, str) or stage not in _OFFICIAL:
             raise ValueError(f"Unknown stage {stage!r}; expected one of {ALL_STAGES}")
         return cls(stage=stage, **{**_OFFICIAL[stage], **overrides})
 
