@@ -16,6 +16,8 @@ __all__ = ["TRAINABLE", "check_stage", "register_stages", "train_on_dataset", "t
 # The stages of each trainable method, in training order (`pftryon train --method M --stage S`).
 TRAINABLE: dict[str, tuple[str, ...]] = {
     "pf_afn": ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e"),
+    "fs_vton": ("fs-warp", "fs-e2e"),
+    "dm_vton": ("dm-warp", "dm-e2e"),
 }
 
 

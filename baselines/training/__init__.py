@@ -3,3 +3,5 @@
 Each module trains one family with its official losses and schedule (cited in the module), through the same
 :class:`~pftryon.train.trainer.Trainer` as PF-AFN (exact resume, DDP, JSONL logs).
 """
+
+from baselines.training import flow  # noqa: F401

@@ -32,6 +32,8 @@ METHODS: dict[str, str] = {
     "cp_vton": "bench.methods.cp_vton:CPVTONMethod",
     "cp_vton_plus": "bench.methods.cp_vton:CPVTONPlusMethod",
     "no_warp": "bench.methods.lower_bounds:NoWarpMethod",
+    "pf_afn_no_flow": "bench.methods.lower_bounds:PFAFNNoFlowMethod",
+    "wuton_student": "bench.methods.flow:WUTONStudentMethod",
 }
 
 

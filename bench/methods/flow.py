@@ -10,11 +10,19 @@ from baselines.dm_vton import DMVTON
 from baselines.fs_vton import FSVTON
 from bench.data.schema import to_common
 from bench.methods.base import Batch, MethodCard, TryOnMethod
-from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PBAFN, PFAFN, mask_garment
+from pftryon.models import (
+    CHECKPOINT_CONFIG,
+    CHECKPOINT_WEIGHTS,
+    OFFICIAL_GEN_FILE,
+    OFFICIAL_WARP_FILE,
+    PBAFN,
+    PFAFN,
+    mask_garment,
+)
 from pftryon.representation import pose_maps
 from pftryon.train.representation import densepose_from_parse, person_representation
 
-__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "tutor_inputs"]
+__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "WUTONStudentMethod", "tutor_inputs"]
 
 _PFAFN_CITATION = "Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021"
 _DENSEPOSE_FALLBACK = (
@@ -38,6 +46,29 @@ class PFAFNMethod(TryOnMethod):
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+
+
+class WUTONStudentMethod(PFAFNMethod):
+    """A WUTON-style student: PF-AFN's architecture trained with tutor-only knowledge (``TrainConfig.knowledge:
+    tutor``, :mod:`pftryon.train.stages`): it sees the real person and another garment and mimics the tutor's try-on,
+    as WUTON (Issenhuth et al., ECCV 2020) learns from a parser-based teacher's output, instead of PF-AFN's
+    teacher+tutor knowledge (the fake person in, the real image as target). Inputs and pipeline are PF-AFN's.
+
+    No weights are released: they are a pftryon checkpoint (``model.safetensors`` + ``config.json``) of a PF-AFN
+    student trained with ``knowledge: tutor``, the ``final/model`` folder of a ``pf-e2e`` run of ``pftryon ablate``
+    (a variant with ``knowledge: tutor``) or of the synthetic suite.
+    """
+
+    card = MethodCard(
+        name="wuton_student", title="WUTON-style student",
+        family="appearance flow, parser-free (distilled from the tutor's outputs only)",
+        citation="Issenhuth et al., Do Not Mask What You Do Not Need to Mask: a Parser-Free Virtual Try-On, ECCV 2020 "
+        "(knowledge); trained as a PF-AFN student (Ge et al., CVPR 2021)",
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=(CHECKPOINT_WEIGHTS, CHECKPOINT_CONFIG),
+        weights_source="not released: the final/model folder of a pf-e2e run with knowledge: tutor (pftryon ablate "
+        "or the synthetic suite)", parser_free=True, latency_model="wuton_student",
+    )  # fmt: skip
 
 
 def tutor_inputs(batch: Batch) -> tuple[Tensor, ...]:

@@ -35,7 +35,7 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 def _config(name: str) -> dict | None:
     """Tiny widths for the AFN family; CP-VTON exposes no width, so it runs as released."""
-    return TINY if name in ("pf_afn", "pb_afn") else None
+    return TINY if name in ("pf_afn", "pb_afn", "wuton_student", "pf_afn_no_flow") else None
 
 
 @pytest.fixture(scope="module")
