@@ -3,11 +3,17 @@ and DM-VTON (both parser-free, same inputs)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Self
+
 import torch
 from torch import Tensor
 
 from baselines.dm_vton import DMVTON
 from baselines.fs_vton import FSVTON
+from bench.data.readers import InputError
 from bench.data.schema import to_common
 from bench.methods.base import Batch, MethodCard, TryOnMethod
 from pftryon.models import (
@@ -69,6 +75,22 @@ class WUTONStudentMethod(PFAFNMethod):
         weights_source="not released: the final/model folder of a pf-e2e run with knowledge: tutor (pftryon ablate "
         "or the synthetic suite)", parser_free=True, latency_model="wuton_student",
     )  # fmt: skip
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None) -> Self:
+        """As :meth:`TryOnMethod.load`; a training run's ``final/model`` whose ``final/training.json`` records other
+        knowledge than ``tutor`` is refused (a PF-AFN student is not a WUTON-style one).
+
+        Raises:
+            InputError: as :meth:`TryOnMethod.load`, or the run was trained with teacher+tutor knowledge.
+        """
+        method = super().load(folder)
+        record = Path(folder or ".").parent / "training.json"
+        if record.is_file():
+            knowledge = json.loads(record.read_text()).get("config", {}).get("knowledge")
+            if knowledge != "tutor":
+                raise InputError(f"{record}: trained with knowledge {knowledge!r}; {cls.card.name} needs 'tutor'")
+        return method
 
 
 def tutor_inputs(batch: Batch) -> tuple[Tensor, ...]:

@@ -3,6 +3,7 @@ their checkpoints in the harness, and the two PF-AFN ablation methods (WUTON-sty
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from baselines.dm_vton import DMVTON
 from baselines.fs_vton import FSVTON
 from baselines.training.flow import DMEndToEnd, FSWarp, dm_widths, fs_widths
 from bench.cli import main
+from bench.data.readers import InputError
 from bench.data.schema import to_common
 from bench.data.synthetic import synthesize
 from bench.data.synthetic.render import SyntheticWorld
@@ -232,6 +234,11 @@ def test_the_ablation_methods_run_in_predict(method: str, dataset: Path, tmp_pat
                                        "--limit", "2"])  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
     assert len(list(out.glob("*.png"))) == 2
+    if method == "wuton_student":  # a run's final/model trained with PF-AFN's own knowledge is refused
+        record = {"config": {"knowledge": "teacher+tutor"}}
+        (tmp_path / "training.json").write_text(json.dumps(record))
+        with pytest.raises(InputError, match="knowledge 'teacher\\+tutor'"):
+            create_method(method, student)
     if method == "pf_afn_no_flow":
         loaded = create_method(method, student)
         person, cloth, edge = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64), torch.ones(1, 1, 64, 64)
