@@ -16,15 +16,22 @@ Each feature pyramid applies **one** 3x3 smoothing convolution to all five level
 lists it under five state-dict keys (``smooth_layers.0`` … ``smooth_layers.4``). Loading a state dict writes
 the five entries in key order into the one convolution, so ``smooth_layers.4`` is the one in effect;
 :meth:`DMVTON.from_official` also checks that a checkpoint's five copies are equal.
+
+Training (:mod:`baselines.training.flow`): ``MobileAFWM(..., trace=True)`` also returns the per-level tensors of
+the official train phase (``phase='train'``: person features ``cond_fea_all``, garment features ``warp_fea_all``,
+flows, offsets, warped pyramids); the inference outputs do not change. Width knobs (``width_mult``, ``fpn_dim``,
+``flow_channels``, ``gen_width_mult``) default to the official widths; :func:`dm_vton` registers the family with
+:func:`pftryon.models.register_model`, so training checkpoints save and load with ``save_pretrained`` /
+``load_pretrained``.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -38,8 +45,9 @@ from pftryon.models import (
     clean_state_dict,
     mask_garment,
     read_state_dict,
+    register_model,
 )
-from pftryon.models.afwm import AFlowNet
+from pftryon.models.afwm import DEFAULT_FLOW_CHANNELS, AFlowNet
 from pftryon.models.pf_afn import render_parser_free
 
 __all__ = [
@@ -50,6 +58,7 @@ __all__ = [
     "MobileAFWM",
     "MobileNetV2FPN",
     "MobileNetV2UNet",
+    "dm_vton",
     "read_official_checkpoint",
 ]
 
@@ -160,17 +169,26 @@ class MobileAFWM(nn.Module):
         condition_channels: Channels of the person input (3: the person image).
         width_mult: MobileNetV2 width multiplier of both pyramids.
         fpn_dim: Pyramid width.
+        flow_channels: Hidden widths of the flow heads (``netMain``, ``netRefine``; official ``(128, 64, 32)``).
 
-    Inputs must have H and W divisible by 32.
+    Inputs must have H and W divisible by 32. ``trace=True`` (training) also returns the per-level tensors.
     """
 
-    def __init__(self, condition_channels: int = 3, width_mult: float = 1.0, fpn_dim: int = 256) -> None:
+    def __init__(
+        self,
+        condition_channels: int = 3,
+        width_mult: float = 1.0,
+        fpn_dim: int = 256,
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
+    ) -> None:
         super().__init__()
         self.image_mobile = MobileNetV2FPN(3, width_mult, fpn_dim)
         self.cond_mobile = MobileNetV2FPN(condition_channels, width_mult, fpn_dim)
-        self.aflow_net = AFlowNet(len(self.image_mobile.lateral_layers), fpn_dim)
+        self.aflow_net = AFlowNet(len(self.image_mobile.lateral_layers), fpn_dim, flow_channels)
 
-    def forward(self, condition: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor | None = None) -> WarpOutput:
+    def forward(
+        self, condition: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor | None = None, *, trace: bool = False
+    ) -> WarpOutput:
         if condition.shape[-2:] != cloth.shape[-2:] or any(s % 32 for s in cloth.shape[-2:]):
             raise ValueError(
                 f"DM-VTON needs person and garment of one size divisible by 32, got {tuple(condition.shape[-2:])} "
@@ -178,7 +196,7 @@ class MobileAFWM(nn.Module):
             )
         person_pyramid = self.cond_mobile(condition)
         cloth_pyramid = self.image_mobile(cloth)
-        return self.aflow_net(cloth, cloth_pyramid, person_pyramid, edge)
+        return self.aflow_net(cloth, cloth_pyramid, person_pyramid, edge, trace=trace)
 
 
 def _conv_bn(inp: int, oup: int, kernel_size: int, stride: int) -> nn.Sequential:
@@ -200,22 +218,28 @@ class MobileNetV2UNet(nn.Module):
     Args:
         input_channels: 7 (person, warped garment, warped edge).
         output_channels: 4 (rendered RGB and composition-mask logits).
+        width_mult: Multiplier of every width above (1.0 in the official model; each width ``int(w * width_mult)``,
+            at least 1).
     """
 
-    def __init__(self, input_channels: int = 7, output_channels: int = 4) -> None:
+    def __init__(self, input_channels: int = 7, output_channels: int = 4, width_mult: float = 1.0) -> None:
         super().__init__()
+
+        def scaled(channels: int) -> int:
+            return max(1, int(channels * width_mult))
+
         self.backbone = nn.Module()
-        features: list[nn.Module] = [_conv_bn(input_channels, 32, 3, 2)]
-        width = 32
+        features: list[nn.Module] = [_conv_bn(input_channels, scaled(32), 3, 2)]
+        width = scaled(32)
         for expansion, out, stride in _UNET_STAGES:
-            features.append(InvertedResidual(width, out, stride, expansion))
-            width = out
-        features.append(_conv_bn(width, 512, 1, 1))
+            features.append(InvertedResidual(width, scaled(out), stride, expansion))
+            width = scaled(out)
+        features.append(_conv_bn(width, scaled(512), 1, 1))
         self.backbone.features = nn.Sequential(*features)
         for i, (inp, skip) in enumerate(((512, 96), (96, 32), (32, 24), (24, 16)), start=1):
-            setattr(self, f"dconv{i}", nn.ConvTranspose2d(inp, skip, 4, stride=2, padding=1))
-            setattr(self, f"invres{i}", InvertedResidual(2 * skip, skip, 1, 6))
-        self.conv_last = nn.Conv2d(16, output_channels, 3, padding=1, bias=False)
+            setattr(self, f"dconv{i}", nn.ConvTranspose2d(scaled(inp), scaled(skip), 4, stride=2, padding=1))
+            setattr(self, f"invres{i}", InvertedResidual(2 * scaled(skip), scaled(skip), 1, 6))
+        self.conv_last = nn.Conv2d(scaled(16), output_channels, 3, padding=1, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = self.backbone.features
@@ -284,6 +308,8 @@ class DMVTON(WarpGenFiles, nn.Module):
     Args:
         width_mult: Width multiplier of the warp's MobileNetV2 pyramids (official 1.0).
         fpn_dim: Warp pyramid width (official 256).
+        flow_channels: Hidden widths of the warp's flow heads (official ``(128, 64, 32)``).
+        gen_width_mult: Width multiplier of the generator (official 1.0).
 
     Example:
         >>> model = DMVTON(width_mult=0.25, fpn_dim=8).eval()
@@ -295,10 +321,19 @@ class DMVTON(WarpGenFiles, nn.Module):
     architecture = "dm_vton"
     required_inputs: ClassVar[tuple[str, ...]] = ("person", "cloth", "cloth_mask")
 
-    def __init__(self, *, width_mult: float = 1.0, fpn_dim: int = 256) -> None:
+    def __init__(
+        self,
+        *,
+        width_mult: float = 1.0,
+        fpn_dim: int = 256,
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
+        gen_width_mult: float = 1.0,
+    ) -> None:
         super().__init__()
-        self.warp = MobileAFWM(3, width_mult, fpn_dim)
-        self.gen = MobileNetV2UNet(7, 4)
+        self.config = {"width_mult": width_mult, "fpn_dim": fpn_dim, "flow_channels": list(flow_channels),
+                       "gen_width_mult": gen_width_mult}  # fmt: skip
+        self.warp = MobileAFWM(3, width_mult, fpn_dim, flow_channels)
+        self.gen = MobileNetV2UNet(7, 4, gen_width_mult)
 
     def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
         """Warp the garment onto the person and render the try-on.
@@ -327,3 +362,9 @@ class DMVTON(WarpGenFiles, nn.Module):
             CheckpointError: If they differ.
         """
         _check_smooth_aliases(state, source)
+
+
+@register_model
+def dm_vton(**config: Any) -> DMVTON:
+    """DM-VTON (the mobile student; any size divisible by 32)."""
+    return DMVTON(**config)

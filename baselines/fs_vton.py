@@ -12,27 +12,43 @@ and ``test/test.py`` at SenHe/Flow-Style-VTON ed25d52). Module paths, parameter 
 official code, so the released ``PFAFN_warp_epoch_101.pth`` / ``PFAFN_gen_epoch_101.pth`` load unchanged;
 shared/conformance/manifests/fsvton_{warp,gen}.json pin them. Every ``grid_sample`` uses
 ``align_corners=True`` (the PyTorch 1.1 behaviour the official code was written for).
+
+Training (:mod:`baselines.training.flow`): ``trace=True`` also returns the per-level tensors of the official
+train-phase ``AFlowNet`` (``train/models/afwm.py``) that the warp loss and distillation use; the inference outputs
+are the same with or without it. The width knobs (``ngf``, ``channels``, ``fpn_dim``, ``flow_channels``,
+``style_channels``, ``style_hidden``) default to the official widths; :func:`fs_vton` registers the family with
+:func:`pftryon.models.register_model`, so training checkpoints save and load with ``save_pretrained`` /
+``load_pretrained``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from pftryon.layers import apply_offset, upsample_flow, warp
+from pftryon.layers import apply_offset, second_order_filters, upsample_flow, warp
 from pftryon.layers.styled import StyledConvBlock, StyledFlowBlock
-from pftryon.models import ResUnetGenerator, WarpGenFiles, WarpOutput, mask_garment
-from pftryon.models.afwm import FeatureEncoder, RefinePyramid, flow_head
+from pftryon.models import ResUnetGenerator, WarpGenFiles, WarpOutput, mask_garment, register_model
+from pftryon.models.afwm import (
+    DEFAULT_CHANNELS,
+    DEFAULT_FLOW_CHANNELS,
+    FeatureEncoder,
+    RefinePyramid,
+    flow_head,
+    new_trace,
+    trace_level,
+)
 from pftryon.models.pf_afn import render_parser_free
 
-__all__ = ["FSVTON", "OFFICIAL_GEN_FILE", "OFFICIAL_WARP_FILE", "StyleAFWM", "StyleAFlowNet"]
+__all__ = ["FSVTON", "OFFICIAL_GEN_FILE", "OFFICIAL_WARP_FILE", "StyleAFWM", "StyleAFlowNet", "fs_vton"]
 
 OFFICIAL_WARP_FILE = "PFAFN_warp_epoch_101.pth"
 OFFICIAL_GEN_FILE = "PFAFN_gen_epoch_101.pth"
 _COST_CHANNELS = 49  # netStyle's width: the 7x7 cost volume of PF-AFN, kept as a channel count
+_STYLE_HIDDEN = 128  # netF's hidden width
 
 
 def _style_head(fpn_dim: int, coarsest: tuple[int, int]) -> nn.Sequential:
@@ -53,17 +69,32 @@ class StyleAFlowNet(nn.Module):
         num_pyramid: Pyramid levels.
         fpn_dim: FPN width (the style vector has ``2 * (fpn_dim // 2)`` entries).
         coarsest: ``(h, w)`` of the coarsest level, which the style convs cover exactly; (8, 6) at 256x192.
+        flow_channels: Hidden widths of every ``netRefine`` head (official ``(128, 64, 32)``).
+        style_channels: Width of ``netStyle``'s output and ``netF``'s input (official 49).
+        style_hidden: Hidden width of ``netF`` (official 128).
     """
 
-    def __init__(self, num_pyramid: int = 5, fpn_dim: int = 256, coarsest: tuple[int, int] = (8, 6)) -> None:
+    def __init__(
+        self,
+        num_pyramid: int = 5,
+        fpn_dim: int = 256,
+        coarsest: tuple[int, int] = (8, 6),
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
+        style_channels: int = _COST_CHANNELS,
+        style_hidden: int = _STYLE_HIDDEN,
+    ) -> None:
         super().__init__()
         style_dim = 2 * (fpn_dim // 2)
         self.coarsest = tuple(coarsest)
-        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim) for _ in range(num_pyramid))
-        self.netStyle = nn.ModuleList(StyledConvBlock(fpn_dim, _COST_CHANNELS, style_dim) for _ in range(num_pyramid))
-        self.netF = nn.ModuleList(StyledFlowBlock(_COST_CHANNELS, 2, style_dim) for _ in range(num_pyramid))
+        self.netRefine = nn.ModuleList(flow_head(2 * fpn_dim, flow_channels) for _ in range(num_pyramid))
+        self.netStyle = nn.ModuleList(StyledConvBlock(fpn_dim, style_channels, style_dim) for _ in range(num_pyramid))
+        self.netF = nn.ModuleList(
+            StyledFlowBlock(style_channels, 2, style_dim, style_hidden) for _ in range(num_pyramid)
+        )
         self.cond_style = _style_head(fpn_dim, coarsest)
         self.image_style = _style_head(fpn_dim, coarsest)
+        # Fixed second-difference filters of the training loss (official train code: `aflow_net.weight`).
+        self.register_buffer("curvature_filters", second_order_filters(), persistent=False)
 
     def forward(
         self,
@@ -71,8 +102,17 @@ class StyleAFlowNet(nn.Module):
         cloth_pyramid: Sequence[torch.Tensor],
         person_pyramid: Sequence[torch.Tensor],
         edge: torch.Tensor | None = None,
+        *,
+        trace: bool = False,
     ) -> WarpOutput:
-        """Estimate the flow from the pyramids (finest first) and warp ``cloth`` (and ``edge``) with it."""
+        """Estimate the flow from the pyramids (finest first) and warp ``cloth`` (and ``edge``) with it.
+
+        ``trace=True`` (needs ``edge``) also fills the per-level lists of :class:`~pftryon.models.WarpOutput`, as
+        the official train-phase ``AFlowNet`` returns them (its two offsets per level: ``netF``'s and
+        ``netRefine``'s).
+        """
+        if trace and edge is None:
+            raise ValueError("StyleAFlowNet(trace=True) needs the garment edge to warp its pyramid")
         if tuple(cloth_pyramid[-1].shape[-2:]) != self.coarsest:
             raise ValueError(
                 f"FS-VTON's style convs are built for a coarsest level of {self.coarsest}, got "
@@ -83,6 +123,7 @@ class StyleAFlowNet(nn.Module):
             [self.cond_style(person_pyramid[-1]).view(batch, -1), self.image_style(cloth_pyramid[-1]).view(batch, -1)],
             dim=1,
         )
+        record = new_trace() if trace else {}
         flow = None
         levels = len(self.netRefine)
         for i in range(levels):
@@ -94,9 +135,12 @@ class StyleAFlowNet(nn.Module):
             flow = grid.permute(0, 3, 1, 2) if flow is None else warp(flow, grid)
             refine_offset = self.netRefine[i](torch.cat([warp(cloth_feature, flow), person_feature], dim=1))
             flow = upsample_flow(warp(flow, apply_offset(refine_offset)))
+            if trace:
+                trace_level(record, 0.5 ** (levels - 1 - i), cloth, edge, person_feature, cloth_feature,
+                            (offset, refine_offset), flow, self.curvature_filters)  # fmt: skip
         assert flow is not None
         warped_edge = None if edge is None else warp(edge, flow, padding_mode="zeros")
-        return WarpOutput(warped=warp(cloth, flow), flow=flow, warped_edge=warped_edge)
+        return WarpOutput(warped=warp(cloth, flow), flow=flow, warped_edge=warped_edge, **record)
 
 
 class StyleAFWM(nn.Module):
@@ -108,15 +152,19 @@ class StyleAFWM(nn.Module):
         fpn_dim: FPN width.
         fine_height: Image height the model is built for (the style convs depend on it); a multiple of 32.
         fine_width: Image width, a multiple of 32.
+        flow_channels, style_channels, style_hidden: Widths of the flow estimator (:class:`StyleAFlowNet`).
     """
 
     def __init__(
         self,
         condition_channels: int = 3,
-        channels: Sequence[int] = (64, 128, 256, 256, 256),
+        channels: Sequence[int] = DEFAULT_CHANNELS,
         fpn_dim: int = 256,
         fine_height: int = 256,
         fine_width: int = 192,
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
+        style_channels: int = _COST_CHANNELS,
+        style_hidden: int = _STYLE_HIDDEN,
     ) -> None:
         super().__init__()
         factor = 2 ** len(channels)
@@ -128,12 +176,17 @@ class StyleAFWM(nn.Module):
         self.cond_features = FeatureEncoder(condition_channels, channels)
         self.image_FPN = RefinePyramid(channels, fpn_dim)
         self.cond_FPN = RefinePyramid(channels, fpn_dim)
-        self.aflow_net = StyleAFlowNet(len(channels), fpn_dim, (fine_height // factor, fine_width // factor))
+        self.aflow_net = StyleAFlowNet(
+            len(channels), fpn_dim, (fine_height // factor, fine_width // factor), flow_channels, style_channels,
+            style_hidden,
+        )  # fmt: skip
 
-    def forward(self, condition: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor | None = None) -> WarpOutput:
+    def forward(
+        self, condition: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor | None = None, *, trace: bool = False
+    ) -> WarpOutput:
         person_pyramid = self.cond_FPN(self.cond_features(condition))
         cloth_pyramid = self.image_FPN(self.image_features(cloth))
-        return self.aflow_net(cloth, cloth_pyramid, person_pyramid, edge)
+        return self.aflow_net(cloth, cloth_pyramid, person_pyramid, edge, trace=trace)
 
 
 class FSVTON(WarpGenFiles, nn.Module):
@@ -148,6 +201,9 @@ class FSVTON(WarpGenFiles, nn.Module):
         fpn_dim: Warp FPN width (256).
         fine_height: Image height; the warp's style convs are built for it (official 256).
         fine_width: Image width (official 192).
+        flow_channels: Hidden widths of the warp's ``netRefine`` heads (official ``(128, 64, 32)``).
+        style_channels: Width between the warp's ``netStyle`` and ``netF`` (official 49).
+        style_hidden: Hidden width of ``netF`` (official 128).
 
     Example:
         >>> model = FSVTON(ngf=8, channels=(8, 8, 8, 8, 8), fpn_dim=8, fine_height=64, fine_width=64).eval()
@@ -163,14 +219,24 @@ class FSVTON(WarpGenFiles, nn.Module):
         self,
         *,
         ngf: int = 64,
-        channels: Sequence[int] = (64, 128, 256, 256, 256),
+        channels: Sequence[int] = DEFAULT_CHANNELS,
         fpn_dim: int = 256,
         fine_height: int = 256,
         fine_width: int = 192,
+        flow_channels: Sequence[int] = DEFAULT_FLOW_CHANNELS,
+        style_channels: int = _COST_CHANNELS,
+        style_hidden: int = _STYLE_HIDDEN,
     ) -> None:
         super().__init__()
+        self.config = {
+            "ngf": ngf, "channels": list(channels), "fpn_dim": fpn_dim, "fine_height": fine_height,
+            "fine_width": fine_width, "flow_channels": list(flow_channels), "style_channels": style_channels,
+            "style_hidden": style_hidden,
+        }  # fmt: skip
         self.fine_size = (fine_height, fine_width)
-        self.warp = StyleAFWM(3, channels, fpn_dim, fine_height, fine_width)
+        self.warp = StyleAFWM(
+            3, channels, fpn_dim, fine_height, fine_width, flow_channels, style_channels, style_hidden
+        )
         self.gen = ResUnetGenerator(7, 4, num_downs=5, ngf=ngf)
 
     def forward(self, person: torch.Tensor, cloth: torch.Tensor, edge: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -194,3 +260,9 @@ class FSVTON(WarpGenFiles, nn.Module):
                 f"{tuple(person.shape[-2:])} and garment {tuple(cloth.shape[-2:])}"
             )
         return render_parser_free(self.warp, self.gen, person, *mask_garment(cloth, edge))
+
+
+@register_model
+def fs_vton(**config: Any) -> FSVTON:
+    """FS-VTON (256x192 as released; the style convs tie it to ``fine_height`` x ``fine_width``)."""
+    return FSVTON(**config)

@@ -196,6 +196,12 @@ def _build_any_size_baseline(name: str, size: Size, config: Mapping[str, Any]) -
     return create_baseline(name, **config)
 
 
+def _build_no_flow(size: Size, config: Mapping[str, Any]) -> nn.Module:
+    from baselines.no_flow import IdentityFlowTryOn
+
+    return IdentityFlowTryOn(create_model("pf_afn", **config))
+
+
 LATENCY_MODELS: dict[str, LatencySpec] = {
     "pf_afn": LatencySpec(
         partial(_build_pftryon, "pf_afn"), _pfafn_inputs, ("warp", "gen"), 32,
@@ -228,6 +234,14 @@ LATENCY_MODELS: dict[str, LatencySpec] = {
     "dm_vton": LatencySpec(
         partial(_build_any_size_baseline, "dm_vton"), _pfafn_inputs, ("warp", "gen"), 32,
         "DM-VTON: MobileNetV2 pyramids + PF-AFN flow net, MobileNetV2 U-Net generator + composition",
+    ),
+    "wuton_student": LatencySpec(
+        partial(_build_pftryon, "pf_afn"), _pfafn_inputs, ("warp", "gen"), 32,
+        "WUTON-style student: PF-AFN's network (trained with tutor-only knowledge)",
+    ),
+    "pf_afn_no_flow": LatencySpec(
+        _build_no_flow, _pfafn_inputs, ("gen",), 32,
+        "PF-AFN identity-flow ablation: PF-AFN's generator + composition on the unwarped garment (no warp)",
     ),
 }  # fmt: skip
 

@@ -18,6 +18,8 @@ TRAINABLE: dict[str, tuple[str, ...]] = {
     "pf_afn": ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e"),
     "cp_vton": ("cp-gmm", "cp-tom"),
     "cp_vton_plus": ("cpplus-gmm", "cpplus-tom"),
+    "fs_vton": ("fs-warp", "fs-e2e"),
+    "dm_vton": ("dm-warp", "dm-e2e"),
 }
 
 

@@ -235,23 +235,36 @@ def flow_distillation(
     ]
 
 
+# The feature branches distillation_loss can compare, and the name of each one's term.
+_FEATURE_TERMS = {
+    "person": ("person_features", "distill_feature"),
+    "cloth": ("cloth_features", "distill_cloth_feature"),
+}
+
+
 def distillation_loss(
-    student: WarpOutput, tutor: WarpOutput, weights: torch.Tensor
+    student: WarpOutput, tutor: WarpOutput, weights: torch.Tensor, *, features: Sequence[str] = ("person",)
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Feature and flow distillation of ``L_warp_PF`` (§4.5), both traced warp outputs.
 
     ``sum_n (5-n) 0.04 Lfea[n] + sum_{n>=2} (n+1) Lflow[n]``; terms ``distill_feature`` and ``distill_flow``.
     ``weights`` ``[B]``: :func:`adjustable_weights`, or ones for fixed distillation.
+
+    ``features`` names the FPN branches whose features are distilled, each with the same weights: ``person``
+    (PF-AFN, FS-VTON: term ``distill_feature``) and ``cloth`` (DM-VTON's ``train_pf_warp.py`` also distils the
+    garment branch, ``warp_fea_all``: term ``distill_cloth_feature``); ``()`` distils the flows only.
     """
-    if student.person_features is None or tutor.person_features is None:
+    if student.flows is None or tutor.flows is None:
         raise ValueError("distillation_loss needs traced WarpOutputs (trace=True)")
-    levels = len(student.person_features)
-    features = feature_distillation(student.person_features, tutor.person_features, weights)
+    terms = {}
+    for branch in features:
+        field, term = _FEATURE_TERMS[branch]
+        ours, theirs = getattr(student, field), getattr(tutor, field)
+        levels = len(ours)
+        losses = feature_distillation(ours, theirs, weights)
+        terms[term] = sum((levels - n) * 0.04 * loss for n, loss in enumerate(losses))
     flows = flow_distillation(student.flows, tutor.flows, weights)
-    terms = {
-        "distill_feature": sum((levels - n) * 0.04 * loss for n, loss in enumerate(features)),
-        "distill_flow": sum((n + 1) * loss for n, loss in enumerate(flows) if n >= 2),
-    }
+    terms["distill_flow"] = sum((n + 1) * loss for n, loss in enumerate(flows) if n >= 2)
     return sum(terms.values()), terms
 
 

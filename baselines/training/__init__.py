@@ -5,3 +5,4 @@ Each module trains one family with its official losses and schedule (cited in th
 """
 
 from baselines.training import cp_vton  # noqa: F401  (cp-gmm, cp-tom, cpplus-gmm, cpplus-tom)
+from baselines.training import flow  # noqa: F401  (fs-warp, fs-e2e, dm-warp, dm-e2e)

@@ -33,6 +33,8 @@ METHODS: dict[str, str] = {
     "cp_vton_plus": "bench.methods.cp_vton:CPVTONPlusMethod",
     "no_warp": "bench.methods.lower_bounds:NoWarpMethod",
     "tps_only": "bench.methods.cp_vton:TPSOnlyMethod",
+    "pf_afn_no_flow": "bench.methods.lower_bounds:PFAFNNoFlowMethod",
+    "wuton_student": "bench.methods.flow:WUTONStudentMethod",
 }
 
 

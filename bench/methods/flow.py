@@ -3,18 +3,32 @@ and DM-VTON (both parser-free, same inputs)."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
+from typing import Self
+
 import torch
 from torch import Tensor
 
 from baselines.dm_vton import DMVTON
 from baselines.fs_vton import FSVTON
+from bench.data.readers import InputError
 from bench.data.schema import to_common
 from bench.methods.base import Batch, MethodCard, TryOnMethod
-from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PBAFN, PFAFN, mask_garment
+from pftryon.models import (
+    CHECKPOINT_CONFIG,
+    CHECKPOINT_WEIGHTS,
+    OFFICIAL_GEN_FILE,
+    OFFICIAL_WARP_FILE,
+    PBAFN,
+    PFAFN,
+    mask_garment,
+)
 from pftryon.representation import pose_maps
 from pftryon.train.representation import densepose_from_parse, person_representation
 
-__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "tutor_inputs"]
+__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "WUTONStudentMethod", "tutor_inputs"]
 
 _PFAFN_CITATION = "Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021"
 _DENSEPOSE_FALLBACK = (
@@ -38,6 +52,45 @@ class PFAFNMethod(TryOnMethod):
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+
+
+class WUTONStudentMethod(PFAFNMethod):
+    """A WUTON-style student: PF-AFN's architecture trained with tutor-only knowledge (``TrainConfig.knowledge:
+    tutor``, :mod:`pftryon.train.stages`): it sees the real person and another garment and mimics the tutor's try-on,
+    as WUTON (Issenhuth et al., ECCV 2020) learns from a parser-based teacher's output, instead of PF-AFN's
+    teacher+tutor knowledge (the fake person in, the real image as target). Inputs and pipeline are PF-AFN's.
+
+    No weights are released: they are a pftryon checkpoint (``model.safetensors`` + ``config.json``) of a PF-AFN
+    student trained with ``knowledge: tutor``, the ``final/model`` folder of a ``pf-e2e`` run of ``pftryon ablate``
+    (a variant with ``knowledge: tutor``) or of the synthetic suite.
+    """
+
+    card = MethodCard(
+        name="wuton_student", title="WUTON-style student",
+        family="appearance flow, parser-free (distilled from the tutor's outputs only)",
+        citation="Issenhuth et al., Do Not Mask What You Do Not Need to Mask: a Parser-Free Virtual Try-On, ECCV 2020 "
+        "(knowledge); trained as a PF-AFN student (Ge et al., CVPR 2021)",
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=(CHECKPOINT_WEIGHTS, CHECKPOINT_CONFIG),
+        weights_source="not released: the final/model folder of a pf-e2e run with knowledge: tutor (pftryon ablate "
+        "or the synthetic suite)", parser_free=True, latency_model="wuton_student",
+    )  # fmt: skip
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str] | None) -> Self:
+        """As :meth:`TryOnMethod.load`; a training run's ``final/model`` whose ``final/training.json`` records other
+        knowledge than ``tutor`` is refused (a PF-AFN student is not a WUTON-style one).
+
+        Raises:
+            InputError: as :meth:`TryOnMethod.load`, or the run was trained with teacher+tutor knowledge.
+        """
+        method = super().load(folder)
+        record = Path(folder or ".").parent / "training.json"
+        if record.is_file():
+            knowledge = json.loads(record.read_text()).get("config", {}).get("knowledge")
+            if knowledge != "tutor":
+                raise InputError(f"{record}: trained with knowledge {knowledge!r}; {cls.card.name} needs 'tutor'")
+        return method
 
 
 def tutor_inputs(batch: Batch) -> tuple[Tensor, ...]:

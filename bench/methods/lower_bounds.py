@@ -1,13 +1,18 @@
-"""Lower bounds: methods without learning that every table should beat."""
+"""Lower bounds and ablation rows: methods without learning (or without a part) that every table should beat."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
+from baselines.no_flow import IdentityFlowTryOn
 from baselines.no_warp import NoWarp
 from bench.methods.base import Batch, MethodCard, TryOnMethod
+from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, PFAFN, mask_garment
 
-__all__ = ["NoWarpMethod"]
+__all__ = ["NoWarpMethod", "PFAFNNoFlowMethod"]
 
 
 class NoWarpMethod(TryOnMethod):
@@ -26,3 +31,29 @@ class NoWarpMethod(TryOnMethod):
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         return batch["person"], batch["cloth"], batch["cloth_mask"]
+
+
+class PFAFNNoFlowMethod(TryOnMethod):
+    """PF-AFN's trained generator on the unwarped garment (:class:`baselines.no_flow.IdentityFlowTryOn`): the identity
+    flow in place of the warp, the ablation row that shows what the appearance flow contributes.
+
+    Loads PF-AFN's weights (official files or a pftryon PF-AFN checkpoint); only the generator is used. The inputs
+    are PF-AFN's (``PF-AFN_test/test.py``).
+    """
+
+    card = MethodCard(
+        name="pf_afn_no_flow", title="PF-AFN, identity flow (ablation)",
+        family="ablation: PF-AFN's generator and composition on the unwarped garment",
+        citation="pftryon ablation of Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021",
+        inputs=("person", "cloth", "cloth_mask"), resolution=(256, 192),
+        official_files=(OFFICIAL_WARP_FILE, OFFICIAL_GEN_FILE),
+        weights_source="PF-AFN's: geyuying/PF-AFN README, checkpoints/PFAFN/ (only the generator is used), or a "
+        "pftryon PF-AFN checkpoint", parser_free=True, latency_model="pf_afn_no_flow",
+    )  # fmt: skip
+    model_class = PFAFN
+
+    def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
+        super().__init__(IdentityFlowTryOn(model) if isinstance(model, PFAFN) else model, checkpoints, config)
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))

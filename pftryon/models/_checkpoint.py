@@ -197,10 +197,18 @@ def atomic_write(path: str | os.PathLike[str], data: bytes | str) -> None:
 def save_safetensors(
     state: Mapping[str, torch.Tensor], path: str | os.PathLike[str], config: Mapping[str, Any]
 ) -> None:
-    """Save tensors as safetensors with ``config`` (JSON) beside them as ``config.json``, both atomically."""
+    """Save tensors as safetensors with ``config`` (JSON) beside them as ``config.json``, both atomically.
+
+    A tensor listed under several keys (DM-VTON's shared smoothing conv) is stored once per key, as a copy, as the
+    official checkpoints store it.
+    """
     from safetensors.torch import save
 
     path = Path(path)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+    tensors, seen = {}, set()
+    for key, value in state.items():
+        tensor = value.detach().contiguous().cpu()
+        tensors[key] = tensor.clone() if tensor.data_ptr() in seen else tensor
+        seen.add(tensor.data_ptr())
     atomic_write(path, save(tensors))
     atomic_write(path.with_name("config.json"), json.dumps(dict(config), indent=2, sort_keys=True) + "\n")

@@ -27,6 +27,8 @@ __all__ = [
     "RefinePyramid",
     "WarpOutput",
     "flow_head",
+    "new_trace",
+    "trace_level",
 ]
 
 DEFAULT_CHANNELS = (64, 128, 256, 256, 256)
@@ -126,6 +128,7 @@ class WarpOutput:
         flow: the normalised sampling grid ``[B, 2, H, W]`` (channels x, y).
         warped_edge: the garment mask warped with zero padding, when an edge was given.
         person_features: the person-branch FPN feature at each level (distillation targets).
+        cloth_features: the garment-branch FPN feature at each level, unwarped (DM-VTON distils them too).
         flows: the flow after each level's x2 upsampling (H/16 ... H).
         offsets: the raw pixel offsets of netMain and netRefine, two per level.
         warped_pyramid: the garment downscaled to each flow's size and warped with it.
@@ -138,6 +141,7 @@ class WarpOutput:
     flow: torch.Tensor
     warped_edge: torch.Tensor | None = None
     person_features: list[torch.Tensor] | None = None
+    cloth_features: list[torch.Tensor] | None = None
     flows: list[torch.Tensor] | None = None
     offsets: list[torch.Tensor] | None = None
     warped_pyramid: list[torch.Tensor] | None = None
@@ -176,7 +180,7 @@ class AFlowNet(nn.Module):
         if trace and edge is None:
             raise ValueError("AFlowNet(trace=True) needs the garment edge to warp its pyramid")
         levels = len(self.netMain)
-        record: dict[str, list[torch.Tensor]] = {name: [] for name in _TRACE_FIELDS} if trace else {}
+        record = new_trace() if trace else {}
         flow = None
         for i, (main, refine) in enumerate(zip(self.netMain, self.netRefine, strict=True)):
             cloth_feature = cloth_pyramid[levels - 1 - i]
@@ -189,14 +193,8 @@ class AFlowNet(nn.Module):
             refine_offset = refine(torch.cat([warp(cloth_feature, flow), person_feature], dim=1))
             flow = upsample_flow(warp(flow, apply_offset(refine_offset)))
             if trace:
-                scale = 0.5 ** (levels - 1 - i)
-                record["person_features"].append(person_feature)
-                record["offsets"] += [offset, refine_offset]
-                record["flows"].append(flow)
-                record["warped_pyramid"].append(warp(_rescale(cloth, scale), flow))
-                record["warped_edge_pyramid"].append(warp(_rescale(edge, scale), flow, padding_mode="zeros"))
-                record["flow_curvature_x"].append(F.conv2d(flow[:, 0:1], self.curvature_filters))
-                record["flow_curvature_y"].append(F.conv2d(flow[:, 1:2], self.curvature_filters))
+                trace_level(record, 0.5 ** (levels - 1 - i), cloth, edge, person_feature, cloth_feature,
+                            (offset, refine_offset), flow, self.curvature_filters)  # fmt: skip
         assert flow is not None
         warped_edge = None if edge is None else warp(edge, flow, padding_mode="zeros")
         return WarpOutput(warped=warp(cloth, flow), flow=flow, warped_edge=warped_edge, **record)
@@ -204,6 +202,7 @@ class AFlowNet(nn.Module):
 
 _TRACE_FIELDS = (
     "person_features",
+    "cloth_features",
     "offsets",
     "flows",
     "warped_pyramid",
@@ -211,6 +210,35 @@ _TRACE_FIELDS = (
     "flow_curvature_x",
     "flow_curvature_y",
 )
+
+
+def new_trace() -> dict[str, list[torch.Tensor]]:
+    """An empty record of the per-level tensors of a traced flow estimator (the list fields of :class:`WarpOutput`)."""
+    return {name: [] for name in _TRACE_FIELDS}
+
+
+def trace_level(
+    record: dict[str, list[torch.Tensor]],
+    scale: float,
+    cloth: torch.Tensor,
+    edge: torch.Tensor,
+    person_feature: torch.Tensor,
+    cloth_feature: torch.Tensor,
+    offsets: Sequence[torch.Tensor],
+    flow: torch.Tensor,
+    curvature_filters: torch.Tensor,
+) -> None:
+    """Append one pyramid level to ``record`` (:func:`new_trace`): the level's features and raw ``offsets``, its
+    (upsampled) ``flow``, the garment and its edge downscaled by ``scale`` and warped with it, and the flow's second
+    differences. Shared by every flow estimator whose training losses follow PF-AFN's (§2.7, §4.1)."""
+    record["person_features"].append(person_feature)
+    record["cloth_features"].append(cloth_feature)
+    record["offsets"] += list(offsets)
+    record["flows"].append(flow)
+    record["warped_pyramid"].append(warp(_rescale(cloth, scale), flow))
+    record["warped_edge_pyramid"].append(warp(_rescale(edge, scale), flow, padding_mode="zeros"))
+    record["flow_curvature_x"].append(F.conv2d(flow[:, 0:1], curvature_filters))
+    record["flow_curvature_y"].append(F.conv2d(flow[:, 1:2], curvature_filters))
 
 
 def _rescale(x: torch.Tensor, scale: float) -> torch.Tensor:

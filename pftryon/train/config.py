@@ -43,10 +43,16 @@ _OFFICIAL: dict[str, dict[str, Any]] = {
     "cp-tom": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
     "cpplus-gmm": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
     "cpplus-tom": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
+    # FS-VTON (SenHe/Flow-Style-VTON train/scripts/train_PFAFN_{stage1,e2e}_fs.sh: PF-AFN's, on 1 GPU, batch 4).
+    "fs-warp": {"lr": 3e-5, "niter": 100, "niter_decay": 100},
+    "fs-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
+    # DM-VTON (KiseKloset/DM-VTON scripts/train_pf_{warp,e2e}.sh: 1 GPU, batch 8 and 6).
+    "dm-warp": {"lr": 5e-5, "niter": 50, "niter_decay": 50, "batch_size": 8},
+    "dm-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50, "batch_size": 6},
 }
 ALL_STAGES = tuple(_OFFICIAL)
 # Stages that learn from a frozen parser-based tutor (``config.tutor``).
-TUTORED_STAGES = ("pf-warp", "pf-e2e")
+TUTORED_STAGES = ("pf-warp", "pf-e2e", "fs-warp", "fs-e2e", "dm-warp", "dm-e2e")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ key                  value
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -69,6 +69,11 @@ class Stage(nn.Module):
     def exported(self) -> dict[str, nn.Module]:
         """The trained networks, by name (e.g. ``{"warp": ..., "gen": ...}``), as checkpoints export them."""
         raise NotImplementedError
+
+    def record(self) -> dict[str, Any]:
+        """Plain data the run's record keeps (``final/training.json``, key ``stage``): the model built, what was
+        initialised from where, deviations from the official recipe. Default: nothing."""
+        return {}
 
     def forward(self, batch: dict[str, torch.Tensor], epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError

@@ -93,26 +93,48 @@ def _scalars(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 class _TryOnStage(Stage):
-    """Shared machinery: the trained model, its initialisation, the perceptual loss and the parse noise."""
+    """Shared machinery: the trained model, its initialisation, the perceptual loss and the parse noise.
 
-    model_class: ClassVar[type[PBAFN | PFAFN]]
-    init_class: ClassVar[type[PBAFN | PFAFN]]  # what config.init holds; its warp initialises ours
+    A baseline's stage (:mod:`baselines.training`) sets ``model_class`` to its own two-network model (``warp`` and
+    ``gen``) and overrides :meth:`model_config` for its widths.
+    """
+
+    model_class: ClassVar[type[nn.Module]]
+    init_class: ClassVar[type[nn.Module]]  # what config.init holds; its warp initialises ours
     init_exclude: ClassVar[tuple[str, ...]] = ()  # warp keys not taken from it
     init_expected: ClassVar[bool] = True  # the official stage starts from the previous one
+    # Take from the init warp only the keys our warp has with the same shape (another architecture's warp).
+    init_shared_only: ClassVar[bool] = False
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__()
         if config.stage != self.name:
             raise ValueError(f"{type(self).__name__} trains stage {self.name!r}, got a config for {config.stage!r}")
         self.train_config = config
-        self.model = self.model_class(**scaled_widths(config.width, scale_flow_heads=config.scale_flow_heads))
+        self.model = self.model_class(**self.model_config(config))
         self.perceptual = VGGLoss(config.vgg_weights) if config.perceptual == "vgg19" else None
         if self.perceptual is None:
             _logger.info("%s: perceptual: none, the VGG19 terms of every loss are skipped", self.name)
-        self._load_init()
+        self.initialised_keys: set[str] = set()  # warp keys taken from the init checkpoint
+        self._load_init(self.init_source())
 
-    def _load_init(self) -> None:
-        init = self.train_config.init
+    @classmethod
+    def model_config(cls, config: TrainConfig) -> dict[str, Any]:
+        """Constructor arguments of ``model_class`` for ``config`` (PF-AFN / PB-AFN: :func:`scaled_widths`)."""
+        return scaled_widths(config.width, scale_flow_heads=config.scale_flow_heads)
+
+    def init_source(self) -> str | None:
+        """The checkpoint folder whose warp initialises ours (default ``config.init``)."""
+        return self.train_config.init
+
+    def record(self) -> dict[str, Any]:
+        config = self.model_config(self.train_config)
+        record: dict[str, Any] = {"model": type(self.model).__name__, "model_config": config}
+        if self.init_shared_only:
+            record["init_keys"] = sorted(self.initialised_keys)
+        return record
+
+    def _load_init(self, init: str | None) -> None:
         if init is None:
             if self.init_expected:
                 _logger.warning("%s: no `init` checkpoint; the warp module starts from random weights", self.name)
@@ -123,7 +145,14 @@ class _TryOnStage(Stage):
                 f"{self.name}: init {init} holds {type(source).__name__}, expected {self.init_class.__name__}"
             )
         state = self.model.warp.state_dict()
-        state.update((k, v) for k, v in source.warp.state_dict().items() if not any(p in k for p in self.init_exclude))
+        taken = {k: v for k, v in source.warp.state_dict().items() if not any(p in k for p in self.init_exclude)}
+        if self.init_shared_only:
+            taken = {k: v for k, v in taken.items() if k in state and state[k].shape == v.shape}
+            if not taken:
+                _logger.warning("%s: %s shares no warp tensor with ours; the warp starts from random weights",
+                                self.name, init)  # fmt: skip
+        state.update(taken)
+        self.initialised_keys = set(taken)
         load_state_dict_checked(self.model.warp, state, source=f"{init} (warp)")
 
     def exported(self) -> dict[str, nn.Module]:
@@ -215,9 +244,17 @@ class _Knowledge:
 
 
 class _StudentStage(_TryOnStage):
-    """PF stages: a frozen PB-AFN tutor (always eval, no gradients) makes the knowledge the student learns."""
+    """PF stages: a frozen PB-AFN tutor (always eval, no gradients) makes the knowledge the student learns.
+
+    The student is ``model_class`` (PF-AFN here; FS-VTON and DM-VTON in :mod:`baselines.training.flow`): any model
+    with a ``warp`` that traces (``trace=True``) and a 7-channel ``gen``. ``distill_features`` names the FPN branches
+    whose features are distilled (:func:`~pftryon.losses.distillation_loss`); when the student's FPN width differs
+    from the tutor's, the features cannot be compared and only the flows are distilled (logged, and in
+    :meth:`record`).
+    """
 
     model_class = PFAFN
+    distill_features: ClassVar[tuple[str, ...]] = ("person",)
 
     def __init__(self, config: TrainConfig) -> None:
         super().__init__(config)
@@ -228,6 +265,17 @@ class _StudentStage(_TryOnStage):
             raise CheckpointError(f"{self.name}: tutor {config.tutor} holds {type(tutor).__name__}, expected PBAFN")
         self.tutor = tutor.requires_grad_(False).eval()
         self.fakes = FakeCache(config.fake_cache, self.tutor) if config.fake_cache else None
+        ours, theirs = self.model.config.get("fpn_dim"), tutor.config.get("fpn_dim")
+        self.distilled_features = self.distill_features if ours == theirs else ()
+        if self.distill_features and ours != theirs and config.distill != "none":
+            _logger.warning("%s: student FPN width %s, tutor's %s: the features are not distilled, only the flows",
+                            self.name, ours, theirs)  # fmt: skip
+
+    def record(self) -> dict[str, Any]:
+        record = super().record()
+        if self.train_config.distill != "none":
+            record["distilled_features"] = list(self.distilled_features)
+        return record
 
     def train(self, mode: bool = True) -> _StudentStage:
         """Set the student's mode; the tutor stays in eval mode."""
@@ -267,7 +315,7 @@ class _StudentStage(_TryOnStage):
                 weights = adjustable_weights(tutor.warped, out.warped, knowledge.garment)
             else:
                 weights = torch.ones(out.warped.shape[0], device=out.warped.device)
-            distill_total, distill_terms = distillation_loss(out, tutor, weights)
+            distill_total, distill_terms = distillation_loss(out, tutor, weights, features=self.distilled_features)
             total = total + distill_total
             terms.update(distill_terms, distill_weight=weights.mean())
         return out, total, terms
@@ -318,11 +366,15 @@ class PFEndToEnd(_StudentStage):
         """``(lambda1, lambda2)`` of the skin terms: (30, 2) before epoch ``niter``, then (60, 4)."""
         return (30.0, 2.0) if epoch < self.train_config.niter else (60.0, 4.0)
 
+    def composition_gate(self, out: WarpOutput, knowledge: _Knowledge) -> torch.Tensor:
+        """What the composition mask is multiplied by: the warped edge and the target garment mask."""
+        return out.warped_edge * knowledge.garment_mask
+
     def forward(self, batch: dict[str, torch.Tensor], epoch: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         knowledge = self._knowledge(batch)
         out, warp_total, terms = self._student_warp(knowledge)
         gen_out = self.model.gen(torch.cat([knowledge.person, out.warped, out.warped_edge], dim=1))
-        composed = compose_tryon(out.warped, gen_out, gate=out.warped_edge * knowledge.garment_mask)
+        composed = compose_tryon(out.warped, gen_out, gate=self.composition_gate(out, knowledge))
         skin = knowledge.shown_garment * (1 - knowledge.garment_mask)
         gen_total, gen_terms = generator_loss(
             composed["tryon"], composed["rendered"], composed["mask"], knowledge.target, self.perceptual,

@@ -517,6 +517,7 @@ class Trainer:
             self._write_modules(staging)
             report = {
                 "stage_class": type(self.stage).__name__,
+                "stage": self.stage.record(),
                 "config": self.config.to_dict(),
                 "steps": self.position.step,
                 "epoch": self.position.epoch,

@@ -37,7 +37,7 @@ def _config(name: str) -> dict | None:
     """Tiny widths for the AFN family and the CP-VTON family; the others run as released."""
     if name in ("cp_vton", "cp_vton_plus", "tps_only"):
         return {"width": 0.125}
-    return TINY if name in ("pf_afn", "pb_afn") else None
+    return TINY if name in ("pf_afn", "pb_afn", "wuton_student", "pf_afn_no_flow") else None
 
 
 @pytest.fixture(scope="module")
