@@ -4,5 +4,7 @@ Each module trains one family with its official losses and schedule (cited in th
 :class:`~pftryon.train.trainer.Trainer` as PF-AFN (exact resume, DDP, JSONL logs).
 """
 
-from baselines.training import cp_vton  # noqa: F401  (cp-gmm, cp-tom, cpplus-gmm, cpplus-tom)
-from baselines.training import flow  # noqa: F401  (fs-warp, fs-e2e, dm-warp, dm-e2e)
+from baselines.training import (
+    cp_vton,  # noqa: F401  (cp-gmm, cp-tom, cpplus-gmm, cpplus-tom)
+    flow,  # noqa: F401  (fs-warp, fs-e2e, dm-warp, dm-e2e)
+)
