@@ -9,11 +9,8 @@ from pathlib import Path
 
 import click
 
-from bench.data import DATASETS, dataset_class
-from bench.data.readers import InputError
-from bench.data.synthetic.render import BACKGROUNDS
-from bench.metrics.weights import MissingWeightsError
-from pftryon.models import CheckpointError
+from bench.data import BACKGROUNDS, DATASETS, dataset_class
+from bench.errors import EXPECTED_ERRORS, InputError
 
 __all__ = ["main"]
 
@@ -24,7 +21,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (InputError, CheckpointError, MissingWeightsError) as err:
+        except EXPECTED_ERRORS as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 

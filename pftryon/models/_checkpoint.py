@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pftryon.errors import CheckpointError
+
 __all__ = [
     "CheckpointError",
     "atomic_write",
@@ -29,10 +31,6 @@ __all__ = [
 
 _WRAPPER_KEYS = ("state_dict", "model", "net")
 _PREFIXES = ("module.", "_orig_mod.")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file could not be read or does not fit the model; the message is one line."""
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
