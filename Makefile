@@ -26,7 +26,8 @@ test: setup
 bench: setup
 	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic
 
-# The speed benchmarks (PF-AFN inference fast path, correlation, synthetic data, dataset cache).
+# The speed benchmarks (PF-AFN inference fast path, correlation, synthetic data, dataset cache, start-up): each
+# figure with its min / median ratio, share of the measured fp32 peak and the load other processes put on the CPUs.
 bench-speed: setup
 	$(BIN)/python -m bench.speed all
 

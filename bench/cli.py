@@ -9,11 +9,9 @@ from pathlib import Path
 
 import click
 
-from bench.data import DATASETS, dataset_class
-from bench.data.readers import InputError
-from bench.data.synthetic.render import BACKGROUNDS
-from bench.metrics.weights import MissingWeightsError
-from pftryon.models import CheckpointError
+from bench.data import BACKGROUNDS, DATASETS, dataset_class
+from bench.errors import EXPECTED_ERRORS, InputError
+from bench.precision import INFERENCE_DTYPES
 
 __all__ = ["main"]
 
@@ -24,7 +22,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (InputError, CheckpointError, MissingWeightsError) as err:
+        except EXPECTED_ERRORS as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -385,9 +383,12 @@ def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--size", default=None, callback=_size, help="HxW the loader resizes inputs to (default: as stored).")
 @click.option("--save-flow", is_flag=True, help="Also write each pair's flow (<name>.npy) when the method has one.")
+@click.option("--dtype", type=click.Choice(INFERENCE_DTYPES), default="fp32", show_default=True,
+              help="Opt-in low precision (int8: CPU, the traceable submodules); its error against fp32 on the first "
+              "batch is printed and written to predict.json.")  # fmt: skip
 def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root: Path, split: str, pair_mode: str,
             pairs_file: Path | None, options: tuple[str, ...], out: Path, limit: int | None, batch_size: int,
-            device: str, size: tuple[int, int] | None, save_flow: bool) -> None:  # fmt: skip
+            device: str, size: tuple[int, int] | None, save_flow: bool, dtype: str) -> None:  # fmt: skip
     """Run any registered method over any dataset's list: resumable, one PNG per pair, predict.json beside them."""
     import yaml
 
@@ -412,9 +413,14 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
     except TypeError as err:
         raise click.UsageError(f"{dataset_name}: {err}") from None
     result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
-                         save_flow=save_flow)  # fmt: skip
+                         save_flow=save_flow, dtype=dtype)  # fmt: skip
     for note in result.manifest["notes"]:
         click.echo(f"note: {note}")
+    precision = result.manifest["precision"]
+    if dtype != "fp32":
+        error, modules = precision["error_vs_fp32"], ", ".join(f"{k} {v}" for k, v in precision["modules"].items())
+        click.echo(f"{dtype} ({modules}): against fp32 on the first {len(error['pairs'])} pairs, max |diff| "
+                   f"{error['max_abs_diff']:.3g} (try-on, [-1, 1]), 1 - SSIM {error['dssim']:.3g}")  # fmt: skip
     click.echo(f"wrote {result.written} new images to {out} ({result.done_before} already there, "
                f"{result.total} pairs, {result.manifest['duplicates_in_list']} duplicate lines)")  # fmt: skip
 
@@ -474,7 +480,9 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
               help="Comma-separated: pf_afn, pb_afn, fs_vton, dm_vton, cp_vton, cp_vton_plus, no_warp.")  # fmt: skip
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
 @click.option("--batch", "batches", default="1", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--dtype", "dtypes", default="fp32", show_default=True, help="Comma-separated: fp32, bf16, fp16.")
+@click.option("--dtype", "dtypes", default="fp32", show_default=True,
+              help="Comma-separated: fp32, bf16, fp16, tf32 (CUDA), int8 (CPU: quantised copy); non-fp32 rows give "
+              "their error against fp32 (max_abs_diff, dssim).")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile first (compile time reported apart).")
 @click.option("--channels-last", is_flag=True, help="Channels-last model and inputs.")

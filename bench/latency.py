@@ -28,8 +28,13 @@ How it is timed, and what the columns mean:
   count; the weights do not. Never parameter bytes (the DM-VTON "memory" mistake,
   shared/reference/published_results.md §2).
 * ``bf16``/``fp16`` run under ``torch.autocast(device_type, dtype)``: convolutions and matmuls in half precision,
-  the ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. Outputs then differ from
-  fp32 outputs; these runs time the model, they do not check it.
+  the ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. ``int8`` (CPU only) times a
+  statically quantised copy (:func:`bench.precision.quantize_int8`, calibrated on three other random batches): the
+  submodules FX can trace in int8, the rest in fp32, as ``quantized`` says (PF-AFN: the generator; its warp stays
+  fp32). Every non-fp32 row states its error against the fp32 model on the same inputs: ``max_abs_diff`` (largest
+  absolute difference of the try-on, [-1, 1] units) and ``dssim`` (``1 - SSIM`` between the two try-ons), see
+  :func:`bench.precision.tryon_error`. The inputs are random, so these are a model's sensitivity, not a quality
+  figure.
 * ``channels_last`` converts the model and the 4-D inputs to ``torch.channels_last``; ``optimize`` times
   :func:`pftryon.models.optimize_for_inference` (BatchNorm folded, channels-last weights).
 * ``compile`` wraps the model with ``torch.compile`` (default mode). The first call, which compiles, is timed on
@@ -72,6 +77,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from tqdm.auto import tqdm
 
 from bench.data.readers import InputError
+from bench.precision import quantize_int8, tryon_error
 from bench.results import run_metadata
 from bench.speed import device_name, sync_device
 from pftryon.models import atomic_write, create_model, init_deterministic_, optimize_for_inference
@@ -101,8 +107,10 @@ WEIGHTS_NOTE = (
     "latency does not depend on weight values, and no quality figure comes from these runs"
 )
 
-# Precision names and the autocast dtype each runs under (None: plain fp32).
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Precision names and the autocast dtype each runs under (None: no autocast; int8 runs a quantised copy).
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None, "tf32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "int8": None,
+}  # fmt: skip
 _DTYPE_ALIASES = {"float32": "fp32", "float": "fp32", "bfloat16": "bf16", "float16": "fp16", "half": "fp16"}
 
 
@@ -353,6 +361,9 @@ class LatencyResult:
     peak_tflops: float | None
     peak_fraction: float | None
     compile_s: float | None
+    max_abs_diff: float | None
+    dssim: float | None
+    quantized: str | None
     times_ms: list[float] = dataclasses.field(repr=False)
 
 
@@ -383,6 +394,8 @@ def _precision(dtype: torch.dtype | str, device: torch.device) -> str:
         name = _DTYPE_ALIASES.get(str(dtype).lower(), str(dtype).lower())
         if name not in PRECISIONS:
             raise InputError(f"Unknown dtype {dtype!r}; expected one of {', '.join(PRECISIONS)}")
+    if name == "int8" and device.type != "cpu":
+        raise InputError("dtype int8 runs on the CPU only (torch.ao quantised kernels); use device='cpu'")
     if name == "tf32" and device.type != "cuda":
         raise InputError("dtype tf32 needs a CUDA device (TF32 is a tensor-core mode); use fp32 on the CPU")
     if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -512,7 +525,8 @@ def measure_latency(
         size: ``(height, width)`` of the inputs.
         batch: Batch size.
         dtype: ``torch.float32``/``"fp32"``, ``torch.bfloat16``/``"bf16"`` or ``torch.float16``/``"fp16"``
-            (autocast), or ``"tf32"`` (CUDA only: fp32 with TF32 tensor cores).
+            (autocast), ``"tf32"`` (CUDA only: fp32 with TF32 tensor cores) or ``"int8"`` (CPU only: a statically
+            quantised copy). Non-fp32 results carry their error against fp32 (``max_abs_diff``, ``dssim``).
         device: ``"cpu"`` or ``"cuda"`` (``"cuda:N"``).
         compile: Wrap the model with ``torch.compile``; compile time is reported apart (``compile_s``).
         channels_last: Convert the model and the inputs to channels-last.
@@ -576,12 +590,22 @@ def _measure(
     if channels_last:
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in inputs)
 
+    reference, quantized = None, None
+    if precision != "fp32":
+        with _precision_mode("fp32", device), FlopCounterMode(display=False) as fp32_counter:
+            reference = model(*inputs)["tryon"]
+    if precision == "int8":
+        calibration = [LATENCY_MODELS[model_name].make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
+        int8 = quantize_int8(model, calibration)
+        model, quantized = int8.model, ", ".join(f"{name} {kind}" for name, kind in int8.modules.items())
+
     cpu_memory = _CpuPeakRss() if device.type == "cpu" else None
     compile_s = None
     with _precision_mode(precision, device):
         with FlopCounterMode(display=False) as counter:
-            model(*inputs)
-        flops = counter.get_total_flops()
+            output = model(*inputs)
+        flops = (fp32_counter if precision == "int8" else counter).get_total_flops()  # quantised ops are not counted
+        error = None if reference is None else tryon_error(output["tryon"], reference)
 
         runner = torch.compile(model) if compile else model
         if compile:
@@ -632,7 +656,9 @@ def _measure(
         median_ms=median, p10_ms=p10, p90_ms=p90, images_per_s=batch / (median / 1e3),
         peak_memory_mib=None if peak_bytes is None else peak_bytes / 2**20, memory_measure=measure,
         params=params, flops=flops, achieved_tflops=achieved, peak_tflops=peak,
-        peak_fraction=None if peak is None else achieved / peak, compile_s=compile_s, times_ms=times,
+        peak_fraction=None if peak is None else achieved / peak, compile_s=compile_s,
+        max_abs_diff=None if error is None else error["max_abs_diff"], dssim=None if error is None else error["dssim"],
+        quantized=quantized, times_ms=times,
     )  # fmt: skip
     _logger.info(
         "%s %dx%d batch %d %s: median %.2f ms (p10 %.2f, p90 %.2f), %.1f images/s",
@@ -783,7 +809,7 @@ def run_latency(
 _TABLE_COLUMNS = [
     "model", "config", "size", "batch", "dtype", "compile", "channels_last", "optimize", "median_ms", "p10_ms",
     "p90_ms", "images_per_s", "peak_memory_mib", "memory_measure", "params", "flops", "achieved_tflops",
-    "peak_tflops", "peak_fraction", "compile_s", "device", "warmup", "iters",
+    "peak_tflops", "peak_fraction", "max_abs_diff", "dssim", "quantized", "compile_s", "device", "warmup", "iters",
 ]  # fmt: skip
 
 
@@ -862,7 +888,9 @@ def _markdown(table: pd.DataFrame, env: Mapping[str, str]) -> str:
         "inputs, activations); `rss_*_growth` is the CPU resident-set peak over the model-loaded baseline "
         "(activations and workspaces, not weights). FLOPs per forward from torch.utils.flop_counter "
         "(convolutions and matmuls); the peak fraction is against NVIDIA's dense datasheet peak for the dtype "
-        "(TF32 off for fp32). bf16/fp16 run under autocast, so their outputs differ from fp32. "
+        "(TF32 off for fp32). bf16/fp16 run under autocast, int8 a statically quantised copy (`quantized`: which "
+        "submodules run in int8); max_abs_diff (try-on, [-1, 1] units) and dssim (1 - SSIM) are their error against "
+        "the fp32 model on the same random inputs. "
         "compile_s (torch.compile's first call) is not part of the timings.",
         "",
         "| " + " | ".join(columns) + " |",

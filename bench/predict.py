@@ -6,6 +6,11 @@ the dataset's content fingerprint and pair list, and the run's versions. Finishe
 resumes; every PNG is written atomically, so a kill never leaves half an image. A folder holding another method's,
 another checkpoint's or another dataset's outputs is refused rather than mixed. Under ``torchrun`` each process
 takes a contiguous block of the pairs and writes its own files.
+
+``dtype`` (``fp32`` by default; ``bf16``, ``int8``: :mod:`bench.precision`) is part of the folder's identity. A
+non-fp32 run first measures its error against fp32 on the list's first batch (``max_abs_diff``, ``dssim``; int8
+calibrates on the first 8 pairs) and records it, with what ran in which precision, as ``precision`` in
+``predict.json``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +34,14 @@ from bench.data.cache import content_fingerprint
 from bench.data.readers import InputError
 from bench.images import to_uint8, write_png
 from bench.methods import TryOnMethod
+from bench.precision import at_precision, tryon_error
 from bench.results import run_metadata
 from pftryon.models import atomic_write
 
 __all__ = ["MANIFEST", "PredictResult", "output_stem", "predict"]
 
 MANIFEST = "predict.json"
+CALIBRATION_PAIRS = 8  # int8: the first pairs of the list, whose activation ranges set the quantisation
 
 
 @dataclass(frozen=True)
@@ -74,12 +81,12 @@ def _unique_pairs(dataset: TryOnDataset, limit: int | None) -> tuple[list[int], 
     return list(first.values()), len(entries) - len(first)
 
 
-def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """What must match for a folder's outputs to be reused: method, architecture, weights' bytes, data, pairs."""
+def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str], dtype: str) -> dict[str, Any]:
+    """What must match for a folder's outputs to be reused: method, architecture, weights' bytes, data, pairs, dtype."""
     return {
         "method": method.card.name, "config": method.config, "checkpoint_sha256": sorted(method.checkpoints.values()),
         "dataset_sha256": dataset["fingerprint_sha256"], "size": dataset["size"],
-        "pairs_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
+        "pairs_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(), "dtype": dtype,
     }  # fmt: skip
 
 
@@ -87,7 +94,7 @@ def _check_manifest(path: Path, identity: dict[str, Any]) -> None:
     if not path.is_file():
         return
     try:
-        old = json.loads(path.read_text())["identity"]
+        old = {"dtype": "fp32", **json.loads(path.read_text())["identity"]}  # manifests before --dtype were fp32
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: unreadable manifest ({err}); remove the folder or choose another --out") from None
     changed = [key for key in identity if old.get(key) != identity[key]]
@@ -103,6 +110,30 @@ def _collate(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     keys = set.intersection(*(set(s) for s in samples))
     return default_collate([{k: s[k] for k in keys} for s in samples])
+
+
+def _at_dtype(
+    method: TryOnMethod,
+    dataset: TryOnDataset,
+    indices: list[int],
+    names: list[str],
+    dtype: str,
+    batch_size: int,
+    device: torch.device,
+) -> tuple[Callable[[dict[str, Any]], dict[str, torch.Tensor]], dict[str, Any]]:
+    """The method's call at ``dtype`` and its precision record (error against fp32 on the first batch)."""
+    if dtype == "fp32":
+        return method, {"dtype": dtype}
+
+    def batch_of(count: int) -> dict[str, Any]:
+        batch = _collate([dataset[i] for i in indices[:count]])
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+    forward, modules = at_precision(method.model, dtype, device, [method.inputs(batch_of(CALIBRATION_PAIRS))])
+    first = batch_of(batch_size)
+    error = tryon_error(forward(*method.inputs(first))["tryon"], method(first)["tryon"])
+    record = {"dtype": dtype, "modules": modules, "error_vs_fp32": {**error, "pairs": names[:batch_size]}}
+    return (lambda batch: forward(*method.inputs(batch))), record
 
 
 def _save_flow(path: Path, flow: torch.Tensor) -> None:
@@ -123,6 +154,7 @@ def predict(
     workers: int = 0,
     fingerprint: str | None = None,
     progress: bool = True,
+    dtype: str = "fp32",
 ) -> PredictResult:
     """Write ``method``'s try-on of every pair of ``dataset`` into ``out_dir`` (see the module docstring).
 
@@ -136,10 +168,12 @@ def predict(
             method returns one.
         fingerprint: the dataset's :func:`~bench.data.cache.content_fingerprint`, when already known.
         progress: show a progress bar (rank 0).
+        dtype: ``fp32``, or opt-in ``bf16`` / ``int8`` (see the module docstring; int8 on the CPU only).
 
     Raises:
         MissingFieldError: the dataset lacks a field the method needs (before any work).
-        InputError: ``out_dir`` holds other outputs, a file is unreadable, or the method returns non-finite images.
+        InputError: ``out_dir`` holds other outputs, a file is unreadable, the method returns non-finite images, or
+            ``dtype`` is unknown or int8 is asked off the CPU.
     """
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
@@ -157,26 +191,30 @@ def predict(
     resize = "none: inputs at the files' size"
     if dataset.size is not None:
         resize = f"inputs resized by the {dataset.name} loader to {dataset.size[0]}x{dataset.size[1]} (its filters)"
+    identity = _identity(method, data, names, dtype)
+    _check_manifest(out / MANIFEST, identity)
+    device = torch.device(device)
+    method.to(device)
+    run, precision = _at_dtype(method, dataset, indices, names, dtype, batch_size, device)
     manifest = {
-        "identity": _identity(method, data, names),
+        "identity": identity,
         "method": method.describe(),
         "dataset": data,
         "pairs": names,
         "duplicates_in_list": duplicates,
         "limit": limit,
         "notes": notes,
+        "precision": precision,
         "resize": resize,
         "output": "PNG, (x + 1) / 2 * 255 truncated to uint8 (the official test's conversion)",
         **run_metadata(),
     }  # fmt: skip
     rank, world = _world()
-    _check_manifest(out / MANIFEST, manifest["identity"])
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0 and not (out / MANIFEST).is_file():
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
     todo = [k for k in block if not (out / f"{names[k]}.png").is_file()]
-    method.to(device)
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip
     position = iter(todo)
@@ -184,7 +222,7 @@ def predict(
               disable=not progress or rank != 0) as bar:  # fmt: skip
         for batch in loader:
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            outputs = method(batch)
+            outputs = run(batch)
             tryon = outputs["tryon"]
             for i in range(tryon.shape[0]):
                 name = names[next(position)]

@@ -19,6 +19,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from bench.data.schema import Size
+from bench.errors import InputError
 
 __all__ = [
     "BODY25_FOR_COCO18",
@@ -37,10 +38,6 @@ __all__ = [
 KEYPOINT_FORMATS = ("openpose18", "body25", "dresscode")
 # COCO-18 joint k is BODY_25 joint BODY25_FOR_COCO18[k] (BODY_25's mid-hip, 8, has no COCO counterpart).
 BODY25_FOR_COCO18 = (0, 1, 2, 3, 4, 5, 6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18)
-
-
-class InputError(ValueError):
-    """Bad input data; the message is one line naming the file and what was expected."""
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:

@@ -29,6 +29,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from bench.errors import MissingWeightsError
+
 __all__ = [
     "LPIPS_BACKENDS",
     "LPIPS_NETS",
@@ -157,10 +159,6 @@ WEIGHTS: dict[str, WeightsFile] = {
 
 # torchvision constructor for each LPIPS trunk.
 _TV_ARCH = {"alex": "alexnet", "vgg": "vgg16", "squeeze": "squeezenet1_1"}
-
-
-class MissingWeightsError(ValueError):
-    """A weights file is not in any of the folders searched (raised instead of attempting a download)."""
 
 
 def search_dirs(weights_dir: str | Path | None = None) -> list[Path]:

@@ -19,6 +19,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pftryon.errors import CheckpointError
+
 __all__ = [
     "CheckpointError",
     "atomic_write",
@@ -33,10 +35,6 @@ _PREFIXES = ("module.", "_orig_mod.")
 _LFS_POINTER = b"version https://git-lfs"
 # Lines of torch's loading errors that advise rather than say what is wrong (never shown: weights_only=False).
 _TORCH_BOILERPLATE = ("weights_only", "Weights only", "documentation of torch.load", "WeightsUnpickler error:")
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file could not be read or does not fit the model; the message is one line."""
 
 
 def read_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

@@ -93,6 +93,18 @@ def test_bf16_on_cpu(dtype: torch.dtype | str) -> None:
     r = measure_latency("pf_afn", size=SIZE, config=TINY, dtype=dtype, **FAST)
     assert r.dtype == "bf16"
     _assert_sane(r, batch=1, iters=2)
+    assert r.max_abs_diff > 0 and 0 < r.dssim < 1 and r.quantized is None  # its error against fp32 is stated
+
+
+def test_int8_quantises_the_generator_keeps_the_warp_and_states_its_error() -> None:
+    r = measure_latency("pf_afn", size=SIZE, config=TINY, dtype="int8", **FAST)
+    _assert_sane(r, batch=1, iters=2)
+    assert r.dtype == "int8" and r.quantized.startswith("warp fp32: ") and r.quantized.endswith("gen int8")
+    assert 0 < r.max_abs_diff <= 2 and 0 <= r.dssim < 1
+    fp32 = measure_latency("pf_afn", size=SIZE, config=TINY, **FAST)
+    assert r.flops == fp32.flops and fp32.max_abs_diff is None and fp32.dssim is None
+    with pytest.raises(ValueError, match="int8 runs on the CPU only"):
+        latency._precision("int8", torch.device("cuda"))
 
 
 def test_channels_last_and_optimize() -> None:
@@ -177,7 +189,7 @@ def test_run_latency_validates_the_whole_grid_first(monkeypatch: pytest.MonkeyPa
     with pytest.raises(ValueError, match="divisible by 32"):
         run_latency(["pf_afn"], [(64, 64), (64, 48)], [1], ["fp32"], config=TINY, progress=False)
     with pytest.raises(ValueError, match="Unknown dtype"):
-        run_latency(["pf_afn"], [(64, 64)], [1], ["fp32", "int8"], config=TINY, progress=False)
+        run_latency(["pf_afn"], [(64, 64)], [1], ["fp32", "int4"], config=TINY, progress=False)
 
 
 # --- bad input ---------------------------------------------------------------------------------------------------
@@ -200,8 +212,8 @@ def test_cuda_without_cuda() -> None:
 def test_bad_device_dtype_and_counts() -> None:
     with pytest.raises(ValueError, match="'cpu' or 'cuda'"):
         measure_latency("pf_afn", size=SIZE, config=TINY, device="mps")
-    with pytest.raises(ValueError, match="Unknown dtype 'int8'"):
-        measure_latency("pf_afn", size=SIZE, config=TINY, dtype="int8")
+    with pytest.raises(ValueError, match="Unknown dtype 'int4'"):
+        measure_latency("pf_afn", size=SIZE, config=TINY, dtype="int4")
     with pytest.raises(ValueError, match="tf32 needs a CUDA device"):
         measure_latency("pf_afn", size=SIZE, config=TINY, dtype="tf32")
     with pytest.raises(ValueError, match="batch must be an integer >= 1"):

@@ -67,6 +67,34 @@ def test_a_folder_of_another_checkpoint_is_refused(viton, tiny_pfafn, tiny, tmp_
         predict(create_method("no_warp"), _loader(viton, "paired"), tmp_path, progress=False)
 
 
+def test_low_precision_is_opt_in_and_states_its_error_against_fp32(viton, tiny_pfafn, tmp_path):
+    method = create_method("pf_afn", tiny_pfafn)
+    fp32 = predict(method, _loader(viton, "paired"), tmp_path / "fp32", progress=False)
+    assert fp32.manifest["identity"]["dtype"] == "fp32" and fp32.manifest["precision"] == {"dtype": "fp32"}
+    int8 = predict(method, _loader(viton, "paired"), tmp_path / "int8", batch_size=2, progress=False, dtype="int8")
+    precision = int8.manifest["precision"]
+    assert int8.manifest["identity"]["dtype"] == "int8" and int8.written == 4
+    assert precision["modules"]["gen"] == "int8" and precision["modules"]["warp"].startswith("fp32: ")
+    error = precision["error_vs_fp32"]
+    assert error["pairs"] == int8.manifest["pairs"][:2] and 0 < error["max_abs_diff"] <= 2 and 0 <= error["dssim"] < 1
+    with pytest.raises(InputError, match="made with another dtype"):
+        predict(method, _loader(viton, "paired"), tmp_path / "int8", progress=False, dtype="bf16")
+    manifest = tmp_path / "fp32" / MANIFEST  # a folder written before --dtype existed holds fp32 outputs
+    old = json.loads(manifest.read_text())
+    del old["identity"]["dtype"]
+    manifest.write_text(json.dumps(old))
+    assert predict(method, _loader(viton, "paired"), tmp_path / "fp32", progress=False).done_before == 4
+
+
+def test_cli_prints_the_low_precision_error(viton, tiny_pfafn, tmp_path):
+    ran = CliRunner().invoke(main, ["predict", "--method", "pf_afn", "--checkpoints", tiny_pfafn, "--dataset", "viton",
+                                    "--root", viton, "--out", tmp_path, "--device", "cpu", "--dtype", "bf16",
+                                    "--limit", "2"])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert "bf16 (all bf16 autocast): against fp32 on the first 2 pairs, max |diff|" in ran.output
+    assert "1 - SSIM" in ran.output
+
+
 def test_limit_and_duplicate_lines(shared_dir, tmp_path):
     demo = shared_dir / "fixtures" / "viton_demo"
     lines = (demo / "demo.txt").read_text().splitlines()

@@ -6,8 +6,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from bench import speed
-from bench.speed import bench_width, main, warp_flops
+from bench.speed import cli, width
+from bench.speed.cli import main
+from bench.speed.peak import Peak
+from bench.speed.timing import Comparison, Policy
+from bench.speed.width import bench_width, warp_flops
 
 SIZE = (32, 32)  # every layer's FLOPs scale with H * W, so the ratios are those of any size
 
@@ -32,19 +35,21 @@ def test_the_width_one_eighth_warp_costs_at_most_a_twentieth_of_the_full_one() -
 
 @pytest.mark.slow
 def test_bench_width_prints_flops_and_step_ratios(capsys: pytest.CaptureFixture[str]) -> None:
-    results = bench_width(1, sizes=((64, 64),))
+    results = bench_width(1, Peak(100.0, 100.0, Comparison({})), sizes=((64, 64),))
     out = capsys.readouterr().out
-    for text in ("Warp FLOPs", "official heads", "scaled heads", "goal <= 1/20", "64x64", "load average"):
+    for text in ("Warp FLOPs", "official heads", "scaled heads", "goal <= 1/20", "64x64", "of peak", "outside load"):
         assert text in out, f"missing {text!r}"
     assert results["flops_ratio"] <= 1 / 20 < results["flops_ratio_old_heads"]
-    assert results["64x64_min"] > 0 and results["64x64_median"] > 0
+    assert results["64x64_min"] > 0 and results["64x64_median"] > 0 and results["64x64_peak_fraction"] > 0
 
 
 def test_speed_cli_dispatches_width(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    monkeypatch.setattr(speed, "bench_width", lambda repeats: calls.append(repeats))
-    ran = CliRunner().invoke(main, ["width", "--repeats", "3"])
+    peak = Peak(100.0, 100.0, Comparison({}))
+    monkeypatch.setattr(cli, "measure_peak", lambda device, policy: peak)
+    monkeypatch.setattr(width, "bench_width", lambda *args: calls.append(args))
+    ran = CliRunner().invoke(main, ["width", "--repeats", "3", "--busy-load", "0.5", "--retries", "2"])
     assert ran.exit_code == 0, ran.output
-    assert calls == [3]
+    assert calls == [(3, peak, Policy(0.5, 2))]
     refused = CliRunner().invoke(main, ["width", "--device", "cuda"])
     assert refused.exit_code != 0 and "CPU only" in refused.output

@@ -40,14 +40,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from bench.data import BACKGROUNDS
 from bench.data.synthetic.record import SynthGarment, SynthPerson
 
 __all__ = ["BACKGROUNDS", "CATEGORIES", "POSES", "Pose", "Rendering", "SyntheticWorld", "interpolate_pose"]
 
 CATEGORIES = ("upper_body", "lower_body", "dresses")
-# ``varied``: a per-person two-tone gradient, half of them with a floor and a shadow at the feet;
-# ``studio``: the same near-white backdrop behind everyone, as in VITON's photos.
-BACKGROUNDS = ("varied", "studio")
 _STUDIO_RGB = np.asarray((238.0, 238.0, 236.0), np.float32)
 _CATEGORY_P = (0.6, 0.2, 0.2)
 

@@ -17,7 +17,10 @@ scores. What must agree is checked: SSIM and LPIPS per image, and KID (same back
 torch-fidelity). FID is shown beside pytorch-fid's but not compared: same weights, but pytorch-fid resizes to 299
 with PyTorch's bilinear filter and our torch-fidelity backbone with TF1's, so the features differ.
 
-``python -m bench.metric_speed {ssim-loop,lpips-loop} PRED GT OUT`` runs one of the loops (internal).
+The five processes run interleaved in rounds; each round records the outside load (:mod:`bench.speed.timing`) and a
+busy round is run again (``retries``).
+
+``python -m bench.speed.metrics {ssim-loop,lpips-loop} PRED GT OUT`` runs one of the loops (internal).
 """
 
 from __future__ import annotations
@@ -29,9 +32,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
+
+if TYPE_CHECKING:
+    from bench.speed.timing import Comparison, Policy
 
 __all__ = ["BATCH_SIZE", "OUR_BATCH_SIZE", "PYTORCH_FID_WEIGHTS", "bench_metrics", "make_pairs", "write_random_weights"]
 
@@ -173,24 +179,31 @@ def _fidelity_command() -> str:
 
 
 def bench_metrics(
-    pairs: int = 200, *, check: bool = False, repeats: int = 1, threads: int | None = None, fid_dims: int = 2048
+    pairs: int = 200,
+    *,
+    check: bool = False,
+    repeats: int = 1,
+    policy: Policy | None = None,
+    threads: int | None = None,
+    fid_dims: int = 2048,
 ) -> dict[str, Any]:
     """Time our metric pass against the usual toolchain on ``pairs`` synthetic pairs and print the comparison.
 
     Args:
         pairs: Number of prediction/ground-truth pairs (KID subsets hold ``min(1000, pairs)`` images).
         check: Fail when SSIM, LPIPS or KID differ between the two sides beyond their tolerances.
-        repeats: Rounds of all five processes, interleaved; medians are reported.
+        repeats: Quiet rounds of all five processes, interleaved; medians are reported.
+        policy: When a round is busy (other processes' load) and how many extra rounds busy ones may cost.
         threads: Torch threads of every process (``OMP_NUM_THREADS``); default: this process's count.
         fid_dims: pytorch-fid's ``--dims``; below 2048 only to keep smoke tests fast (its FID is then not comparable).
 
     Returns:
-        ``{"seconds": {process: wall seconds}, "speedup", "speedup_without_kid",
+        ``{"seconds": {process: wall seconds}, "speedup", "speedup_without_kid", "load", "busy",
         "values": {...}, "checks": [...]}``.
     """
     import torch
 
-    from bench.speed import time_interleaved
+    from bench.speed.timing import Policy, compare
 
     threads = threads or torch.get_num_threads()
     kid_subset_size = min(1000, pairs)
@@ -205,7 +218,7 @@ def bench_metrics(
 
         def worker(kind: str) -> Callable[[], None]:
             out = root / f"{kind}.json"
-            command = [sys.executable, "-m", "bench.metric_speed", kind, *folders, str(out)]
+            command = [sys.executable, "-m", "bench.speed.metrics", kind, *folders, str(out)]
 
             def run() -> None:
                 _run(command, env)
@@ -235,15 +248,15 @@ def bench_metrics(
             "ssim-loop": worker("ssim-loop"),
             "lpips-loop": worker("lpips-loop"),
         }  # fmt: skip
-        ms = time_interleaved(candidates, repeats=repeats, warmup=0, device=torch.device("cpu"))
-    seconds = {name: value / 1e3 for name, value in ms.items()}
-    return _report(pairs, threads, repeats, fid_dims, seconds, outputs, check)
+        timing = compare(candidates, repeats=repeats, warmup=0, policy=policy or Policy())
+    seconds = {name: timing.median(name) / 1e3 for name in candidates}
+    return _report(pairs, threads, timing, fid_dims, seconds, outputs, check)
 
 
 def _report(
     pairs: int,
     threads: int,
-    repeats: int,
+    timing: Comparison,
     fid_dims: int,
     seconds: dict[str, float],
     outputs: dict[str, Any],
@@ -255,9 +268,11 @@ def _report(
     total = sum(usual.values())
     without_kid = (total - usual["fidelity --kid"]) / ours
     echo = click.echo
+    repeats = len(timing.loads)
     echo(
         f"\nMetric pass: SSIM + LPIPS + FID + KID over {pairs} synthetic PNG pairs at 256x192, {threads} threads per "
-        f"process, {'median of ' + str(repeats) + ' interleaved rounds' if repeats > 1 else 'one round'}"
+        f"process, {'median of ' + str(repeats) + ' interleaved rounds' if repeats > 1 else 'one round'}; "
+        f"{timing.describe_load()}"
     )
     echo("  !! RANDOM WEIGHTS (deterministic, written for this run under the standard file names): the times are the "
          "result; the FID / KID / LPIPS values below are not scores")  # fmt: skip
@@ -300,6 +315,8 @@ def _report(
         "seconds": seconds,
         "speedup": total / ours,
         "speedup_without_kid": without_kid,
+        "load": timing.load,
+        "busy": timing.busy,
         "values": {
             "ours": {k: ours_values[k] for k in ("fid", "kid_mean", "kid_std")},
             "pytorch_fid": fid,
