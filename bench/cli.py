@@ -12,7 +12,8 @@ import click
 from bench.data import DATASETS, dataset_class
 from bench.data.readers import InputError
 from bench.data.synthetic.render import BACKGROUNDS
-from bench.metrics.weights import MissingWeightsError
+from bench.metrics.weights import WeightsError
+from bench.output_dir import check_writable, claim_output
 from pftryon.models import CheckpointError
 
 __all__ = ["main"]
@@ -24,7 +25,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (InputError, CheckpointError, MissingWeightsError) as err:
+        except (InputError, CheckpointError, WeightsError) as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(2)
 
@@ -176,14 +177,19 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
               "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
 @click.option("--allow-partial", is_flag=True,
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Score with metric weights whose sha256 is not the official file's (a warning in the report).")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
           pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
           weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
-          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None,
-          allow_partial: bool) -> None:  # fmt: skip
+          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None, allow_partial: bool,
+          allow_unofficial_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
     from bench.evaluate import run_eval
+    from bench.tryon import resolve_device
 
     if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
         raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")
@@ -196,13 +202,18 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
             load_protocol(protocol_name)
         except ValueError as err:
             raise click.UsageError(str(err)) from None
+    resolve_device(device)
     wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
     cache = None if no_feature_cache else feature_cache or default_cache_dir() / "features"
-    written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
-                               pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
-                               crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
-                               workers=workers, device=device, fid_resamples=fid_resamples,
-                               feature_cache=cache, resolution=resolution, allow_partial=allow_partial)  # fmt: skip
+    if cache is not None:
+        check_writable(cache, "--feature-cache")
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
+                                   pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
+                                   crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
+                                   workers=workers, device=device, fid_resamples=fid_resamples,
+                                   feature_cache=cache, resolution=resolution, allow_partial=allow_partial,
+                                   allow_unofficial_weights=allow_unofficial_weights, resume=resume)  # fmt: skip
     click.echo(report)
     for path in written:
         click.echo(f"wrote {path}")
