@@ -177,8 +177,11 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
               "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
 @click.option("--allow-partial", is_flag=True,
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
-@click.option("--allow-unofficial-weights", is_flag=True,
-              help="Score with metric weights whose sha256 is not the official file's (a warning in the report).")
+@click.option(
+    "--allow-unofficial-weights",
+    is_flag=True,
+    help="Score with metric weights whose sha256 is not the official file's (a warning in the report).",
+)
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
@@ -195,6 +198,8 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
         raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")
     if gt is not None and (pred_unpaired or pairs_file):
         raise click.UsageError("--pred-unpaired and --pairs-file apply to --dataset only")
+    if pairs_file and "pairs_file" not in inspect.signature(dataset_class(dataset_name)).parameters:
+        raise click.UsageError(f"--pairs-file does not apply to {dataset_name} (its lists are fixed by its layout)")
     if protocol_name != "all":
         from bench.protocols import load_protocol
 
@@ -292,7 +297,9 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
 @click.option("--seed", type=click.IntRange(min=0),
               help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
                    "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
-def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None,
+           overwrite: bool) -> None:  # fmt: skip
     """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
     import dataclasses
     import time
@@ -308,16 +315,17 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     if seed is not None:
         spec = dataclasses.replace(spec, seed=seed)
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
-    try:
-        result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir, progress=click.echo)
-    except StaleWorkError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except TrainingDiverged as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(3)
-    for path in write_report(result, out):
-        click.echo(f"wrote {path}")
+    with claim_output(out, overwrite=overwrite):
+        try:
+            result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir,
+                                  progress=click.echo)  # fmt: skip
+        except StaleWorkError as err:
+            raise InputError(str(err)) from None
+        except TrainingDiverged as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(3)
+        for path in write_report(result, out):
+            click.echo(f"wrote {path}")
     total = time.perf_counter() - start
     click.echo(f"total time: {total:.0f} s ({total / 60:.1f} min; budget {spec.budget_s / 60:.0f} min)")
 
@@ -373,9 +381,12 @@ def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--size", default=None, callback=_size, help="HxW the loader resizes inputs to (default: as stored).")
 @click.option("--save-flow", is_flag=True, help="Also write each pair's flow (<name>.npy) when the method has one.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run in --out (its finished images are kept).")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, recomputing every image.")
 def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root: Path, split: str, pair_mode: str,
             pairs_file: Path | None, options: tuple[str, ...], out: Path, limit: int | None, batch_size: int,
-            device: str, size: tuple[int, int] | None, save_flow: bool) -> None:  # fmt: skip
+            device: str, size: tuple[int, int] | None, save_flow: bool, resume: bool,
+            overwrite: bool) -> None:  # fmt: skip
     """Run any registered method over any dataset's list: resumable, one PNG per pair, predict.json beside them."""
     import yaml
 
@@ -389,6 +400,9 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
         method_class(method_name)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if resume and overwrite:
+        raise click.UsageError("--resume keeps the finished images, --overwrite recomputes them: give one")
+    check_writable(out)
     method = create_method(method_name, checkpoints)
     target = resolve_device(device)
     init_distributed(target.type)
@@ -399,8 +413,9 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
         dataset = create_dataset(dataset_name, root, split=split, pair_mode=pair_mode, size=size, **loader_options)
     except TypeError as err:
         raise click.UsageError(f"{dataset_name}: {err}") from None
-    result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
-                         save_flow=save_flow)  # fmt: skip
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
+                             save_flow=save_flow, redo=overwrite)  # fmt: skip
     for note in result.manifest["notes"]:
         click.echo(f"note: {note}")
     click.echo(f"wrote {result.written} new images to {out} ({result.done_before} already there, "
@@ -424,9 +439,18 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
               help="Where the methods run (latency: the suite's devices).")  # fmt: skip
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
 @click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
+@click.option(
+    "--allow-unofficial-weights",
+    is_flag=True,
+    help="Score with metric weights whose sha256 is not the official file's (a warning in the report).",
+)
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run: finished cells come from --work, the report "
+              "goes into its --out.")  # fmt: skip
 def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...], settings: tuple[str, ...],
           only: tuple[str, ...], limit: int | None, out: Path | None, work: Path, device: str,
-          weights_dir: Path | None, skip_missing: bool) -> None:  # fmt: skip
+          weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, overwrite: bool,
+          resume: bool) -> None:  # fmt: skip
     """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
     from bench.suite import load_suite, run_suite, write_suite_report
     from bench.tryon import resolve_device
@@ -441,13 +465,16 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
         )  # fmt: skip
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    try:
-        result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
-                           progress=lambda message: click.echo(message, err=True))  # fmt: skip
-    except TrainingDiverged as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(3)
-    paths = write_suite_report(result, out or Path("reports") / suite.name)
+    out = out or Path("reports") / suite.name
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        try:
+            result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
+                               allow_unofficial_weights=allow_unofficial_weights,
+                               progress=lambda message: click.echo(message, err=True))  # fmt: skip
+        except TrainingDiverged as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(3)
+        paths = write_suite_report(result, out)
     table = next(p for p in paths if p.name == "table.md")
     click.echo(table.read_text())
     for path in paths:
@@ -469,26 +496,26 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 @click.option("--optimize", is_flag=True, help="pftryon's inference copy (BatchNorm folded).")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="Folder for latency_<UTC time>.{csv,md}.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder for latency_<UTC time>.{csv,md}, rewritten as each configuration finishes.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out (earlier reports stay).")
 def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, compile_: bool, channels_last: bool,
-            optimize: bool, warmup: int, iters: int, out: Path | None) -> None:  # fmt: skip
+            optimize: bool, warmup: int, iters: int, out: Path | None, overwrite: bool) -> None:  # fmt: skip
     """Time models on CPU or GPU: median, p10/p90, images/s, peak memory, parameters, FLOPs."""
-    from bench.latency import (
-        latency_table,
-        parse_batches,
-        parse_precisions,
-        parse_sizes,
-        run_latency,
-        write_latency_report,
-    )
+    from bench.latency import LatencyReport, latency_table, parse_batches, parse_precisions, parse_sizes, run_latency
 
-    results = run_latency(models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device,
-                          compile=compile_, channels_last=channels_last, optimize=optimize, warmup=warmup,
-                          iters=iters)  # fmt: skip
+    grid = (models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device)
+    options = {"compile": compile_, "channels_last": channels_last, "optimize": optimize, "warmup": warmup,
+               "iters": iters}  # fmt: skip
+    if out is None:
+        results = run_latency(*grid, **options)
+    else:
+        with claim_output(out, overwrite=overwrite):
+            report = LatencyReport(out)
+            results = run_latency(*grid, **options, out_dir=report)
     click.echo(latency_table(results).to_string(index=False))
     if out is not None:
-        csv_path, md_path = write_latency_report(results, out)
-        click.echo(f"wrote {csv_path} and {md_path}")
+        click.echo(f"wrote {report.csv_path} and {report.md_path}")
 
 
 if __name__ == "__main__":

@@ -40,8 +40,8 @@ from bench.images import MODE_NOTES, rgb
 from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
-from bench.metrics.weights import check_official
 from bench.metrics.video import VideoMetrics
+from bench.metrics.weights import check_official
 from bench.protocols import Protocol
 from bench.results import bootstrap_ci, run_metadata
 from pftryon.models import atomic_write
@@ -968,12 +968,12 @@ def evaluate(
         raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)}")
     if not metrics:
         raise InputError(f"protocol {protocol.name}: no metric to compute; choose from {list(protocol.metrics)}")
-    weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
     small = [f"{role} {len(files)}" for role, files in (("predictions", eval_set.fake), ("references", eval_set.real))
              if len(files) < 2]  # fmt: skip
     if {"fid", "kid"} & set(metrics) and small:
         raise InputError(f"{eval_set.description.get('pred', 'predictions')}: FID/KID need at least 2 images per set "
                          f"(have {', '.join(small)}); drop fid,kid from --metrics")  # fmt: skip
+    weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
     paired = [m for m in ("ssim", "psnr", "mse", "lpips", "is", "tce", "flicker") if m in metrics]
@@ -990,12 +990,11 @@ def evaluate(
         sets = _FeatureSets(eval_set, extractor, plan, cache, bool(paired), device)
 
     total = len(eval_set.pairs) * bool(paired) + (sum(map(len, sets.rest.values())) if sets is not None else 0)
-    bar = tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
-    if paired:
-        _paired_pass(eval_set, plan, scorers, video, digests, sets, batch_size, workers, device, bar, journal)
-    if sets is not None:
-        sets.embed_rest(batch_size, workers, bar)
-    bar.close()
+    with tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0) as bar:
+        if paired:
+            _paired_pass(eval_set, plan, scorers, video, digests, sets, batch_size, workers, device, bar, journal)
+        if sets is not None:
+            sets.embed_rest(batch_size, workers, bar)
 
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
     summary_metrics: dict[str, Any] = {}

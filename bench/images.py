@@ -4,7 +4,6 @@ any image mode as 8-bit RGB, saying what the conversion did."""
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np

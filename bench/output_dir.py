@@ -47,7 +47,8 @@ def check_writable(path: Path, what: str = "--out") -> None:
         with tempfile.NamedTemporaryFile(dir=base, prefix=".write-probe-"):
             pass
     except OSError as err:
-        raise InputError(f"{path}: {what} cannot be written ({err.strerror or err}); choose a writable folder") from None
+        reason = err.strerror or err
+        raise InputError(f"{path}: {what} cannot be written ({reason}); choose a writable folder") from None
 
 
 def _rank() -> int:

@@ -123,6 +123,7 @@ def predict(
     workers: int = 0,
     fingerprint: str | None = None,
     progress: bool = True,
+    redo: bool = False,
 ) -> PredictResult:
     """Write ``method``'s try-on of every pair of ``dataset`` into ``out_dir`` (see the module docstring).
 
@@ -136,6 +137,8 @@ def predict(
             method returns one.
         fingerprint: the dataset's :func:`~bench.data.cache.content_fingerprint`, when already known.
         progress: show a progress bar (rank 0).
+        redo: recompute and rewrite every output, even finished ones (``pftryon predict --overwrite``); the folder
+            may then hold another run's outputs, which are replaced.
 
     Raises:
         MissingFieldError: the dataset lacks a field the method needs (before any work).
@@ -170,12 +173,13 @@ def predict(
         **run_metadata(),
     }  # fmt: skip
     rank, world = _world()
-    _check_manifest(out / MANIFEST, manifest["identity"])
+    if not redo:
+        _check_manifest(out / MANIFEST, manifest["identity"])
     out.mkdir(parents=True, exist_ok=True)
-    if rank == 0 and not (out / MANIFEST).is_file():
+    if rank == 0 and (redo or not (out / MANIFEST).is_file()):
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
-    todo = [k for k in block if not (out / f"{names[k]}.png").is_file()]
+    todo = [k for k in block if redo or not (out / f"{names[k]}.png").is_file()]
     method.to(device)
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip

@@ -345,6 +345,7 @@ class _Context:
     report: Progress
     notes: list[str]
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # per cell: what was matched and resized
+    allow_unofficial_weights: bool = False
 
 
 def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
@@ -352,7 +353,8 @@ def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: di
     ctx.report(f"{method.name} on {dataset.key}: scoring under {protocol.name} ({', '.join(metrics)})")
     result = evaluate(_eval_set(dataset, folders["paired"], folders["unpaired"]), protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
-                      feature_cache=ctx.work / "features", progress=False)  # fmt: skip
+                      feature_cache=ctx.work / "features", progress=False,
+                      allow_unofficial_weights=ctx.allow_unofficial_weights)  # fmt: skip
     inputs = result.summary["inputs"]
     return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", []),
             "matching": inputs.get("matching"), "resize": inputs.get("resize")}  # fmt: skip
@@ -442,9 +444,12 @@ def run_suite(
     device: str = "cpu",
     weights_dir: str | os.PathLike[str] | None = None,
     skip_missing: bool = False,
+    allow_unofficial_weights: bool = False,
     progress: Progress = lambda message: None,
 ) -> SuiteResult:
     """Run ``suite`` (see the module docstring); data, trained models, predictions and cells live under ``work``.
+    ``allow_unofficial_weights``: score with metric weights that are not the official files (see
+    :func:`bench.evaluate.evaluate`).
 
     Raises:
         InputError: a dataset root or checkpoint is missing (all of them named, before any work) unless
@@ -464,7 +469,7 @@ def run_suite(
     skipped_methods = [n for n in names if n not in {m.name for m in suite.methods}]
     work = Path(work)
     ctx = _Context(suite, work, device, Path(weights_dir) if weights_dir else None, CellCache(work / "cells"),
-                   report, [])  # fmt: skip
+                   report, [], allow_unofficial_weights=allow_unofficial_weights)  # fmt: skip
     protocols = {protocol.name: protocol for protocol in map(load_protocol, suite.protocols)}
     datasets = _prepare_datasets(suite, work, report)
     methods = _load_methods(suite, work, device, report)

@@ -255,8 +255,8 @@ def test_two_processes_give_the_single_process_summary(synthetic_root: Path, tmp
     pred = tmp_path / "pred"
     _copy_persons(synthetic_root, pred, "paired")
     common = ["-m", "bench.cli", "eval", "--pred", str(pred), "--dataset", "viton", "--root", str(synthetic_root),
-              "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--allow-unofficial-weights", "--batch-size", "2",
-              "--fid-resamples", "2", "--no-feature-cache"]  # fmt: skip
+              "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--allow-unofficial-weights",
+              "--batch-size", "2", "--fid-resamples", "2", "--no-feature-cache"]  # fmt: skip
     single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=REPO,
                             capture_output=True, text=True, timeout=300)  # fmt: skip
     assert single.returncode == 0, single.stderr

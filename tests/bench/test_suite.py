@@ -143,7 +143,7 @@ def test_sigkill_then_rerun_gives_the_same_results(tiny_pfafn, tmp_path):
         time.sleep(rng.uniform(0.3, 0.9) * duration)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        subprocess.run(args, env=env, check=True, capture_output=True)
+        subprocess.run([*args, "--resume"], env=env, check=True, capture_output=True)
         assert (out / "results.csv").read_bytes() == reference, f"trial {trial}"
     assert (tmp_path / "r0" / "results.csv").read_bytes() == reference, "an earlier report was changed"
 
