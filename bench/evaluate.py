@@ -831,6 +831,8 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
     start = 0 if journal is None else _resume(journal, scorers, digests)
     bar.update(start)
     todo = range(start, len(eval_set.pairs))
+    if not todo:  # stopped after its last batch, before the report
+        return
     groups = None if eval_set.videos is None else [video_id for video_id, _ in eval_set.videos[start:]]
     preds = _loader([eval_set.pairs[i][1] for i in todo], plan.pred, batch_size, workers, groups, todo)
     refs = _loader([eval_set.pairs[i][2] for i in todo], plan.gt, batch_size, workers, groups, todo)
