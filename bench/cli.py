@@ -159,7 +159,9 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
 @click.option("--pairs-file", type=click.Path(path_type=Path), help="With --dataset: a pair list replacing its own.")
 @click.option("--protocol", "protocol_name", required=True,
               help="A shipped protocol (pfafn, hrviton, ladi, catvton, vvt...), all, or a .yaml file.")  # fmt: skip
-@click.option("--metrics", help="Comma-separated subset of ssim,psnr,mse,lpips,fid,kid (default: the protocol's).")
+@click.option("--metrics", help="Comma-separated subset of the protocol's metrics (default: all of them), plus any of "
+              "the extras ms_ssim, dists, ssim_garment, ssim_outside, lpips_garment, lpips_outside, clip_sim, "
+              "dino_sim, fd_dinov2, precision, recall.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the CSV, JSON, Markdown.")
 @click.option("--crop-panel", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images are N panels side by side; score the last (PF-AFN's results: 3).")  # fmt: skip

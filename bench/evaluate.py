@@ -34,15 +34,19 @@ from torchmetrics.utilities import dim_zero_cat
 from tqdm import tqdm
 
 from bench.data import create_dataset
-from bench.data.readers import InputError, file_sha256
+from bench.data.readers import InputError, file_sha256, read_labels
+from bench.data.schema import LABEL_SETS
 from bench.eval_journal import RESUMABLE, Journal
 from bench.images import MODE_NOTES, rgb
-from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, resolve_weights
+from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, MissingWeightsError, resolve_weights
 from bench.metrics import functional as MF
+from bench.metrics.embedding import EMBEDDERS, FeatureSimilarity, ImageEmbedder, build_embedder
 from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
+from bench.metrics.perceptual import DISTS, MSSSIM
+from bench.metrics.region import REGION_METRICS, GarmentRegion, garment_mask
 from bench.metrics.video import VideoMetrics
 from bench.metrics.weights import check_official
-from bench.protocols import Protocol
+from bench.protocols import EXTRA_METRICS, Protocol
 from bench.results import bootstrap_ci, run_metadata
 from pftryon.models import atomic_write
 
@@ -52,6 +56,11 @@ __all__ = [
 ]  # fmt: skip
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
+# Metrics by what feeds them: one value per pair, per video transition, or from two feature sets.
+_PAIRED = ("ssim", "psnr", "mse", "lpips", "is", "ms_ssim", "dists", "clip_sim", "dino_sim", *REGION_METRICS)
+_TEMPORAL = ("tce", "flicker")
+_INCEPTION_SET = ("fid", "kid", "precision", "recall")  # the protocol's FID features
+_DINO_SET = ("fd_dinov2",)
 _PIL_FILTERS = {
     "bilinear": Image.Resampling.BILINEAR,
     "bicubic": Image.Resampling.BICUBIC,
@@ -72,6 +81,8 @@ class EvalSet:
             consecutive and in order), for the temporal metrics; ``None`` for images.
         matching: how many predictions and references were found, matched and left unmatched (with the first few
             names), which list was used and what fraction of it is scored (``summary["inputs"]["matching"]``).
+        parses: per pair, the reference's parse file, its label set and the Dress Code category (``None``
+            elsewhere), for the garment-region metrics; ``None`` without a dataset (folders) or a parse.
     """
 
     pairs: list[tuple[str, Path, Path]]
@@ -80,6 +91,7 @@ class EvalSet:
     description: dict[str, Any] = field(default_factory=dict)
     videos: list[tuple[str, int]] | None = None
     matching: dict[str, Any] = field(default_factory=dict)
+    parses: list[tuple[Path, str, str | None]] | None = None
 
 
 @dataclass
@@ -184,6 +196,7 @@ class _Listed:
     videos: list[tuple[str, int]] | None
     persons: list[Path]  # every listed reference, each once (matched or not)
     matching: dict[str, Any]
+    parses: list[tuple[Path, str, str | None]] | None
 
 
 # Layouts whose paired lines name the person and the garment by one id (MPV and VVT name them apart).
@@ -196,7 +209,8 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
     its line number is counted as matched by line order."""
     dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
     preds = _images_by_stem(pred_dir, "prediction")
-    rows, videos, missing, used, repeated, by_line, seen = [], [], [], set(), [], [], set()
+    rows, videos, parses, missing, used, repeated, by_line, seen = [], [], [], [], set(), [], [], set()
+    label_set = getattr(dataset, "label_set", None)
     for line, entry in enumerate(dataset.entries):
         key = f"{entry.person_id}__{entry.cloth_id}"
         if key in seen:
@@ -215,6 +229,8 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
         rows.append((key, preds[stem], person))
         if "video_id" in entry.extra:
             videos.append((entry.extra["video_id"], entry.extra["frame_index"]))
+        if label_set is not None and "parse" in entry.files:
+            parses.append((entry.files["parse"], label_set, entry.extra.get("category")))
     listed = len(seen)
     _refuse_partial(pred_dir, f"{pair_mode} pairs", missing, listed, allow_partial)
     persons = list(dict.fromkeys(entry.files["person"] for entry in dataset.entries))
@@ -224,7 +240,7 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
         if pair_mode == "paired" and name in _PAIRED_BY_ID else []  # fmt: skip
     matching = matching_record(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial,
                                repeated=repeated, by_line=by_line, unpaired_lines=unpaired)  # fmt: skip
-    return _Listed(rows, videos or None, persons, matching)
+    return _Listed(rows, videos or None, persons, matching, parses if len(parses) == len(rows) else None)
 
 
 def match_dataset(
@@ -267,7 +283,7 @@ def match_dataset(
         else "paired predictions (no --pred-unpaired given; the protocol computes FID on the unpaired list)",
         "fid_real_set": "test person images (every listed one)",
     }  # fmt: skip
-    return EvalSet(pairs, fake, paired.persons, description, paired.videos, matching)
+    return EvalSet(pairs, fake, paired.persons, description, paired.videos, matching, paired.parses)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -464,8 +480,8 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     report and its warnings; refuse what the source would refuse (a size it never resizes, a pair whose sizes
     differ after the resize)."""
     rule, name = protocol.resize, protocol.name
-    paired = bool(set(metrics) & {"ssim", "psnr", "mse", "lpips", "is", "tce", "flicker"})
-    features = bool(set(metrics) & {"fid", "kid"})
+    paired = bool(set(metrics) & {*_PAIRED, *_TEMPORAL})
+    features = bool(set(metrics) & {*_INCEPTION_SET, *_DINO_SET})
     pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
     fake_files = eval_set.fake if features else []
     pred_headers = {p: _header(p, crop_panel) for p in dict.fromkeys([*pred_files, *fake_files])}
@@ -613,15 +629,40 @@ def _ssim_variant(protocol: Protocol) -> str:
     return protocol.ssim.variant
 
 
+def _needed_weights(metric: str, protocol: Protocol) -> tuple[str, ...]:
+    """The weights files (keys of ``WEIGHTS``) a metric needs under ``protocol``."""
+    if metric in ("lpips", "lpips_garment", "lpips_outside"):
+        return (protocol.lpips.net,)
+    if metric in _INCEPTION_SET:
+        return (fid_weights_name(protocol.fid.backend, protocol.fid.mode),)
+    embedder = {"clip_sim": "clip", "dino_sim": "dinov2", "fd_dinov2": "dinov2"}.get(metric)
+    if embedder is not None:
+        return (EMBEDDERS[embedder].weights,)
+    return {"is": ("inception_imagenet",), "dists": ("vgg", "dists")}.get(metric, ())
+
+
 def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None,
-                   allow_unofficial: bool) -> list[str]:  # fmt: skip
-    """Resolve and verify every weights file the run needs before any work (MissingWeightsError,
-    UnofficialWeightsError); returns the warnings for unofficial files that ``allow_unofficial`` lets through."""
-    names = [protocol.lpips.net] if "lpips" in metrics else []
-    names += ["inception_imagenet"] if "is" in metrics else []
-    names += [fid_weights_name(protocol.fid.backend, protocol.fid.mode)] if {"fid", "kid"} & set(metrics) else []
-    warnings = (check_official(name, resolve_weights(name, weights_dir), allow_unofficial) for name in names)
-    return [w for w in warnings if w]
+                   allow_unofficial: bool) -> tuple[dict[str, str], list[str]]:  # fmt: skip
+    """Resolve and verify every weights file the run needs before any work (well under a second).
+
+    A protocol metric's absent file raises MissingWeightsError; an extra metric's becomes ``{metric: "weights
+    absent: <file> (where)"}``. A file that is not the official one raises UnofficialWeightsError unless
+    ``allow_unofficial``, which turns it into a warning. Returns ``(absent, warnings)``."""
+    absent: dict[str, str] = {}
+    warnings: list[str] = []
+    for metric in metrics:
+        for name in _needed_weights(metric, protocol):
+            try:
+                path = resolve_weights(name, weights_dir)
+            except MissingWeightsError as err:
+                if metric not in EXTRA_METRICS:
+                    raise
+                absent[metric] = f"weights absent: {err}"
+                break
+            warning = check_official(name, path, allow_unofficial)
+            if warning and warning not in warnings:
+                warnings.append(warning)
+    return absent, warnings
 
 
 def _loader(
@@ -640,9 +681,16 @@ def _loader(
 
 
 def _summary_of(values: Tensor, seed: int) -> dict[str, Any]:
-    mean, low, high = bootstrap_ci(values.numpy(), seed=seed)
-    return {"mean": mean, "ci95": [low, high], "std": float(values.std()) if len(values) > 1 else 0.0,
-            "n": len(values), "ci_method": "percentile bootstrap of the mean, 10,000 resamples"}  # fmt: skip
+    """Mean, bootstrap CI, std and n of the finite values (NaN: a sample without a value, e.g. an empty region)."""
+    finite = values[torch.isfinite(values)]
+    if not len(finite):
+        return {"absent": f"no finite value in {len(values)} sample(s) (e.g. an empty garment region in every pair)"}
+    mean, low, high = bootstrap_ci(finite.numpy(), seed=seed)
+    out = {"mean": mean, "ci95": [low, high], "std": float(finite.std()) if len(finite) > 1 else 0.0,
+           "n": len(finite), "ci_method": "percentile bootstrap of the mean, 10,000 resamples"}  # fmt: skip
+    if len(finite) < len(values):
+        out["excluded"] = f"{len(values) - len(finite)} sample(s) without a value (empty region)"
+    return out
 
 
 def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[str, Any]:
@@ -702,21 +750,20 @@ class _FeatureCache:
         atomic_write(self.path, buffer.getvalue())
 
 
-def _video_rows(
-    rows: list[dict[str, Any]], videos: list[tuple[str, int]] | None, temporal: dict[str, Any] | None
-) -> list[dict[str, Any]]:
-    """One row per video: frame count, per-video means of the frame metrics, the temporal errors."""
+def _video_rows(rows: list[dict[str, Any]], videos: list[tuple[str, int]] | None, names: Sequence[str],
+                temporal: dict[str, Any] | None) -> list[dict[str, Any]]:  # fmt: skip
+    """One row per video: frame count, per-video means of the frame metrics ``names``, the temporal errors."""
     if videos is None:
         return []
     table: dict[str, dict[str, Any]] = {}
     for row, (video_id, _) in zip(rows, videos, strict=True):
         entry = table.setdefault(video_id, {"video_id": video_id, "frames": 0, "values": {}})
         entry["frames"] += 1
-        for name in ("ssim", "psnr", "mse", "lpips"):
+        for name in names:
             if name in row:
                 entry["values"].setdefault(name, []).append(row[name])
-    out = [{"video_id": e["video_id"], "frames": e["frames"], **{k: float(np.mean(v)) for k, v in e["values"].items()}}
-           for e in table.values()]  # fmt: skip
+    out = [{"video_id": e["video_id"], "frames": e["frames"], **{k: float(np.nanmean(v)) if np.isfinite(v).any()
+            else float("nan") for k, v in e["values"].items()}} for e in table.values()]  # fmt: skip
     if temporal is not None:
         position = {video_id: i for i, video_id in enumerate(temporal["video_ids"])}
         per_video = temporal["per_video"]
@@ -799,16 +846,35 @@ class _FeatureSets:
 
 
 def _scorers(paired: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None,
-             device: str) -> dict[str, Metric]:  # fmt: skip
-    """The per-pair metrics of ``paired`` under ``protocol``."""
+             embedders: dict[str, ImageEmbedder], device: str) -> dict[str, Metric]:  # fmt: skip
+    """The per-pair metrics of ``paired`` under ``protocol``; the garment-region ones share one ``"region"`` metric."""
     build = {
         "ssim": lambda: SSIM(variant=_ssim_variant(protocol)),
         "psnr": PSNR,
         "mse": MSE,
         "is": lambda: InceptionScore(weights_dir=weights_dir),
         "lpips": lambda: LPIPS(net=protocol.lpips.net, backend=protocol.lpips.backend, weights_dir=weights_dir),
+        "ms_ssim": MSSSIM,
+        "dists": lambda: DISTS(weights_dir=weights_dir),
+        "clip_sim": lambda: FeatureSimilarity(model=embedders["clip"]),
+        "dino_sim": lambda: FeatureSimilarity(model=embedders["dinov2"]),
     }
-    return {name: make().to(device) for name, make in build.items() if name in paired}
+    scorers = {name: make().to(device) for name, make in build.items() if name in paired}
+    region = tuple(m for m in REGION_METRICS if m in paired)
+    if region:
+        scorers["region"] = GarmentRegion(region, lpips_net=protocol.lpips.net, weights_dir=weights_dir).to(device)
+    return scorers
+
+
+def _garment_masks(parses: Sequence[tuple[Path, str, str | None]], indices: Sequence[int],
+                   size: Sequence[int]) -> Tensor:  # fmt: skip
+    """Garment masks ``[N, 1, H, W]`` of the pairs ``indices``, from their references' parses at ``size``."""
+    masks = []
+    for i in indices:
+        path, label_set, category = parses[i]
+        labels = read_labels(path, len(LABEL_SETS[label_set].names), (int(size[0]), int(size[1])))
+        masks.append(garment_mask(labels, label_set, category))
+    return torch.stack(masks).unsqueeze(1)
 
 
 def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Collected]) -> int:
@@ -824,7 +890,7 @@ def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Co
 
 
 def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], video: VideoMetrics | None,
-                 digests: dict[str, _Collected], sets: _FeatureSets | None, batch_size: int, workers: int,
+                 digests: dict[str, _Collected], sets: Sequence[_FeatureSets], batch_size: int, workers: int,
                  device: str, bar: tqdm, journal: Journal | None) -> None:  # fmt: skip
     """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members; with a
     journal, continue after its finished rows and record every batch as it is scored."""
@@ -841,15 +907,20 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
         for name, metric in scorers.items():
             if name == "is":  # predictions only
                 metric.update(pred)
+            elif name == "lpips":
+                metric.update(pred_lp.to(device), gt_lp.to(device))
+            elif name == "region":
+                masks = _garment_masks(eval_set.parses, index.tolist(), pred.shape[-2:])  # type: ignore[arg-type]
+                metric.update(pred, gt, masks.to(device))
             else:
-                metric.update(pred_lp.to(device), gt_lp.to(device)) if name == "lpips" else metric.update(pred, gt)
+                metric.update(pred, gt)
         if video is not None:
             frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
             video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
         digests["pred"].update(index, _digest_tensor(pred_hash))
         digests["gt"].update(index, _digest_tensor(gt_hash))
-        if sets is not None:
-            sets.embed_members(index.tolist(), {"fake": pred, "real": gt}, {"fake": pred_hash, "real": gt_hash})
+        for feature_set in sets:
+            feature_set.embed_members(index.tolist(), {"fake": pred, "real": gt}, {"fake": pred_hash, "real": gt_hash})
         if journal is not None:
             values = {name: metric.values[-1].tolist() for name, metric in scorers.items()}
             journal.append(index.tolist(), pred_hash, gt_hash, values)
@@ -869,13 +940,30 @@ def _feature_metrics(real: Tensor, fake: Tensor, metrics: Sequence[str], protoco
         scale = protocol.kid.scale
         out["kid"] = {"mean": mean * scale, "std": std * scale, "scale": scale, "subsets": protocol.kid.subsets,
                       "subset_size": size, "n_real": len(real), "n_fake": len(fake), "how": how}  # fmt: skip
+    if {"precision", "recall"} & set(metrics):
+        values = dict(zip(("precision", "recall"), MF.precision_recall_from_features(real, fake, k=3), strict=True))
+        prc = {**how, "metric": "precision_recall", "reproduces": "torch-fidelity prc (Kynkäänniemi et al. 2019: "
+               "k-NN balls, k = 3) on the protocol's FID features"}  # fmt: skip
+        out |= {name: {"value": value, "k": 3, "n_real": len(real), "n_fake": len(fake), "how": prc}
+                for name, value in values.items() if name in metrics}  # fmt: skip
     return out
+
+
+def _dino_metrics(real: Tensor, fake: Tensor, embedder: torch.nn.Module, fid_resamples: int,
+                  seed: int) -> dict[str, Any]:  # fmt: skip
+    """FD-DINOv2: the FID formula (and its bootstrap std) on DINOv2 ViT-L/14 embeddings."""
+    how = {
+        **InceptionStats(extractor=embedder, kid=False).describe(),
+        "metric": "fd_dinov2",
+        "reproduces": "FD-DINOv2 (Stein et al. 2023, dgm-eval): Fréchet distance of DINOv2 ViT-L/14 CLS features",
+    }
+    return {"fd_dinov2": {**_fid_summary(real, fake, fid_resamples, seed), "how": how}}  # fmt: skip
 
 
 def _run_warnings(protocol: Protocol, metrics: Sequence[str], matching: dict[str, Any]) -> list[str]:
     """Warnings about what was scored: pftryon additions, a partial folder, predictions outside the list."""
     warnings = []
-    added = [_LABELS[m] for m in metrics if m in protocol.additions]
+    added = [_LABELS[m] for m in metrics if m in protocol.additions or m in EXTRA_METRICS]
     if added:
         warnings.append(f"{', '.join(added)}: pftryon additions, not computed by the protocol's source")
     for which, entry in (("", matching), ("unpaired ", matching.get("unpaired"))):
@@ -965,38 +1053,52 @@ def evaluate(
             switch for, FID/KID on fewer than two images: named, before any metric work.
     """
     metrics = tuple(protocol.metrics if metrics is None else metrics)
-    unknown = sorted(set(metrics) - set(protocol.metrics))
+    unknown = sorted(set(metrics) - set(protocol.metrics) - set(EXTRA_METRICS))
     if unknown:
-        raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)}")
+        raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)} "
+                         f"(and accepts the extras {list(EXTRA_METRICS)})")  # fmt: skip
     if not metrics:
         raise InputError(f"protocol {protocol.name}: no metric to compute; choose from {list(protocol.metrics)}")
     small = [f"{role} {len(files)}" for role, files in (("predictions", eval_set.fake), ("references", eval_set.real))
              if len(files) < 2]  # fmt: skip
-    if {"fid", "kid"} & set(metrics) and small:
+    if {*_INCEPTION_SET, *_DINO_SET} & set(metrics) and small:
         raise InputError(f"{eval_set.description.get('pred', 'predictions')}: FID/KID need at least 2 images per set "
-                         f"(have {', '.join(small)}); drop fid,kid from --metrics")  # fmt: skip
-    weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
+                         f"(have {', '.join(small)}); drop the set metrics from --metrics")  # fmt: skip
+    absent, weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
+    metrics = tuple(m for m in metrics if m not in absent)
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
-    paired = [m for m in ("ssim", "psnr", "mse", "lpips", "is", "tce", "flicker") if m in metrics]
-    temporal = [m for m in ("tce", "flicker") if m in metrics]
+    paired = [m for m in _PAIRED if m in metrics]
+    temporal = [m for m in _TEMPORAL if m in metrics]
     if temporal and eval_set.videos is None:
         raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
-    scorers = _scorers(paired, protocol, weights_dir, device)
+    region = [m for m in REGION_METRICS if m in metrics]
+    if region and eval_set.parses is None:
+        raise InputError(f"{region} need the reference persons' parse maps: score against a dataset (--dataset) "
+                         "whose loader reads a parse")  # fmt: skip
+    embedders = {name: build_embedder(name, weights_dir).to(device) for name, uses in
+                 (("clip", {"clip_sim"}), ("dinov2", {"dino_sim", *_DINO_SET})) if uses & set(metrics)}  # fmt: skip
+    scorers = _scorers(paired, protocol, weights_dir, embedders, device)
     video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
     digests = {role: _Collected().to(device) for role in ("pred", "gt")}
-    sets = extractor = cache = None
-    if {"fid", "kid"} & set(metrics):
-        extractor = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir).to(device)
-        cache = _FeatureCache(feature_cache, eval_set.real, extractor, plan.real) if feature_cache else None
-        sets = _FeatureSets(eval_set, extractor, plan, cache, bool(paired), device)
+    extractors: dict[str, torch.nn.Module] = {}
+    if set(_INCEPTION_SET) & set(metrics):
+        extractors["inception"] = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir)
+    if set(_DINO_SET) & set(metrics):
+        extractors["dinov2"] = embedders["dinov2"]
+    sets, caches = {}, {}
+    for key, extractor in extractors.items():
+        extractor.to(device)
+        caches[key] = _FeatureCache(feature_cache, eval_set.real, extractor, plan.real) if feature_cache else None
+        sets[key] = _FeatureSets(eval_set, extractor, plan, caches[key], bool(paired or temporal), device)
 
-    total = len(eval_set.pairs) * bool(paired) + (sum(map(len, sets.rest.values())) if sets is not None else 0)
+    total = len(eval_set.pairs) * bool(paired or temporal) + sum(len(r) for s in sets.values() for r in s.rest.values())
     with tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0) as bar:
-        if paired:
-            _paired_pass(eval_set, plan, scorers, video, digests, sets, batch_size, workers, device, bar, journal)
-        if sets is not None:
-            sets.embed_rest(batch_size, workers, bar)
+        if paired or temporal:
+            _paired_pass(eval_set, plan, scorers, video, digests, list(sets.values()), batch_size, workers, device,
+                         bar, journal)  # fmt: skip
+        for feature_set in sets.values():
+            feature_set.embed_rest(batch_size, workers, bar)
 
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
     summary_metrics: dict[str, Any] = {}
@@ -1006,32 +1108,47 @@ def evaluate(
             summary_metrics[name] = {"value": mean, "std": std, "splits": metric.splits, "n": len(rows),
                                      "how": metric.describe()}  # fmt: skip
             continue
-        values = metric.compute().cpu().reshape(-1)  # torchmetrics squeezes a single value to 0-d
-        for row, value in zip(rows, values.tolist(), strict=True):
-            row[name] = value
-        summary_metrics[name] = {**_summary_of(values, seed), "how": metric.describe()}
+        computed = metric.compute()
+        per_sample = computed if isinstance(computed, dict) else {name: computed}
+        for key, values in per_sample.items():
+            values = values.cpu().reshape(-1)  # torchmetrics squeezes a single value to 0-d
+            for row, value in zip(rows, values.tolist(), strict=True):
+                row[key] = value
+            summary_metrics[key] = {**_summary_of(values, seed), "how": metric.describe()}
     if "lpips" in summary_metrics and plan.report["lpips"]:
         summary_metrics["lpips"]["how"]["resize"] = plan.report["lpips"]
-    video_rows = _video_rows(rows, eval_set.videos, video.compute() if video is not None else None)
+    per_pair = [m for m in summary_metrics if m != "is"]
+    video_rows = _video_rows(rows, eval_set.videos, per_pair, video.compute() if video is not None else None)
+    if protocol.aggregate == "videos" and video_rows:
+        for name in per_pair:
+            values = torch.tensor([row[name] for row in video_rows], dtype=torch.float64)
+            summary_metrics[name] = {**_summary_of(values, seed), "unit": "mean over videos of the per-video frame "
+                                     "mean", "how": summary_metrics[name]["how"]}  # fmt: skip
     for name in temporal:
         values = torch.tensor([row[name] for row in video_rows if row["transitions"]], dtype=torch.float64)
         summary_metrics[name] = {**_summary_of(values, seed), "unit": "mean over videos of the per-transition mean",
                                  "how": video.describe()}  # type: ignore[union-attr]  # fmt: skip
     names = {"pred": "pred_paired", "gt": "gt_paired", "fake": "pred_fid", "real": "reference_fid"}
     image_sets = {names[role]: _fingerprint(d.compute().cpu()) for role, d in digests.items() if d.update_called}
-    if sets is not None:
-        real, fake, set_digests = sets.compute(rank)
-        summary_metrics |= _feature_metrics(real, fake, metrics, protocol, extractor, fid_resamples, seed)  # type: ignore[arg-type]
+    for key, feature_set in sets.items():
+        real, fake, set_digests = feature_set.compute(rank)
+        if key == "inception":
+            summary_metrics |= _feature_metrics(real, fake, metrics, protocol, extractors[key], fid_resamples, seed)
+        else:
+            summary_metrics |= _dino_metrics(real, fake, extractors[key], fid_resamples, seed)
         image_sets |= {names[role]: _fingerprint(d) for role, d in set_digests.items()}
+    summary_metrics |= {name: {"absent": why} for name, why in absent.items()}
+    cache_notes = [f"{'' if key == 'inception' else key + ': '}{'read from' if c.hit else 'written to'} {c.path}"
+                   for key, c in caches.items() if c]  # fmt: skip
     summary = {
         "protocol": protocol.to_dict(),
         "metrics": summary_metrics,
         "inputs": {**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
-                   "reference_features": None if cache is None else f"{'read from' if cache.hit else 'written to'} "
-                   f"{cache.path}",
+                   "reference_features": "; ".join(cache_notes) or None,
                    "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
                    "matching": eval_set.matching, "resize": plan.report},
-        "warnings": [*weight_warnings, *plan.warnings, *_run_warnings(protocol, metrics, eval_set.matching)],
+        "warnings": [*weight_warnings, *plan.warnings,
+                     *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
         "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     }  # fmt: skip
     return EvalResult(rows, summary, video_rows)
@@ -1041,12 +1158,20 @@ def evaluate(
 # Results files.
 
 _LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "is": "IS", "fid": "FID", "kid": "KID",
-           "tce": "temporal change error", "flicker": "colour flicker error"}  # fmt: skip
+           "tce": "temporal change error", "flicker": "colour flicker error", "ms_ssim": "MS-SSIM", "dists": "DISTS",
+           "ssim_garment": "SSIM (garment)", "ssim_outside": "SSIM (outside garment)",
+           "lpips_garment": "LPIPS (garment)", "lpips_outside": "LPIPS (outside garment)",
+           "clip_sim": "CLIP-I similarity", "dino_sim": "DINOv2 similarity", "fd_dinov2": "FD-DINOv2",
+           "precision": "precision", "recall": "recall"}  # fmt: skip
 
 
 def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
     """(value, uncertainty) as table text."""
-    if name == "fid":
+    if "absent" in entry:
+        return "n/a", entry["absent"].replace("|", "/")
+    if name in ("precision", "recall"):
+        return f"{entry['value']:.4f}", f"k = {entry['k']}"
+    if name in ("fid", "fd_dinov2"):
         std = entry.get("bootstrap_std")
         return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
     if name == "is":
@@ -1103,9 +1228,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     ]  # fmt: skip
     for name, entry in summary["metrics"].items():
         value, spread = _cell(name, entry)
-        n = entry.get("n") or f"{entry['n_fake']} vs {entry['n_real']}"
-        label = _LABELS[name] + (" (pftryon addition)" if name in additions else "")
-        lines.append(f"| {label} | {value} | {spread} | {n} | {_how(entry)} |")
+        n = entry.get("n") or (f"{entry['n_fake']} vs {entry['n_real']}" if "n_fake" in entry else "")
+        label = _LABELS[name] + (" (pftryon addition)" if name in additions or name in EXTRA_METRICS else "")
+        lines.append(f"| {label} | {value} | {spread} | {n} | {_how(entry) if 'how' in entry else ''} |")
     warnings = [f"- {w}" for w in summary.get("warnings", [])]
     warnings += [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
     lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
@@ -1150,14 +1275,18 @@ def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[P
 
 
 def cross_protocol_table(results: dict[str, EvalResult | str]) -> str:
-    """Markdown table of the same images under several protocols (a string value: why it was skipped)."""
-    lines = ["| protocol | " + " | ".join(_LABELS.values()) + " | notes |", "|---" * (len(_LABELS) + 2) + "|"]
+    """Markdown table of the same images under several protocols (a string value: why it was skipped); one column
+    per metric any protocol computed."""
+    scored = [r.summary["metrics"] for r in results.values() if isinstance(r, EvalResult)]
+    columns = [m for m in _LABELS if any(m in entries for entries in scored)]
+    lines = ["| protocol | " + " | ".join(_LABELS[m] for m in columns) + " | notes |",
+             "|---" * (len(columns) + 2) + "|"]  # fmt: skip
     for name, result in results.items():
         if isinstance(result, str):
-            lines.append(f"| {name} | " + " | ".join("" for _ in _LABELS) + f" | skipped: {result} |")
+            lines.append(f"| {name} | " + " | ".join("" for _ in columns) + f" | skipped: {result} |")
             continue
         entries = result.summary["metrics"]
-        cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in _LABELS]
+        cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in columns]
         protocol, resize = result.summary["protocol"], result.summary["inputs"].get("resize")
         size = resize["evaluation_size"] if resize else protocol["resolution"]
         note = f"{_hxw(size)}, SSIM {protocol['ssim']['variant']}"
@@ -1228,11 +1357,13 @@ def run_eval(
     names = list_protocols() if protocol_name == "all" else [protocol_name]
     results: dict[str, EvalResult | str] = {}
     journals: dict[str, Journal | None] = {}
+    eval_sets: list[EvalSet] = []
     for name in names:
         protocol = load_protocol(name)
-        wanted = protocol.metrics if metrics is None else tuple(m for m in metrics if m in protocol.metrics)
+        known = {*protocol.metrics, *EXTRA_METRICS}
+        wanted = protocol.metrics if metrics is None else tuple(m for m in metrics if m in known)
         if metrics is not None and protocol_name != "all" and len(wanted) < len(metrics):
-            missing = sorted(set(metrics) - set(protocol.metrics))
+            missing = sorted(set(metrics) - known)
             raise InputError(f"protocol {name} does not define {missing}; it has {list(protocol.metrics)}")
         if not wanted:
             results[name] = f"defines none of {', '.join(metrics or ())}"
@@ -1243,6 +1374,7 @@ def run_eval(
             extra = {"pairs_file": pairs_file} if pairs_file else {}
             eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,
                                      allow_partial=allow_partial, **extra)  # fmt: skip
+        eval_sets.append(eval_set)
         folder = Path(out) if protocol_name != "all" else Path(out) / name
         try:
             journals[name] = _journal(folder, protocol, wanted, eval_set, options, resume)
@@ -1267,4 +1399,18 @@ def run_eval(
         return written, summary_markdown(results[protocol_name].summary)  # type: ignore[union-attr]
     table = "# The same images under every protocol\n\n" + cross_protocol_table(results)
     atomic_write(Path(out) / "protocols.md", table.encode())
-    return [*written, Path(out) / "protocols.md"], table
+    return [*written, Path(out) / "protocols.md", *_write_sensitivity(eval_sets[0], out, options)], table
+
+
+def _write_sensitivity(eval_set: EvalSet, out: str | os.PathLike[str], options: dict[str, Any]) -> list[Path]:
+    """``sensitivity.md`` and ``sensitivity.csv`` of ``eval_set`` in ``out`` (see :mod:`bench.sensitivity`)."""
+    import pandas as pd
+
+    from bench.sensitivity import SENSITIVITY_COLUMNS, sensitivity, sensitivity_markdown
+
+    rows = sensitivity([(p, r) for _, p, r in eval_set.pairs], eval_set.fake, eval_set.real,
+                       weights_dir=options.get("weights_dir"), crop_panel=options.get("crop_panel", 1))  # fmt: skip
+    paths = [Path(out) / "sensitivity.md", Path(out) / "sensitivity.csv"]
+    atomic_write(paths[0], sensitivity_markdown(rows).encode())
+    atomic_write(paths[1], pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)).to_csv(index=False).encode())
+    return paths

@@ -38,6 +38,7 @@ __all__ = [
     "lpips",
     "mse",
     "pil_luma",
+    "precision_recall_from_features",
     "psnr",
     "ssim",
     "ssim_pytorch_ssim",
@@ -465,3 +466,29 @@ def kid_from_features(
             _polynomial_kernel(b, b, degree, gamma, coef0),
         )
     return float(values.mean()), float(values.std())
+
+
+def precision_recall_from_features(real: Tensor, fake: Tensor, *, k: int = 3) -> tuple[float, float]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) with torch-fidelity's ``prc`` implementation.
+
+    Each set's manifold is the union of balls around its features with radius the distance to the ``k``-th nearest
+    other member of that set (Euclidean). Precision: the fraction of ``fake`` features inside the real manifold;
+    recall: the fraction of ``real`` features inside the fake manifold (a point on a ball's boundary is inside).
+
+    Args:
+        real: Features ``[N, D]`` of the reference images (N > k).
+        fake: Features ``[M, D]`` of the predictions (M > k).
+        k: Neighbourhood size (torch-fidelity's and the paper's default 3).
+
+    Returns:
+        ``(precision, recall)`` as Python floats in [0, 1].
+    """
+    from torch_fidelity.metric_prc import calculate_precision_recall_full
+
+    if real.ndim != 2 or fake.ndim != 2 or real.shape[1] != fake.shape[1]:
+        raise ValueError(f"Expected features [N, D] and [M, D], got {tuple(real.shape)} and {tuple(fake.shape)}")
+    if min(len(real), len(fake)) <= k:
+        raise ValueError(f"Precision/recall with k={k} needs more than {k} features per set, got real {len(real)}, "
+                         f"fake {len(fake)}")  # fmt: skip
+    precision, recall = calculate_precision_recall_full(fake.double().cpu(), real.double().cpu(), k)
+    return float(precision), float(recall)

@@ -134,6 +134,35 @@ WEIGHTS: dict[str, WeightsFile] = {
     "r3d_18": WeightsFile(
         "r3d_18", "r3d_18-b3b3357e.pth", "torchvision", "https://download.pytorch.org/models/r3d_18-b3b3357e.pth"
     ),
+    # DISTS alpha / beta as piq.DISTS loads them (piq.perceptual.DISTS._weights_url); the trunk is "vgg".
+    "dists": WeightsFile(
+        "dists",
+        "dists_weights.pt",
+        "piq",
+        "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt",
+    ),
+    # DINOv2 backbones as torch.hub.load("facebookresearch/dinov2", ...) caches them (timm's pretrained_cfg url);
+    # ViT-L/14 is the FD-DINOv2 backbone of Stein et al. 2023, ViT-S/14 a small alternative.
+    "dinov2_vitl14": WeightsFile(
+        "dinov2_vitl14",
+        "dinov2_vitl14_pretrain.pth",
+        "torch.hub facebookresearch/dinov2",
+        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+    ),
+    "dinov2_vits14": WeightsFile(
+        "dinov2_vits14",
+        "dinov2_vits14_pretrain.pth",
+        "torch.hub facebookresearch/dinov2",
+        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth",
+    ),
+    # OpenAI CLIP ViT-B/32 image tower: the OpenCLIP state dict of timm/vit_base_patch32_clip_224.openai
+    # (open_clip_pytorch_model.bin on the Hugging Face hub), saved under this name.
+    "clip_vit_b32": WeightsFile(
+        "clip_vit_b32",
+        "vit_base_patch32_clip_224.openai.bin",
+        "open_clip / timm (Hugging Face hub timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin)",
+        "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
+    ),
 }
 
 # torchvision constructor for each LPIPS trunk.

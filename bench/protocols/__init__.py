@@ -17,7 +17,8 @@ from bench.config_files import ConfigFolder
 from pftryon.config_mapping import from_mapping
 
 __all__ = [
-    "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM", "Protocol", "Resize",
+    "AGGREGATES", "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM",
+    "Protocol", "Resize",
     "list_protocols", "load_protocol",
 ]  # fmt: skip
 
@@ -28,8 +29,16 @@ RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos")
 # How the evaluation size is chosen: see :class:`Resize`.
 SIZE_RULES = ("predictions", "fixed", "first_prediction_height")
 _FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
-# Image metrics, then the temporal ones (videos only: see bench.metrics.video).
-METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
+# Metrics any protocol accepts through ``metrics`` (--metrics), as pftryon additions: no try-on script offers them
+# together (bench.metrics.perceptual, .region, .embedding; precision / recall on the FID features).
+EXTRA_METRICS = (
+    "ms_ssim", "dists", "ssim_garment", "ssim_outside", "lpips_garment", "lpips_outside", "clip_sim", "dino_sim",
+    "fd_dinov2", "precision", "recall",
+)  # fmt: skip
+# Image metrics, the temporal ones (videos only: see bench.metrics.video), then the extras.
+METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker", *EXTRA_METRICS)
+# How paired values are averaged: over images (frames), or per video first and then over videos.
+AGGREGATES = ("images", "videos")
 
 
 @dataclass(frozen=True)
@@ -146,7 +155,8 @@ class Protocol:
 
     ``resolution`` is the size of the published numbers (and the evaluation size under ``resize.size: fixed``);
     ``resize`` says at which size a run evaluates and which side is resized; ``additions`` names the metrics the
-    source does not compute (pftryon additions, labelled as such in every report).
+    source does not compute (pftryon additions, labelled as such in every report); ``aggregate`` ``videos`` averages
+    each paired metric per video first, then over videos (CatV2TON's ``eval_video_metrics.py``).
     """
 
     name: str
@@ -164,6 +174,7 @@ class Protocol:
     fid: FID = field(default_factory=FID)
     kid: KID = field(default_factory=KID)
     additions: tuple[str, ...] = ()
+    aggregate: str = "images"
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -175,6 +186,7 @@ class Protocol:
             (self.lpips.net in ("alex", "vgg", "squeeze"), "lpips.net must be alex, vgg or squeeze"),
             (self.lpips.backend in ("lpips", "torchmetrics"), "lpips.backend must be lpips or torchmetrics"),
             (set(self.metrics) <= set(METRIC_NAMES), f"metrics must be among {METRIC_NAMES}"),
+            (self.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -285,7 +285,9 @@ def _quality_rows(method: str, dataset: PreparedDataset, protocol: str, metrics:
     for metric, entry in metrics.items():
         base = {"method": method, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
                 "metric": metric}  # fmt: skip
-        if metric.startswith("fid"):
+        if "absent" in entry:
+            rows.append(_row(**base, note=entry["absent"]))
+        elif metric.startswith("fid") or metric == "fd_dinov2":
             std = entry.get("bootstrap_std")
             note = "" if std is None else f"bootstrap std {std:.3f}"
             rows.append(_row(**base, value=entry["value"], n=entry.get("n_fake"),
@@ -296,6 +298,8 @@ def _quality_rows(method: str, dataset: PreparedDataset, protocol: str, metrics:
         elif metric.startswith("kid"):
             spread = f"std {entry['std']:.4g} over {entry['subsets']} subsets (x{entry['scale']:g})"
             rows.append(_row(**base, value=entry["mean"], n=entry.get("n_fake"), note=spread))
+        elif metric in ("precision", "recall"):
+            rows.append(_row(**base, value=entry["value"], n=entry.get("n_fake"), note=f"k = {entry['k']}"))
         else:
             low, high = entry["ci95"]
             rows.append(_row(**base, value=entry["mean"], ci_low=low, ci_high=high, n=entry["n"]))

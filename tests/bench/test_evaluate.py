@@ -248,6 +248,24 @@ def test_all_protocols_give_one_table(tmp_path: Path) -> None:
               for n in ("pfafn", "hrviton", "ladi")}  # fmt: skip
     assert len(set(values.values())) == 3  # the same images, three SSIM definitions and resolutions
     assert (tmp_path / "out" / "protocols.md") in written
+    assert {tmp_path / "out" / "sensitivity.md", tmp_path / "out" / "sensitivity.csv"} <= set(written)
+    assert "| SSIM form | ssim |" in (tmp_path / "out" / "sensitivity.md").read_text()
+
+
+def test_extra_metrics_run_or_say_their_weights_are_absent(synthetic_root: Path, tmp_path: Path) -> None:
+    _copy_persons(synthetic_root, tmp_path / "pred", "paired")
+    protocol = load_protocol("pfafn")
+    eval_set = match_dataset(tmp_path / "pred", "viton", synthetic_root, protocol)
+    result = evaluate(eval_set, protocol, metrics=("ssim", "ms_ssim", "ssim_garment", "clip_sim"),
+                      weights_dir=tmp_path / "empty", progress=False)  # fmt: skip
+    entries = result.summary["metrics"]
+    assert entries["ms_ssim"]["mean"] == pytest.approx(1.0) and entries["ssim_garment"]["mean"] == pytest.approx(1.0)
+    assert entries["clip_sim"]["absent"].startswith("weights absent: vit_base_patch32_clip_224.openai.bin")
+    assert "pftryon additions" in " ".join(result.summary["warnings"])
+    assert "| CLIP-I similarity (pftryon addition) | n/a | weights absent" in summary_markdown(result.summary)
+    with pytest.raises(InputError, match="parse maps"):
+        evaluate(match_folders(tmp_path / "pred", tmp_path / "pred"), protocol, metrics=("ssim_outside",),
+                 progress=False)  # fmt: skip
 
 
 @pytest.mark.slow
@@ -295,6 +313,7 @@ def test_video_frames_get_per_video_and_temporal_metrics(tmp_path: Path) -> None
                     metrics=("ssim", "psnr", "tce", "flicker"), progress=False)  # fmt: skip
     assert [row["frames"] for row in same.video_rows] == [4, 4]
     assert all(row["tce"] == 0.0 and row["psnr"] == 100.0 for row in same.video_rows)
+    assert same.summary["metrics"]["ssim"]["n"] == 2  # CatV2TON: per-video means, then over videos
     static = evaluate(match_dataset(tmp_path / "static", "vvt", root, protocol), protocol,
                       metrics=("ssim", "tce", "flicker"), progress=False)  # fmt: skip
     assert all(row["tce"] > 0 and row["transitions"] == 3 for row in static.video_rows)

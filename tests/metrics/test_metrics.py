@@ -330,8 +330,16 @@ def test_weight_urls_match_the_libraries() -> None:
     assert W.WEIGHTS["vgg"].url == torchvision.models.VGG16_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["squeeze"].url == torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1.url
     assert W.WEIGHTS["inception_imagenet"].url == torchvision.models.Inception_V3_Weights.IMAGENET1K_V1.url
-    for spec in W.WEIGHTS.values():
-        assert spec.url.endswith("/" + spec.filename)
+    import timm
+    from piq.perceptual import DISTS
+
+    assert W.WEIGHTS["dists"].url == DISTS._weights_url
+    for name, arch in (("dinov2_vitl14", "vit_large_patch14_dinov2.lvd142m"),
+                       ("dinov2_vits14", "vit_small_patch14_dinov2.lvd142m")):  # fmt: skip
+        assert W.WEIGHTS[name].url == timm.models.get_pretrained_cfg(arch).url
+    renamed = {"clip_vit_b32": "open_clip_pytorch_model.bin"}  # the hub's generic name, saved under a specific one
+    for name, spec in W.WEIGHTS.items():
+        assert spec.url.endswith("/" + renamed.get(name, spec.filename))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
