@@ -179,11 +179,8 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
               "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
 @click.option("--allow-partial", is_flag=True,
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
-@click.option(
-    "--allow-unofficial-weights",
-    is_flag=True,
-    help="Score with metric weights whose sha256 is not the official file's (a warning in the report).",
-)
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
@@ -441,11 +438,8 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
               help="Where the methods run (latency: the suite's devices).")  # fmt: skip
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
 @click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
-@click.option(
-    "--allow-unofficial-weights",
-    is_flag=True,
-    help="Score with metric weights whose sha256 is not the official file's (a warning in the report).",
-)
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run: finished cells come from --work, the report "
               "goes into its --out.")  # fmt: skip
