@@ -45,9 +45,13 @@ _KILL_SCRIPT = textwrap.dedent(
     import json, os, random, signal, sys, time
     from bench.cli import main
 
-    pred, gt, base, trials = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    pred, gt, base, trials = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])  # sys.argv[5]: pairs
 
-    def run(out, *extra, kill_after=None):
+    def rows(out):
+        path = f"{out}/.partial/rows.jsonl"
+        return sum(1 for _ in open(path)) if os.path.exists(path) else -1
+
+    def run(out, *extra, kill_after=None, kill_at_rows=None):
         args = ["eval", "--pred", pred, "--gt", gt, "--protocol", "pfafn", "--metrics", "ssim,psnr", "--out", out,
                 "--batch-size", "1", *extra]
         child = os.fork()
@@ -61,6 +65,10 @@ _KILL_SCRIPT = textwrap.dedent(
         if kill_after is not None:
             time.sleep(kill_after)
             os.kill(child, signal.SIGKILL)
+        while kill_at_rows is not None and rows(out) < kill_at_rows and not os.waitpid(child, os.WNOHANG)[0]:
+            time.sleep(0.001)
+        if kill_at_rows is not None:
+            os.kill(child, signal.SIGKILL)
         return os.waitpid(child, 0)[1]
 
     start = time.perf_counter()
@@ -68,11 +76,13 @@ _KILL_SCRIPT = textwrap.dedent(
     duration = time.perf_counter() - start
     rng = random.Random(0)
     done = []
-    for trial in range(trials):
+    for trial in range(trials):  # the last trial at a random time, the others at a random row of the pass
         out = f"{base}/trial{trial}"
-        run(out, kill_after=rng.uniform(0.1, 0.9) * duration)
-        rows = f"{out}/.partial/rows.jsonl"
-        done.append(sum(1 for _ in open(rows)) if os.path.exists(rows) else -1)
+        if trial == trials - 1:
+            run(out, kill_after=rng.uniform(0.1, 0.9) * duration)
+        else:
+            run(out, kill_at_rows=rng.randint(1, int(sys.argv[5]) - 1))
+        done.append(rows(out))
         assert run(out, "--resume") == 0, trial
     print(json.dumps({"duration": duration, "rows_before_resume": done}))
     """
@@ -81,10 +91,12 @@ _KILL_SCRIPT = textwrap.dedent(
 
 @pytest.mark.slow
 def test_a_killed_eval_resumes_to_byte_identical_csvs(tmp_path: Path) -> None:
-    """SIGKILL at seeded random points (N = 5), then ``--resume``: the CSV equals an uninterrupted run's."""
+    """SIGKILL at seeded random points (N = 5: four at a random row of the pass, one at a random time), then
+    ``--resume``: the CSV equals an uninterrupted run's."""
     pred, gt = _pairs(tmp_path / "data", 120)
     script = subprocess.run(
-        [sys.executable, "-c", _KILL_SCRIPT, str(pred), str(gt), str(tmp_path), "5"], cwd=REPO, capture_output=True,
+        [sys.executable, "-c", _KILL_SCRIPT, str(pred), str(gt), str(tmp_path), "5", "120"], cwd=REPO,
+        capture_output=True,
         text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
     )  # fmt: skip
     assert script.returncode == 0, script.stderr[-2000:]
