@@ -216,6 +216,17 @@ def _predict(*extra: str, out: str = "out") -> Callable[[Workspace], list]:
                        "--out", ws.path(out), "--device", "cpu", *extra]  # fmt: skip
 
 
+def _predicted_once(ws: Workspace) -> None:
+    """``out``: a finished ``predict`` run with one image removed (as if stopped before it)."""
+    from click.testing import CliRunner
+
+    from bench.cli import main
+
+    result = CliRunner().invoke(main, [str(a) for a in _predict()(ws)])
+    assert result.exit_code == 0, result.output
+    sorted(ws.path("out").glob("*.png"))[0].unlink()
+
+
 def _latency(*extra: str, out: str = "lat") -> Callable[[Workspace], list]:
     return lambda ws: ["latency", "--model", "no_warp", "--size", "64x64", "--warmup", "0", "--iters", "1",
                        "--out", ws.path(out), *extra]  # fmt: skip
@@ -354,6 +365,8 @@ CASES = [
     # Resume.
     Case("eval-resume-fresh", "eval", "--resume with nothing to continue", "accepted",
          _eval("--resume"), writes=("report",)),
+    Case("eval-resume-finished-report", "eval", "--resume where the report is already complete", "accepted",
+         _eval("--resume"), setup=_old_report, writes=("report",)),
     Case("eval-resume-with-fid", "eval", "--resume of a run with FID", "error",
          _eval("--resume", metrics="ssim,fid"), names="report", expect="per-sample metrics only"),
     Case("eval-resume-other-run", "eval", "--resume where the stopped run had other arguments", "error",
@@ -365,6 +378,10 @@ CASES = [
          _predict(), setup=_file("out/notes.txt"), names="out", expect="--resume"),
     Case("predict-out-is-a-file", "predict", "--out names an existing file", "error",
          _predict(), setup=_file("out"), names="out", expect="not a folder"),
+    Case("predict-resume", "predict", "--resume of a stopped run", "accepted",
+         _predict("--resume"), setup=_predicted_once, writes=("out",)),
+    Case("predict-overwrite", "predict", "--overwrite of a finished run", "accepted",
+         _predict("--overwrite"), setup=_predicted_once, writes=("out",)),
     Case("predict-resume-and-overwrite", "predict", "--resume with --overwrite", "error",
          _predict("--resume", "--overwrite"), expect="give one"),
     Case("latency-fresh", "latency", "none: one configuration into a new folder", "accepted",
