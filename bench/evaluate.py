@@ -1066,6 +1066,9 @@ def evaluate(
                          f"(have {', '.join(small)}); drop the set metrics from --metrics")  # fmt: skip
     absent, weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
     metrics = tuple(m for m in metrics if m not in absent)
+    if not metrics:
+        raise InputError(f"protocol {protocol.name}: nothing to score, every metric's weights are absent "
+                         f"({'; '.join(f'{m}: {why}' for m, why in absent.items())})")  # fmt: skip
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
     paired = [m for m in _PAIRED if m in metrics]
