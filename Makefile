@@ -19,12 +19,12 @@ $(STAMP): pyproject.toml
 	touch $@
 
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # The embedded default: synthesise data, train PF-AFN and its tutor at CPU scale (reused by fingerprint), score every
 # method under pfafn and hrviton and against the exact ground truth, time them, write reports/synthetic/.
 bench: setup
-	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic
+	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic --overwrite
 
 # The speed benchmarks (PF-AFN inference fast path, correlation, synthetic data, dataset cache, start-up): each
 # figure with its min / median ratio, share of the measured fp32 peak and the load other processes put on the CPUs.

@@ -11,6 +11,7 @@ import click
 
 from bench.data import BACKGROUNDS, DATASETS, dataset_class
 from bench.errors import EXPECTED_ERRORS, InputError
+from bench.output_dir import check_writable, claim_output
 from bench.precision import INFERENCE_DTYPES
 
 __all__ = ["main"]
@@ -60,7 +61,6 @@ def tryon(
     overwrite: bool,
 ) -> None:
     """Run PF-AFN as the official test does, on any device."""
-    from bench.outdir import check_out_dir
     from bench.tryon import Pair, load_pfafn, read_pairs, resolve_device, run_tryon
 
     single = (person, cloth, edge)
@@ -74,7 +74,7 @@ def tryon(
     else:
         raise click.UsageError("give either --dataroot and --pairs, or --person, --cloth and --edge")
     target = resolve_device(device)
-    check_out_dir(out)
+    check_writable(out)
     model, files = load_pfafn(checkpoints)
     result = run_tryon(model, todo, out, device=target, checkpoints=files, batch_size=batch_size,
                        triptych=triptych, overwrite=overwrite)  # fmt: skip
@@ -184,19 +184,26 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
               "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
 @click.option("--allow-partial", is_flag=True,
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
           pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
           weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
-          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None,
-          allow_partial: bool) -> None:  # fmt: skip
+          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None, allow_partial: bool,
+          allow_unofficial_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
     from bench.evaluate import run_eval
+    from bench.tryon import resolve_device
 
     if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
         raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")
     if gt is not None and (pred_unpaired or pairs_file):
         raise click.UsageError("--pred-unpaired and --pairs-file apply to --dataset only")
+    if pairs_file and "pairs_file" not in inspect.signature(dataset_class(dataset_name)).parameters:
+        raise click.UsageError(f"--pairs-file does not apply to {dataset_name} (its lists are fixed by its layout)")
     if protocol_name != "all":
         from bench.protocols import load_protocol
 
@@ -204,13 +211,18 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
             load_protocol(protocol_name)
         except ValueError as err:
             raise click.UsageError(str(err)) from None
+    resolve_device(device)
     wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
     cache = None if no_feature_cache else feature_cache or default_cache_dir() / "features"
-    written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
-                               pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
-                               crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
-                               workers=workers, device=device, fid_resamples=fid_resamples,
-                               feature_cache=cache, resolution=resolution, allow_partial=allow_partial)  # fmt: skip
+    if cache is not None:
+        check_writable(cache, "--feature-cache")
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        written, report = run_eval(pred, out, protocol_name, gt=gt, dataset=dataset_name, root=root,
+                                   pairs_file=pairs_file, pred_unpaired=pred_unpaired, metrics=wanted,
+                                   crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
+                                   workers=workers, device=device, fid_resamples=fid_resamples,
+                                   feature_cache=cache, resolution=resolution, allow_partial=allow_partial,
+                                   allow_unofficial_weights=allow_unofficial_weights, resume=resume)  # fmt: skip
     click.echo(report)
     for path in written:
         click.echo(f"wrote {path}")
@@ -257,7 +269,6 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
           settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
           device: str) -> None:  # fmt: skip
     """Train one stage of PF-AFN or a baseline (official hyper-parameters by default); runs under torchrun for DDP."""
-    from bench.outdir import check_out_dir
     from bench.training import check_stage, train_on_dataset
     from bench.tryon import resolve_device
     from pftryon.train.config import TrainConfig, load_config
@@ -274,7 +285,7 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
     except (ValueError, TypeError) as err:
         raise click.UsageError(str(err)) from None
     resolve_device(device)
-    check_out_dir(out)
+    check_writable(out)
     try:
         final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
     except RunFolderError as err:
@@ -297,13 +308,14 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
 @click.option("--seed", type=click.IntRange(min=0),
               help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
                    "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
-def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None,
+           overwrite: bool) -> None:  # fmt: skip
     """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
     import dataclasses
     import time
 
     from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
-    from bench.outdir import check_out_dir
     from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
@@ -316,18 +328,18 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
         spec = dataclasses.replace(spec, seed=seed)
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
     resolve_device(device)
-    check_out_dir(out)
-    check_out_dir(work or default_work, "--work")
-    try:
-        result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir, progress=click.echo)
-    except StaleWorkError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except TrainingDiverged as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(3)
-    for path in write_report(result, out):
-        click.echo(f"wrote {path}")
+    check_writable(work or default_work, "--work")
+    with claim_output(out, overwrite=overwrite):
+        try:
+            result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir,
+                                  progress=click.echo)  # fmt: skip
+        except StaleWorkError as err:
+            raise InputError(str(err)) from None
+        except TrainingDiverged as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(3)
+        for path in write_report(result, out):
+            click.echo(f"wrote {path}")
     total = time.perf_counter() - start
     click.echo(f"total time: {total:.0f} s ({total / 60:.1f} min; budget {spec.budget_s / 60:.0f} min)")
 
@@ -386,9 +398,12 @@ def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--dtype", type=click.Choice(INFERENCE_DTYPES), default="fp32", show_default=True,
               help="Opt-in low precision (int8: CPU, the traceable submodules); its error against fp32 on the first "
               "batch is printed and written to predict.json.")  # fmt: skip
+@click.option("--resume", is_flag=True, help="Continue a stopped run in --out (its finished images are kept).")
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, recomputing every image.")
 def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root: Path, split: str, pair_mode: str,
             pairs_file: Path | None, options: tuple[str, ...], out: Path, limit: int | None, batch_size: int,
-            device: str, size: tuple[int, int] | None, save_flow: bool, dtype: str) -> None:  # fmt: skip
+            device: str, size: tuple[int, int] | None, save_flow: bool, dtype: str, resume: bool,
+            overwrite: bool) -> None:  # fmt: skip
     """Run any registered method over any dataset's list: resumable, one PNG per pair, predict.json beside them."""
     import yaml
 
@@ -402,6 +417,9 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
         method_class(method_name)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
+    if resume and overwrite:
+        raise click.UsageError("--resume keeps the finished images, --overwrite recomputes them: give one")
+    check_writable(out)
     method = create_method(method_name, checkpoints)
     target = resolve_device(device)
     init_distributed(target.type)
@@ -412,8 +430,9 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
         dataset = create_dataset(dataset_name, root, split=split, pair_mode=pair_mode, size=size, **loader_options)
     except TypeError as err:
         raise click.UsageError(f"{dataset_name}: {err}") from None
-    result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
-                         save_flow=save_flow, dtype=dtype)  # fmt: skip
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
+                             save_flow=save_flow, dtype=dtype, redo=overwrite)  # fmt: skip
     for note in result.manifest["notes"]:
         click.echo(f"note: {note}")
     precision = result.manifest["precision"]
@@ -442,9 +461,15 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
               help="Where the methods run (latency: the suite's devices).")  # fmt: skip
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
 @click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
+@click.option("--resume", is_flag=True, help="Continue a stopped run: finished cells come from --work, the report "
+              "goes into its --out.")  # fmt: skip
 def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...], settings: tuple[str, ...],
           only: tuple[str, ...], limit: int | None, out: Path | None, work: Path, device: str,
-          weights_dir: Path | None, skip_missing: bool) -> None:  # fmt: skip
+          weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, overwrite: bool,
+          resume: bool) -> None:  # fmt: skip
     """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
     from bench.suite import load_suite, run_suite, write_suite_report
     from bench.tryon import resolve_device
@@ -459,13 +484,16 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
         )  # fmt: skip
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    try:
-        result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
-                           progress=lambda message: click.echo(message, err=True))  # fmt: skip
-    except TrainingDiverged as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(3)
-    paths = write_suite_report(result, out or Path("reports") / suite.name)
+    out = out or Path("reports") / suite.name
+    with claim_output(out, overwrite=overwrite, resume=resume):
+        try:
+            result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
+                               allow_unofficial_weights=allow_unofficial_weights,
+                               progress=lambda message: click.echo(message, err=True))  # fmt: skip
+        except TrainingDiverged as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(3)
+        paths = write_suite_report(result, out)
     table = next(p for p in paths if p.name == "table.md")
     click.echo(table.read_text())
     for path in paths:
@@ -489,26 +517,26 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 @click.option("--optimize", is_flag=True, help="pftryon's inference copy (BatchNorm folded).")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--out", type=click.Path(path_type=Path), help="Folder for latency_<UTC time>.{csv,md}.")
+@click.option("--out", type=click.Path(path_type=Path),
+              help="Folder for latency_<UTC time>.{csv,md}, rewritten as each configuration finishes.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out (earlier reports stay).")
 def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, compile_: bool, channels_last: bool,
-            optimize: bool, warmup: int, iters: int, out: Path | None) -> None:  # fmt: skip
+            optimize: bool, warmup: int, iters: int, out: Path | None, overwrite: bool) -> None:  # fmt: skip
     """Time models on CPU or GPU: median, p10/p90, images/s, peak memory, parameters, FLOPs."""
-    from bench.latency import (
-        latency_table,
-        parse_batches,
-        parse_precisions,
-        parse_sizes,
-        run_latency,
-        write_latency_report,
-    )
+    from bench.latency import LatencyReport, latency_table, parse_batches, parse_precisions, parse_sizes, run_latency
 
-    results = run_latency(models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device,
-                          compile=compile_, channels_last=channels_last, optimize=optimize, warmup=warmup,
-                          iters=iters)  # fmt: skip
+    grid = (models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device)
+    options = {"compile": compile_, "channels_last": channels_last, "optimize": optimize, "warmup": warmup,
+               "iters": iters}  # fmt: skip
+    if out is None:
+        results = run_latency(*grid, **options)
+    else:
+        with claim_output(out, overwrite=overwrite):
+            report = LatencyReport(out)
+            results = run_latency(*grid, **options, out_dir=report)
     click.echo(latency_table(results).to_string(index=False))
     if out is not None:
-        csv_path, md_path = write_latency_report(results, out)
-        click.echo(f"wrote {csv_path} and {md_path}")
+        click.echo(f"wrote {report.csv_path} and {report.md_path}")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ from torchmetrics.utilities import dim_zero_cat
 from tqdm import tqdm
 
 from bench.data import create_dataset
-from bench.data.readers import InputError, read_labels
+from bench.data.readers import InputError, file_sha256, read_labels
 from bench.data.schema import LABEL_SETS
+from bench.eval_journal import RESUMABLE, Journal
+from bench.images import MODE_NOTES, rgb
 from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, MissingWeightsError, resolve_weights
 from bench.metrics import functional as MF
 from bench.metrics.embedding import EMBEDDERS, FeatureSimilarity, ImageEmbedder, build_embedder
@@ -43,6 +45,7 @@ from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
 from bench.metrics.perceptual import DISTS, MSSSIM
 from bench.metrics.region import REGION_METRICS, GarmentRegion, garment_mask
 from bench.metrics.video import VideoMetrics
+from bench.metrics.weights import check_official
 from bench.protocols import EXTRA_METRICS, Protocol
 from bench.results import bootstrap_ci, run_metadata
 from pftryon.models import atomic_write
@@ -109,12 +112,20 @@ def _counted(names: Sequence[str]) -> dict[str, Any]:
 
 
 def matching_record(pair_list: str, predictions: int, references: int, listed: int, matched: int,
-              unmatched: Sequence[str], extra: Sequence[str], allow_partial: bool) -> dict[str, Any]:  # fmt: skip
-    """The matching facts of one list (``summary["inputs"]["matching"]``)."""
+                    unmatched: Sequence[str], extra: Sequence[str], allow_partial: bool, *,
+                    repeated: Sequence[str] = (), by_line: Sequence[str] = (),
+                    unpaired_lines: Sequence[str] = ()) -> dict[str, Any]:  # fmt: skip
+    """The matching facts of one list (``summary["inputs"]["matching"]``).
+
+    ``listed`` counts distinct pairs; ``repeated`` names lines that repeat an earlier one (scored once);
+    ``by_line`` the pairs whose prediction carries no name, only the list's line number; ``unpaired_lines`` the
+    lines of a paired list whose person and garment ids differ."""
     return {
         "pair_list": pair_list, "predictions_found": predictions, "references_found": references,
         "listed": listed, "matched": matched, "unmatched": _counted(unmatched), "extra_predictions": _counted(extra),
         "scored_fraction": matched / listed if listed else 0.0, "allow_partial": allow_partial,
+        "repeated_lines": _counted(repeated), "matched_by_line_order": _counted(by_line),
+        "unpaired_lines_in_paired_list": _counted(unpaired_lines),
     }  # fmt: skip
 
 
@@ -188,31 +199,47 @@ class _Listed:
     parses: list[tuple[Path, str, str | None]] | None
 
 
+# Layouts whose paired lines name the person and the garment by one id (MPV and VVT name them apart).
+_PAIRED_BY_ID = ("viton", "viton-pfafn", "viton-hd", "dresscode")
+
+
 def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any],
                    allow_partial: bool) -> _Listed:  # fmt: skip
+    """Match one list; a repeated line is scored once and counted (as the suite does), a prediction named only by
+    its line number is counted as matched by line order."""
     dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
     preds = _images_by_stem(pred_dir, "prediction")
-    rows, videos, parses, missing, used = [], [], [], [], set()
+    rows, videos, parses, missing, used, repeated, by_line, seen = [], [], [], [], set(), [], [], set()
     label_set = getattr(dataset, "label_set", None)
     for line, entry in enumerate(dataset.entries):
+        key = f"{entry.person_id}__{entry.cloth_id}"
+        if key in seen:
+            repeated.append(f"line {line + 1}: {entry.person_id} / {entry.cloth_id}")
+            continue
+        seen.add(key)
         person, cloth = entry.files["person"], entry.files.get("cloth")
         stems = _candidate_stems(person, cloth, entry.person_id, entry.cloth_id, line)
         stem = next((s for s in stems if s in preds), None)
         if stem is None:
             missing.append(f"{entry.person_id} / {entry.cloth_id}")
             continue
+        if stem == str(line):
+            by_line.append(f"{preds[stem].name} = line {line + 1} ({entry.person_id} / {entry.cloth_id})")
         used.add(stem)
-        rows.append((f"{entry.person_id}__{entry.cloth_id}", preds[stem], person))
+        rows.append((key, preds[stem], person))
         if "video_id" in entry.extra:
             videos.append((entry.extra["video_id"], entry.extra["frame_index"]))
         if label_set is not None and "parse" in entry.files:
             parses.append((entry.files["parse"], label_set, entry.extra.get("category")))
-    listed = len(dataset.entries)
+    listed = len(seen)
     _refuse_partial(pred_dir, f"{pair_mode} pairs", missing, listed, allow_partial)
     persons = list(dict.fromkeys(entry.files["person"] for entry in dataset.entries))
     pair_list = f"pairs_file {options['pairs_file']}" if options.get("pairs_file") else f"{name} {pair_mode} test list"
     extra = [preds[s].relative_to(pred_dir).as_posix() for s in preds if s not in used]
-    matching = matching_record(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial)
+    unpaired = [f"{e.person_id} / {e.cloth_id}" for e in dataset.entries if e.person_id != e.cloth_id] \
+        if pair_mode == "paired" and name in _PAIRED_BY_ID else []  # fmt: skip
+    matching = matching_record(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial,
+                               repeated=repeated, by_line=by_line, unpaired_lines=unpaired)  # fmt: skip
     return _Listed(rows, videos or None, persons, matching, parses if len(parses) == len(rows) else None)
 
 
@@ -321,16 +348,31 @@ def _apply(image: Image.Image, views: _Views, path: Path) -> Image.Image:
     return resized
 
 
-def _image_size(path: Path, panels: int) -> tuple[int, int]:
-    """(H, W) of an image file (of its last panel), from its header only."""
+def _header(path: Path, panels: int) -> tuple[tuple[int, int], str]:
+    """(H, W) of an image file (of its last panel) and its PIL mode, from its header only; a mode without an 8-bit
+    RGB reading is refused here, before any work."""
     try:
         with Image.open(path) as image:
-            width, height = image.size
+            (width, height), mode = image.size, image.mode
     except (OSError, SyntaxError) as err:
         raise InputError(f"{path}: unreadable image ({err})") from None
+    except Image.DecompressionBombError as err:
+        raise InputError(f"{path}: image too large ({err})") from None
+    if mode != "RGB" and mode not in MODE_NOTES:
+        raise InputError(f"{path}: image mode {mode} has no 8-bit RGB reading; save 8- or 16-bit PNG/JPEG")
     if width % panels:
         raise InputError(f"{path}: width {width} is not divisible into {panels} panels (--crop-panel)")
-    return height, width // panels
+    return (height, width // panels), mode
+
+
+def _mode_warnings(modes: dict[Path, str], side: str) -> list[str]:
+    """One warning per non-RGB mode of one side: how many files, what reading them as RGB did, the first few."""
+    by_mode: dict[str, list[str]] = {}
+    for path, mode in modes.items():
+        if mode != "RGB":
+            by_mode.setdefault(mode, []).append(path.name)
+    return [f"{len(names)} of {len(modes)} {side} file(s) are {mode}: {MODE_NOTES[mode]} (first: "
+            f"{', '.join(names[:_FIRST])})" for mode, names in by_mode.items()]  # fmt: skip
 
 
 class _Files(Dataset):
@@ -350,7 +392,7 @@ class _Files(Dataset):
             image.load()
         except (OSError, SyntaxError) as err:
             raise InputError(f"{path}: unreadable image ({err})") from None
-        image = _apply(_crop_last_panel(image.convert("RGB"), self.views.crop_panel, path), self.views, path)
+        image = _apply(_crop_last_panel(rgb(image, path), self.views.crop_panel, path), self.views, path)
         main = lpips_view = _to_float(image)
         if self.views.lpips_resize is not None:  # HR-VITON: torchvision Resize((128, 128)) on PIL images
             height, width = self.views.lpips_resize
@@ -442,8 +484,11 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     features = bool(set(metrics) & {*_INCEPTION_SET, *_DINO_SET})
     pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
     fake_files = eval_set.fake if features else []
-    pred_sizes = {p: _image_size(p, crop_panel) for p in dict.fromkeys([*pred_files, *fake_files])}
-    gt_sizes = {r: _image_size(r, 1) for r in dict.fromkeys(r for _, _, r in eval_set.pairs)} if paired else {}
+    pred_headers = {p: _header(p, crop_panel) for p in dict.fromkeys([*pred_files, *fake_files])}
+    gt_headers = {r: _header(r, 1) for r in dict.fromkeys(r for _, _, r in eval_set.pairs)} if paired else {}
+    pred_sizes, gt_sizes = ({p: size for p, (size, _) in h.items()} for h in (pred_headers, gt_headers))
+    mode_warnings = [*_mode_warnings({p: mode for p, (_, mode) in pred_headers.items()}, "prediction"),
+                     *_mode_warnings({r: mode for r, (_, mode) in gt_headers.items()}, "ground-truth")]  # fmt: skip
     if not pred_sizes:
         raise InputError("nothing to score: no predictions")
     first = (pred_files or fake_files)[0]
@@ -495,7 +540,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         "fid_reference": fid_reference if features else "not computed",
         "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {_hxw(lpips_resize)}",
     }
-    return _Plan(pred, gt, fake, real, report, _resize_warnings(protocol, report, size))
+    return _Plan(pred, gt, fake, real, report, [*mode_warnings, *_resize_warnings(protocol, report, size)])
 
 
 def _resize_warnings(protocol: Protocol, report: dict[str, Any], size: tuple[int, int]) -> list[str]:
@@ -596,21 +641,28 @@ def _needed_weights(metric: str, protocol: Protocol) -> tuple[str, ...]:
     return {"is": ("inception_imagenet",), "dists": ("vgg", "dists")}.get(metric, ())
 
 
-def _absent_weights(metrics: Sequence[str], protocol: Protocol,
-                    weights_dir: str | os.PathLike[str] | None) -> dict[str, str]:  # fmt: skip
-    """Resolve every weights file the run needs before any work (well under a second): a protocol metric's absent
-    file raises MissingWeightsError; an extra metric's becomes ``{metric: "weights absent: <file> (where)"}``."""
-    absent = {}
+def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None,
+                   allow_unofficial: bool) -> tuple[dict[str, str], list[str]]:  # fmt: skip
+    """Resolve and verify every weights file the run needs before any work (well under a second).
+
+    A protocol metric's absent file raises MissingWeightsError; an extra metric's becomes ``{metric: "weights
+    absent: <file> (where)"}``. A file that is not the official one raises UnofficialWeightsError unless
+    ``allow_unofficial``, which turns it into a warning. Returns ``(absent, warnings)``."""
+    absent: dict[str, str] = {}
+    warnings: list[str] = []
     for metric in metrics:
         for name in _needed_weights(metric, protocol):
             try:
-                resolve_weights(name, weights_dir)
+                path = resolve_weights(name, weights_dir)
             except MissingWeightsError as err:
                 if metric not in EXTRA_METRICS:
                     raise
                 absent[metric] = f"weights absent: {err}"
                 break
-    return absent
+            warning = check_official(name, path, allow_unofficial)
+            if warning and warning not in warnings:
+                warnings.append(warning)
+    return absent, warnings
 
 
 def _loader(
@@ -665,32 +717,24 @@ def _fid_summary(real: Tensor, fake: Tensor, resamples: int, seed: int) -> dict[
     return out
 
 
-def _stat_key(path: Path) -> list[Any]:
-    stat = path.stat()
-    return [path.name, stat.st_size, stat.st_mtime_ns]
-
-
 class _FeatureCache:
-    """Reference-set features on disk with the files' sha256 digests, keyed without reading a file.
-
-    The key is each file's name, size and modification time (in order), the extractor, its weights file and the
-    views; a hit returns the features and the digests recorded when they were computed, so the reference set is
-    neither decoded nor read, and a miss reads every file once (in the metric pass).
-    """
+    """Reference-set features on disk, keyed by content: the sha256 of every file's bytes (in order), of the weights
+    file, the extractor and the views. Names, sizes and modification times play no part, so a file edited in place
+    (``cp -a``, ``touch -r``) misses. A hit reads the files (to hash them) but neither decodes nor embeds them; a miss
+    reads them again in the metric pass."""
 
     def __init__(self, folder: str | os.PathLike[str], files: Sequence[Path], extractor: torch.nn.Module,
                  views: _Views) -> None:  # fmt: skip
         weights = Path(getattr(extractor, "weights_path", ""))
-        stat = weights.stat() if weights.is_file() else None
+        self.enabled = weights.is_file()  # an extractor without a weights file has no stable identity
         key = {
-            "version": 3, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
-            "weights": [str(weights), stat.st_size, stat.st_mtime_ns] if stat else None,
+            "version": 4, "extractor": type(extractor).__name__, "mode": getattr(extractor, "mode", None),
+            "weights": file_sha256(weights) if self.enabled else None,
             "views": [views.size, views.filter, views.by_height, views.jpeg_quality],
-            "files": [_stat_key(path) for path in files],
+            "files": [file_sha256(path) for path in files] if self.enabled else [],
         }  # fmt: skip
         digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
         self.path = Path(folder) / f"reference-{digest[:32]}.pt"
-        self.enabled = stat is not None  # an extractor without a weights file has no stable identity
         self.hit = self.enabled and self.path.is_file()
 
     def load(self) -> tuple[Tensor, Tensor]:
@@ -833,13 +877,31 @@ def _garment_masks(parses: Sequence[tuple[Path, str, str | None]], indices: Sequ
     return torch.stack(masks).unsqueeze(1)
 
 
+def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Collected]) -> int:
+    """Feed the journal's finished rows to the metrics and digests; returns how many pairs they cover."""
+    done = journal.done
+    if done:
+        index = torch.arange(len(done))
+        for name, metric in scorers.items():
+            metric.values.append(torch.tensor([row[name] for row in done], dtype=torch.float64, device=metric.device))
+        digests["pred"].update(index, _digest_tensor([row["pred_sha256"] for row in done]))
+        digests["gt"].update(index, _digest_tensor([row["gt_sha256"] for row in done]))
+    return len(done)
+
+
 def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], video: VideoMetrics | None,
                  digests: dict[str, _Collected], sets: Sequence[_FeatureSets], batch_size: int, workers: int,
-                 device: str, bar: tqdm) -> None:  # fmt: skip
-    """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members."""
-    groups = None if eval_set.videos is None else [video_id for video_id, _ in eval_set.videos]
-    preds = _loader([p for _, p, _ in eval_set.pairs], plan.pred, batch_size, workers, groups)
-    refs = _loader([r for _, _, r in eval_set.pairs], plan.gt, batch_size, workers, groups)
+                 device: str, bar: tqdm, journal: Journal | None) -> None:  # fmt: skip
+    """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members; with a
+    journal, continue after its finished rows and record every batch as it is scored."""
+    start = 0 if journal is None else _resume(journal, scorers, digests)
+    bar.update(start)
+    todo = range(start, len(eval_set.pairs))
+    if not todo:  # stopped after its last batch, before the report
+        return
+    groups = None if eval_set.videos is None else [video_id for video_id, _ in eval_set.videos[start:]]
+    preds = _loader([eval_set.pairs[i][1] for i in todo], plan.pred, batch_size, workers, groups, todo)
+    refs = _loader([eval_set.pairs[i][2] for i in todo], plan.gt, batch_size, workers, groups, todo)
     for (index, pred_hash, pred, pred_lp), (_, gt_hash, gt, gt_lp) in zip(preds, refs, strict=True):
         pred, gt = pred.to(device), gt.to(device)
         for name, metric in scorers.items():
@@ -859,6 +921,9 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
         digests["gt"].update(index, _digest_tensor(gt_hash))
         for feature_set in sets:
             feature_set.embed_members(index.tolist(), {"fake": pred, "real": gt}, {"fake": pred_hash, "real": gt_hash})
+        if journal is not None:
+            values = {name: metric.values[-1].tolist() for name, metric in scorers.items()}
+            journal.append(index.tolist(), pred_hash, gt_hash, values)
         bar.update(len(index))
 
 
@@ -915,7 +980,25 @@ def _run_warnings(protocol: Protocol, metrics: Sequence[str], matching: dict[str
                 f"{extra['count']} {which}prediction(s) not in {entry['pair_list']} were not scored (first: "
                 f"{', '.join(extra['first'])})"
             )
+        warnings += _list_warnings(entry, which)
     return warnings
+
+
+def _list_warnings(entry: dict[str, Any], which: str) -> list[str]:
+    """What the pair list itself did to the matching: repeated lines, line-order matching, unpaired lines."""
+    out = []
+    for field_name, text in (
+        ("repeated_lines", "repeated line(s) in {list}, each scored once"),
+        ("matched_by_line_order", "{which}prediction(s) carry no pair names and were matched by line order of "
+         "{list}: a reordered or edited list silently pairs them with other references"),
+        ("unpaired_lines_in_paired_list", "line(s) of the paired list {list} pair a person with another id's "
+         "garment: scored against the person image as if paired"),
+    ):  # fmt: skip
+        counted = entry.get(field_name)
+        if counted and counted["count"]:
+            message = text.format(list=entry["pair_list"], which=which)
+            out.append(f"{counted['count']} {message} (first: {', '.join(counted['first'])})")
+    return out
 
 
 def evaluate(
@@ -933,6 +1016,8 @@ def evaluate(
     feature_cache: str | os.PathLike[str] | None = None,
     progress: bool = True,
     resolution: str | Sequence[int] | None = None,
+    allow_unofficial_weights: bool = False,
+    journal: Journal | None = None,
 ) -> EvalResult:
     """Score ``eval_set`` under ``protocol``, at the size its resolution rules give (``protocol.resize``).
 
@@ -945,30 +1030,45 @@ def evaluate(
         batch_size, workers, device: how the pass runs (the numbers do not depend on them).
         fid_resamples: bootstrap resamples for FID's std (0: none).
         feature_cache: folder where the reference set's features are kept with its files' sha256, keyed by the
-            files' names, sizes and modification times, the extractor and its weights file, and the views (a second
-            run against the same reference set neither reads nor decodes it); ``None``: no cache.
+            bytes of the files and of the weights file, the extractor and the views (a second run against the same
+            reference set hashes it but neither decodes nor embeds it); ``None``: no cache.
         seed: bootstrap seed.
         progress: show a progress bar (rank 0 only).
         resolution: ``"HxW"`` or ``(H, W)``: the evaluation size, where the protocol's source has such a switch
             (HR-VITON: 1024x768, 512x384, 256x192); elsewhere only the size the rules give anyway. ``None``: the
             rules decide (the predictions' own size for ``pfafn`` and ``hrviton``).
+        allow_unofficial_weights: score with metric weights whose sha256 is not the official file's (a warning in
+            the summary) instead of refusing them.
+        journal: record the per-sample rows as they are scored and continue after the rows it already holds
+            (:class:`bench.eval_journal.Journal`; single process, per-sample metrics only).
 
     The summary's ``inputs.resize`` gives the evaluation size, what chose it, and per side the sizes before and
     after, the filter and the files it changed; ``inputs.matching`` the matching counts; ``warnings`` what a reader
     must know (resized predictions, a size other than the published one, pftryon additions, a partial folder).
 
     Raises:
-        MissingWeightsError: before any image is read, when a needed weights file is absent.
-        InputError: unreadable images, sizes the protocol's source would refuse, a resolution it has no switch
-            for: named, before any metric work.
+        MissingWeightsError, UnofficialWeightsError: before any image is read, when a needed weights file is absent,
+            or is not the official file (unless ``allow_unofficial_weights``).
+        InputError: no metric, unreadable images, sizes the protocol's source would refuse, a resolution it has no
+            switch for, FID/KID on fewer than two images: named, before any metric work.
     """
     metrics = tuple(protocol.metrics if metrics is None else metrics)
     unknown = sorted(set(metrics) - set(protocol.metrics) - set(EXTRA_METRICS))
     if unknown:
         raise InputError(f"protocol {protocol.name} does not define {unknown}; it has {list(protocol.metrics)} "
                          f"(and accepts the extras {list(EXTRA_METRICS)})")  # fmt: skip
-    absent = _absent_weights(metrics, protocol, weights_dir)
+    if not metrics:
+        raise InputError(f"protocol {protocol.name}: no metric to compute; choose from {list(protocol.metrics)}")
+    small = [f"{role} {len(files)}" for role, files in (("predictions", eval_set.fake), ("references", eval_set.real))
+             if len(files) < 2]  # fmt: skip
+    if {*_INCEPTION_SET, *_DINO_SET} & set(metrics) and small:
+        raise InputError(f"{eval_set.description.get('pred', 'predictions')}: FID/KID need at least 2 images per set "
+                         f"(have {', '.join(small)}); drop the set metrics from --metrics")  # fmt: skip
+    absent, weight_warnings = _check_weights(metrics, protocol, weights_dir, allow_unofficial_weights)
     metrics = tuple(m for m in metrics if m not in absent)
+    if not metrics:
+        raise InputError(f"protocol {protocol.name}: nothing to score, every metric's weights are absent "
+                         f"({'; '.join(f'{m}: {why}' for m, why in absent.items())})")  # fmt: skip
     plan = _plan(eval_set, protocol, metrics, crop_panel, resolution)
     rank, _ = _world()
     paired = [m for m in _PAIRED if m in metrics]
@@ -996,12 +1096,12 @@ def evaluate(
         sets[key] = _FeatureSets(eval_set, extractor, plan, caches[key], bool(paired or temporal), device)
 
     total = len(eval_set.pairs) * bool(paired or temporal) + sum(len(r) for s in sets.values() for r in s.rest.values())
-    bar = tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0)
-    if paired or temporal:
-        _paired_pass(eval_set, plan, scorers, video, digests, list(sets.values()), batch_size, workers, device, bar)
-    for feature_set in sets.values():
-        feature_set.embed_rest(batch_size, workers, bar)
-    bar.close()
+    with tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0) as bar:
+        if paired or temporal:
+            _paired_pass(eval_set, plan, scorers, video, digests, list(sets.values()), batch_size, workers, device,
+                         bar, journal)  # fmt: skip
+        for feature_set in sets.values():
+            feature_set.embed_rest(batch_size, workers, bar)
 
     rows = [{"key": key, "pred": str(pred), "gt": str(ref)} for key, pred, ref in eval_set.pairs]
     summary_metrics: dict[str, Any] = {}
@@ -1050,7 +1150,8 @@ def evaluate(
                    "reference_features": "; ".join(cache_notes) or None,
                    "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
                    "matching": eval_set.matching, "resize": plan.report},
-        "warnings": [*plan.warnings, *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
+        "warnings": [*weight_warnings, *plan.warnings,
+                     *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
         "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     }  # fmt: skip
     return EvalResult(rows, summary, video_rows)
@@ -1204,6 +1305,27 @@ def init_distributed(device: str) -> None:
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
 
 
+def _check_metric_names(metrics: Sequence[str] | None) -> None:
+    if metrics is None:
+        return
+    if not metrics:
+        raise InputError(f"--metrics is empty; give a comma-separated subset of {','.join(_LABELS)}")
+    unknown = sorted(set(metrics) - set(_LABELS))
+    if unknown:
+        raise InputError(f"unknown metric(s) {', '.join(unknown)} in --metrics; known: {','.join(_LABELS)}")
+
+
+def _journal(out: Path, protocol: Protocol, metrics: Sequence[str], eval_set: EvalSet, options: dict[str, Any],
+             resume: bool) -> Journal | None:  # fmt: skip
+    """The run's journal where it can have one (one process, per-sample metrics only; ``resume`` insists)."""
+    if _world()[1] > 1 or not (resume or set(metrics) <= set(RESUMABLE)):
+        return None
+    kept = {k: v for k, v in options.items() if k not in ("batch_size", "workers", "progress", "feature_cache")}
+    identity = {"protocol": protocol.to_dict(), "metrics": list(metrics), "options": kept,
+                "pairs": [[key, str(pred), str(ref)] for key, pred, ref in eval_set.pairs]}  # fmt: skip
+    return Journal(out, identity, metrics, resume)
+
+
 def run_eval(
     pred: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -1216,21 +1338,28 @@ def run_eval(
     pred_unpaired: str | os.PathLike[str] | None = None,
     metrics: Sequence[str] | None = None,
     allow_partial: bool = False,
+    resume: bool = False,
     **options: Any,
 ) -> tuple[list[Path], str]:
     """``pftryon eval``: match, score and write, for one protocol or ``"all"`` (one sub-folder each + a table).
 
     ``allow_partial`` goes to the matching (:func:`match_folders`, :func:`match_dataset`); ``options`` to
-    :func:`evaluate` (``resolution`` among them). Returns the files written (none on ranks > 0) and the Markdown
-    report to print.
+    :func:`evaluate` (``resolution`` and ``allow_unofficial_weights`` among them). Per-sample rows are journaled as
+    they are scored (``out/.partial``) so that ``resume`` continues a stopped run (:mod:`bench.eval_journal`).
+    Returns the files written (none on ranks > 0) and the Markdown report to print.
+
+    Raises:
+        InputError: an empty or unknown metric list, nothing to score, or (``"all"``) every protocol skipped.
     """
     from bench.metrics.weights import MissingWeightsError
     from bench.protocols import list_protocols, load_protocol
 
+    _check_metric_names(metrics)
     init_distributed(options.get("device", "cpu"))
     rank, _ = _world()
     names = list_protocols() if protocol_name == "all" else [protocol_name]
     results: dict[str, EvalResult | str] = {}
+    journals: dict[str, Journal | None] = {}
     eval_sets: list[EvalSet] = []
     for name in names:
         protocol = load_protocol(name)
@@ -1239,6 +1368,9 @@ def run_eval(
         if metrics is not None and protocol_name != "all" and len(wanted) < len(metrics):
             missing = sorted(set(metrics) - known)
             raise InputError(f"protocol {name} does not define {missing}; it has {list(protocol.metrics)}")
+        if not wanted:
+            results[name] = f"defines none of {', '.join(metrics or ())}"
+            continue
         if gt is not None:
             eval_set = match_folders(pred, gt, allow_partial=allow_partial)
         else:
@@ -1246,22 +1378,28 @@ def run_eval(
             eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,
                                      allow_partial=allow_partial, **extra)  # fmt: skip
         eval_sets.append(eval_set)
+        folder = Path(out) if protocol_name != "all" else Path(out) / name
         try:
-            results[name] = evaluate(eval_set, protocol, metrics=wanted, **options)
+            journals[name] = _journal(folder, protocol, wanted, eval_set, options, resume)
+            results[name] = evaluate(eval_set, protocol, metrics=wanted, journal=journals[name], **options)
         except (InputError, MissingWeightsError) as err:
             if protocol_name != "all":
                 raise
             results[name] = str(err)
     if rank != 0:
         return [], ""
+    if not any(isinstance(r, EvalResult) for r in results.values()):
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in results.items())
+        raise InputError(f"--protocol all scored nothing: every protocol was skipped ({reasons})")
     written: list[Path] = []
-    if protocol_name != "all":
-        result = results[protocol_name]
-        assert isinstance(result, EvalResult)
-        return write_results(result, out), summary_markdown(result.summary)
     for name, result in results.items():
         if isinstance(result, EvalResult):
-            written += write_results(result, Path(out) / name)
+            folder = Path(out) if protocol_name != "all" else Path(out) / name
+            written += write_results(result, folder)
+            if journals.get(name) is not None:
+                journals[name].finish()  # type: ignore[union-attr]
+    if protocol_name != "all":
+        return written, summary_markdown(results[protocol_name].summary)  # type: ignore[union-attr]
     table = "# The same images under every protocol\n\n" + cross_protocol_table(results)
     atomic_write(Path(out) / "protocols.md", table.encode())
     return [*written, Path(out) / "protocols.md", *_write_sensitivity(eval_sets[0], out, options)], table

@@ -97,6 +97,7 @@ __all__ = [
     "peak_tflops",
     "run_latency",
     "write_latency_report",
+    "LatencyReport",
 ]
 
 _logger = logging.getLogger(__name__)
@@ -728,7 +729,7 @@ def run_latency(
     warmup: int = 5,
     iters: int = 20,
     config: Mapping[str, Any] | None = None,
-    out_dir: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | LatencyReport | None = None,
     progress: bool = True,
 ) -> list[LatencyResult]:
     """Time every (model, size, batch, dtype) of a grid; each model is built once per size.
@@ -747,7 +748,8 @@ def run_latency(
         warmup: See :func:`measure_latency`.
         iters: See :func:`measure_latency`.
         config: Constructor arguments passed to every model (e.g. a tiny width for a smoke test).
-        out_dir: When given, :func:`write_latency_report` writes the CSV and Markdown there.
+        out_dir: When given, a :class:`LatencyReport` there (or this one) is rewritten after every result, so a
+            stopped run keeps the finished configurations.
         progress: Show a tqdm progress bar.
 
     Returns:
@@ -773,6 +775,7 @@ def run_latency(
         raise InputError("run_latency needs at least one model, size, batch size and dtype")
 
     grid = [(n, s, b, p) for n in names for s in size_list for b in batch_list for p in precisions]
+    report = out_dir if isinstance(out_dir, LatencyReport) or out_dir is None else LatencyReport(out_dir)
     results: list[LatencyResult] = []
     built: tuple[str, Size, nn.Module] | None = None
     bar = tqdm(grid, desc="latency", unit="config", disable=not progress)
@@ -799,10 +802,10 @@ def run_latency(
                 seed=0,
             )  # fmt: skip
         )
+        if report is not None:
+            report.write(results)
         if target.type == "cuda":
             torch.cuda.empty_cache()
-    if out_dir is not None:
-        write_latency_report(results, out_dir)
     return results
 
 
@@ -901,33 +904,42 @@ def _markdown(table: pd.DataFrame, env: Mapping[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_latency_report(results: Sequence[LatencyResult], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``latency_<UTC time>.csv`` and ``.md`` into ``out_dir`` (atomically, never overwriting).
+class LatencyReport:
+    """``latency_<UTC time>.csv`` and ``.md`` in a folder, named once (never an existing report's name) and rewritten
+    atomically with every finished result, so a stopped run keeps what it measured.
 
-    The CSV holds one row per result plus the environment columns (``torch``, ``cuda``, ``date``,
-    ``git_commit``, ``weights``); the Markdown file a header (device, versions, settings, date, commit, the
-    weights note, the definitions) above the table.
-
-    Returns:
-        The paths of the CSV and the Markdown file.
-
-    Raises:
-        ValueError: If ``results`` is empty.
+    The CSV holds one row per result plus the environment columns (``torch``, ``cuda``, ``date``, ``git_commit``,
+    ``weights``); the Markdown file a header (device, versions, settings, date, commit, the weights note, the
+    definitions) above the table.
     """
-    results = list(results)
-    if not results:
-        raise InputError("no latency results to write")
-    out = Path(out_dir)
-    env = _environment(results)
-    table = latency_table(results)
-    stamp = env["date"].replace("-", "").replace(":", "").replace("+0000", "Z")
-    stem, suffix = f"latency_{stamp}", 0
-    while (out / f"{stem}.csv").exists() or (out / f"{stem}.md").exists():
-        suffix += 1
-        stem = f"latency_{stamp}-{suffix}"
-    csv_table = table.assign(**{key: env[key] for key in ("torch", "cuda", "date", "git_commit", "weights")})
-    csv_path, md_path = out / f"{stem}.csv", out / f"{stem}.md"
-    atomic_write(csv_path, csv_table.to_csv(index=False))
-    atomic_write(md_path, _markdown(table, env))
-    _logger.info("latency report written to %s and %s", csv_path, md_path)
-    return csv_path, md_path
+
+    def __init__(self, out_dir: str | os.PathLike[str]) -> None:
+        out = Path(out_dir)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        stem, suffix = f"latency_{stamp}", 0
+        while (out / f"{stem}.csv").exists() or (out / f"{stem}.md").exists():
+            suffix += 1
+            stem = f"latency_{stamp}-{suffix}"
+        self.csv_path, self.md_path = out / f"{stem}.csv", out / f"{stem}.md"
+
+    def write(self, results: Sequence[LatencyResult]) -> tuple[Path, Path]:
+        """Write both files from ``results``; returns their paths.
+
+        Raises:
+            InputError: If ``results`` is empty.
+        """
+        results = list(results)
+        if not results:
+            raise InputError("no latency results to write")
+        env = _environment(results)
+        table = latency_table(results)
+        csv_table = table.assign(**{key: env[key] for key in ("torch", "cuda", "date", "git_commit", "weights")})
+        atomic_write(self.csv_path, csv_table.to_csv(index=False))
+        atomic_write(self.md_path, _markdown(table, env))
+        _logger.info("latency report written to %s and %s", self.csv_path, self.md_path)
+        return self.csv_path, self.md_path
+
+
+def write_latency_report(results: Sequence[LatencyResult], out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Write ``results`` as a new :class:`LatencyReport` in ``out_dir`` (never overwriting); returns the paths."""
+    return LatencyReport(out_dir).write(results)

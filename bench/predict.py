@@ -155,6 +155,7 @@ def predict(
     fingerprint: str | None = None,
     progress: bool = True,
     dtype: str = "fp32",
+    redo: bool = False,
 ) -> PredictResult:
     """Write ``method``'s try-on of every pair of ``dataset`` into ``out_dir`` (see the module docstring).
 
@@ -169,6 +170,8 @@ def predict(
         fingerprint: the dataset's :func:`~bench.data.cache.content_fingerprint`, when already known.
         progress: show a progress bar (rank 0).
         dtype: ``fp32``, or opt-in ``bf16`` / ``int8`` (see the module docstring; int8 on the CPU only).
+        redo: recompute and rewrite every output, even finished ones (``pftryon predict --overwrite``); the folder
+            may then hold another run's outputs, which are replaced.
 
     Raises:
         MissingFieldError: the dataset lacks a field the method needs (before any work).
@@ -192,7 +195,8 @@ def predict(
     if dataset.size is not None:
         resize = f"inputs resized by the {dataset.name} loader to {dataset.size[0]}x{dataset.size[1]} (its filters)"
     identity = _identity(method, data, names, dtype)
-    _check_manifest(out / MANIFEST, identity)
+    if not redo:
+        _check_manifest(out / MANIFEST, identity)
     device = torch.device(device)
     method.to(device)
     run, precision = _at_dtype(method, dataset, indices, names, dtype, batch_size, device)
@@ -211,10 +215,10 @@ def predict(
     }  # fmt: skip
     rank, world = _world()
     out.mkdir(parents=True, exist_ok=True)
-    if rank == 0 and not (out / MANIFEST).is_file():
+    if rank == 0 and (redo or not (out / MANIFEST).is_file()):
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
-    todo = [k for k in block if not (out / f"{names[k]}.png").is_file()]
+    todo = [k for k in block if redo or not (out / f"{names[k]}.png").is_file()]
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip
     position = iter(todo)

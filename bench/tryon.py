@@ -21,7 +21,7 @@ from tqdm import tqdm
 from bench.data.base import read_pair_list
 from bench.data.readers import InputError, read_mask, read_rgb
 from bench.images import to_uint8, write_png
-from bench.outdir import check_out_dir, clear_dir
+from bench.output_dir import check_writable, clear_dir
 from pftryon.models import PFAFN, atomic_write, mask_garment
 
 __all__ = ["MANIFEST", "Pair", "TryonResult", "load_pfafn", "output_name", "read_pairs", "resolve_device", "run_tryon"]
@@ -163,7 +163,7 @@ def run_tryon(
         InputError: ``out_dir`` is not a writable folder, holds another checkpoint's or unrecorded outputs (unless
             ``overwrite``), an input is unreadable, or the model returns non-finite values.
     """
-    out_dir = check_out_dir(out_dir)
+    out_dir = check_writable(out_dir)
     first: dict[str, Pair] = {}
     for pair in pairs:
         first.setdefault(output_name(pair), pair)

@@ -12,6 +12,21 @@ from bench.metrics.weights import WEIGHTS
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each (and in the processes they start), not two
+    # OpenMP pools spinning on the same cores.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_tryon_cache(tmp_path_factory: pytest.TempPathFactory):
+    """What the code caches by default (``$TRYON_CACHE``: datasets, reference features) goes to the session's
+    temporary folder, never the user's ``~/.cache/pftryon``."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRYON_CACHE", str(tmp_path_factory.mktemp("tryon_cache")))
+        yield
+
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:

@@ -35,7 +35,14 @@ import torch
 from torch import Tensor, nn
 
 from bench.metrics.image import library_version
-from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_inception, resolve_weights, weights_info
+from bench.metrics.weights import (
+    WEIGHTS,
+    MissingWeightsError,
+    build_inception,
+    reading_weights,
+    resolve_weights,
+    weights_info,
+)
 
 __all__ = [
     "CLEANFID_MODES", "FID_BACKENDS", "CleanFIDInception", "PytorchFIDInception", "build_feature_extractor",
@@ -75,7 +82,8 @@ def _load_torchscript(path: Path) -> nn.Module:
     """Load clean-fid's TorchScript Inception on the CPU (TorchScript loading is deprecated in torch 2.13, not gone)."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.load.* is deprecated", category=DeprecationWarning)
-        return torch.jit.load(str(path), map_location="cpu")
+        with reading_weights(path):
+            return torch.jit.load(str(path), map_location="cpu")
 
 
 def _load_fid_inception(path: Path, package: ModuleType, **kwargs: Any) -> nn.Module:
@@ -90,7 +98,8 @@ def _load_fid_inception(path: Path, package: ModuleType, **kwargs: Any) -> nn.Mo
     def load_local(url: str, **_: Any) -> dict[str, Tensor]:
         if url != expected_url:
             raise RuntimeError(f"{package.__name__} asked for {url}, expected {expected_url}: update WEIGHTS")
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with reading_weights(path):
+            return torch.load(path, map_location="cpu", weights_only=True)
 
     with mock.patch.object(package, "load_state_dict_from_url", load_local), warnings.catch_warnings():
         # Both call torchvision's deprecated ``pretrained=False`` (no download either way).

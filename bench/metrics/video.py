@@ -35,7 +35,7 @@ from torchmetrics.utilities import dim_zero_cat
 
 from bench.metrics import functional as MF
 from bench.metrics.image import LPIPS, PSNR, SSIM, InceptionStats, library_version
-from bench.metrics.weights import build_lpips, resolve_weights, weights_info
+from bench.metrics.weights import build_lpips, reading_weights, resolve_weights, weights_info
 
 __all__ = [
     "FRAME_METRICS",
@@ -343,7 +343,8 @@ class R3D18VideoFeatures(nn.Module):
 
         path = resolve_weights("r3d_18", weights_dir)
         model = r3d_18(weights=None)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        with reading_weights(path):
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         model.fc = nn.Identity()
         self.model = model
         self.preprocess = R3D_18_Weights.KINETICS400_V1.transforms()

@@ -18,10 +18,13 @@ The builders load every backbone from the resolved file:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
+import pickle
 import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -29,18 +32,22 @@ from typing import Literal
 import torch
 from torch import nn
 
-from bench.errors import MissingWeightsError
+from bench.errors import MissingWeightsError, UnofficialWeightsError, WeightsError
 
 __all__ = [
     "LPIPS_BACKENDS",
     "LPIPS_NETS",
     "WEIGHTS",
     "MissingWeightsError",
+    "UnofficialWeightsError",
+    "WeightsError",
     "WeightsFile",
     "build_imagenet_inception",
     "build_inception",
     "build_lpips",
+    "check_official",
     "file_sha256",
+    "reading_weights",
     "resolve_weights",
     "search_dirs",
     "weights_info",
@@ -70,9 +77,12 @@ class WeightsFile:
 
     @property
     def expected_sha256_prefix(self) -> str:
-        """The hash prefix embedded in the file name (torch.hub convention: the first hex digits of its sha256)."""
+        """The hash prefix embedded in the file name, where it is one: torchvision names its files
+        ``<arch>-<first hex digits of the sha256>.pth`` (what ``torch.hub``'s ``check_hash`` verifies). The suffix of
+        torch-fidelity's and pytorch-fid's Inception files (``6726825d``, the same for two different files) is no
+        sha256 prefix, and clean-fid's file has none: those files cannot be verified ("")."""
         match = re.search(r"-([a-f0-9]{8,})\.", self.filename)
-        return match.group(1) if match else ""
+        return match.group(1) if match and self.library == "torchvision" else ""
 
 
 # URLs as written in the installed libraries (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3,
@@ -215,6 +225,40 @@ def file_sha256(path: str | Path) -> str:
     return _SHA_CACHE[key]
 
 
+def check_official(name: str, path: str | Path, allow_unofficial: bool = False) -> str | None:
+    """Compare a resolved file's sha256 with the official one (where its name encodes it, as torch.hub does).
+
+    Returns ``None`` for the official file or one that cannot be verified, else (``allow_unofficial``) the warning
+    to print and report.
+
+    Raises:
+        UnofficialWeightsError: the sha256 differs and ``allow_unofficial`` is False.
+    """
+    spec = WEIGHTS[name]
+    expected = spec.expected_sha256_prefix
+    sha = file_sha256(path)
+    if not expected or sha.startswith(expected):
+        return None
+    message = f"{path}: sha256 {sha[:12]}... is not the official {spec.filename}'s ({expected}..., {spec.url})"
+    if not allow_unofficial:
+        raise UnofficialWeightsError(f"{message}; its scores would not be the published metric's: restore the "
+                                     "official file or pass --allow-unofficial-weights")  # fmt: skip
+    return f"{message}: scores computed with unofficial weights (--allow-unofficial-weights)"
+
+
+@contextlib.contextmanager
+def reading_weights(path: str | Path) -> Iterator[None]:
+    """Turn a failure to load a weights file (truncated, corrupt, not a checkpoint) into one line naming it."""
+    try:
+        yield
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, KeyError) as err:
+        if isinstance(err, WeightsError):
+            raise
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise UnofficialWeightsError(f"{path}: unreadable weights file, truncated or corrupt ({reason[:120]}); "
+                                     "restore it from its source") from None  # fmt: skip
+
+
 def weights_info(name: str, path: str | Path) -> dict[str, object]:
     """Describe a resolved weights file for reports: file name, path, sha256 prefix, and whether it matches its name.
 
@@ -250,9 +294,11 @@ def build_inception(weights_dir: str | Path | None = None) -> nn.Module:
     path = resolve_weights("inception", weights_dir)
     from torchmetrics.image.fid import NoTrainInceptionV3
 
-    model = NoTrainInceptionV3(
-        name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path), antialias=False
-    )
+    with reading_weights(path):
+        model = NoTrainInceptionV3(
+            name="inception-v3-compat", features_list=["2048"], feature_extractor_weights_path=str(path),
+            antialias=False,
+        )  # fmt: skip
     model.weights_path = str(path)  # type: ignore[attr-defined]
     # Inference rewrites: ~2.5x faster on CPU together; features change by float rounding only (~1e-6).
     _fold_conv_bn(model)
@@ -273,7 +319,8 @@ def build_imagenet_inception(weights_dir: str | Path | None = None) -> nn.Module
 
     path = resolve_weights("inception_imagenet", weights_dir)
     model = torchvision.models.inception_v3(weights=None, aux_logits=True, transform_input=False, init_weights=False)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    with reading_weights(path):
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     model.weights_path = str(path)  # type: ignore[assignment]
     return model.eval().requires_grad_(False)
 
@@ -293,7 +340,8 @@ def _load_torchvision_features(net: str, path: Path) -> dict[str, torch.Tensor]:
     import torchvision
 
     model = getattr(torchvision.models, _TV_ARCH[net])(weights=None)
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    with reading_weights(path):
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model.features.state_dict()
 
 

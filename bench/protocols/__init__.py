@@ -179,6 +179,7 @@ class Protocol:
 
     def __post_init__(self) -> None:
         checks = [
+            (_is_size(self.resolution), f"resolution must be [height, width] in pixels, got {self.resolution!r}"),
             (self.ssim.variant in _SSIM_VARIANTS, f"ssim.variant must be one of {_SSIM_VARIANTS}"),
             (set(self.additions) <= set(self.metrics), "additions must be among the protocol's metrics"),
             (self.fid.backend in _FID_BACKENDS, f"fid.backend must be one of {_FID_BACKENDS}"),
@@ -194,6 +195,12 @@ class Protocol:
     def to_dict(self) -> dict[str, Any]:
         """The resolved protocol as plain data (for results files)."""
         return dataclasses.asdict(self)
+
+
+def _is_size(value: Any) -> bool:
+    """Two positive integers (a YAML list or a tuple)."""
+    return (isinstance(value, list | tuple) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value))  # fmt: skip
 
 
 _NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID, "resize": Resize}
@@ -213,7 +220,11 @@ def _nested(cls: type, value: Any, where: str) -> Any:
 def load_protocol(name: str) -> Protocol:
     """Load a shipped protocol (``bench/protocols/<name>.yaml``) or a custom one from a ``.yaml`` path, with its
     ``include`` chain (which may name shipped protocols) into a :class:`Protocol`."""
-    return _build(_FILES.load(name), str(_FILES.path(name)))
+    where = str(_FILES.path(name))
+    try:
+        return _build(_FILES.load(name), where)
+    except ValueError as err:
+        raise ValueError(str(err) if where in str(err) else f"{where}: {err}") from None
 
 
 def list_protocols() -> list[str]:

@@ -232,7 +232,10 @@ def bench_metrics(
         protocol = _protocol_file(root, kid_subset_size)
         ours = [sys.executable, "-m", "bench.cli", "eval", "--pred", str(pred_dir), "--gt", str(gt_dir),
                 "--protocol", str(protocol), "--weights-dir", str(weights_dir), "--out", str(root / "ours"),
-                "--batch-size", str(OUR_BATCH_SIZE), "--fid-resamples", "0", "--no-feature-cache"]  # fmt: skip
+                "--batch-size", str(OUR_BATCH_SIZE), "--fid-resamples", "0", "--no-feature-cache",
+                # the same stand-in weights on both sides (timing and agreement, not a published score); each
+                # round rewrites the report
+                "--allow-unofficial-weights", "--overwrite"]  # fmt: skip
 
         def our_run() -> None:
             _run(ours, env)

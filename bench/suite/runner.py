@@ -17,7 +17,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from bench.evaluate import EvalSet, evaluate, matching_record
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.fid_backends import fid_weights_name
-from bench.metrics.weights import WEIGHTS, MissingWeightsError, search_dirs
+from bench.metrics.weights import WEIGHTS, MissingWeightsError, check_official, search_dirs
 from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.results import bootstrap_ci, run_metadata
@@ -129,11 +129,28 @@ def _without_missing(suite: Suite, problems: list[str]) -> Suite:
     return Suite.from_dict(data, where=f"suite {suite.name}")
 
 
+def _weights_needed(protocol: Protocol) -> dict[str, str]:
+    """``{metric: weights name}`` for the metrics of ``protocol`` that need a weights file."""
+    fid = fid_weights_name(protocol.fid.backend, protocol.fid.mode)
+    return {"lpips": protocol.lpips.net, "fid": fid, "kid": fid, "is": "inception_imagenet"}
+
+
+def _refuse_unofficial_weights(protocols: Iterable[Protocol], metrics: Sequence[str], weights_dir: Path | None,
+                               allow: bool) -> None:  # fmt: skip
+    """Before any work: a weights file that is present but not the official one stops the run unless ``allow``
+    (then each cell's summary warns)."""
+    for protocol in protocols if not allow else ():
+        for metric, name in _weights_needed(protocol).items():
+            if metric in metrics and metric in protocol.metrics:
+                try:
+                    check_official(name, resolve_weights(name, weights_dir))
+                except MissingWeightsError:
+                    continue  # absent weights: the cell says so
+
+
 def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: Path | None) -> dict[str, str]:
     """``{metric: why it cannot be computed}`` for the protocol's metrics whose weights files are absent."""
-    needs = {"lpips": protocol.lpips.net, "fid": fid_weights_name(protocol.fid.backend, protocol.fid.mode),
-             "is": "inception_imagenet"}  # fmt: skip
-    needs["kid"] = needs["fid"]
+    needs = _weights_needed(protocol)
     absent = {}
     for metric in metrics:
         if metric in needs:
@@ -154,8 +171,12 @@ def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet
     repeated in a list is scored once (``pftryon predict`` wrote it once), and the matching record counts it."""
     entries = dataset.loaders["paired"].entries
     unique: dict[str, Any] = {}
-    for entry in entries:
-        unique.setdefault(f"{entry.person_id}__{entry.cloth_id}", entry)
+    repeated = []
+    for line, entry in enumerate(entries):
+        name = f"{entry.person_id}__{entry.cloth_id}"
+        if name in unique:
+            repeated.append(f"line {line + 1}: {entry.person_id} / {entry.cloth_id}")
+        unique.setdefault(name, entry)
     pairs = [(name, paired / f"{name}.png", e.files["person"]) for name, e in unique.items()]
     fake = list(
         dict.fromkeys(unpaired / f"{e.person_id}__{e.cloth_id}.png" for e in dataset.loaders["unpaired"].entries)
@@ -164,8 +185,9 @@ def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet
     videos = None
     if "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order, for the temporal metrics
         videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in unique.values()]
-    pair_list = f"{dataset.spec.name} {dataset.spec.split} paired list ({len(entries) - len(pairs)} repeated lines)"
-    matching = matching_record(pair_list, len(pairs), len(real), len(entries), len(pairs), [], [], False)
+    pair_list = f"{dataset.spec.name} {dataset.spec.split} paired list"
+    matching = matching_record(pair_list, len(pairs), len(real), len(pairs), len(pairs), [], [], False,
+                               repeated=repeated)  # fmt: skip
     description = {
         "mode": "suite", "dataset": dataset.spec.name, "root": str(dataset.root), "split": dataset.spec.split,
         "paired_list": f"{len(pairs)} pairs", "fid_fake_set": f"{len(fake)} unpaired predictions",
@@ -349,6 +371,7 @@ class _Context:
     report: Progress
     notes: list[str]
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # per cell: what was matched and resized
+    allow_unofficial_weights: bool = False
 
 
 def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
@@ -356,7 +379,8 @@ def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: di
     ctx.report(f"{method.name} on {dataset.key}: scoring under {protocol.name} ({', '.join(metrics)})")
     result = evaluate(_eval_set(dataset, folders["paired"], folders["unpaired"]), protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
-                      feature_cache=ctx.work / "features", progress=False)  # fmt: skip
+                      feature_cache=ctx.work / "features", progress=False,
+                      allow_unofficial_weights=ctx.allow_unofficial_weights)  # fmt: skip
     inputs = result.summary["inputs"]
     return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", []),
             "matching": inputs.get("matching"), "resize": inputs.get("resize")}  # fmt: skip
@@ -446,9 +470,12 @@ def run_suite(
     device: str = "cpu",
     weights_dir: str | os.PathLike[str] | None = None,
     skip_missing: bool = False,
+    allow_unofficial_weights: bool = False,
     progress: Progress = lambda message: None,
 ) -> SuiteResult:
     """Run ``suite`` (see the module docstring); data, trained models, predictions and cells live under ``work``.
+    ``allow_unofficial_weights``: score with metric weights that are not the official files (see
+    :func:`bench.evaluate.evaluate`).
 
     Raises:
         InputError: a dataset root or checkpoint is missing (all of them named, before any work) unless
@@ -468,8 +495,9 @@ def run_suite(
     skipped_methods = [n for n in names if n not in {m.name for m in suite.methods}]
     work = Path(work)
     ctx = _Context(suite, work, device, Path(weights_dir) if weights_dir else None, CellCache(work / "cells"),
-                   report, [])  # fmt: skip
+                   report, [], allow_unofficial_weights=allow_unofficial_weights)  # fmt: skip
     protocols = {protocol.name: protocol for protocol in map(load_protocol, suite.protocols)}
+    _refuse_unofficial_weights(protocols.values(), suite.metrics, ctx.weights, allow_unofficial_weights)
     datasets = _prepare_datasets(suite, work, report)
     methods = _load_methods(suite, work, device, report)
     timings = {"setup_s": round(time.perf_counter() - start, 1)}

@@ -79,7 +79,7 @@ def test_rerun_skips_finished_runs_and_resumes_an_interrupted_one(smoke: tuple[P
     finished = runs / "tutor" / "pb-warp" / "final" / "training.json"
     stamp = finished.stat().st_mtime_ns
     shutil.rmtree(runs / "noise-0.5" / "tutor-adjustable" / "pf-e2e" / "final")  # as if killed before the end
-    output = _ablate(tmp)
+    output = _ablate(tmp, "--overwrite")
     assert "already synthesised, skipped" in output
     for key in SMOKE_RUNS[:-1]:
         assert f"{key}: finished before" in output

@@ -46,7 +46,8 @@ def test_help_and_argument_errors_import_no_heavy_library(args: list[str], code:
 def test_expected_errors_keep_their_old_homes() -> None:
     from bench.data.readers import InputError
     from bench.errors import EXPECTED_ERRORS
-    from bench.metrics.weights import MissingWeightsError
+    from bench.metrics.weights import MissingWeightsError, UnofficialWeightsError, WeightsError
     from pftryon.models import CheckpointError
 
-    assert set(EXPECTED_ERRORS) == {InputError, CheckpointError, MissingWeightsError}
+    assert set(EXPECTED_ERRORS) == {InputError, CheckpointError, WeightsError}
+    assert issubclass(MissingWeightsError, WeightsError) and issubclass(UnofficialWeightsError, WeightsError)

@@ -99,7 +99,8 @@ def test_dataset_mode_scores_paired_and_unpaired_lists(synthetic_root: Path, tmp
     protocol = load_protocol("pfafn")
     eval_set = match_dataset(tmp_path / "paired", "viton", synthetic_root, protocol,
                              pred_unpaired_dir=tmp_path / "unpaired")  # fmt: skip
-    result = evaluate(eval_set, protocol, weights_dir=weights_dir, fid_resamples=3, progress=False)
+    result = evaluate(eval_set, protocol, weights_dir=weights_dir, fid_resamples=3, progress=False,
+                      allow_unofficial_weights=True)  # fmt: skip
     metrics = result.summary["metrics"]
     assert set(metrics) == {"ssim", "psnr", "lpips", "fid", "kid"}
     assert metrics["lpips"]["mean"] == pytest.approx(0.0, abs=1e-6)
@@ -272,11 +273,10 @@ def test_two_processes_give_the_single_process_summary(synthetic_root: Path, tmp
     pred = tmp_path / "pred"
     _copy_persons(synthetic_root, pred, "paired")
     common = ["-m", "bench.cli", "eval", "--pred", str(pred), "--dataset", "viton", "--root", str(synthetic_root),
-              "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--batch-size", "2",
-              "--fid-resamples", "2", "--no-feature-cache"]  # fmt: skip
-    single = subprocess.run([sys.executable, *common, "--out", str(tmp_path / "one")], cwd=REPO,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert single.returncode == 0, single.stderr
+              "--protocol", "pfafn", "--weights-dir", str(weights_dir), "--allow-unofficial-weights",
+              "--batch-size", "2", "--fid-resamples", "2", "--no-feature-cache"]  # fmt: skip
+    single = CliRunner().invoke(main, [*common[2:], "--out", str(tmp_path / "one")])  # in process: one import less
+    assert single.exit_code == 0, single.output
     with socket.socket() as probe:  # a free port (torchrun's --master-port 0 does not pick one)
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -361,7 +361,8 @@ def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weight
     monkeypatch.setattr(E, "tqdm", Bar)
     shutil.copytree(tmp_path / "pred", tmp_path / "gt")
     eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
-    result = evaluate(eval_set, load_protocol("pfafn"), weights_dir=weights_dir, fid_resamples=0, progress=False)
+    result = evaluate(eval_set, load_protocol("pfafn"), weights_dir=weights_dir, fid_resamples=0, progress=False,
+                      allow_unofficial_weights=True)  # fmt: skip
     assert sorted(reads) == sorted([p for _, p, _ in eval_set.pairs] + [g for _, _, g in eval_set.pairs])
     assert counted["total"] == counted["updates"] == len(eval_set.pairs), "the progress bar counts what is decoded"
     assert result.summary["metrics"]["fid"]["n_fake"] == 5 and result.summary["metrics"]["fid"]["value"] < 1e-6
@@ -399,7 +400,8 @@ def test_matching_is_counted_and_a_partial_folder_needs_allow_partial(synthetic_
     assert CliRunner().invoke(main, [*args, "--allow-partial"]).exit_code == 0
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["inputs"]["matching"]["scored_fraction"] == pytest.approx(0.8)
-    refused = CliRunner().invoke(main, [*args, "--allow-partial", "--protocol", "hrviton", "--resolution", "512x384"])
+    refused = CliRunner().invoke(main, [*args, "--allow-partial", "--overwrite", "--protocol", "hrviton",
+                                        "--resolution", "512x384"])  # fmt: skip
     assert refused.exit_code == 2 and "prediction is 256x192; protocol hrviton evaluates at 512x384" in refused.output
 
 

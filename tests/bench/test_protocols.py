@@ -216,7 +216,7 @@ def imagenet_inception_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_hrviton_inception_score_equals_the_official_script(hd_folders: Path, imagenet_inception_dir: Path) -> None:
     pred = hd_folders / "pred256"
     result = evaluate(match_folders(pred, hd_folders / "gt"), load_protocol("hrviton"), metrics=("is",),
-                      weights_dir=imagenet_inception_dir, progress=False)  # fmt: skip
+                      weights_dir=imagenet_inception_dir, progress=False, allow_unofficial_weights=True)  # fmt: skip
     entry = result.summary["metrics"]["is"]
     weights = imagenet_inception_dir / "inception_v3_google-0cc3c7bd.pth"
     assert entry["value"] == pytest.approx(_official_hrviton_is(sorted(pred.iterdir()), weights), rel=1e-5)
@@ -381,7 +381,7 @@ def test_resize_descriptions_match_what_the_runner_does(name: str, tmp_path: Pat
             _scene(10 + i, (256, 192)).save(tmp_path / "gt" / f"{i}.jpg", quality=90)
     metrics = [m for m in ("ssim", "lpips") if m in protocol.metrics]
     result = evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), protocol, metrics=metrics,
-                      weights_dir=lpips_weights_dir, progress=False)  # fmt: skip
+                      weights_dir=lpips_weights_dir, progress=False, allow_unofficial_weights=True)  # fmt: skip
     pairs = [(Path(row["pred"]), Path(row["gt"])) for row in result.rows]
     # float32 decoding in the runner, float64 here: equal to ~1e-9
     assert [row["ssim"] for row in result.rows] == pytest.approx(_as_the_yaml_says(protocol, pairs), abs=1e-7)

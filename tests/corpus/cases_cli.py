@@ -255,7 +255,7 @@ TRYON = [
         setup=(_text("out", "a file")),
         argv=lambda ws: _tryon(ws),
         names="out",
-        expect="must be a folder",
+        expect="is an existing file, not a folder",
     ),
     Case(
         "tryon-out-under-a-file",
@@ -265,7 +265,7 @@ TRYON = [
         setup=(_text("blocker", "a file")),
         argv=lambda ws: _tryon(ws, out="blocker/out"),
         names="blocker/out",
-        expect="lies under the file",
+        expect="which is an existing file, not a folder",
     ),
     Case(
         "tryon-edge-size-mismatch",
@@ -510,7 +510,7 @@ DATA = [
         setup=_text("synth", "a file"),
         argv=lambda ws: _synth(ws),
         names="synth",
-        expect="must be a folder",
+        expect="is an existing file, not a folder",
     ),
     Case(
         "data-synth-dresscode-n6-seed3",
@@ -763,7 +763,7 @@ TRAIN = [
         setup=_text("run", "a file"),
         argv=lambda ws: _train(ws),
         names="run",
-        expect="must be a folder",
+        expect="is an existing file, not a folder",
     ),
     Case(
         "train-out-under-a-file",
@@ -863,7 +863,7 @@ ABLATE = [
         setup=lambda ws: (_text("recipe.yaml", SMOKE)(ws), _text("report", "a file")(ws)),
         argv=_recipe,
         names="report",
-        expect="must be a folder",
+        expect="is an existing file, not a folder",
     ),
     Case(
         "ablate-work-is-a-file",

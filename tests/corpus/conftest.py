@@ -54,3 +54,11 @@ def workspace(tmp_path: Path, corpus_templates: dict[str, Callable[[], Path]]) -
     root = tmp_path / "ws"
     root.mkdir()
     return Workspace(root, corpus_templates)
+
+
+@pytest.fixture(autouse=True)
+def _empty_weight_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cases see only the weights their workspace holds: the torch hub and Hugging Face caches point at empty
+    folders, so a case about absent weights holds on a machine whose caches have them."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))

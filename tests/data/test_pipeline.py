@@ -100,7 +100,13 @@ def test_cache_reuses_and_invalidates(tmp_path):
     again = cache_dataset(create_dataset("viton", root, split="test", pair_mode="paired"), tmp_path / "cache")
     assert again.path == cached.path and (again.path / "dataset_info.json").stat().st_mtime_ns == stamp
     person = dataset.entries[0].files["person"]
-    os.utime(person, ns=(person.stat().st_atime_ns, person.stat().st_mtime_ns + 10**9))
+    stat = person.stat()
+    os.utime(person, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # a new mtime alone: same content, reused
+    assert fingerprint(create_dataset("viton", root, split="test", pair_mode="paired")) == cached.fingerprint
+    data = bytearray(person.read_bytes())
+    data[-3] ^= 0xFF  # same name and size, and (touch -r) the old mtime
+    person.write_bytes(bytes(data))
+    os.utime(person, ns=(stat.st_atime_ns, stat.st_mtime_ns))
     changed = create_dataset("viton", root, split="test", pair_mode="paired")
     assert fingerprint(changed) != cached.fingerprint
     assert cache_dataset(changed, tmp_path / "cache").path != cached.path

@@ -129,14 +129,14 @@ def synthesize(
         InputError: ``out`` is not a writable folder, or holds files and ``overwrite`` is false.
     """
     from bench.data.synthetic.render import SyntheticWorld
-    from bench.outdir import check_out_dir, clear_dir
+    from bench.output_dir import check_writable, clear_dir
 
     if not 0.0 <= parse_noise <= 1.0:
         raise ValueError(f"parse_noise must lie in [0, 1], got {parse_noise}")
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     write = _writer(layout)
-    out = check_out_dir(out)
+    out = check_writable(out)
     if out.is_dir() and any(out.iterdir()):
         if not overwrite:
             raise InputError(f"{out}: holds files of an earlier dataset; pass --overwrite to replace it or choose "
