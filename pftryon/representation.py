@@ -53,9 +53,16 @@ def pose_maps(
     if points.ndim != 2 or points.shape[1] not in (2, 3):
         raise ValueError(f"keypoints must have shape [K, 2] or [K, 3] (x, y[, confidence]), got {list(points.shape)}")
     maps = torch.full((points.shape[0], height, width), -1.0)
+    canvas = Image.new("L", (width, height))
+    draw = ImageDraw.Draw(canvas)
     for index, (x, y) in enumerate(points[:, :2].tolist()):
         if x > 1 and y > 1:
-            canvas = Image.new("L", (width, height))
-            ImageDraw.Draw(canvas).rectangle((x - radius, y - radius, x + radius, y + radius), "white", "white")
-            maps[index] = image_to_tensor(canvas)[0]
+            # PIL decides which pixels the square covers (its rounding of fractional corners); a filled square is
+            # the box of its pixels, so copying that box is exact and avoids converting a whole canvas per joint.
+            draw.rectangle((x - radius, y - radius, x + radius, y + radius), "white", "white")
+            box = canvas.getbbox()
+            if box is not None:
+                left, top, right, bottom = box
+                maps[index, top:bottom, left:right] = 1.0
+                draw.rectangle((left, top, right - 1, bottom - 1), "black", "black")
     return maps

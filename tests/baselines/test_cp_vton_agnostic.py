@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
 from baselines.cp_vton_agnostic import body_shape, cloth_target, cpvton_agnostic
 from pftryon.representation import pose_maps
@@ -65,6 +66,28 @@ def test_pose_maps_radius_and_xy_only() -> None:
     maps = pose_maps([[60, 90], [0, 0]], HEIGHT, WIDTH, radius=3).numpy()
     np.testing.assert_array_equal(maps[0], _square(60, 90, radius=3))
     assert (maps[1] == -1).all()
+
+
+def _pose_maps_one_canvas_per_joint(keypoints: np.ndarray, height: int, width: int, radius: int) -> torch.Tensor:
+    """The official loaders' drawing, literally: a fresh PIL canvas per joint, converted whole."""
+    maps = torch.full((len(keypoints), height, width), -1.0)
+    for index, (x, y) in enumerate(keypoints[:, :2].tolist()):
+        if x > 1 and y > 1:
+            canvas = Image.new("L", (width, height))
+            ImageDraw.Draw(canvas).rectangle((x - radius, y - radius, x + radius, y + radius), "white", "white")
+            maps[index] = torch.from_numpy(np.array(canvas)).float() / 255 * 2 - 1
+    return maps
+
+
+def test_pose_maps_equal_the_official_drawing_at_fractional_and_clipped_joints() -> None:
+    rng = np.random.default_rng(0)
+    for trial in range(300):
+        height, width, radius = int(rng.integers(8, 64)), int(rng.integers(8, 64)), int(rng.integers(0, 7))
+        keypoints = rng.uniform(-8, max(height, width) + 8, size=(18, 2))
+        if trial % 2:
+            keypoints = np.round(keypoints)
+        expected = _pose_maps_one_canvas_per_joint(keypoints, height, width, radius)
+        assert torch.equal(pose_maps(keypoints, height, width, radius), expected), (trial, keypoints.tolist())
 
 
 def test_pose_maps_rejects_bad_shape() -> None:
