@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -70,3 +71,28 @@ def inception_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             module.weight.data = torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5
     torch.save(model.state_dict(), folder / WEIGHTS["inception"].filename)
     return folder
+
+
+@pytest.fixture
+def golden_check(record_property: Callable[[str, object], None]) -> Callable[..., None]:
+    """``check(model, output, ours, golden, atol)``: assert ``max |ours - golden| <= atol`` and record the error for
+    the conformance table printed at the end of the session."""
+
+    def check(model: str, output: str, ours: torch.Tensor, golden: torch.Tensor, atol: float) -> None:
+        assert ours.shape == golden.shape, (model, output, tuple(ours.shape), tuple(golden.shape))
+        error = (ours - golden).abs().max().item()
+        record_property("conformance", (model, output, error, atol))
+        assert error <= atol, f"{model} {output}: max |error| {error:.3g} > {atol}"
+
+    return check
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print each official model's largest deviation from its golden vectors (from :func:`golden_check`)."""
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    rows = sorted(tuple(value) for report in reports for key, value in report.user_properties if key == "conformance")
+    if rows:
+        terminalreporter.section("conformance: max |error| against the official models' golden vectors")
+        for model, output, error, atol in rows:
+            verdict = "ok" if error <= atol else "FAIL"
+            terminalreporter.write_line(f"{model:<10} {output:<14} {error:9.2e}  tolerance {atol:g}  {verdict}")
