@@ -315,7 +315,47 @@ class UnetGenerator(nn.Module):
         return self.model(x)
 
 
-class CPVTON(nn.Module):
+class GMMWarp(nn.Module):
+    """CP-VTON's GMM and the warp of the garment by its grid: what :class:`CPVTON` and
+    :class:`~baselines.tps_only.TPSOnly` share (arguments as :class:`CPVTON`'s; ``config`` records them)."""
+
+    def __init__(
+        self,
+        *,
+        plus: bool = False,
+        fine_height: int = 256,
+        fine_width: int = 192,
+        grid_size: int = 5,
+        width: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if fine_height % 64 or fine_width % 64 or fine_height <= 0 or fine_width <= 0:
+            raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
+        if width <= 0:
+            raise ValueError(f"width must be positive, got {width}")
+        self.plus = plus
+        self.fine_size = (fine_height, fine_width)
+        self.config = {"plus": plus, "fine_height": fine_height, "fine_width": fine_width, "grid_size": grid_size,
+                       "width": width}  # fmt: skip
+        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size, width)
+
+    def check_inputs(self, **inputs: tuple[torch.Tensor, int]) -> None:
+        """Raise ``ValueError`` naming the first of ``name=(tensor, channels)`` that is not ``[B, channels, H, W]``."""
+        height, width = self.fine_size
+        for name, (tensor, channels) in inputs.items():
+            if tensor.ndim != 4 or tuple(tensor.shape[1:]) != (channels, height, width):
+                raise ValueError(f"{name} must be [B, {channels}, {height}, {width}], got {list(tensor.shape)}")
+
+    def warp_garment(
+        self, agnostic: torch.Tensor, cloth: torch.Tensor, cloth_mask: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """``theta``, ``grid``, ``warped_cloth`` (border padding) and ``warped_mask`` (zero padding)."""
+        grid, theta = self.gmm(agnostic, cloth_mask if self.plus else cloth)
+        return {"theta": theta, "grid": grid, "warped_cloth": warp(cloth, grid, "border"),
+                "warped_mask": warp(cloth_mask, grid, "zeros")}  # fmt: skip
+
+
+class CPVTON(GMMWarp):
     """CP-VTON (or CP-VTON+) inference: GMM warp, then TOM rendering and composition.
 
     Args:
@@ -348,16 +388,7 @@ class CPVTON(nn.Module):
         grid_size: int = 5,
         width: float = 1.0,
     ) -> None:
-        super().__init__()
-        if fine_height % 64 or fine_width % 64 or fine_height <= 0 or fine_width <= 0:
-            raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
-        if width <= 0:
-            raise ValueError(f"width must be positive, got {width}")
-        self.plus = plus
-        self.fine_size = (fine_height, fine_width)
-        self.config = {"plus": plus, "fine_height": fine_height, "fine_width": fine_width, "grid_size": grid_size,
-                       "width": width}  # fmt: skip
-        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size, width)
+        super().__init__(plus=plus, fine_height=fine_height, fine_width=fine_width, grid_size=grid_size, width=width)
         self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4, ngf=scaled(64, width))
 
     def forward(
@@ -386,30 +417,14 @@ class CPVTON(nn.Module):
             ValueError: If an input does not have the expected shape.
         """
         tom_agnostic = agnostic if tom_agnostic is None else tom_agnostic
-        height, width = self.fine_size
-        for name, tensor, channels in (
-            ("agnostic", agnostic, _AGNOSTIC_CHANNELS),
-            ("cloth", cloth, 3),
-            ("cloth_mask", cloth_mask, 1),
-            ("tom_agnostic", tom_agnostic, _AGNOSTIC_CHANNELS),
-        ):
-            if tensor.ndim != 4 or tuple(tensor.shape[1:]) != (channels, height, width):
-                raise ValueError(f"{name} must be [B, {channels}, {height}, {width}], got {list(tensor.shape)}")
-        grid, theta = self.gmm(agnostic, cloth_mask if self.plus else cloth)
-        warped_cloth = warp(cloth, grid, "border")
-        warped_mask = warp(cloth_mask, grid, "zeros")
-        tom_in = [tom_agnostic, warped_cloth]
+        self.check_inputs(agnostic=(agnostic, _AGNOSTIC_CHANNELS), cloth=(cloth, 3), cloth_mask=(cloth_mask, 1),
+                          tom_agnostic=(tom_agnostic, _AGNOSTIC_CHANNELS))  # fmt: skip
+        warped = self.warp_garment(agnostic, cloth, cloth_mask)
+        tom_in = [tom_agnostic, warped["warped_cloth"]]
         if self.plus:
-            tom_in.append(warped_mask)
+            tom_in.append(warped["warped_mask"])
         tom_out = self.tom(torch.cat(tom_in, dim=1))
-        return {
-            "theta": theta,
-            "grid": grid,
-            "warped_cloth": warped_cloth,
-            "warped_mask": warped_mask,
-            "tom_out": tom_out,
-            **compose_tryon(warped_cloth, tom_out),
-        }
+        return {**warped, "tom_out": tom_out, **compose_tryon(warped["warped_cloth"], tom_out)}
 
     @classmethod
     def from_official(

@@ -10,18 +10,16 @@ from __future__ import annotations
 import os
 
 import torch
-from torch import nn
 
-from baselines.cp_vton import CPVTON, GMM
-from pftryon.layers import warp
+from baselines.cp_vton import CPVTON, GMMWarp
 from pftryon.models import load_state_dict_checked, read_state_dict
 
 __all__ = ["TPSOnly"]
 
-_AGNOSTIC_CHANNELS = 22
+_AGNOSTIC_CHANNELS = 22  # the GMM's person representation
 
 
-class TPSOnly(nn.Module):
+class TPSOnly(GMMWarp):
     """``TPSOnly()(agnostic, cloth, cloth_mask, person)``: ``person * (1 - m) + warped_cloth * m``.
 
     ``m`` is the GMM-warped cloth mask (bilinear, zero padding: soft at the garment's edge), ``warped_cloth`` the
@@ -31,24 +29,6 @@ class TPSOnly(nn.Module):
         plus: The GMM reads the cloth mask (CP-VTON+) instead of the cloth (CP-VTON).
         fine_height, fine_width, grid_size, width: As :class:`~baselines.cp_vton.CPVTON`.
     """
-
-    def __init__(
-        self,
-        *,
-        plus: bool = False,
-        fine_height: int = 256,
-        fine_width: int = 192,
-        grid_size: int = 5,
-        width: float = 1.0,
-    ) -> None:
-        super().__init__()
-        if fine_height % 64 or fine_width % 64 or fine_height <= 0 or fine_width <= 0:
-            raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
-        self.plus = plus
-        self.fine_size = (fine_height, fine_width)
-        self.config = {"plus": plus, "fine_height": fine_height, "fine_width": fine_width, "grid_size": grid_size,
-                       "width": width}  # fmt: skip
-        self.gmm = GMM(_AGNOSTIC_CHANNELS, 1 if plus else 3, fine_height, fine_width, grid_size, width)
 
     def forward(
         self, agnostic: torch.Tensor, cloth: torch.Tensor, cloth_mask: torch.Tensor, person: torch.Tensor
@@ -67,18 +47,11 @@ class TPSOnly(nn.Module):
         Raises:
             ValueError: If an input does not have the expected shape.
         """
-        height, width = self.fine_size
-        for name, tensor, channels in (
-            ("agnostic", agnostic, _AGNOSTIC_CHANNELS), ("cloth", cloth, 3), ("cloth_mask", cloth_mask, 1),
-            ("person", person, 3),
-        ):  # fmt: skip
-            if tensor.ndim != 4 or tuple(tensor.shape[1:]) != (channels, height, width):
-                raise ValueError(f"{name} must be [B, {channels}, {height}, {width}], got {list(tensor.shape)}")
-        grid, theta = self.gmm(agnostic, cloth_mask if self.plus else cloth)
-        warped_cloth = warp(cloth, grid, "border")
-        warped_mask = warp(cloth_mask, grid, "zeros")
-        tryon = person * (1 - warped_mask) + warped_cloth * warped_mask
-        return {"theta": theta, "grid": grid, "warped_cloth": warped_cloth, "warped_mask": warped_mask, "tryon": tryon}
+        self.check_inputs(agnostic=(agnostic, _AGNOSTIC_CHANNELS), cloth=(cloth, 3), cloth_mask=(cloth_mask, 1),
+                          person=(person, 3))  # fmt: skip
+        warped = self.warp_garment(agnostic, cloth, cloth_mask)
+        mask = warped["warped_mask"]
+        return {**warped, "tryon": person * (1 - mask) + warped["warped_cloth"] * mask}
 
     @classmethod
     def from_cpvton(cls, model: CPVTON) -> TPSOnly:
