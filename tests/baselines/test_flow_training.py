@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from stage_batch import stage_batch
 
 import baselines.training  # noqa: F401  (registers the stages)
 from baselines.dm_vton import DMVTON
@@ -17,12 +18,9 @@ from baselines.fs_vton import FSVTON
 from baselines.training.flow import DMEndToEnd, FSWarp, dm_widths, fs_widths
 from bench.cli import main
 from bench.data.readers import InputError
-from bench.data.schema import to_common
 from bench.data.synthetic import synthesize
-from bench.data.synthetic.render import SyntheticWorld
 from bench.methods import create_method
 from pftryon import PBAFN, PFAFN, load_pretrained, save_pretrained
-from pftryon.representation import pose_maps
 from pftryon.train.config import TUTORED_STAGES, TrainConfig
 from pftryon.train.stage import Stage
 from pftryon.train.stages import build_stage, scaled_widths
@@ -32,32 +30,9 @@ _WARP = {"warp_l1", "warp_edge", "warp_smooth", "warp_tv", "distill_feature", "d
 _E2E = {"gen_l1", "gen_mask", "gen_skin_l1", "warp", "gen"}
 
 
-def _image(array: object) -> torch.Tensor:
-    return torch.as_tensor(array).permute(2, 0, 1).float() / 127.5 - 1
-
-
 @pytest.fixture(scope="module")
 def batch() -> dict[str, torch.Tensor]:
-    """Two synthetic people with their upper-body garments and two other garments, as TrainingPairs collates."""
-    world = SyntheticWorld(0, SIZE)
-    uppers = [i for i in range(40) if world.category(i) == "upper_body"][:4]
-    items = []
-    for index, (own, other) in enumerate(zip(uppers[:2], uppers[2:], strict=True)):
-        person, cloth, cloth_un = world.person(own), world.garment(own), world.garment(other)
-        items.append(
-            {
-                "person": _image(person.image),
-                "cloth": _image(cloth.image),
-                "cloth_mask": torch.as_tensor(cloth.mask[None] > 127).float(),
-                "cloth_un": _image(cloth_un.image),
-                "cloth_mask_un": torch.as_tensor(cloth_un.mask[None] > 127).float(),
-                "parse": to_common(person.parse, "lip21"),
-                "densepose": torch.as_tensor(person.densepose).long(),
-                "pose": pose_maps(person.keypoints, *SIZE),
-                "index": torch.tensor(index),
-            }
-        )
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+    return stage_batch(SIZE)
 
 
 @pytest.fixture(autouse=True, scope="module")

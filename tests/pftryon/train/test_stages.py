@@ -6,12 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from stage_batch import stage_batch
 from torch import nn
 
-from bench.data.schema import to_common
-from bench.data.synthetic.render import SyntheticWorld
 from pftryon import PBAFN, PFAFN, CheckpointError, load_pretrained, save_pretrained
-from pftryon.representation import pose_maps
 from pftryon.train.config import TrainConfig
 from pftryon.train.stage import Stage
 from pftryon.train.stages import PFWarp, build_stage, scaled_widths
@@ -19,32 +17,9 @@ from pftryon.train.stages import PFWarp, build_stage, scaled_widths
 WIDTH, SIZE = 0.0625, (64, 64)
 
 
-def _image(array: object) -> torch.Tensor:
-    return torch.as_tensor(array).permute(2, 0, 1).float() / 127.5 - 1
-
-
 @pytest.fixture(scope="module")
 def batch() -> dict[str, torch.Tensor]:
-    """Two synthetic people with their upper-body garments and two other garments, as the data wrapper collates."""
-    world = SyntheticWorld(0, SIZE)
-    uppers = [i for i in range(40) if world.category(i) == "upper_body"][:4]
-    items = []
-    for index, (own, other) in enumerate(zip(uppers[:2], uppers[2:], strict=True)):
-        person, cloth, cloth_un = world.person(own), world.garment(own), world.garment(other)
-        items.append(
-            {
-                "person": _image(person.image),
-                "cloth": _image(cloth.image),
-                "cloth_mask": torch.as_tensor(cloth.mask[None] > 127).float(),
-                "cloth_un": _image(cloth_un.image),
-                "cloth_mask_un": torch.as_tensor(cloth_un.mask[None] > 127).float(),
-                "parse": to_common(person.parse, "lip21"),
-                "densepose": torch.as_tensor(person.densepose).long(),
-                "pose": pose_maps(person.keypoints, *SIZE),
-                "index": torch.tensor(index),
-            }
-        )
-    return {key: torch.stack([item[key] for item in items]) for key in items[0]}
+    return stage_batch(SIZE)
 
 
 @pytest.fixture(scope="module")
