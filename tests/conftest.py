@@ -74,6 +74,16 @@ def inception_weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (small convolutions run fastest, and reproducibly, that way on a shared
+    machine); the previous count is restored. Modules opt in with ``pytestmark = pytest.mark.usefixtures(...)``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def golden_check(record_property: Callable[[str, object], None]) -> Callable[..., None]:
     """``check(model, output, ours, golden, atol)``: assert ``max |ours - golden| <= atol`` and record the error for
     the conformance table printed at the end of the session."""

@@ -37,13 +37,7 @@ WIDTH = 0.125
 STAGES = ("cp-gmm", "cp-tom", "cpplus-gmm", "cpplus-tom")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest (and reproducibly) on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

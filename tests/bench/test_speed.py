@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from bench.speed import cli, width
@@ -15,13 +14,7 @@ from bench.speed.width import bench_width, warp_flops
 SIZE = (32, 32)  # every layer's FLOPs scale with H * W, so the ratios are those of any size
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run fastest on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_the_width_one_eighth_warp_costs_at_most_a_twentieth_of_the_full_one() -> None:

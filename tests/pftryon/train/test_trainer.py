@@ -24,13 +24,7 @@ from pftryon.train.trainer import STATE_FILE, RunFolderError, Trainer, TrainingD
 SCRIPT = Path(__file__).with_name("toy_training.py")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Toy convolutions run fastest (and reproducibly) on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _weights(folder: Path) -> dict[str, bytes]:
