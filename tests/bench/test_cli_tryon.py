@@ -1,8 +1,9 @@
 """`pftryon tryon`: the official PF-AFN test pipeline from the command line.
 
-The six real demo pairs run once with deterministic (untrained) weights written as the official files. The
-person and masked-garment panels are checked against the official output triptychs (they are the
-preprocessed inputs, so they must match up to JPEG noise); the try-on panel against the Python API.
+The six real demo pairs run once through a tiny pftryon checkpoint (deterministic weights). The person and
+masked-garment panels are checked against the official output triptychs (they are the preprocessed inputs, so they
+must match up to JPEG noise, whatever the weights); the try-on panel against the Python API. The full-size model from
+official-format files runs on one pair (and in test_predict.py against ``pftryon predict``).
 """
 
 from __future__ import annotations
@@ -109,10 +110,10 @@ def tiny(tmp_path_factory) -> tuple[Path, PFAFN]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo, official_dir, tmp_path_factory) -> tuple[Result, Path]:
-    """All six demo pairs with the official-format weights, as triptychs (the slow part, done once)."""
+def demo_run(demo, tiny, tmp_path_factory) -> tuple[Result, Path]:
+    """All six demo pairs through the tiny checkpoint, as triptychs (done once)."""
     out = tmp_path_factory.mktemp("demo_out")
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", official_dir,
+    result = _tryon("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", tiny[0],
                     "--out", out, "--device", "cpu", "--triptych")  # fmt: skip
     return result, out
 
@@ -165,21 +166,21 @@ def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pai
     assert errors["ours"] * 1.1 < min(errors["rounded"], errors["soft mask"]), errors
 
 
-def test_demo_tryon_panel_equals_the_python_api(demo_run, demo, demo_pairs, model):
+def test_demo_tryon_panel_equals_the_python_api(demo_run, demo, demo_pairs, tiny):
     _, out = demo_run
     pair = demo_pairs[2]
     person, cloth, edge = _paths(demo, *pair)
     garment, _ = mask_garment(read_rgb(cloth)[None], read_mask(edge)[None])
     ours = _read_png(_output(out, *pair))
-    np.testing.assert_array_equal(ours[:, 2 * WIDTH :], _api_tryon(model, person, cloth, edge))
+    np.testing.assert_array_equal(ours[:, 2 * WIDTH :], _api_tryon(tiny[1], person, cloth, edge))
     np.testing.assert_array_equal(ours[:, :WIDTH], to_uint8(read_rgb(person)))
     np.testing.assert_array_equal(ours[:, WIDTH : 2 * WIDTH], to_uint8(garment[0]))
 
 
-def test_rerun_skips_finished_pairs(demo_run, demo, demo_pairs, official_dir, tmp_path):
+def test_rerun_skips_finished_pairs(demo_run, demo, demo_pairs, tiny, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(demo_run[1], out)
-    args = ("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", official_dir,
+    args = ("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", tiny[0],
             "--out", out, "--device", "cpu", "--triptych")  # fmt: skip
     outputs = [_output(out, *pair) for pair in demo_pairs]
 
@@ -201,10 +202,10 @@ def test_rerun_skips_finished_pairs(demo_run, demo, demo_pairs, official_dir, tm
     np.testing.assert_array_equal(_read_png(removed), original)
 
 
-def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, official_dir, tmp_path):
+def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, tiny, tmp_path):
     pair = demo_pairs[0]
     person, cloth, edge = _paths(demo, *pair)
-    result = _tryon("--person", person, "--cloth", cloth, "--edge", edge, "--checkpoints", official_dir,
+    result = _tryon("--person", person, "--cloth", cloth, "--edge", edge, "--checkpoints", tiny[0],
                     "--out", tmp_path, "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
     assert sorted(p.name for p in tmp_path.iterdir()) == [_output(tmp_path, *pair).name, "tryon.json"]
@@ -213,12 +214,12 @@ def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, offi
     np.testing.assert_array_equal(ours, _read_png(_output(demo_run[1], *pair))[:, 2 * WIDTH :])
 
 
-def test_pftryon_checkpoint_folder_is_accepted(tiny, demo, demo_pairs, tmp_path):
-    folder, model = tiny
+def test_official_files_give_the_full_size_model(official_dir, model, demo, demo_pairs, tmp_path):
+    """The official file names load into the full-size model: the output is the Python API's."""
     pair = demo_pairs[1]
     pairs = _write_pairs(tmp_path / "pairs.txt", " ".join(pair))
     out = tmp_path / "out"
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", folder, "--out", out,
+    result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", official_dir, "--out", out,
                     "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
     assert sorted(p.name for p in out.iterdir()) == [_output(out, *pair).name, "tryon.json"]

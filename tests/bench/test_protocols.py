@@ -234,10 +234,13 @@ def _ssims(pred: Path, gt: Path, protocol: str, **options) -> list[float]:
 def test_ssim_equals_the_official_scripts_at_every_size(hd_folders: Path, size: tuple[int, int]) -> None:
     pred, gt = hd_folders / f"pred{size[0]}", hd_folders / "gt"
     preds, gts = sorted(pred.iterdir()), sorted(gt.iterdir())
-    expected = {"hrviton": _official_hrviton(preds, gts, size[0]), "ladi": _official_ladi(preds, gts),
-                "catvton": _official_catvton(preds, gts)}  # fmt: skip
+    # torchmetrics' float64 SSIM (LaDI-VTON's and CatVTON's scripts) takes seconds per 1024x768 image on one thread:
+    # their references score the first image there, both images at the smaller sizes.
+    n = 1 if size[0] == 1024 else len(preds)
+    expected = {"hrviton": _official_hrviton(preds, gts, size[0]), "ladi": _official_ladi(preds[:n], gts[:n]),
+                "catvton": _official_catvton(preds[:n], gts[:n])}  # fmt: skip
     for name, values in expected.items():
-        assert _ssims(pred, gt, name) == pytest.approx(values, abs=1e-4), name
+        assert _ssims(pred, gt, name)[: len(values)] == pytest.approx(values, abs=1e-4), name
     assert _ssims(pred, gt, "hrviton", resolution=f"{size[0]}x{size[1]}") == pytest.approx(expected["hrviton"])
     result = evaluate(match_folders(pred, gt), load_protocol("hrviton"), metrics=("mse",), progress=False)
     assert [row["mse"] for row in result.rows] == pytest.approx(_official_hrviton_mse(preds, gts, size[0]), rel=1e-5)
