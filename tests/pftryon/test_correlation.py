@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pftryon.layers import local_correlation, local_correlation_reference
+from pftryon.layers import correlation, local_correlation, local_correlation_reference
 
 
 def _by_definition(first: torch.Tensor, second: torch.Tensor, d: int = 3) -> torch.Tensor:
@@ -49,6 +49,24 @@ def test_gradients_match_autograd_of_the_definition():
     for ours, theirs in zip(grads, expected, strict=True):
         torch.testing.assert_close(ours, theirs)
     assert torch.autograd.gradcheck(local_correlation, (first[:1, :2, :4, :4], second[:1, :2, :4, :4]))
+
+
+@pytest.mark.parametrize("band_rows", [1, 2, 5])
+def test_bands_of_rows_give_the_whole_map_values_and_gradients(monkeypatch, band_rows):
+    """Forward and adjoint run in bands of rows (a last band shorter than the others included): the same values and
+    gradients as the definition."""
+    shape = (2, 4, 11, 6)
+    monkeypatch.setattr(correlation, "_CHUNK_BYTES", band_rows * shape[0] * shape[1] * shape[3] * 8)
+    g = torch.Generator().manual_seed(band_rows)
+    first, second = (torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    assert len(correlation._bands(first.permute(0, 2, 3, 1))) == -(-shape[2] // band_rows)
+    weight = torch.randn(2, 49, *shape[2:], generator=g, dtype=torch.float64)
+    ours = local_correlation(first, second)
+    torch.testing.assert_close(ours, _by_definition(first.detach(), second.detach()))
+    grads = torch.autograd.grad((ours * weight).sum(), (first, second))
+    expected = torch.autograd.grad((local_correlation_reference(first, second) * weight).sum(), (first, second))
+    for mine, theirs in zip(grads, expected, strict=True):
+        torch.testing.assert_close(mine, theirs)
 
 
 def test_gradient_to_one_input_only():
