@@ -1,20 +1,22 @@
 """Speed benchmarks printed by ``make bench-speed``; every figure is measured in the run that prints it.
 
 Each figure is a ratio of two candidates timed interleaved (A, B, A, B, ...), given as min and median, beside the
-share of this machine's measured fp32 peak (:mod:`bench.speed.peak`; where FLOPs are counted) and the *outside
-load*: the CPU time other processes used during the measurement (:mod:`bench.speed.timing`). A round taken while
-that load exceeds ``--busy-load`` is run again (``--retries``); a figure with no quiet round is marked ``BUSY``.
+share of this machine's fp32 peak timed in the same rounds (:mod:`bench.speed.peak`; where FLOPs are counted) and
+the *outside load*: the CPU time other processes used during the measurement (:mod:`bench.speed.timing`). A round
+taken while that load exceeds ``--busy-load`` is run again (``--retries``); a figure with no quiet round is marked
+``BUSY``.
 
 * ``model``: PF-AFN inference at 256x192, batch 1: the straightforward path (eval mode, ``no_grad``, NCHW) against
   the fast path (:func:`pftryon.models.optimize_for_inference`); fails if their outputs differ beyond the
-  conformance tolerances.
+  conformance tolerances. On CPU, the fast path's time split (:mod:`bench.speed.breakdown`): the convolutions' share
+  of peak and the forward against the convolution bound.
 * ``correlation``: the correlation layer against the direct loop of 49 shifted products under autograd.
 * ``synth``: rendering and writing 1,000 synthetic pairs at 256x192 in the VITON layout (goal: < 60 s).
 * ``cache``: one pass over a dataset from its Arrow cache against decoding its JPEG/PNG/JSON files again.
 * ``startup``: ``pftryon --help`` and an argument error in fresh processes (goal: < 0.5 s).
 * ``metrics`` (minutes, not in ``all``): our SSIM + LPIPS + FID + KID pass against the usual toolchain
   (:mod:`bench.speed.metrics`); ``--pairs N``, ``--check`` fails if the values disagree.
-* ``width`` (CPU, minutes, not in ``all``): ``width`` 0.125 with the warp's flow heads scaled against kept
+* ``width`` (CPU, in ``all`` on the CPU): ``width`` 0.125 with the warp's flow heads scaled against kept
   (:mod:`bench.speed.width`).
 
 Timing needs no trained weights; the deterministic conformance weights are used.
@@ -29,10 +31,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Comparison", "Policy", "compare", "cpu_model", "device_name", "measure_peak", "sync_device"]
+__all__ = ["Comparison", "Policy", "compare", "compare_with_peak", "cpu_model", "device_name", "sync_device"]
 
 _HOMES = dict.fromkeys(("Comparison", "Policy", "compare", "cpu_model", "device_name", "sync_device"),
-                       "bench.speed.timing") | {"measure_peak": "bench.speed.peak"}  # fmt: skip
+                       "bench.speed.timing") | {"compare_with_peak": "bench.speed.peak"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

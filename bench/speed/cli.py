@@ -6,12 +6,9 @@ import click
 import torch
 
 from bench.speed import data, metrics, model, startup, width
-from bench.speed.peak import measure_peak
 from bench.speed.timing import BUSY_LOAD, Policy, device_name
 
 __all__ = ["main"]
-
-_NEEDS_PEAK = ("all", "model", "correlation", "width")
 
 
 @click.command()
@@ -40,20 +37,17 @@ def main(which: str, repeats: int, retries: int, busy_load: float, device: str, 
     click.echo(f"device: {device_name(target)} | torch {torch.__version__} | fp32 | busy above outside load "
                f"{busy_load:.2f}")  # fmt: skip
     policy = Policy(busy_load, retries)
-    peak = measure_peak(target, policy=policy) if which in _NEEDS_PEAK else None
-    if peak is not None:
-        click.echo(peak.describe())
     if which in ("all", "model"):
-        model.bench_model(target, repeats, peak, policy)
+        model.bench_model(target, repeats, policy)
     if which in ("all", "correlation"):
-        model.bench_correlation(target, repeats, peak, policy)
+        model.bench_correlation(target, repeats, policy)
     if which in ("all", "synth"):
         data.bench_synth()
     if which in ("all", "cache"):
         data.bench_cache(policy=policy)
     if which in ("all", "startup"):
         startup.bench_startup(max(repeats, 10), policy)
-    if which == "width":
-        width.bench_width(repeats, peak, policy)
+    if which == "width" or (which == "all" and target.type == "cpu"):
+        width.bench_width(repeats, policy)
     if which == "metrics":
         metrics.bench_metrics(pairs, check=check, policy=policy)

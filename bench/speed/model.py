@@ -8,8 +8,9 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.speed.peak import Peak
-from bench.speed.timing import DEFAULT_POLICY, Policy, compare
+from bench.speed.breakdown import profile_forward
+from bench.speed.peak import compare_with_peak
+from bench.speed.timing import DEFAULT_POLICY, Policy
 from pftryon import PFAFN
 from pftryon.layers import local_correlation, local_correlation_reference
 from pftryon.models import init_deterministic_, optimize_for_inference
@@ -17,7 +18,7 @@ from pftryon.models import init_deterministic_, optimize_for_inference
 __all__ = ["bench_correlation", "bench_model", "correlation_flops"]
 
 
-def bench_model(device: torch.device, repeats: int, peak: Peak, policy: Policy = DEFAULT_POLICY) -> None:
+def bench_model(device: torch.device, repeats: int, policy: Policy = DEFAULT_POLICY) -> None:
     """PF-AFN at 256x192, batch 1; fails if the fast path's outputs leave the conformance tolerances."""
     model = PFAFN()
     init_deterministic_(model.warp)
@@ -45,11 +46,11 @@ def bench_model(device: torch.device, repeats: int, peak: Peak, policy: Policy =
     image_error = (candidate["tryon"] - reference["tryon"]).abs().max().item()
     if flow_error > 1e-4 or image_error > 1e-3:
         raise click.ClickException(f"fast path differs: flow {flow_error:.2e} (tol 1e-4), try-on {image_error:.2e}")
-    result = compare({"straightforward": straightforward, "fast": fastest}, repeats=repeats, device=device,
-                     policy=policy)  # fmt: skip
+    result, peak = compare_with_peak({"straightforward": straightforward, "fast": fastest}, repeats=repeats,
+                                     device=device, policy=policy)  # fmt: skip
     click.echo(f"\nPF-AFN inference, 256x192, batch 1 (warp + generator + composition), {gflop:.1f} GFLOP per "
                "pair (torch.utils.flop_counter, convolutions and matmuls); ms min / median, share of peak at the "
-               "min")  # fmt: skip
+               f"min; {peak.describe()}")  # fmt: skip
     for name, label in (("straightforward", "straightforward (eval, no_grad, NCHW)"),
                         ("fast", "fast (BN folded, channels-last, inference_mode)")):  # fmt: skip
         best = result.min(name)
@@ -57,6 +58,9 @@ def bench_model(device: torch.device, repeats: int, peak: Peak, policy: Policy =
                    f"{gflop / best * 1e3:5.0f} GFLOP/s, {peak.fraction(gflop, best):4.0%} of peak")  # fmt: skip
     click.echo(f"  {result.figure('straightforward', 'fast', peak.fraction(gflop, result.min('fast')))} "
                f"(goal >= 1.5x); max |diff|: flow {flow_error:.1e}, try-on {image_error:.1e}")  # fmt: skip
+    if device.type == "cpu":
+        for line in profile_forward(fastest, gflop).describe(result.min("fast"), peak):
+            click.echo(f"  fast path {line}")
 
 
 def correlation_flops(shape: tuple[int, ...], *, backward: bool, displacements: int = 49) -> float:
@@ -66,7 +70,7 @@ def correlation_flops(shape: tuple[int, ...], *, backward: bool, displacements: 
     return (3 if backward else 1) * 2 * displacements * batch * channels * height * width / 1e9
 
 
-def bench_correlation(device: torch.device, repeats: int, peak: Peak, policy: Policy = DEFAULT_POLICY) -> None:
+def bench_correlation(device: torch.device, repeats: int, policy: Policy = DEFAULT_POLICY) -> None:
     """The 49 shifted products under autograd against :func:`~pftryon.layers.local_correlation`."""
     click.echo("\nCorrelation (49 displacements, 256 channels) vs the loop of 49 shifted products under autograd; "
                "ms min / median")  # fmt: skip
@@ -86,7 +90,7 @@ def bench_correlation(device: torch.device, repeats: int, peak: Peak, policy: Po
                     return fn(first, second)
             return torch.autograd.grad((fn(first, second) * upstream).sum(), (first, second))
 
-        result = compare(
+        result, peak = compare_with_peak(
             {"loop": lambda: run(local_correlation_reference), "ours": lambda: run(local_correlation)},
             repeats=repeats,
             device=device,
@@ -95,6 +99,6 @@ def bench_correlation(device: torch.device, repeats: int, peak: Peak, policy: Po
         fraction = peak.fraction(correlation_flops(shape, backward=backward), result.min("ours"))
         click.echo(f"  {label:36s} loop {result.min('loop'):7.1f} / {result.median('loop'):7.1f} | ours "
                    f"{result.min('ours'):7.1f} / {result.median('ours'):7.1f} | "
-                   f"{result.figure('loop', 'ours', fraction)}")  # fmt: skip
+                   f"{result.figure('loop', 'ours', fraction, peak.gflops)}")  # fmt: skip
     click.echo("  (goal >= 3x; memory-bound: element-wise products, hence the small share of peak; the gain is in the "
                "adjoint)")  # fmt: skip

@@ -185,10 +185,12 @@ class Comparison:
             text += "; BUSY: no quiet round, figures not comparable)" if self.busy else ", repeated)"
         return text
 
-    def figure(self, slow: str, fast: str, fraction: float | None = None) -> str:
-        """``speed-up 1.10x / 1.08x (min / median); 65% of peak; outside load 0.02``."""
+    def figure(self, slow: str, fast: str, fraction: float | None = None, peak_gflops: float | None = None) -> str:
+        """``speed-up 1.10x / 1.08x (min / median); 65% of peak (72 GFLOP/s); outside load 0.02``."""
         best, median = self.ratio(slow, fast)
         share = "" if fraction is None else f"; {fraction:.{0 if fraction >= 0.1 else 1}%} of peak"
+        if fraction is not None and peak_gflops is not None:
+            share += f" ({peak_gflops:.0f} GFLOP/s)"
         return f"speed-up {best:.2f}x / {median:.2f}x (min / median){share}; {self.describe_load()}"
 
 

@@ -14,8 +14,8 @@ import click
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.speed.peak import Peak
-from bench.speed.timing import DEFAULT_POLICY, Policy, compare
+from bench.speed.peak import compare_with_peak
+from bench.speed.timing import DEFAULT_POLICY, Policy
 from pftryon import PBAFN, save_pretrained
 from pftryon.models.afwm import AFWM
 from pftryon.representation import pose_maps
@@ -108,7 +108,6 @@ def _pf_warp_step(
 
 def bench_width(
     repeats: int,
-    peak: Peak,
     policy: Policy = DEFAULT_POLICY,
     *,
     width: float = 0.125,
@@ -143,12 +142,12 @@ def bench_width(
             }
             with FlopCounterMode(display=False) as counter:
                 steps["scaled"]()
-            result = compare(steps, repeats=repeats, warmup=1, policy=policy)
+            result, peak = compare_with_peak(steps, repeats=repeats, warmup=1, policy=policy)
         label = f"{size[0]}x{size[1]}"
         fraction = peak.fraction(counter.get_total_flops() / 1e9, result.min("scaled"))
         results[f"{label}_min"], results[f"{label}_median"] = result.ratio("official", "scaled")
         results[f"{label}_peak_fraction"], results[f"{label}_load"] = fraction, result.load
         click.echo(f"  {label:8s} official heads {result.min('official'):7.0f} / {result.median('official'):7.0f} | "
                    f"scaled heads {result.min('scaled'):7.0f} / {result.median('scaled'):7.0f} | "
-                   f"{result.figure('official', 'scaled', fraction)}")  # fmt: skip
+                   f"{result.figure('official', 'scaled', fraction, peak.gflops)}")  # fmt: skip
     return results
