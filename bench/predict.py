@@ -197,6 +197,11 @@ def predict(
     identity = _identity(method, data, names, dtype)
     if not redo:
         _check_manifest(out / MANIFEST, identity)
+    rank, world = _world()
+    block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
+    todo = [k for k in block if redo or not (out / f"{names[k]}.png").is_file()]
+    if not todo and (out / MANIFEST).is_file():  # finished: nothing to compute, not even the precision record
+        return PredictResult(out, 0, len(block), json.loads((out / MANIFEST).read_text()))
     device = torch.device(device)
     method.to(device)
     run, precision = _at_dtype(method, dataset, indices, names, dtype, batch_size, device)
@@ -213,12 +218,9 @@ def predict(
         "output": "PNG, (x + 1) / 2 * 255 truncated to uint8 (the official test's conversion)",
         **run_metadata(),
     }  # fmt: skip
-    rank, world = _world()
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0 and (redo or not (out / MANIFEST).is_file()):
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
-    todo = [k for k in block if redo or not (out / f"{names[k]}.png").is_file()]
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip
     position = iter(todo)

@@ -25,6 +25,7 @@ from bench.report.tables import (
     markdown,
     method_order,
     place,
+    precision_tables,
     prepare,
     quality_tables,
     setting,
@@ -91,8 +92,8 @@ def write_report(
     atomic_write(paths[0], results.reset_index(drop=True).iloc[frame.index][list(COLUMNS)].to_csv(index=False))
     frame = frame.reset_index(drop=True)
     order = method_order(frame, run)
-    quality, latency = quality_tables(frame, run), latency_tables(frame, run)
-    atomic_write(paths[1], markdown(run, quality, latency))
+    quality, latency, precision = quality_tables(frame, run), latency_tables(frame, run), precision_tables(frame, run)
+    atomic_write(paths[1], markdown(run, quality, latency, precision))
 
     drawn, skipped_plots = write_plots(frame, order, out / "plots") if plots else ([], [("all", "plots=False")])
     for name, reason in skipped_plots:
@@ -108,7 +109,7 @@ def write_report(
         _logger.warning(warning)
 
     page = render_html(
-        run, out, quality=quality, latency=latency, plots=drawn, skipped_plots=skipped_plots,
+        run, out, quality=quality, latency=latency, precision=precision, plots=drawn, skipped_plots=skipped_plots,
         missing_cells=_missing_cells(frame), grid=grid, grid_methods=grid_methods, grid_warnings=grid_warnings,
     )  # fmt: skip
     paths.append(out / "index.html")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.plots import Plot
-from bench.report.tables import MISSING, Table
+from bench.report.tables import MISSING, PRECISION_HEADING, Table
 
 __all__ = ["render_html"]
 
@@ -171,6 +171,7 @@ def render_html(
     *,
     quality: Sequence[Table],
     latency: Sequence[Table],
+    precision: Sequence[Table] = (),
     plots: Sequence[Plot],
     skipped_plots: Sequence[tuple[str, str]],
     missing_cells: Sequence[str],
@@ -185,6 +186,7 @@ def render_html(
         out_dir: where the page goes; image paths are written relative to it.
         quality: the quality tables.
         latency: the latency tables.
+        precision: the low-precision rows against their fp32 twins.
         plots: the plots written.
         skipped_plots: ``(name, reason)`` per plot not drawn.
         missing_cells: one line per cell that could not be computed.
@@ -202,7 +204,8 @@ def render_html(
         return Path(os.path.relpath(path, out_dir)).as_posix()
 
     sections: list[tuple[str, str, str]] = []  # (anchor, title, body)
-    for anchor, title, tables in (("quality", "Quality", quality), ("latency", "Latency", latency)):
+    for anchor, title, tables in (("quality", "Quality", quality), ("precision", PRECISION_HEADING, precision),
+                                  ("latency", "Latency", latency)):  # fmt: skip
         if tables:
             sections.append((anchor, title, "".join(_table_html(t, f"{anchor}-{i}") for i, t in enumerate(tables))))
     if plots:

@@ -8,7 +8,7 @@ computed shows a letter that points to its reason below the table.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import ascii_lowercase
 from typing import Any
@@ -42,6 +42,7 @@ COLUMNS = (
 """The columns of the results table, in the order ``results.csv`` has them."""
 
 MEASURED, PUBLISHED = "measured", "published"
+PRECISION_HEADING = "Low precision against fp32"
 MISSING = "–"
 """What an empty cell shows: no row for it in this run (a row with a NaN value shows its reason instead)."""
 
@@ -310,6 +311,40 @@ def latency_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     return tables
 
 
+def precision_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
+    """Per dataset and split: each low-precision row's change against the same method's fp32 row, per measured
+    quality metric (cell: the difference, then ``fp32 -> low``). Rows come from ``run["methods"]`` entries with a
+    ``dtype`` below fp32 and the ``method`` they lower; no table without such a row and its fp32 twin."""
+    lowered = {key: info["method"] for key, info in (run.get("methods") or {}).items()
+               if isinstance(info, Mapping) and info.get("dtype", "fp32") != "fp32" and "method" in info}  # fmt: skip
+    quality = frame[~_is_speed(frame) & (frame["source"] == MEASURED) & frame["value"].notna()]
+    protocols = _ordered(frame["protocol"], run.get("protocols") or {})
+    metric_rank = {name: i for i, name in enumerate(METRICS)}
+    tables = []
+    for (dataset, split), group in quality.groupby(["dataset", "split"], sort=True):
+        values = {(r["method"], r["protocol"], r["metric"]): r["value"] for r in group.to_dict("records")}
+        present = set(group["method"])
+        pairs = {key: base for key, base in lowered.items() if key in present and base in present}
+        columns = tuple(
+            Column(p, m, f"Δ {METRICS[m].heading} ({p})")
+            for p, m in sorted({(p, m) for (k, p, m) in values if k in pairs},
+                               key=lambda pm: (protocols.index(pm[0]), metric_rank[pm[1]]))
+        )  # fmt: skip
+        rows = []
+        for key, base in pairs.items():
+            cells: list[Cell | None] = []
+            for column in columns:
+                low = values.get((key, column.protocol, column.metric))
+                full = values.get((base, column.protocol, column.metric))
+                digits = METRICS[column.metric].digits
+                cells.append(None if low is None or full is None else
+                             Cell(f"{low - full:+.{digits}f}", f"{full:.{digits}f} → {low:.{digits}f}"))  # fmt: skip
+            rows.append(Row(key, MEASURED, None, _counts(group[group["method"] == key]["n"]), tuple(cells)))
+        if rows:
+            tables.append(Table(f"{place(dataset, split)}: against fp32", columns, tuple(rows), (), ()))
+    return tables
+
+
 def _md(text: str) -> str:
     """Text safe inside a Markdown table cell."""
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
@@ -339,8 +374,11 @@ def _markdown_table(table: Table) -> list[str]:
     return lines
 
 
-def markdown(run: Mapping[str, Any], quality: list[Table], latency: list[Table]) -> str:
-    """``table.md``: the suite's name and description, the quality tables, the latency tables, skips and warnings."""
+def markdown(
+    run: Mapping[str, Any], quality: Sequence[Table], latency: Sequence[Table], precision: Sequence[Table] = ()
+) -> str:
+    """``table.md``: the suite's name and description, the quality tables, the low-precision changes, the latency
+    tables, skips and warnings."""
     suite = run["suite"]
     lines = [f"# pftryon bench: {_md(suite['name'])}", ""]
     if suite.get("description"):
@@ -351,7 +389,7 @@ def markdown(run: Mapping[str, Any], quality: list[Table], latency: list[Table])
         "Published rows are never merged with measured ones.",
         "",
     ]
-    for heading, tables in (("Quality", quality), ("Latency", latency)):
+    for heading, tables in (("Quality", quality), (PRECISION_HEADING, precision), ("Latency", latency)):
         if not tables:
             continue
         lines += [f"## {heading}", ""]

@@ -18,12 +18,13 @@ from typing import Any
 from bench.config_files import ConfigFolder
 from bench.data import DATASETS
 from bench.methods import METHODS
+from bench.precision import INFERENCE_DTYPES
 from bench.protocols import load_protocol
 from pftryon.config_mapping import from_mapping
 
 __all__ = [
     "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "SUITE_DIR", "Suite", "TrainSpec", "list_suites",
-    "load_suite",
+    "load_suite", "method_key",
 ]  # fmt: skip
 
 SUITE_DIR = Path(__file__).parents[1] / "suites"
@@ -48,24 +49,38 @@ class TrainSpec:
     run: str
 
 
+def method_key(name: str, dtype: str) -> str:
+    """A method row's key: ``name`` in fp32, ``<name>-<dtype>`` below."""
+    return name if dtype == "fp32" else f"{name}-{dtype}"
+
+
 @dataclass(frozen=True)
 class MethodSpec:
     """One method row: a registered name, its checkpoints folder (official files or a pftryon checkpoint) or how the
-    suite trains it, and an optional display ``label`` (default: the method's title)."""
+    suite trains it, an optional display ``label`` (default: the method's title), and the inference ``dtype``
+    (``fp32``; opt-in ``bf16`` / ``int8``, :mod:`bench.precision`): a low-precision row is its own row, keyed
+    ``<name>-<dtype>``, timed at its dtype and compared with the same method's fp32 row in the report."""
 
     name: str
     checkpoints: str | None = None
     train: TrainSpec | None = None
     label: str | None = None
+    dtype: str = "fp32"
 
     def __post_init__(self) -> None:
         _require(
             [
                 (self.name in METHODS, f"unknown method {self.name!r}; registered: {', '.join(sorted(METHODS))}"),
                 (not (self.checkpoints and self.train), "give checkpoints or train, not both"),
+                (self.dtype in INFERENCE_DTYPES, f"dtype must be one of {', '.join(INFERENCE_DTYPES)}"),
             ],
             f"method {self.name!r}",
         )
+
+    @property
+    def key(self) -> str:
+        """The row's name in tables and folders: the method's name, with ``-<dtype>`` below fp32."""
+        return method_key(self.name, self.dtype)
 
 
 @dataclass(frozen=True)
@@ -172,7 +187,7 @@ class Suite:
     version: int = 1
 
     def __post_init__(self) -> None:
-        names = [m.name for m in self.methods]
+        names = [m.key for m in self.methods]
         for protocol in self.protocols:
             try:
                 load_protocol(protocol)
@@ -251,18 +266,22 @@ class Suite:
             hits = [m for m in data["methods"] if m["name"] == name]
             if not hits:
                 raise ValueError(f"--checkpoints-for {name}: no such method in suite {self.name}")
-            hits[0].update(checkpoints=path, train=None)
+            for hit in hits:  # every precision of the method
+                hit.update(checkpoints=path, train=None)
         for kind, names in (only or {}).items():
             if kind not in ("method", "dataset", "protocol"):
                 raise ValueError(f"--only {kind}=...: expected method=, dataset= or protocol=")
-            present = {"method": [m["name"] for m in data["methods"]], "protocol": data["protocols"],
+            keys = [method_key(m["name"], m["dtype"]) for m in data["methods"]]
+            present = {"method": keys, "protocol": data["protocols"],
                        "dataset": [d["label"] or d["name"] for d in data["datasets"]]}[kind]  # fmt: skip
-            unknown = sorted(set(names) - set(present) - {d["name"] for d in data["datasets"]})
+            unknown = sorted(set(names) - set(present) - {d["name"] for d in data["datasets"]} -
+                             {m["name"] for m in data["methods"]})  # fmt: skip
             if unknown:
                 raise ValueError(f"--only {kind}={','.join(names)}: {', '.join(unknown)} not in suite {self.name} "
                                  f"({', '.join(present)})")  # fmt: skip
-            if kind == "method":
-                data["methods"] = [m for m in data["methods"] if m["name"] in names]
+            if kind == "method":  # a name keeps all its precisions; a key (pf_afn-int8) that row alone
+                data["methods"] = [m for m, key in zip(data["methods"], keys, strict=True)
+                                   if m["name"] in names or key in names]  # fmt: skip
             elif kind == "dataset":
                 data["datasets"] = [d for d in data["datasets"] if d["name"] in names or d["label"] in names]
             else:

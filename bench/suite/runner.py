@@ -66,24 +66,35 @@ class SuiteResult:
 class _Method:
     spec: MethodSpec
     method: TryOnMethod
+    precision: dict[str, Any] = field(default_factory=dict)  # below fp32: predict's record (error against fp32)
 
     @property
     def name(self) -> str:
-        return self.spec.name
+        """The row's key (:attr:`MethodSpec.key`)."""
+        return self.spec.key
 
     def identity(self) -> dict[str, Any]:
-        return {"method": self.name, "config": self.method.config,
-                "checkpoints": sorted(self.method.checkpoints.values())}  # fmt: skip
+        low = {} if self.spec.dtype == "fp32" else {"dtype": self.spec.dtype}  # fp32 cells keep their keys
+        return {"method": self.spec.name, "config": self.method.config,
+                "checkpoints": sorted(self.method.checkpoints.values()), **low}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class _Timed:
-    """What latency needs of a method: its name, :data:`bench.latency.LATENCY_MODELS` key and architecture config
-    (timing uses deterministic stand-in weights, so a method is timed even when its checkpoints are absent)."""
+    """What latency needs of a method: its row's key, :data:`bench.latency.LATENCY_MODELS` key, architecture config
+    (timing uses deterministic stand-in weights, so a method is timed even when its checkpoints are absent) and the
+    dtypes it is timed at (a low-precision row: its own only; else the sweep's)."""
 
     name: str
     latency_model: str
     config: dict[str, Any]
+    dtypes: tuple[str, ...] | None = None
+
+    @classmethod
+    def of(cls, spec: MethodSpec, config: dict[str, Any]) -> _Timed:
+        """The row ``spec`` timed with architecture ``config``."""
+        own = None if spec.dtype == "fp32" else (spec.dtype,)
+        return cls(spec.key, method_class(spec.name).card.latency_model, config, own)
 
 
 def _row(**values: Any) -> dict[str, Any]:
@@ -116,7 +127,7 @@ def _missing_inputs(suite: Suite) -> list[str]:
         if absent and not (folder / CHECKPOINT_CONFIG).is_file():
             problems.append(f"method {spec.name}: {folder / absent[0]} not found (expected {', '.join(absent)} or a "
                             f"pftryon checkpoint; {card.weights_source})")  # fmt: skip
-    return problems
+    return list(dict.fromkeys(problems))  # a method at two precisions is named once
 
 
 def _without_missing(suite: Suite, problems: list[str]) -> Suite:
@@ -264,7 +275,7 @@ def _latency_cells(method: _Timed, sizes: list[tuple[int, int]], spec: LatencySp
                              note="no CUDA device on this machine: GPU latency not measured"))  # fmt: skip
             continue
         label = _device_label(device)
-        for size, batch, dtype in itertools.product(sizes, spec.batches, spec.dtypes):
+        for size, batch, dtype in itertools.product(sizes, spec.batches, method.dtypes or spec.dtypes):
             point = {"model": method.latency_model, "config": method.config, "size": list(size),
                      "batch": batch, "dtype": dtype, "device": label, "torch": torch.__version__,
                      "warmup": spec.warmup, "iters": spec.iters, "compile": spec.compile}  # fmt: skip
@@ -280,11 +291,11 @@ def _latency_cells(method: _Timed, sizes: list[tuple[int, int]], spec: LatencySp
     return rows
 
 
-def _quality_rows(method: str, dataset: PreparedDataset, protocol: str, metrics: dict[str, Any]) -> list[dict]:
+def _quality_rows(method: _Method, dataset: PreparedDataset, protocol: str, metrics: dict[str, Any]) -> list[dict]:
     rows = []
     for metric, entry in metrics.items():
-        base = {"method": method, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
-                "metric": metric}  # fmt: skip
+        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
+                "metric": metric, "dtype": method.spec.dtype}  # fmt: skip
         if "absent" in entry:
             rows.append(_row(**base, note=entry["absent"]))
         elif metric.startswith("fid") or metric == "fd_dinov2":
@@ -339,8 +350,10 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
     for mode, loader in dataset.loaders.items():
         result = predict(method.method, loader, folder / mode, batch_size=suite.batch_size, device=device,
                          save_flow=dataset.truth is not None and mode == "unpaired",
-                         fingerprint=dataset.fingerprints[mode])  # fmt: skip
+                         fingerprint=dataset.fingerprints[mode], dtype=method.spec.dtype)  # fmt: skip
         notes += [n for n in result.manifest["notes"] if n not in notes]
+        if method.spec.dtype != "fp32":
+            method.precision[f"{dataset.key} {mode}"] = result.manifest["precision"]
         out[mode] = folder / mode
     return out
 
@@ -404,24 +417,25 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: 
             except InputError as err:  # e.g. a resolution the protocol's source does not support
                 why = str(err).replace(str(ctx.work), "<work>")  # the table stays the same wherever --work is
                 absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
-        rows += _quality_rows(method.name, dataset, name, cell["metrics"])
+        rows += _quality_rows(method, dataset, name, cell["metrics"])
         ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
         if cell.get("matching") or cell.get("resize"):
             ctx.evaluations.append({"method": method.name, "dataset": dataset.key, "protocol": name,
                                     "matching": cell.get("matching"), "resize": cell.get("resize")})  # fmt: skip
-        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name}
+        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name,
+                "dtype": method.spec.dtype}  # fmt: skip
         rows += [_row(**base, metric=m, note=why) for m, why in absent.items()]
     if dataset.truth is not None:
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
         compute = functools.partial(_truth_cell, dataset, folders["unpaired"], ctx.suite.batch_size, ctx.device)
-        rows += _quality_rows(method.name, dataset, TRUTH_PROTOCOL, ctx.cells.get_or_compute(key, compute))
+        rows += _quality_rows(method, dataset, TRUTH_PROTOCOL, ctx.cells.get_or_compute(key, compute))
     return rows
 
 
 def _unavailable(ctx: _Context, method: _Method, dataset: PreparedDataset, protocols: dict[str, Protocol],
                  why: str) -> list[dict[str, Any]]:  # fmt: skip
     """One empty cell with ``why`` per metric the method would have had on the dataset."""
-    base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split}
+    base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "dtype": method.spec.dtype}
     rows = [_row(**base, protocol=name, metric=m, note=why)
             for name, protocol in protocols.items() for m in ctx.suite.metrics if m in protocol.metrics]  # fmt: skip
     if dataset.truth is not None:
@@ -445,9 +459,11 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
                 timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     def card(m: _Method) -> dict[str, Any]:
         c = m.method.card
+        low = {} if m.spec.dtype == "fp32" else {"method": m.spec.name, "dtype": m.spec.dtype,
+                                                 "precision": m.precision}  # fmt: skip
         return {"title": c.title, "family": c.family, "citation": c.citation, "inputs": list(c.inputs),
                 "parser_free": c.parser_free, "config": m.method.config, "checkpoints": m.method.checkpoints,
-                "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None}  # fmt: skip
+                "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None, **low}  # fmt: skip
 
     return {
         "suite": suite.to_dict(),
@@ -489,10 +505,10 @@ def run_suite(
     skipped = _missing_inputs(suite)
     if skipped and not skip_missing:
         raise InputError("; ".join(skipped) + " (or --skip-missing to run the rest)")
-    names = [m.name for m in suite.methods]
+    specs = suite.methods
     if skipped:
         suite = _without_missing(suite, skipped)
-    skipped_methods = [n for n in names if n not in {m.name for m in suite.methods}]
+    skipped_methods = [s for s in specs if s.key not in {m.key for m in suite.methods}]
     work = Path(work)
     ctx = _Context(suite, work, device, Path(weights_dir) if weights_dir else None, CellCache(work / "cells"),
                    report, [], allow_unofficial_weights=allow_unofficial_weights)  # fmt: skip
@@ -516,8 +532,7 @@ def run_suite(
             rows += _quality(ctx, method, dataset, folders, protocols)
     timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"], 1)
     native = list(dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets))
-    timed = [_Timed(m.name, m.method.card.latency_model, m.method.config) for m in methods]
-    timed += [_Timed(name, method_class(name).card.latency_model, {}) for name in skipped_methods]
+    timed = [_Timed.of(m.spec, m.method.config) for m in methods] + [_Timed.of(s, {}) for s in skipped_methods]
     for sweep in suite.latency:
         sizes = [tuple(s) for s in sweep.sizes] if sweep.sizes else native
         for method in timed:

@@ -223,3 +223,34 @@ def test_pfafn_table1_on_the_real_fixture_pairs(official, shared_dir, tmp_path):
         assert "needs the sample field 'parse', which dataset viton-pfafn" in ssim.loc[parser_based, "note"]
     warnings = json.loads((tmp_path / "r" / "run.json").read_text())["warnings"]
     assert any("2 of 2 pairs of the paired list put another garment on the person" in w for w in warnings)
+
+
+def test_a_low_precision_row_is_its_own_row_timed_at_its_dtype_and_compared_with_fp32(tiny_pfafn, tmp_path):
+    suite = {**SUITE, "methods": [{"name": "pf_afn", "checkpoints": "elsewhere"},
+                                  {"name": "pf_afn", "checkpoints": "elsewhere", "dtype": "int8"}],
+             "protocols": ["pfafn"], "literature": [], "qualitative": None,
+             "latency": {"devices": ["cpu"], "batches": [1], "dtypes": ["fp32"], "warmup": 0, "iters": 1}}  # fmt: skip
+    (tmp_path / "suite.yaml").write_text(yaml.safe_dump(suite))
+    loaded = load_suite(str(tmp_path / "suite.yaml")).override(checkpoints={"pf_afn": str(tiny_pfafn)})
+    assert [m.checkpoints for m in loaded.methods] == [str(tiny_pfafn)] * 2  # every precision of the method
+    assert [m.key for m in loaded.override(only={"method": ["pf_afn-int8"]}).methods] == ["pf_afn-int8"]
+    result = run_suite(loaded, work=tmp_path / "work")
+    table = result.results[result.results.source == "measured"]
+    ssim = table[table.metric == "ssim"].set_index("method")
+    assert ssim.loc["pf_afn", "dtype"] == "fp32" and ssim.loc["pf_afn-int8", "dtype"] == "int8"
+    timed = table[table.metric == "ms_per_image"].set_index("method")
+    assert timed.loc["pf_afn", "dtype"] == "fp32" and timed.loc["pf_afn-int8", "dtype"] == "int8"
+    record = result.run["methods"]["pf_afn-int8"]
+    assert record["method"] == "pf_afn" and record["dtype"] == "int8"
+    error = record["precision"]["synthetic-viton paired"]["error_vs_fp32"]
+    assert error["max_abs_diff"] > 0 and record["precision"]["synthetic-viton paired"]["modules"]["gen"] == "int8"
+    paths = write_suite_report(result, tmp_path / "report")
+    page = (tmp_path / "report" / "table.md").read_text()
+    delta = ssim.loc["pf_afn-int8", "value"] - ssim.loc["pf_afn", "value"]
+    section = page.split("## Low precision against fp32")[1].split("## Latency")[0]
+    assert "| pf_afn-int8 |" in section and f"{delta:+.4f}" in section, section
+    assert "Low precision against fp32" in (tmp_path / "report" / "index.html").read_text() and paths
+    again = run_suite(loaded, work=tmp_path / "work")
+    assert (
+        again.run["cells"]["computed"] == 0 and again.run["methods"]["pf_afn-int8"]["precision"] == record["precision"]
+    )
