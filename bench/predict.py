@@ -224,7 +224,7 @@ def predict(
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip
     position = iter(todo)
-    with tqdm(total=len(block), initial=len(block) - len(todo), desc=f"predict {method.card.name}", unit="pair",
+    with tqdm(total=len(block), initial=len(block) - len(todo), desc=f"predict {method.card.name} {dtype}", unit="pair",
               disable=not progress or rank != 0) as bar:  # fmt: skip
         for batch in loader:
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}

@@ -328,7 +328,7 @@ def _load_methods(suite: Suite, work: Path, device: str, progress: Progress) -> 
         if spec.train is not None:
             folder = train_method(spec.train.recipe, spec.train.run, work, device, progress)
         methods.append(_Method(spec, create_method(spec.name, folder)))
-        progress(f"method {spec.name}: {', '.join(methods[-1].method.checkpoints) or 'no weights'}")
+        progress(f"method {spec.key}: {', '.join(methods[-1].method.checkpoints) or 'no weights'}")
     return methods
 
 
