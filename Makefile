@@ -26,8 +26,9 @@ test: setup
 bench: setup
 	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic --overwrite
 
-# The speed benchmarks (PF-AFN inference fast path, correlation, synthetic data, dataset cache, start-up): each
-# figure with its min / median ratio, share of the measured fp32 peak and the load other processes put on the CPUs.
+# The speed benchmarks (PF-AFN inference fast path and its time split, correlation, synthetic data, dataset cache,
+# start-up, the width knob): each figure with its min / median ratio, share of the fp32 peak timed in the same rounds
+# and the load other processes put on the CPUs.
 bench-speed: setup
 	$(BIN)/python -m bench.speed all
 
