@@ -1,4 +1,4 @@
-"""Folders of declarative YAML configs (protocols, suites): lookup by name or path, and ``include:`` chains.
+"""Folders of declarative YAML configs (protocols, suites, recipes): lookup by name or path, ``include:`` chains.
 
 A config is a shipped file (``<folder>/<name>.yaml``, found by name) or any YAML path. ``include: <name or path>``
 merges the included config under the including one's keys: mappings are merged key by key, anything else (lists,
@@ -27,7 +27,7 @@ def merge_mappings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, 
 
 @dataclass(frozen=True)
 class ConfigFolder:
-    """The shipped configs of one ``kind`` (``protocol``, ``suite``) in ``folder``."""
+    """The shipped configs of one ``kind`` (``protocol``, ``suite``, ``recipe``) in ``folder``."""
 
     folder: Path
     kind: str
@@ -60,7 +60,11 @@ class ConfigFolder:
         path = self.path(name)
         if name in seen:
             raise ValueError(f"{path}: include cycle {' -> '.join((*seen, name))}")
-        data = yaml.safe_load(path.read_text()) or {}
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (UnicodeDecodeError, yaml.YAMLError) as err:
+            reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ValueError(f"{path}: not a readable YAML file ({reason})") from None
         if not isinstance(data, dict):
             raise ValueError(f"{path}: expected a mapping")
         parent = data.pop("include", None)

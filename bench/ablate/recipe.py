@@ -10,8 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.config_files import ConfigFolder
 from bench.data.synthetic.render import BACKGROUNDS, CATEGORIES
 from bench.metrics import functional as MF
 from bench.training import TRAINABLE
@@ -21,6 +20,7 @@ from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, TrainCo
 __all__ = ["DataRecipe", "EvalRecipe", "Recipe", "StageRecipe", "Variant", "list_recipes", "load_recipe"]
 
 RECIPE_DIR = Path(__file__).parents[1] / "recipes"
+_FILES = ConfigFolder(RECIPE_DIR, "recipe")
 _LAYOUTS = ("viton",)
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
@@ -248,21 +248,10 @@ class Recipe:
 
 def list_recipes() -> list[str]:
     """Names of the recipes shipped in ``bench/recipes``."""
-    return sorted(p.stem for p in RECIPE_DIR.glob("*.yaml"))
+    return _FILES.names()
 
 
 def load_recipe(name_or_path: str | os.PathLike[str]) -> Recipe:
-    """A shipped recipe by name (``synthetic-small``) or any recipe YAML by path."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = RECIPE_DIR / f"{name_or_path}.yaml"
-        if not path.is_file():
-            raise ValueError(f"Unknown recipe {str(name_or_path)!r}; shipped: {', '.join(list_recipes())}, or a path")
-    if not path.is_file():
-        raise ValueError(f"{path}: recipe file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{path}: not a readable YAML file ({reason})") from None
-    return Recipe.from_dict(data, where=str(path))
+    """A shipped recipe by name (``synthetic-small``) or any recipe YAML by path, with its ``include`` chain."""
+    name = str(name_or_path)
+    return Recipe.from_dict(_FILES.load(name), where=str(_FILES.path(name)))

@@ -114,6 +114,15 @@ def test_unknown_recipe_keys_are_errors(tmp_path: Path) -> None:
         Recipe.from_dict({**recipe, "variants": [{"name": "x", "knowledge": "parser", "distill": "none"}]})
 
 
+def test_a_recipe_includes_another_and_overrides_only_what_it_names(tmp_path: Path) -> None:
+    scaled, base = load_recipe("synthetic-small-scaled").to_dict(), load_recipe("synthetic-small").to_dict()
+    assert {k for k in base if scaled[k] != base[k]} == {"name", "description", "scale_flow_heads"}
+    assert scaled["scale_flow_heads"] is True and base["scale_flow_heads"] is False
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({"include": "smoke", "name": "mine", "seed": 7}))
+    mine = load_recipe(tmp_path / "mine.yaml")
+    assert mine.seed == 7 and mine.stages == load_recipe("smoke").stages
+
+
 def test_the_shipped_recipe_plans_the_tutor_once_and_every_student_at_every_noise(tmp_path: Path) -> None:
     recipe = load_recipe("synthetic-small")
     plan = plan_runs(recipe, tmp_path)
