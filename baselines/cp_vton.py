@@ -319,6 +319,8 @@ class GMMWarp(nn.Module):
     """CP-VTON's GMM and the warp of the garment by its grid: what :class:`CPVTON` and
     :class:`~baselines.tps_only.TPSOnly` share (arguments as :class:`CPVTON`'s; ``config`` records them)."""
 
+    agnostic_channels = _AGNOSTIC_CHANNELS  # the person representation's channels (cp_vton_agnostic)
+
     def __init__(
         self,
         *,

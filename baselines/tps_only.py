@@ -16,8 +16,6 @@ from pftryon.models import load_state_dict_checked, read_state_dict
 
 __all__ = ["TPSOnly"]
 
-_AGNOSTIC_CHANNELS = 22  # the GMM's person representation
-
 
 class TPSOnly(GMMWarp):
     """``TPSOnly()(agnostic, cloth, cloth_mask, person)``: ``person * (1 - m) + warped_cloth * m``.
@@ -47,7 +45,7 @@ class TPSOnly(GMMWarp):
         Raises:
             ValueError: If an input does not have the expected shape.
         """
-        self.check_inputs(agnostic=(agnostic, _AGNOSTIC_CHANNELS), cloth=(cloth, 3), cloth_mask=(cloth_mask, 1),
+        self.check_inputs(agnostic=(agnostic, self.agnostic_channels), cloth=(cloth, 3), cloth_mask=(cloth_mask, 1),
                           person=(person, 3))  # fmt: skip
         warped = self.warp_garment(agnostic, cloth, cloth_mask)
         mask = warped["warped_mask"]
