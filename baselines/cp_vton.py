@@ -6,9 +6,9 @@ with them. The try-on module (TOM), a U-Net with resize-convolutions, renders th
 blends the warped cloth in. CP-VTON+ feeds the GMM the cloth *mask* instead of the cloth and gives the
 TOM the warped mask as an extra input channel.
 
-Written from shared/reference/pfafn_spec.md §6 (numerical conventions in §0). Module paths, parameter
+Written from docs/reference/method.md §6 (numerical conventions in §0). Module paths, parameter
 names and shapes follow the official code, so the released ``gmm_final.pth`` / ``tom_final.pth`` load
-unchanged; shared/conformance/manifests/cpvton{,plus}_{gmm,tom}.json pin them. The person
+unchanged; tests/conformance/manifests/cpvton{,plus}_{gmm,tom}.json pin them. The person
 representation is built by :mod:`baselines.cp_vton_agnostic`.
 """
 

@@ -1,4 +1,4 @@
-"""CP-VTON's cloth-agnostic person representation (shared/reference/pfafn_spec.md §6.1).
+"""CP-VTON's cloth-agnostic person representation (docs/reference/method.md §6.1).
 
 ``agnostic = cat[shape (1), head image (3), pose maps (18)]``, 22 channels in [-1, 1], built from a LIP
 parse map, the person image and 18 OpenPose COCO keypoints the way the official ``cp_dataset.py`` builds

@@ -4,12 +4,12 @@ The warp module keeps PF-AFN's cascaded flow estimator (correlation, ``netMain``
 composition) but replaces its two ResBlock encoders and FPNs by two MobileNetV2 feature pyramids. The
 generator is a MobileNetV2 U-Net. The composition is PF-AFN's.
 
-Written from shared/conformance/fsvton_dmvton.md §2 (the official code is
+Written from docs/reference/conformance.md §7 (the official code is
 ``pipelines/dmvton_pipeline.py`` ``DMVTONPipeline(align_corners=True)``, which builds
 ``models/warp_modules/mobile_afwm.py`` ``MobileAFWM(3, True)`` and ``models/generators/mobile_unet.py``
 ``MobileNetV2_unet(7, 4)``, at KiseKloset/DM-VTON 8dc7048). Module paths, parameter names and shapes follow
 the official code, so the released ``dmvton_pf_warp.pt`` / ``dmvton_pf_gen.pt`` load unchanged;
-shared/conformance/manifests/dmvton_{warp,gen}.json pin them. Every ``grid_sample`` uses
+tests/conformance/manifests/dmvton_{warp,gen}.json pin them. Every ``grid_sample`` uses
 ``align_corners=True``, as ``scripts/test.sh`` (``--align_corners``) and the pipeline's default do.
 
 Each feature pyramid applies **one** 3x3 smoothing convolution to all five levels; the official module

@@ -6,11 +6,11 @@ the (already warped) garment features alone, by StyleGAN2-modulated convolutions
 vector computed from the coarsest person and garment features. The generator is PF-AFN's ResUnet,
 unchanged, and so is the composition.
 
-Written from shared/conformance/fsvton_dmvton.md §1 (the official test code is
+Written from docs/reference/conformance.md §6 (the official test code is
 ``test/models/afwm.py`` ``AFWM(opt, 3)``, ``test/models/networks.py`` ``ResUnetGenerator(7, 4, 5, ngf=64)``
 and ``test/test.py`` at SenHe/Flow-Style-VTON ed25d52). Module paths, parameter names and shapes follow the
 official code, so the released ``PFAFN_warp_epoch_101.pth`` / ``PFAFN_gen_epoch_101.pth`` load unchanged;
-shared/conformance/manifests/fsvton_{warp,gen}.json pin them. Every ``grid_sample`` uses
+tests/conformance/manifests/fsvton_{warp,gen}.json pin them. Every ``grid_sample`` uses
 ``align_corners=True`` (the PyTorch 1.1 behaviour the official code was written for).
 
 Training (:mod:`baselines.training.flow`): ``trace=True`` also returns the per-level tensors of the official

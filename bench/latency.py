@@ -26,7 +26,7 @@ How it is timed, and what the columns mean:
   ``/proc/self/statm`` sampled every millisecond by a thread (``rss_sampled_growth``, which can miss
   sub-millisecond peaks); ``None`` without ``/proc``. Activations, workspaces and what the allocator keeps
   count; the weights do not. Never parameter bytes (the DM-VTON "memory" mistake,
-  shared/reference/published_results.md §2).
+  docs/reference/published-results.md §2).
 * ``bf16``/``fp16`` run under ``torch.autocast(device_type, dtype)``: convolutions and matmuls in half precision,
   the ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. ``int8`` (CPU only) times a
   statically quantised copy (:func:`bench.precision.quantize_int8`, calibrated on three other random batches): the

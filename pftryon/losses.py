@@ -1,4 +1,4 @@
-"""Training losses of PF-AFN and its PB-AFN tutor (shared/reference/pfafn_spec.md §2.8, §3.2, §4).
+"""Training losses of PF-AFN and its PB-AFN tutor (docs/reference/method.md §2.8, §3.2, §4).
 
 Every loss is computed in float32, also when the networks run under autocast. Loss functions that
 combine several terms return ``(total, terms)``: the scalar to minimise and each weighted term by name, as

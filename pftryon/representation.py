@@ -1,7 +1,7 @@
 """Person-representation maps shared by the parser-based models (CP-VTON, the PB-AFN tutor).
 
 The maps are drawn with PIL exactly as the official data loaders draw them, so they match by construction
-(see shared/reference/pfafn_spec.md §4.1 and §6.1).
+(see docs/reference/method.md §4.1 and §6.1).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Both successors train PF-AFN's way: a frozen parser-based teacher makes a fake person (the unpaired garment put on
 her), the parser-free student learns to put her own garment back, supervised by the real image, with the warp
-loss ``L_warp`` and adjustable distillation (pfafn_spec.md §4.4-§4.7). Read from the official training code:
+loss ``L_warp`` and adjustable distillation (docs/reference/method.md §4.4-§4.7). Read from the official training
+code:
 
 * FS-VTON, SenHe/Flow-Style-VTON ed25d52: ``train/train_PFAFN_stage1_fs.py``, ``train/train_PFAFN_e2e_fs.py``,
   ``train/scripts/train_PFAFN_{stage1,e2e}_fs.sh``, ``train/options/train_options.py``, ``train/models/networks.py``

@@ -1,6 +1,6 @@
 """MPV (MG-VTON, Dong et al. ICCV 2019) in the LIP-challenge layout, read with the single-pose protocol.
 
-Layout (shared/reference/datasets.md §4)::
+Layout (docs/reference/datasets.md §4)::
 
     <root>/
       all_poseA_poseB_clothes.txt        poseA  poseB  cloth  split   (TAB-separated; or ..._0607.txt)

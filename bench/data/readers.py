@@ -1,6 +1,6 @@
 """Decoding dataset files into tensors, with one-line errors that name the file and what was expected.
 
-Conventions of the reference loaders (shared/reference/datasets.md §0): RGB to [-1, 1]; masks opened as
+Conventions of the reference loaders (docs/reference/datasets.md §0): RGB to [-1, 1]; masks opened as
 'L' and binarised at 128 (the same as ``> 0.5`` on [0, 1]); label maps read as indices with no colour
 conversion (palette PNGs keep their indices); resizing bilinear for images and nearest for masks and
 labels; keypoints scaled with the image.

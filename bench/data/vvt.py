@@ -1,6 +1,6 @@
 """VVT (FW-GAN, Dong et al. ICCV 2019): video try-on, read as one sample per frame.
 
-Two layouts (shared/reference/datasets.md §5):
+Two layouts (docs/reference/datasets.md §5):
 
 (a) ``lip``: the original LIP-challenge release::
 

@@ -23,7 +23,7 @@ from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["CPVTONMethod", "CPVTONPlusMethod", "TPSOnlyMethod"]
 
-# Parse label sets whose indices are LIP's, which CP-VTON's agnostic reads (datasets.md §1b, §2).
+# Parse label sets whose indices are LIP's, which CP-VTON's agnostic reads (docs/reference/datasets.md §1b, §2).
 _LIP_SETS = ("lip20", "lip21", "cihp20")
 
 
@@ -42,9 +42,9 @@ def _lip_parse(batch: Batch, method: str) -> Tensor:
 
 
 class CPVTONMethod(TryOnMethod):
-    """CP-VTON as ``sngyo/cp-vton`` ``test.py`` runs it (spec §6): the 22-channel agnostic (body shape, head, pose)
-    from the LIP parse, person and keypoints (``cp_dataset.py``), the cloth in [-1, 1] and its mask binarised at 128
-    (``cm_array >= 128``), GMM then TOM at the model's fixed size."""
+    """CP-VTON as ``sngyo/cp-vton`` ``test.py`` runs it (docs/reference/method.md §6): the 22-channel agnostic (body
+    shape, head, pose) from the LIP parse, person and keypoints (``cp_dataset.py``), the cloth in [-1, 1] and its mask
+    binarised at 128 (``cm_array >= 128``), GMM then TOM at the model's fixed size."""
 
     card = MethodCard(
         name="cp_vton", title="CP-VTON", family="thin-plate-spline warp + try-on module, parser-based",
@@ -89,7 +89,7 @@ class CPVTONMethod(TryOnMethod):
 
 class CPVTONPlusMethod(CPVTONMethod):
     """CP-VTON+ (``minar09/cp-vton-plus``): the GMM reads the cloth mask, the TOM also the warped mask, and its own
-    head/keep labels for each stage (spec §6.4)."""
+    head/keep labels for each stage (docs/reference/method.md §6.4)."""
 
     card = MethodCard(
         name="cp_vton_plus", title="CP-VTON+", family="thin-plate-spline warp + try-on module, parser-based",

@@ -38,7 +38,7 @@ _DENSEPOSE_FALLBACK = (
 
 
 class PFAFNMethod(TryOnMethod):
-    """PF-AFN as ``PF-AFN_test/test.py`` runs it (shared/reference/pfafn_spec.md §1): the person image, the garment
+    """PF-AFN as ``PF-AFN_test/test.py`` runs it (docs/reference/method.md §1): the person image, the garment
     multiplied by its edge binarised at 0.5 (``test.py``: ``edge = (edge > 0.5)``, ``clothes = clothes * edge``), no
     resize, no parse."""
 
@@ -94,8 +94,9 @@ class WUTONStudentMethod(PFAFNMethod):
 
 
 def tutor_inputs(batch: Batch) -> tuple[Tensor, ...]:
-    """PB-AFN's inputs from a collated batch, as the official training scripts build them (spec §4.1): the parse
-    mapped to the common label set, DensePose (or its parse-derived stand-in), 18 pose maps, the masked garment."""
+    """PB-AFN's inputs from a collated batch, as the official training scripts build them (docs/reference/method.md
+    §4.1): the parse mapped to the common label set, DensePose (or its parse-derived stand-in), 18 pose maps, the
+    masked garment."""
     person = batch["person"]
     labels = set(batch["parse_labels"])
     if len(labels) != 1:
@@ -113,7 +114,7 @@ class PBAFNMethod(TryOnMethod):
     """The PB-AFN tutor (``PF-AFN_train/train_PBAFN_e2e.py``): parse, DensePose and pose instead of the person image.
 
     PF-AFN releases no tutor weights: its checkpoints are the training scripts' ``PBAFN_{warp,gen}_epoch_101.pth``
-    (spec §4.4) or a pftryon training run.
+    (docs/reference/method.md §4.4) or a pftryon training run.
     """
 
     card = MethodCard(

@@ -1,6 +1,6 @@
 """Local correlation (cost volume) of PF-AFN, in pure PyTorch.
 
-Definition (shared/reference/pfafn_spec.md §2.4, FlowNet2 style with kernel size 1 and stride 1)::
+Definition (docs/reference/method.md §2.4, FlowNet2 style with kernel size 1 and stride 1)::
 
     out[b, (dy + d) * (2d + 1) + (dx + d), y, x] = mean_c first[b, c, y, x] * second[b, c, y + dy, x + dx]
 

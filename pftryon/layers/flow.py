@@ -1,9 +1,8 @@
 """Flow-field helpers shared by the appearance-flow models.
 
-Conventions (see shared/reference/pfafn_spec.md §0): a *flow* is an absolute sampling grid in normalised
-coordinates, stored channel-first as ``[B, 2, H, W]`` with channel 0 = x and channel 1 = y, and every
-``grid_sample`` uses ``align_corners=True`` (what PyTorch 0.4 / 1.1 did), so -1 and +1 are the centres of
-the first and last pixels.
+Conventions (see docs/reference/method.md §0): a *flow* is an absolute sampling grid in normalised coordinates,
+stored channel-first as ``[B, 2, H, W]`` with channel 0 = x and channel 1 = y, and every ``grid_sample`` uses
+``align_corners=True`` (what PyTorch 0.4 / 1.1 did), so -1 and +1 are the centres of the first and last pixels.
 """
 
 from __future__ import annotations

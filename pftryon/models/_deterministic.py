@@ -1,4 +1,4 @@
-"""Deterministic, architecture-agnostic weights (the rule of shared/conformance/README.md).
+"""Deterministic, architecture-agnostic weights (the rule of docs/reference/conformance.md §3).
 
 Every tensor is drawn from a generator seeded by the SHA-256 of its state-dict key, so the same key gets
 the same values in any model, in any order. The golden vectors of the official models were computed with

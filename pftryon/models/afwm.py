@@ -1,4 +1,4 @@
-"""AFWM: the appearance-flow warping module of PF-AFN and PB-AFN (shared/reference/pfafn_spec.md §2).
+"""AFWM: the appearance-flow warping module of PF-AFN and PB-AFN (docs/reference/method.md §2).
 
 Module names, nesting and indices follow the official code so that ``warp_model_final.pth`` loads
 unchanged. One class serves inference and training: ``trace=True`` also returns the per-level tensors the

@@ -2,7 +2,7 @@
 
 Both pair an :class:`~pftryon.models.afwm.AFWM` (attribute ``warp``) with a
 :class:`~pftryon.models.resunet.ResUnetGenerator` (attribute ``gen``), as the official code keeps them in
-two checkpoint files. See shared/reference/pfafn_spec.md §1 (test pipeline) and §4.4 (the tutor's use).
+two checkpoint files. See docs/reference/method.md §1 (test pipeline) and §4.4 (the tutor's use).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""ResUnetGenerator: PF-AFN's try-on generator (shared/reference/pfafn_spec.md §3.1).
+"""ResUnetGenerator: PF-AFN's try-on generator (docs/reference/method.md §3.1).
 
 A U-Net whose every level carries two residual blocks on the way down and up; stride-2 3x3 convolutions
 down, nearest x2 upsampling + 3x3 convolution up, BatchNorm, no convolution biases. Nesting and indices

@@ -1,7 +1,7 @@
 """Training configuration: one frozen dataclass, the official hyper-parameters as per-stage defaults.
 
 ``TrainConfig.for_stage("pf-warp")`` gives the settings of the official script for that stage
-(shared/reference/pfafn_spec.md §4); any field can be overridden (``for_stage(..., lr=1e-4)``) or read
+(docs/reference/method.md §4); any field can be overridden (``for_stage(..., lr=1e-4)``) or read
 from YAML (:func:`load_config`). Every field is written into every checkpoint and report.
 """
 
@@ -38,7 +38,8 @@ _OFFICIAL: dict[str, dict[str, Any]] = {
     "pf-e2e": {"lr": 5e-5, "niter": 50, "niter_decay": 50},
     # CP-VTON / CP-VTON+ (sergeywong/cp-vton, minar09/cp-vton-plus train.py): Adam 1e-4 (0.5, 0.999), batch 4,
     # keep_step 100k + decay_step 100k = 200k steps; their LambdaLR is never stepped, so the rate stays 1e-4 for all
-    # 200k (pfafn_spec.md §6.4): 200k x 4 = 800k samples = 56 epochs of VITON's 14,221 train pairs (56.25), no decay.
+    # 200k (docs/reference/method.md §6.4): 200k x 4 = 800k samples = 56 epochs of VITON's 14,221 train pairs (56.25),
+    # no decay.
     "cp-gmm": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
     "cp-tom": {"lr": 1e-4, "niter": 56, "niter_decay": 0},
     "cpplus-gmm": {"lr": 1e-4, "niter": 56, "niter_decay": 0},

@@ -1,4 +1,4 @@
-"""The per-batch tensors the official training scripts derive from parse, DensePose and pose (spec §4.1).
+"""The official training scripts' per-batch tensors from parse, DensePose and pose (docs/reference/method.md §4.1).
 
 Parse maps are in the 14-class common set :data:`~pftryon.train.stage.PARSE_CLASSES`; the official scripts
 use ACGPN labels, mapped here as follows:
@@ -126,7 +126,7 @@ class PersonRepresentation:
 def person_representation(
     parse: torch.Tensor, densepose: torch.Tensor, person: torch.Tensor, pose: torch.Tensor
 ) -> PersonRepresentation:
-    """Build the official derived tensors (spec §4.1) of a batch.
+    """Build the official derived tensors (docs/reference/method.md §4.1) of a batch.
 
     Args:
         parse: common-set labels ``[B, H, W]`` (int64).

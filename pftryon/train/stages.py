@@ -1,4 +1,4 @@
-"""The four training stages of PF-AFN (shared/reference/pfafn_spec.md §4) behind the :class:`Stage` contract.
+"""The four training stages of PF-AFN (docs/reference/method.md §4) behind the :class:`Stage` contract.
 
 =============  ==================================================================================================
 stage          loss
