@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test bench bench-speed bench-metrics corpus lint clean
+.PHONY: setup test test-fast bench bench-speed bench-metrics corpus lint clean
 
 setup: $(STAMP)
 
@@ -21,9 +21,16 @@ $(STAMP): pyproject.toml
 test: setup
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
+# The quick loop: everything but the tests marked slow.
+test-fast: setup
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"
+
 # The embedded default: synthesise data, train PF-AFN and its tutor at CPU scale (reused by fingerprint), score every
-# method under pfafn and hrviton and against the exact ground truth, time them, write reports/synthetic/.
+# method under pfafn and hrviton and against the exact ground truth, time them, write reports/synthetic/. First the
+# suite's metric weights are fetched (LPIPS, FID/KID, IS); offline, one line says what is missing and the suite runs
+# without those metrics (n/a cells).
 bench: setup
+	$(BIN)/pftryon weights fetch --suite synthetic --offline-ok
 	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic --overwrite
 
 # The speed benchmarks (PF-AFN inference fast path and its time split, correlation, synthetic data, dataset cache,

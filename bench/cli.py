@@ -5,7 +5,9 @@ from __future__ import annotations
 import inspect
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,7 +16,16 @@ from bench.errors import EXPECTED_ERRORS, InputError
 from bench.output_dir import check_writable, claim_output
 from bench.precision import INFERENCE_DTYPES
 
+if TYPE_CHECKING:
+    from bench.metrics.needs import Selection
+
 __all__ = ["main"]
+
+
+# eval, bench and ablate: downloads happen only through this flag or ``pftryon weights fetch``.
+_FETCH_WEIGHTS = click.option(
+    "--fetch-weights", is_flag=True, help="First download the run's missing metric weights (as pftryon weights fetch)."
+)
 
 
 class _Group(click.Group):
@@ -92,6 +103,11 @@ def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tu
     if height < 32 or width < 32:
         raise click.BadParameter(f"sizes below 32x32 are not supported, got {value!r}")
     return height, width
+
+
+def _csv(value: str | None) -> tuple[str, ...] | None:
+    """``a, b`` as ``("a", "b")``; ``None`` when not given."""
+    return None if value is None else tuple(part.strip() for part in value.split(",") if part.strip())
 
 
 @main.group()
@@ -186,13 +202,14 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
 @click.option("--allow-unofficial-weights", is_flag=True,
               help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
           pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
           weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
           feature_cache: Path | None, no_feature_cache: bool, resolution: str | None, allow_partial: bool,
-          allow_unofficial_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
+          allow_unofficial_weights: bool, fetch_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
     from bench.evaluate import run_eval
@@ -212,7 +229,7 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
         except ValueError as err:
             raise click.UsageError(str(err)) from None
     resolve_device(device)
-    wanted = None if metrics is None else tuple(m.strip() for m in metrics.split(",") if m.strip())
+    wanted = _csv(metrics)
     cache = None if no_feature_cache else feature_cache or default_cache_dir() / "features"
     if cache is not None:
         check_writable(cache, "--feature-cache")
@@ -222,7 +239,8 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
                                    crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
                                    workers=workers, device=device, fid_resamples=fid_resamples,
                                    feature_cache=cache, resolution=resolution, allow_partial=allow_partial,
-                                   allow_unofficial_weights=allow_unofficial_weights, resume=resume)  # fmt: skip
+                                   allow_unofficial_weights=allow_unofficial_weights, resume=resume,
+                                   fetch_weights=fetch_weights)  # fmt: skip
     click.echo(report)
     for path in written:
         click.echo(f"wrote {path}")
@@ -308,14 +326,16 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
 @click.option("--seed", type=click.IntRange(min=0),
               help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
                    "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
+@_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None,
-           overwrite: bool) -> None:  # fmt: skip
+           fetch_weights: bool, overwrite: bool) -> None:  # fmt: skip
     """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
     import dataclasses
     import time
 
     from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
+    from bench.ablate.scoring import prepare_weights
     from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
@@ -329,6 +349,9 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
     resolve_device(device)
     check_writable(work or default_work, "--work")
+    note = prepare_weights(spec, weights_dir, fetch=fetch_weights)
+    if note:
+        click.echo(note, err=True)
     with claim_output(out, overwrite=overwrite):
         try:
             result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir,
@@ -463,13 +486,14 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
 @click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
 @click.option("--allow-unofficial-weights", is_flag=True,
               help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run: finished cells come from --work, the report "
               "goes into its --out.")  # fmt: skip
 def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...], settings: tuple[str, ...],
           only: tuple[str, ...], limit: int | None, out: Path | None, work: Path, device: str,
-          weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, overwrite: bool,
-          resume: bool) -> None:  # fmt: skip
+          weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, fetch_weights: bool,
+          overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
     from bench.suite import load_suite, run_suite, write_suite_report
     from bench.tryon import resolve_device
@@ -488,7 +512,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
     with claim_output(out, overwrite=overwrite, resume=resume):
         try:
             result = run_suite(suite, work=work, device=device, weights_dir=weights_dir, skip_missing=skip_missing,
-                               allow_unofficial_weights=allow_unofficial_weights,
+                               allow_unofficial_weights=allow_unofficial_weights, fetch_weights=fetch_weights,
                                progress=lambda message: click.echo(message, err=True))  # fmt: skip
         except TrainingDiverged as err:
             click.echo(f"error: {err}", err=True)
@@ -537,6 +561,94 @@ def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, com
     click.echo(latency_table(results).to_string(index=False))
     if out is not None:
         click.echo(f"wrote {report.csv_path} and {report.md_path}")
+
+
+@main.group()
+def weights() -> None:
+    """Metric weights files: what a run needs (list), download them (fetch), check them (verify)."""
+
+
+def _selectors(command: Callable[..., None]) -> Callable[..., None]:
+    """The options that say which run's files: --protocol, --metrics, --suite, --names, --weights-dir."""
+    options = [
+        click.option("--protocol", "protocols", multiple=True, metavar="P",
+                     help="A protocol of the run (name or YAML), repeatable."),
+        click.option("--metrics", help="Comma-separated metrics of the run (extras allowed); alone: under every "
+                     "shipped protocol."),
+        click.option("--suite", help="A suite (name or YAML): its protocols and metrics."),
+        click.option("--names", help="Comma-separated table names (pftryon weights list: NAME column)."),
+        click.option("--weights-dir", type=click.Path(path_type=Path),
+                     help="Searched before the torch hub cache; fetch writes here.  [default: the hub cache]"),
+    ]  # fmt: skip
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _selection(protocols: tuple[str, ...], metrics: str | None, suite: str | None, names: str | None) -> Selection:
+    from bench.metrics.needs import Selection
+
+    selection = Selection(protocols, _csv(metrics), suite, _csv(names) or ())
+    try:
+        selection.needs()
+    except ValueError as err:
+        raise click.UsageError(str(err)) from None
+    return selection
+
+
+@weights.command("list")
+@_selectors
+@click.option("--all", "all_methods", is_flag=True,
+              help="Also the official try-on checkpoints of every registered method (manual downloads).")  # fmt: skip
+def weights_list(protocols: tuple[str, ...], metrics: str | None, suite: str | None, names: str | None,
+                 weights_dir: Path | None, all_methods: bool) -> None:  # fmt: skip
+    """Table of the files a run needs (every file without selectors): use, bytes, sha256, where found, URL."""
+    from bench.metrics.fetch import weights_table
+
+    click.echo(weights_table(_selection(protocols, metrics, suite, names), weights_dir, all_methods=all_methods))
+
+
+@weights.command("fetch")
+@_selectors
+@click.option("--offline-ok", is_flag=True,
+              help="Without a connection: one line saying what is missing and how to get it, and exit 0.")  # fmt: skip
+@click.option("--timeout", type=click.FloatRange(min=1), default=60, show_default=True,
+              help="Seconds to connect and per read.")  # fmt: skip
+def weights_fetch(protocols: tuple[str, ...], metrics: str | None, suite: str | None, names: str | None,
+                  weights_dir: Path | None, offline_ok: bool, timeout: float) -> None:  # fmt: skip
+    """Download the missing files of a run (every file without selectors) into --weights-dir or the hub cache.
+
+    Resumes <file>.part; checks size and sha256 where pinned before the file gets its name. One line per file that
+    fails, exit code 1. PFTRYON_WEIGHTS_MIRROR=URL fetches <URL>/<file name> instead of each file's own URL.
+    """
+    from bench.metrics.fetch import fetch
+
+    report = fetch(_selection(protocols, metrics, suite, names), weights_dir, timeout=timeout, offline_ok=offline_ok)
+    for line in report.fetched:
+        click.echo(f"fetched {line}")
+    if report.offline:
+        click.echo(report.offline)
+    for line in report.failed:
+        click.echo(f"error: {line}", err=True)
+    if report.failed:
+        sys.exit(1)
+    if not (report.fetched or report.offline):
+        click.echo(f"all {len(report.present)} file(s) present")
+
+
+@weights.command("verify")
+@click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched before the torch hub cache.")
+def weights_verify(weights_dir: Path | None) -> None:
+    """Check the size and sha256 of every weights file present against the table; exit code 1 on a mismatch."""
+    from bench.metrics.fetch import verify
+
+    checked = verify(weights_dir)
+    for entry in checked:
+        click.echo(str(entry))
+    if not checked:
+        click.echo("no weights file present")
+    if any(entry.problem for entry in checked):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

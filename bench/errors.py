@@ -12,6 +12,7 @@ from pftryon.errors import CheckpointError
 __all__ = [
     "EXPECTED_ERRORS",
     "CheckpointError",
+    "FetchError",
     "InputError",
     "MissingWeightsError",
     "UnofficialWeightsError",
@@ -33,6 +34,10 @@ class MissingWeightsError(WeightsError):
 
 class UnofficialWeightsError(WeightsError):
     """A weights file is not the official one (its sha256 differs) or cannot be read (truncated, corrupt)."""
+
+
+class FetchError(WeightsError):
+    """A weights file could not be downloaded, or what came is not the file (one line saying why)."""
 
 
 EXPECTED_ERRORS: tuple[type[ValueError], ...] = (InputError, CheckpointError, WeightsError)

@@ -40,8 +40,9 @@ from bench.eval_journal import RESUMABLE, Journal
 from bench.images import MODE_NOTES, rgb
 from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, InceptionStats, MissingWeightsError, resolve_weights
 from bench.metrics import functional as MF
-from bench.metrics.embedding import EMBEDDERS, FeatureSimilarity, ImageEmbedder, build_embedder
-from bench.metrics.fid_backends import build_feature_extractor, fid_weights_name
+from bench.metrics.embedding import FeatureSimilarity, ImageEmbedder, build_embedder
+from bench.metrics.fid_backends import build_feature_extractor
+from bench.metrics.needs import Selection, metric_weights, missing_message
 from bench.metrics.perceptual import DISTS, MSSSIM
 from bench.metrics.region import REGION_METRICS, GarmentRegion, garment_mask
 from bench.metrics.video import VideoMetrics
@@ -629,40 +630,28 @@ def _ssim_variant(protocol: Protocol) -> str:
     return protocol.ssim.variant
 
 
-def _needed_weights(metric: str, protocol: Protocol) -> tuple[str, ...]:
-    """The weights files (keys of ``WEIGHTS``) a metric needs under ``protocol``."""
-    if metric in ("lpips", "lpips_garment", "lpips_outside"):
-        return (protocol.lpips.net,)
-    if metric in _INCEPTION_SET:
-        return (fid_weights_name(protocol.fid.backend, protocol.fid.mode),)
-    embedder = {"clip_sim": "clip", "dino_sim": "dinov2", "fd_dinov2": "dinov2"}.get(metric)
-    if embedder is not None:
-        return (EMBEDDERS[embedder].weights,)
-    return {"is": ("inception_imagenet",), "dists": ("vgg", "dists")}.get(metric, ())
-
-
 def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str | os.PathLike[str] | None,
                    allow_unofficial: bool) -> tuple[dict[str, str], list[str]]:  # fmt: skip
     """Resolve and verify every weights file the run needs before any work (well under a second).
 
-    A protocol metric's absent file raises MissingWeightsError; an extra metric's becomes ``{metric: "weights
-    absent: <file> (where)"}``. A file that is not the official one raises UnofficialWeightsError unless
-    ``allow_unofficial``, which turns it into a warning. Returns ``(absent, warnings)``."""
+    When a protocol metric's file is absent, MissingWeightsError names every absent file of the run in one line
+    with the ``pftryon weights fetch`` command that gets them; an extra metric's absent file only drops it:
+    ``{metric: "weights absent: <file> (where)"}``. A file that is not the official one raises UnofficialWeightsError
+    unless ``allow_unofficial``, which turns it into a warning. Returns ``(absent, warnings)``."""
     absent: dict[str, str] = {}
-    warnings: list[str] = []
+    missing: list[str] = []
+    paths: dict[str, Path] = {}
     for metric in metrics:
-        for name in _needed_weights(metric, protocol):
+        for name in metric_weights(metric, protocol):
             try:
-                path = resolve_weights(name, weights_dir)
+                paths[name] = resolve_weights(name, weights_dir)
             except MissingWeightsError as err:
-                if metric not in EXTRA_METRICS:
-                    raise
-                absent[metric] = f"weights absent: {err}"
-                break
-            warning = check_official(name, path, allow_unofficial)
-            if warning and warning not in warnings:
-                warnings.append(warning)
-    return absent, warnings
+                missing += [name] if name not in missing else []
+                absent.setdefault(metric, f"weights absent: {err}")
+    if set(absent) - set(EXTRA_METRICS):
+        raise MissingWeightsError(missing_message(missing, weights_dir, Selection.of_protocol(protocol, metrics)))
+    warnings = [check_official(name, path, allow_unofficial) for name, path in paths.items()]
+    return absent, [w for w in warnings if w]
 
 
 def _loader(
@@ -1339,6 +1328,7 @@ def run_eval(
     metrics: Sequence[str] | None = None,
     allow_partial: bool = False,
     resume: bool = False,
+    fetch_weights: bool = False,
     **options: Any,
 ) -> tuple[list[Path], str]:
     """``pftryon eval``: match, score and write, for one protocol or ``"all"`` (one sub-folder each + a table).
@@ -1346,18 +1336,28 @@ def run_eval(
     ``allow_partial`` goes to the matching (:func:`match_folders`, :func:`match_dataset`); ``options`` to
     :func:`evaluate` (``resolution`` and ``allow_unofficial_weights`` among them). Per-sample rows are journaled as
     they are scored (``out/.partial``) so that ``resume`` continues a stopped run (:mod:`bench.eval_journal`).
-    Returns the files written (none on ranks > 0) and the Markdown report to print.
+    ``fetch_weights`` first downloads the run's missing weights files (:func:`bench.metrics.fetch.fetch_or_raise`,
+    on rank 0). Returns the files written (none on ranks > 0) and the Markdown report to print.
 
     Raises:
         InputError: an empty or unknown metric list, nothing to score, or (``"all"``) every protocol skipped.
+        FetchError: ``fetch_weights`` and a file could not be fetched.
     """
     from bench.metrics.weights import MissingWeightsError
     from bench.protocols import list_protocols, load_protocol
 
     _check_metric_names(metrics)
     init_distributed(options.get("device", "cpu"))
-    rank, _ = _world()
+    rank, world = _world()
     names = list_protocols() if protocol_name == "all" else [protocol_name]
+    if fetch_weights:
+        from bench.metrics.fetch import fetch_or_raise
+
+        if rank == 0:
+            fetch_or_raise(Selection(tuple(names), None if metrics is None else tuple(metrics)),
+                           options.get("weights_dir"))  # fmt: skip
+        if world > 1:
+            dist.barrier()
     results: dict[str, EvalResult | str] = {}
     journals: dict[str, Journal | None] = {}
     eval_sets: list[EvalSet] = []

@@ -18,12 +18,13 @@ from bench.ablate.recipe import EvalRecipe, Recipe
 from bench.ablate.runs import Run, split_pairs
 from bench.data.readers import read_rgb
 from bench.metrics import functional as MF
+from bench.metrics.needs import Selection, missing_message, missing_weights
 from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_inception, build_lpips
 from bench.results import bootstrap_ci
 from pftryon.models import PBAFN, PFAFN, load_pretrained, mask_garment
 from pftryon.train.representation import corrupt_parse, noise_generator, person_representation
 
-__all__ = ["NO_WARP", "TUTOR", "evaluate_models", "flow_epe"]
+__all__ = ["NO_WARP", "TUTOR", "evaluate_models", "flow_epe", "prepare_weights"]
 
 TUTOR, NO_WARP = "tutor (PB-AFN)", "no warp"
 
@@ -103,6 +104,28 @@ def _no_warp(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
     return batch["person"] * (1 - edge) + clothes * edge, None
 
 
+def _weights(net: str) -> dict[str, str]:
+    """``{metric: weights name}`` of the optional metrics: LPIPS with trunk ``net``, FID with torch-fidelity's
+    Inception."""
+    return {"lpips": net, "fid": "inception"}
+
+
+def prepare_weights(recipe: Recipe, weights_dir: str | os.PathLike[str] | None, *, fetch: bool = False) -> str | None:
+    """Before any work: download the optional metrics' missing weights files when ``fetch`` (``--fetch-weights``),
+    then one line naming every file still absent (their metrics are left out), or ``None``.
+
+    Raises:
+        FetchError: ``fetch`` and a file could not be fetched.
+    """
+    selection = Selection(names=tuple(_weights(recipe.evaluation.lpips_net).values()))
+    if fetch:
+        from bench.metrics.fetch import fetch_or_raise
+
+        fetch_or_raise(selection, weights_dir)
+    missing = missing_weights(selection.names, weights_dir)
+    return f"{missing_message(missing, weights_dir, selection)}; LPIPS / FID are left out" if missing else None
+
+
 @dataclass
 class _OptionalMetrics:
     """LPIPS and FID models when their weights are present, else why not (``weights absent: <file>``)."""
@@ -113,13 +136,14 @@ class _OptionalMetrics:
 
     @classmethod
     def build(cls, net: str, weights_dir: str | os.PathLike[str] | None) -> _OptionalMetrics:
+        builders = {
+            "lpips": lambda: build_lpips(net, "lpips", weights_dir),
+            "fid": lambda: build_inception(weights_dir),
+        }
         models, notes = {}, {}
-        for metric, name, builder in (
-            ("lpips", net, lambda: build_lpips(net, "lpips", weights_dir)),
-            ("fid", "inception", lambda: build_inception(weights_dir)),
-        ):
+        for metric, name in _weights(net).items():
             try:
-                models[metric] = builder()
+                models[metric] = builders[metric]()
             except MissingWeightsError:
                 models[metric] = None
                 notes[metric] = f"weights absent: {WEIGHTS[name].filename}"

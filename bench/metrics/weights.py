@@ -4,7 +4,8 @@ No function here ever downloads. Weight files are looked up, by their standard f
 ``weights_dir`` and then in torch's hub cache (``$TORCH_HOME/hub/checkpoints``, i.e. ``torch.hub.get_dir()``), which is
 where torch-fidelity, torchmetrics, torchvision and ``lpips`` would have cached them on a connected machine. When a file
 is missing, :class:`MissingWeightsError` says in one line which file, where it looked, and where the library downloads
-it from, so it can be copied over by hand.
+it from, so it can be copied over by hand. :data:`WEIGHTS` also records each file's size and full sha256 where a public
+source pins them; ``pftryon weights fetch`` (:mod:`bench.metrics.fetch`) downloads and checks them against it.
 
 The builders load every backbone from the resolved file:
 
@@ -37,6 +38,7 @@ from bench.errors import MissingWeightsError, UnofficialWeightsError, WeightsErr
 __all__ = [
     "LPIPS_BACKENDS",
     "LPIPS_NETS",
+    "METHOD_PAGES",
     "WEIGHTS",
     "MissingWeightsError",
     "UnofficialWeightsError",
@@ -68,50 +70,75 @@ class WeightsFile:
         filename: The standard file name in the hub cache.
         library: Which library downloads it on a connected machine.
         url: Where that library downloads it from.
+        size: Its size in bytes, ``None`` where no public source gives it.
+        sha256: Its full sha256 (hex), ``None`` where no public source pins it ("sha256 not pinned").
     """
 
     name: str
     filename: str
     library: str
     url: str
+    size: int | None = None
+    sha256: str | None = None
 
     @property
     def expected_sha256_prefix(self) -> str:
-        """The hash prefix embedded in the file name, where it is one: torchvision names its files
-        ``<arch>-<first hex digits of the sha256>.pth`` (what ``torch.hub``'s ``check_hash`` verifies). The suffix of
-        torch-fidelity's and pytorch-fid's Inception files (``6726825d``, the same for two different files) is no
-        sha256 prefix, and clean-fid's file has none: those files cannot be verified ("")."""
+        """The hash prefix embedded in the file name that evaluation checks: torchvision names its files
+        ``<arch>-<first hex digits of the sha256>.pth`` (what ``torch.hub``'s ``check_hash`` verifies). torch-fidelity
+        and pytorch-fid never check the suffix of their Inception files, and clean-fid's file has none: those files are
+        not checked at evaluation ("") but against :attr:`sha256` by ``pftryon weights verify`` and ``fetch``."""
         match = re.search(r"-([a-f0-9]{8,})\.", self.filename)
-        return match.group(1) if match and self.library == "torchvision" else ""
+        return match.group(1) if match and self.library.startswith("torchvision") else ""
 
 
 # URLs as written in the installed libraries (torch_fidelity.feature_extractor_inceptionv3.URL_INCEPTION_V3,
 # torchvision.models.{AlexNet,VGG16,SqueezeNet1_1}_Weights.IMAGENET1K_V1.url,
 # torchvision.models.video.R3D_18_Weights.KINETICS400_V1.url, cleanfid.downloads_helper.inception_url and
 # cleanfid.inception_pytorch.FID_WEIGHTS_URL); tests check they still agree.
+# Sizes and full sha256: read in public GitHub files found by full-text code search (the index names no repository):
+# [catalogue] a backbone-weights catalogue listing file, bytes and sha256 of 46 downloaded files (torchvision,
+# DINOv2); [pins] download / preparation scripts that pin the URL with its sha256, several agreeing. A torchvision
+# digest also starts with its file name's 8 hex digits. ``None``: no public full digest found (not invented).
 WEIGHTS: dict[str, WeightsFile] = {
+    # [pins] several torch-fidelity metric-asset scripts; a pytorch-fid Inception wrapper pins pt_inception's URL with
+    # the same digest (the two releases are the same file), 95,628,359 bytes in public asset checks.
     "inception": WeightsFile(
         "inception",
         "weights-inception-2015-12-05-6726825d.pth",
         "torch-fidelity",
         "https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth",
+        95_628_359,
+        "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
     ),
+    # [catalogue] 244,408,911 B; [pins] the same digest in several LPIPS backbone checks.
     "alex": WeightsFile(
         "alex",
         "alexnet-owt-7be5be79.pth",
         "torchvision",
         "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",
+        244_408_911,
+        "7be5be791159472b1fbf3c69796f7cb30dca7ad8466c2df70058c37116cdee02",
     ),
+    # [catalogue] 553,433,881 B; [pins] LPIPS-VGG preparation scripts (one also pins 553,433,881 bytes).
     "vgg": WeightsFile(
-        "vgg", "vgg16-397923af.pth", "torchvision", "https://download.pytorch.org/models/vgg16-397923af.pth"
+        "vgg",
+        "vgg16-397923af.pth",
+        "torchvision",
+        "https://download.pytorch.org/models/vgg16-397923af.pth",
+        553_433_881,
+        "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
     ),
+    # [catalogue] 4,958,839 B; [pins] a SqueezeNet loader pinning the same digest.
     "squeeze": WeightsFile(
         "squeeze",
         "squeezenet1_1-b8a52dc0.pth",
         "torchvision",
         "https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth",
+        4_958_839,
+        "b8a52dc049b60e4b6ab68ad0df457362afab8b6304b2febdc1650a5dab4d7e7b",
     ),
     # clean-fid's TorchScript Inception (modes clean, legacy_tensorflow); clean-fid itself keeps it in /tmp on Linux.
+    # sha256 not pinned: no public digest found.
     "cleanfid_inception": WeightsFile(
         "cleanfid_inception",
         "inception-2015-12-05.pt",
@@ -119,24 +146,33 @@ WEIGHTS: dict[str, WeightsFile] = {
         "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt",
     ),
     # pytorch-fid's Inception, which clean-fid's legacy_pytorch mode loads through torch.hub's cache.
+    # [pins] an Inception wrapper pinning this URL with this digest; 95,628,359 bytes in public asset checks.
     "pt_inception": WeightsFile(
         "pt_inception",
         "pt_inception-2015-12-05-6726825d.pth",
         "clean-fid (legacy_pytorch) and pytorch-fid",
         "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
+        95_628_359,
+        "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2",
     ),
     # torchvision's ImageNet Inception v3, whose class probabilities HR-VITON's Inception Score uses.
+    # Full sha256 not pinned (none found): checked by its name's prefix 0cc3c7bd.
     "inception_imagenet": WeightsFile(
         "inception_imagenet",
         "inception_v3_google-0cc3c7bd.pth",
         "torchvision",
         "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth",
     ),
-    # Kinetics-400 R3D-18 for the video FID alternative (bench.metrics.video).
+    # Kinetics-400 R3D-18 for the video FID alternative (bench.metrics.video). Full sha256 not pinned (none found):
+    # checked by its name's prefix b3b3357e.
     "r3d_18": WeightsFile(
-        "r3d_18", "r3d_18-b3b3357e.pth", "torchvision", "https://download.pytorch.org/models/r3d_18-b3b3357e.pth"
+        "r3d_18",
+        "r3d_18-b3b3357e.pth",
+        "torchvision (video FID, bench.metrics.video)",
+        "https://download.pytorch.org/models/r3d_18-b3b3357e.pth",
     ),
     # DISTS alpha / beta as piq.DISTS loads them (piq.perceptual.DISTS._weights_url); the trunk is "vgg".
+    # sha256 not pinned: no public digest found.
     "dists": WeightsFile(
         "dists",
         "dists_weights.pt",
@@ -144,27 +180,55 @@ WEIGHTS: dict[str, WeightsFile] = {
         "https://github.com/photosynthesis-team/piq/releases/download/v0.4.1/dists_weights.pt",
     ),
     # DINOv2 backbones as torch.hub.load("facebookresearch/dinov2", ...) caches them (timm's pretrained_cfg url);
-    # ViT-L/14 is the FD-DINOv2 backbone of Stein et al. 2023, ViT-S/14 a small alternative.
+    # ViT-L/14 is the FD-DINOv2 backbone of Stein et al. 2023, ViT-S/14 a small alternative. [catalogue] both.
     "dinov2_vitl14": WeightsFile(
         "dinov2_vitl14",
         "dinov2_vitl14_pretrain.pth",
         "torch.hub facebookresearch/dinov2",
         "https://dl.fbaipublicfiles.com/dinov2/dinov2_vitl14/dinov2_vitl14_pretrain.pth",
+        1_217_586_395,
+        "d5383ea8f4877b2472eb973e0fd72d557c7da5d3611bd527ceeb1d7162cbf428",
     ),
     "dinov2_vits14": WeightsFile(
         "dinov2_vits14",
         "dinov2_vits14_pretrain.pth",
         "torch.hub facebookresearch/dinov2",
         "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth",
+        88_283_115,
+        "b938bf1bc15cd2ec0feacfe3a1bb553fe8ea9ca46a7e1d8d00217f29aef60cd9",
     ),
     # OpenAI CLIP ViT-B/32 image tower: the OpenCLIP state dict of timm/vit_base_patch32_clip_224.openai
-    # (open_clip_pytorch_model.bin on the Hugging Face hub), saved under this name.
+    # (open_clip_pytorch_model.bin on the Hugging Face hub), saved under this name. sha256 not pinned: the hub's file
+    # page lists it, but no stored copy of that page was found.
     "clip_vit_b32": WeightsFile(
         "clip_vit_b32",
         "vit_base_patch32_clip_224.openai.bin",
         "open_clip / timm (Hugging Face hub timm/vit_base_patch32_clip_224.openai, open_clip_pytorch_model.bin)",
         "https://huggingface.co/timm/vit_base_patch32_clip_224.openai/resolve/main/open_clip_pytorch_model.bin",
     ),
+    # VGG19 of pftryon's perceptual training loss (pftryon.losses.VGG19_FILE / VGG19_URL; `pftryon train` with
+    # perceptual: vgg19). [catalogue] 574,673,361 B.
+    "vgg19": WeightsFile(
+        "vgg19",
+        "vgg19-dcbb9e9d.pth",
+        "torchvision (pftryon's VGG19 perceptual training loss)",
+        "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        574_673_361,
+        "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+    ),
+}
+
+# Official download pages of the registered methods' released checkpoints (the files are their cards'
+# ``official_files``). Each page links Google Drive or Baidu folders, no stable direct URL: manual downloads, never
+# fetched. Methods absent here release no checkpoint (pb_afn, wuton_student) or need none.
+METHOD_PAGES: dict[str, str] = {
+    "pf_afn": "https://github.com/geyuying/PF-AFN",
+    "pf_afn_no_flow": "https://github.com/geyuying/PF-AFN",
+    "fs_vton": "https://github.com/SenHe/Flow-Style-VTON",
+    "dm_vton": "https://github.com/KiseKloset/DM-VTON",
+    "cp_vton": "https://github.com/sergeywong/cp-vton/issues/5",
+    "tps_only": "https://github.com/sergeywong/cp-vton/issues/5",
+    "cp_vton_plus": "https://github.com/minar09/cp-vton-plus",
 }
 
 # torchvision constructor for each LPIPS trunk.
@@ -192,7 +256,8 @@ def resolve_weights(name: str, weights_dir: str | Path | None = None) -> Path:
 
     Raises:
         ValueError: If ``name`` is unknown.
-        MissingWeightsError: If the file is in none of the folders (one line: the file, the folders, the source URL).
+        MissingWeightsError: If the file is in none of the folders (one line: the file, the folders, the source URL,
+            the ``pftryon weights fetch`` command).
     """
     if name not in WEIGHTS:
         raise ValueError(f"Unknown weights name {name!r}; expected one of {sorted(WEIGHTS)}")
@@ -202,9 +267,10 @@ def resolve_weights(name: str, weights_dir: str | Path | None = None) -> Path:
         candidate = folder / spec.filename
         if candidate.is_file():
             return candidate
+    fetch = f"pftryon weights fetch --names {name}" + ("" if weights_dir is None else f" --weights-dir {weights_dir}")
     raise MissingWeightsError(
         f"{spec.filename} not found in {', '.join(str(d) for d in dirs)}: {spec.library} downloads it from {spec.url}; "
-        "copy it into one of these folders or pass --weights-dir"
+        f"copy it into one of these folders or pass --weights-dir, or run: {fetch}"
     )
 
 

@@ -17,7 +17,7 @@ import itertools
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,8 @@ from bench.data.readers import InputError
 from bench.evaluate import EvalSet, evaluate, matching_record
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
-from bench.metrics.fid_backends import fid_weights_name
-from bench.metrics.weights import WEIGHTS, MissingWeightsError, check_official, search_dirs
+from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
+from bench.metrics.weights import WEIGHTS, check_official, search_dirs
 from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.results import bootstrap_ci, run_metadata
@@ -140,36 +140,27 @@ def _without_missing(suite: Suite, problems: list[str]) -> Suite:
     return Suite.from_dict(data, where=f"suite {suite.name}")
 
 
-def _weights_needed(protocol: Protocol) -> dict[str, str]:
-    """``{metric: weights name}`` for the metrics of ``protocol`` that need a weights file."""
-    fid = fid_weights_name(protocol.fid.backend, protocol.fid.mode)
-    return {"lpips": protocol.lpips.net, "fid": fid, "kid": fid, "is": "inception_imagenet"}
-
-
-def _refuse_unofficial_weights(protocols: Iterable[Protocol], metrics: Sequence[str], weights_dir: Path | None,
-                               allow: bool) -> None:  # fmt: skip
-    """Before any work: a weights file that is present but not the official one stops the run unless ``allow``
-    (then each cell's summary warns)."""
-    for protocol in protocols if not allow else ():
-        for metric, name in _weights_needed(protocol).items():
-            if metric in metrics and metric in protocol.metrics:
-                try:
-                    check_official(name, resolve_weights(name, weights_dir))
-                except MissingWeightsError:
-                    continue  # absent weights: the cell says so
+def _check_weights(suite: Suite, weights_dir: Path | None, allow: bool, report: Progress) -> None:
+    """Before any work: one line naming every absent weights file of the suite (its metrics become n/a cells), and
+    a file that is present but not the official one stops the run unless ``allow`` (then each cell's summary warns)."""
+    selection = Selection.of_suite(suite)
+    needs = selection.needs()
+    missing = missing_weights(needs, weights_dir)
+    if missing:
+        report(f"{missing_message(missing, weights_dir, selection)}; their metrics become n/a cells")
+    for name in needs if not allow else ():
+        if name not in missing:
+            check_official(name, resolve_weights(name, weights_dir))
 
 
 def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: Path | None) -> dict[str, str]:
     """``{metric: why it cannot be computed}`` for the protocol's metrics whose weights files are absent."""
-    needs = _weights_needed(protocol)
     absent = {}
     for metric in metrics:
-        if metric in needs:
-            try:
-                resolve_weights(needs[metric], weights_dir)
-            except MissingWeightsError:
-                absent[metric] = (f"weights absent: {WEIGHTS[needs[metric]].filename} (not in "
-                                  f"{', '.join(map(str, search_dirs(weights_dir)))}; see --weights-dir)")  # fmt: skip
+        missing = missing_weights(metric_weights(metric, protocol), weights_dir)
+        if missing:
+            absent[metric] = (f"weights absent: {WEIGHTS[missing[0]].filename} (not in "
+                              f"{', '.join(map(str, search_dirs(weights_dir)))}; see --weights-dir)")  # fmt: skip
     return absent
 
 
@@ -487,15 +478,19 @@ def run_suite(
     weights_dir: str | os.PathLike[str] | None = None,
     skip_missing: bool = False,
     allow_unofficial_weights: bool = False,
+    fetch_weights: bool = False,
     progress: Progress = lambda message: None,
 ) -> SuiteResult:
     """Run ``suite`` (see the module docstring); data, trained models, predictions and cells live under ``work``.
     ``allow_unofficial_weights``: score with metric weights that are not the official files (see
-    :func:`bench.evaluate.evaluate`).
+    :func:`bench.evaluate.evaluate`); ``fetch_weights``: first download the suite's missing weights files
+    (:func:`bench.metrics.fetch.fetch_or_raise`). Absent weights files are named in one progress line; their metrics
+    become n/a cells.
 
     Raises:
         InputError: a dataset root or checkpoint is missing (all of them named, before any work) unless
             ``skip_missing``, which runs the rest and lists what was skipped.
+        FetchError: ``fetch_weights`` and a file could not be fetched.
     """
     start = time.perf_counter()
 
@@ -513,7 +508,12 @@ def run_suite(
     ctx = _Context(suite, work, device, Path(weights_dir) if weights_dir else None, CellCache(work / "cells"),
                    report, [], allow_unofficial_weights=allow_unofficial_weights)  # fmt: skip
     protocols = {protocol.name: protocol for protocol in map(load_protocol, suite.protocols)}
-    _refuse_unofficial_weights(protocols.values(), suite.metrics, ctx.weights, allow_unofficial_weights)
+    if fetch_weights:
+        from bench.metrics.fetch import fetch_or_raise
+
+        for line in fetch_or_raise(Selection.of_suite(suite), ctx.weights):
+            report(f"fetched {line}")
+    _check_weights(suite, ctx.weights, allow_unofficial_weights, report)
     datasets = _prepare_datasets(suite, work, report)
     methods = _load_methods(suite, work, device, report)
     timings = {"setup_s": round(time.perf_counter() - start, 1)}
