@@ -372,7 +372,7 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
               help="Also say, per method, whether its official files are in DIR/<method>/.")  # fmt: skip
 def methods(checkpoints_dir: Path | None) -> None:
     """List the registered try-on methods: family, inputs, resolution, weights, citation."""
-    from bench.methods import list_methods, method_class
+    from bench.methods import list_methods, method_class, method_origin
 
     for name in list_methods():
         card = method_class(name).card
@@ -385,6 +385,7 @@ def methods(checkpoints_dir: Path | None) -> None:
             found = all((folder / f).is_file() for f in card.official_files)
             weights = f"weights {'found' if found else 'NOT found'} in {folder}: {', '.join(card.official_files)}"
         click.echo(f"{name:14s} {card.title} -- {card.family}")
+        click.echo(f"{'':14s} from: {method_origin(name)}")
         click.echo(f"{'':14s} inputs: {', '.join(card.inputs)}; {card.resolution[0]}x{card.resolution[1]}; "
                    f"{'parser-free' if card.parser_free else 'parser-based'}")  # fmt: skip
         click.echo(f"{'':14s} {weights}")
@@ -402,7 +403,8 @@ def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 @main.command()
-@click.option("--method", "method_name", required=True, help="A registered method (pftryon methods).")
+@click.option("--method", "method_name", required=True,
+              help="A registered method (pftryon methods) or an adapter class as module:Class.")  # fmt: skip
 @click.option("--checkpoints", type=click.Path(path_type=Path),
               help="Official files or a pftryon checkpoint (not needed by weight-free methods).")  # fmt: skip
 @click.option("--dataset", "dataset_name", required=True, type=click.Choice(sorted(DATASETS)))
@@ -529,7 +531,8 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 
 @main.command()
 @click.option("--model", "models", required=True,
-              help="Comma-separated: pf_afn, pb_afn, fs_vton, dm_vton, cp_vton, cp_vton_plus, no_warp.")  # fmt: skip
+              help="Comma-separated: pf_afn, pb_afn, fs_vton, dm_vton, cp_vton, cp_vton_plus, no_warp, any method of "
+                   "`pftryon methods`, or an adapter class as module:Class.")  # fmt: skip
 @click.option("--size", "sizes", default="256x192", show_default=True, help="Comma-separated HxW.")
 @click.option("--batch", "batches", default="1", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--dtype", "dtypes", default="fp32", show_default=True,

@@ -4,7 +4,9 @@ What is timed: one forward call of the model on inputs already on the device, un
 No data loading, no preprocessing (no human parser, DensePose or pose estimator), no host-device copies, no
 saving. The weights are deterministic stand-ins (:func:`pftryon.models.init_deterministic_` on each submodule
 that the official code ships as one file): latency does not depend on weight values, and nothing measured here is
-a quality figure.
+a quality figure. A try-on method without a :data:`LATENCY_MODELS` entry (a method of your own whose card leaves
+``latency_model`` out, by name or ``module:Class``) is timed through its adapter: its weight-free model, or its
+``model_class`` built from the configuration with deterministic weights, on ``TryOnMethod.example_inputs``.
 
 How it is timed, and what the columns mean:
 
@@ -127,7 +129,8 @@ class LatencySpec:
     Attributes:
         build: ``build(size, config)`` returns the model with its random initialisation; ``size`` matters to
             models built for one resolution (CP-VTON's GMM).
-        inputs: ``inputs(batch, size, generator)`` returns the forward arguments, float32 on the CPU.
+        inputs: ``inputs(batch, size, generator)`` returns the forward arguments on the CPU (float32; label maps
+            int64).
         submodules: The submodules given deterministic weights (one official checkpoint file each).
         multiple: Height and width must be multiples of this.
         summary: One line on what is timed.
@@ -148,9 +151,11 @@ class LatencySpec:
         dtype: torch.dtype = torch.float32,
         seed: int = 0,
     ) -> tuple[torch.Tensor, ...]:
-        """Random inputs of the right shapes (images in [-1, 1], masks in {0, 1}), drawn from ``seed``."""
+        """Random inputs of the right shapes (images in [-1, 1], masks in {0, 1}), drawn from ``seed``; ``dtype``
+        applies to floating-point inputs (label maps keep theirs)."""
         generator = torch.Generator().manual_seed(seed)
-        return tuple(x.to(device=device, dtype=dtype) for x in self.inputs(batch, size, generator))
+        inputs = self.inputs(batch, size, generator)
+        return tuple(x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype) for x in inputs)
 
 
 def _image(g: torch.Generator, batch: int, size: Size, channels: int = 3) -> torch.Tensor:
@@ -256,11 +261,36 @@ LATENCY_MODELS: dict[str, LatencySpec] = {
 
 
 def _spec(name: str) -> LatencySpec:
-    if name not in LATENCY_MODELS:
-        close = difflib.get_close_matches(name, LATENCY_MODELS, n=3)
+    """A :data:`LATENCY_MODELS` entry, or a try-on method without one (a registered name or ``module:Class``)."""
+    if name in LATENCY_MODELS:
+        return LATENCY_MODELS[name]
+    from bench.methods import list_methods
+
+    if ":" not in name and name not in list_methods():
+        close = difflib.get_close_matches(name, {*LATENCY_MODELS, *list_methods()}, n=3)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise InputError(f"Unknown model {name!r}.{hint} Available: {', '.join(sorted(LATENCY_MODELS))}")
-    return LATENCY_MODELS[name]
+        raise InputError(f"Unknown model {name!r}.{hint} Available: {', '.join(sorted(LATENCY_MODELS))}, a method "
+                         "of `pftryon methods`, or an adapter class as module:Class")  # fmt: skip
+    return _adapter_spec(name)
+
+
+def _adapter_spec(name: str) -> LatencySpec:
+    """Time method ``name`` through its adapter: its model (weight-free, or its ``model_class`` built from the
+    configuration with deterministic weights) on :meth:`~bench.methods.TryOnMethod.example_inputs`."""
+    from bench.methods import method_class
+
+    adapter = method_class(name)
+
+    def build(size: Size, config: Mapping[str, Any]) -> nn.Module:
+        if not adapter.card.official_files:
+            return adapter.load(None).model
+        if adapter.model_class is None:
+            raise InputError(f"{name}: timing builds the model without checkpoints; set model_class on the adapter "
+                             "(built from its configuration)")  # fmt: skip
+        return adapter(init_deterministic_(adapter.model_class(**config)), {}, config).model
+
+    return LatencySpec(build, adapter.example_inputs, (), 1,
+                       f"{adapter.card.title}: its adapter's model on example_inputs")  # fmt: skip
 
 
 def _check_size(name: str, size: Sequence[int]) -> Size:
@@ -279,7 +309,8 @@ def build_latency_model(name: str, size: Size = (256, 192), config: Mapping[str,
     """Build a registered model for timing: eval mode, float32, on the CPU, deterministic weights.
 
     Args:
-        name: A key of :data:`LATENCY_MODELS`.
+        name: A key of :data:`LATENCY_MODELS`, or a try-on method without one (a registered name or
+            ``module:Class``: its adapter's model, see the module docstring).
         size: ``(height, width)`` the model will be timed at.
         config: Constructor arguments (e.g. a tiny width for tests); the released architecture when ``None``.
 
@@ -522,7 +553,8 @@ def measure_latency(
     """Time the forward pass of one registered model (see the module docstring for the method).
 
     Args:
-        model_name: A key of :data:`LATENCY_MODELS`.
+        model_name: A key of :data:`LATENCY_MODELS`, or a try-on method without one (a registered name or
+            ``module:Class``), timed through its adapter: its model on its ``example_inputs``.
         size: ``(height, width)`` of the inputs.
         batch: Batch size.
         dtype: ``torch.float32``/``"fp32"``, ``torch.bfloat16``/``"bf16"`` or ``torch.float16``/``"fp16"``
@@ -587,7 +619,7 @@ def _measure(
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    inputs = LATENCY_MODELS[model_name].make_inputs(batch, size, device=device, seed=seed)
+    inputs = _spec(model_name).make_inputs(batch, size, device=device, seed=seed)
     if channels_last:
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in inputs)
 
@@ -596,7 +628,7 @@ def _measure(
         with _precision_mode("fp32", device), FlopCounterMode(display=False) as fp32_counter:
             reference = model(*inputs)["tryon"]
     if precision == "int8":
-        calibration = [LATENCY_MODELS[model_name].make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
+        calibration = [_spec(model_name).make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
         int8 = quantize_int8(model, calibration)
         model, quantized = int8.model, ", ".join(f"{name} {kind}" for name, kind in int8.modules.items())
 
@@ -737,7 +769,7 @@ def run_latency(
     The whole grid is validated before anything runs. Used by ``pftryon latency``.
 
     Args:
-        models: Names from :data:`LATENCY_MODELS`.
+        models: Names from :data:`LATENCY_MODELS`, or try-on methods (see :func:`measure_latency`).
         sizes: ``(height, width)`` tuples or ``"HxW"`` strings (``"256x192,512x384"`` also works).
         batches: Batch sizes.
         dtypes: Precisions (see :func:`measure_latency`).
@@ -884,7 +916,7 @@ def _markdown(table: pd.DataFrame, env: Mapping[str, str]) -> str:
         f"optimize {env['optimize']}; warm-up {env['warmup']}; timed iterations {env['iters']}",
         f"- Date: {env['date']}; git commit {env['git_commit']}",
         f"- Weights: {env['weights']}.",
-        *(f"- {name}: {LATENCY_MODELS[name].summary}" for name in dict.fromkeys(table["model"])),
+        *(f"- {name}: {_spec(name).summary}" for name in dict.fromkeys(table["model"])),
         "",
         "One forward call on inputs already on the device (no data loading or preprocessing). Times in ms; "
         "images/s = batch / median. Peak memory in MiB: `cuda_max_allocated` is torch's allocator peak (weights, "

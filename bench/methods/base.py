@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -25,6 +25,21 @@ from pftryon.models import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS, load_pretraine
 __all__ = ["MethodCard", "MissingFieldError", "TryOnMethod", "file_sha256"]
 
 Batch = Mapping[str, Any]
+
+
+def _image(batch: int, size: tuple[int, int], generator: torch.Generator) -> Tensor:
+    return torch.rand(batch, 3, *size, generator=generator) * 2 - 1
+
+
+# Random stand-ins of the collated sample fields a model can take (shapes of bench.data.schema, batch first).
+_EXAMPLE_FIELDS: dict[str, Callable[[int, tuple[int, int], torch.Generator], Tensor]] = {
+    "person": _image,
+    "cloth": _image,
+    "cloth_mask": lambda b, size, g: (torch.rand(b, 1, *size, generator=g) > 0.5).float(),
+    "parse": lambda b, size, g: torch.randint(0, 20, (b, *size), generator=g),  # LIP's 20 labels
+    "densepose": lambda b, size, g: torch.randint(0, 25, (b, *size), generator=g),
+    "keypoints": lambda b, size, g: torch.rand(b, 18, 3, generator=g) * torch.tensor([size[1], size[0], 1.0]),
+}
 
 
 class MissingFieldError(InputError):
@@ -46,7 +61,9 @@ class MethodCard:
             when the method has no weights.
         weights_source: where users get the official files.
         parser_free: whether it runs without a human parse at test time.
-        latency_model: its key in :data:`bench.latency.LATENCY_MODELS`.
+        latency_model: its key in :data:`bench.latency.LATENCY_MODELS`; ``None`` (or empty): the adapter itself is
+            timed (its model on :meth:`TryOnMethod.example_inputs`), and defining the adapter class sets it to the
+            class's own ``module:Class``.
         fallbacks: ``{field: note}``: documented substitutes used when a dataset lacks the field (the note is
             written into every report that used it).
     """
@@ -60,7 +77,7 @@ class MethodCard:
     official_files: tuple[str, ...]
     weights_source: str
     parser_free: bool
-    latency_model: str
+    latency_model: str | None = None
     fallbacks: Mapping[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,7 +89,9 @@ class TryOnMethod(ABC):
     """A try-on method in the harness: ``method(batch)`` returns the model's outputs for a collated sample batch.
 
     Subclasses set :attr:`card`, implement :meth:`inputs` (the official test preprocessing from the sample schema)
-    and :meth:`from_official` (or set :attr:`model_class`, whose ``from_official`` takes the official files).
+    and :meth:`from_official` (or set :attr:`model_class`, whose ``from_official`` takes the official files), or
+    :meth:`build_weightless` for a method without weights; :meth:`example_inputs` when timing needs other inputs than
+    the card's fields.
 
     Attributes:
         model: the network, in eval mode.
@@ -82,6 +101,13 @@ class TryOnMethod(ABC):
 
     card: ClassVar[MethodCard]
     model_class: ClassVar[type[nn.Module] | None] = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        card = cls.__dict__.get("card")
+        # No LATENCY_MODELS key (or another adapter's, copied with its card by dataclasses.replace): timed as itself.
+        if isinstance(card, MethodCard) and (not card.latency_model or ":" in card.latency_model):
+            cls.card = dataclasses.replace(card, latency_model=f"{cls.__module__}:{cls.__qualname__}")
 
     def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
         self.model = model.eval()
@@ -165,6 +191,26 @@ class TryOnMethod(ABC):
     @abstractmethod
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         """The model's positional inputs for a collated batch, built as the official test script builds them."""
+
+    @classmethod
+    def example_inputs(
+        cls, batch_size: int, size: tuple[int, int], generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """Random model inputs for ``batch_size`` samples of ``size`` ``(H, W)``: what :mod:`bench.latency` times and
+        counts FLOPs on when :attr:`MethodCard.latency_model` is not a :data:`~bench.latency.LATENCY_MODELS` key.
+
+        By default one tensor per :attr:`MethodCard.inputs` field, in that order, shaped as the collated field
+        (:mod:`bench.data.schema`: images in [-1, 1], masks in {0, 1}, label maps, keypoints in pixels); override it
+        when :meth:`inputs` builds something else.
+
+        Raises:
+            InputError: a field has no random stand-in (a string field).
+        """
+        generator = generator or torch.Generator().manual_seed(0)
+        missing = [name for name in cls.card.inputs if name not in _EXAMPLE_FIELDS]
+        if missing:
+            raise InputError(f"{cls.card.name}: no random stand-in for {', '.join(missing)}; override example_inputs")
+        return tuple(_EXAMPLE_FIELDS[name](batch_size, size, generator) for name in cls.card.inputs)
 
     def to(self, device: torch.device | str) -> Self:
         """Move the model to ``device`` (in place); returns ``self``."""

@@ -17,7 +17,7 @@ from typing import Any
 
 from bench.config_files import ConfigFolder
 from bench.data import DATASETS
-from bench.methods import METHODS
+from bench.methods import list_methods, register_method
 from bench.precision import INFERENCE_DTYPES
 from bench.protocols import load_protocol
 from pftryon.config_mapping import from_mapping
@@ -30,6 +30,7 @@ __all__ = [
 SUITE_DIR = Path(__file__).parents[1] / "suites"
 _FILES = ConfigFolder(SUITE_DIR, "suite")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
+_YAML_KEYS = {"class": "class_"}  # YAML keys that are not Python names -> MethodSpec fields
 _QUALITY_METRICS = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
 
 
@@ -59,18 +60,24 @@ class MethodSpec:
     """One method row: a registered name, its checkpoints folder (official files or a pftryon checkpoint) or how the
     suite trains it, an optional display ``label`` (default: the method's title), and the inference ``dtype``
     (``fp32``; opt-in ``bf16`` / ``int8``, :mod:`bench.precision`): a low-precision row is its own row, keyed
-    ``<name>-<dtype>``, timed at its dtype and compared with the same method's fp32 row in the report."""
+    ``<name>-<dtype>``, timed at its dtype and compared with the same method's fp32 row in the report.
+
+    ``class_`` (YAML key ``class``): the ``module:Class`` of an adapter of your own, registered as ``name`` when the
+    suite is loaded (:func:`bench.methods.register_method`; docs/adding-a-method.md)."""
 
     name: str
     checkpoints: str | None = None
     train: TrainSpec | None = None
     label: str | None = None
     dtype: str = "fp32"
+    class_: str | None = None
 
     def __post_init__(self) -> None:
+        names = list_methods()
+        unknown = f"unknown method {self.name!r}; registered: {', '.join(names)}; or add class: module:Class"
         _require(
             [
-                (self.name in METHODS, f"unknown method {self.name!r}; registered: {', '.join(sorted(METHODS))}"),
+                (self.class_ is not None or self.name in names, unknown),
                 (not (self.checkpoints and self.train), "give checkpoints or train, not both"),
                 (self.dtype in INFERENCE_DTYPES, f"dtype must be one of {', '.join(INFERENCE_DTYPES)}"),
             ],
@@ -212,8 +219,16 @@ class Suite:
 
         def methods(value: Any) -> tuple[MethodSpec, ...]:
             def one(i: int, v: Any) -> MethodSpec:
-                train = lambda t: t and from_mapping(TrainSpec, t, f"{where}: methods[{i}].train")  # noqa: E731
-                return from_mapping(MethodSpec, v, f"{where}: methods[{i}]", train=train)
+                row = f"{where}: methods[{i}]"
+                train = lambda t: t and from_mapping(TrainSpec, t, f"{row}.train")  # noqa: E731
+                v = {_YAML_KEYS.get(k, k): x for k, x in v.items()} if isinstance(v, dict) else v
+                spec = from_mapping(MethodSpec, v, row, train=train)
+                if spec.class_ is not None:
+                    try:
+                        register_method(spec.name, spec.class_, source=f"suite {where}")
+                    except ValueError as err:
+                        raise ValueError(f"{row}: {err}") from None
+                return spec
 
             return tuple(one(i, v) for i, v in enumerate(value or ()))
 
@@ -238,8 +253,12 @@ class Suite:
                             qualitative=qualitative)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data (JSON-ready) for results files."""
-        return json.loads(json.dumps(dataclasses.asdict(self)))
+        """Plain data (JSON-ready) for results files, with the YAML's keys (``from_dict`` reads it back)."""
+        data = json.loads(json.dumps(dataclasses.asdict(self)))
+        for row in data["methods"]:
+            if (target := row.pop("class_")) is not None:
+                row["class"] = target
+        return data
 
     def override(
         self,
