@@ -1,4 +1,9 @@
-"""Shared fixtures: the ../shared reference folder and small helpers."""
+"""Fixtures for the whole suite: the in-repo conformance data, the optional real VITON demo pairs, and small helpers.
+
+The official models' state-dict manifests and golden vectors live in ``tests/conformance`` (see its README). The six
+real VITON demo pairs are third-party photographs and are not in the repository: tests that need them read the folder
+named by ``$PFTRYON_VITON_DEMO``, else ``../shared/fixtures/viton_demo`` beside the checkout, and skip without either.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,10 @@ import torch
 
 from bench.metrics.weights import WEIGHTS
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+CONFORMANCE = Path(__file__).resolve().parent / "conformance"
+VITON_DEMO_VARIABLE = "PFTRYON_VITON_DEMO"
+VITON_DEMO_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "viton_demo"
+VITON_DEMO_LAYOUT = "PF-AFN's demo layout: demo.txt, dataset/{test_img,test_clothes,test_edge}/, results/demo/PFAFN/"
 
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each (and in the processes they start), not two
@@ -30,13 +38,25 @@ def _private_tryon_cache(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    """The ../shared folder beside the checkout (always present in CI, where its absence is an error)."""
-    if not SHARED.is_dir():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED} is missing: CI must run with ../shared beside the checkout")
-        pytest.skip(f"{SHARED} not found (reference data lives beside the checkout)")
-    return SHARED
+def conformance_dir() -> Path:
+    """``tests/conformance``: the official models' state-dict manifests and golden vectors."""
+    return CONFORMANCE
+
+
+@pytest.fixture(scope="session")
+def viton_demo() -> Path:
+    """The six real VITON demo pairs: ``$PFTRYON_VITON_DEMO`` (an error if it is not such a folder), else
+    ``../shared/fixtures/viton_demo`` beside the checkout, else the test skips."""
+    configured = os.environ.get(VITON_DEMO_VARIABLE)
+    if configured:
+        folder = Path(configured)
+        if not (folder / "demo.txt").is_file():
+            problem = "no demo.txt in that folder" if folder.is_dir() else "no such folder"
+            pytest.fail(f"{VITON_DEMO_VARIABLE}={configured}: {problem} (expected {VITON_DEMO_LAYOUT})", pytrace=False)
+        return folder
+    if not VITON_DEMO_BESIDE.is_dir():
+        pytest.skip(f"six real VITON pairs not found: set {VITON_DEMO_VARIABLE} to a folder in {VITON_DEMO_LAYOUT}")
+    return VITON_DEMO_BESIDE
 
 
 # Metric weights written by the tests (random values): they exercise the real loading path, never the numbers.
@@ -81,6 +101,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def run_beside_mirror() -> Callable[..., dict[str, torch.Tensor]]:
+    """``run(model, *inputs)``: the outputs for one-sample inputs, run (without gradients) in a batch of two beside
+    their left-right mirror image, so that a golden check at batch 1 also catches one sample leaking into another."""
+
+    def run(model: Callable[..., dict[str, torch.Tensor]], *inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        with torch.no_grad():
+            outputs = model(*(torch.cat([x, x.flip(-1)]) for x in inputs))
+        return {key: value[:1] for key, value in outputs.items()}
+
+    return run
 
 
 @pytest.fixture

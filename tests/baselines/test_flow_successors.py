@@ -89,22 +89,17 @@ def model(request: pytest.FixtureRequest) -> Successor:
 
 
 @pytest.fixture(scope="module")
-def conformance(shared_dir: Path) -> Path:
-    return shared_dir / "conformance"
-
-
-@pytest.fixture(scope="module")
-def golden(model: Successor, conformance: Path) -> dict[str, torch.Tensor]:
-    with np.load(conformance / f"{model.name}_golden.npz") as data:
+def golden(model: Successor, conformance_dir: Path) -> dict[str, torch.Tensor]:
+    with np.load(conformance_dir / f"{model.name}_golden.npz") as data:
         return {key: torch.from_numpy(data[key]) for key in data.files}
 
 
 @pytest.fixture(scope="module")
-def golden_out(model: Successor, golden: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def golden_out(
+    model: Successor, golden: dict[str, torch.Tensor], run_beside_mirror: Callable[..., dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
     # The full-size model is the slow part: built once per model (module scope, tests grouped by model).
-    net = _deterministic(model.cls())
-    with torch.inference_mode():
-        return net(golden["person"], golden["cloth"], golden["edge"])
+    return run_beside_mirror(_deterministic(model.cls()), golden["person"], golden["cloth"], golden["edge"])
 
 
 @pytest.fixture(scope="module")
@@ -122,20 +117,23 @@ def tiny_dm() -> DMVTON:
     return _deterministic(DMVTON(**TINY_DM))
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize("part", ["warp", "gen"])
-def test_state_dicts_match_manifests(model: Successor, part: str, conformance: Path) -> None:
-    manifest = json.loads((conformance / "manifests" / f"{model.name}_{part}.json").read_text())
+def test_state_dicts_match_manifests(model: Successor, part: str, conformance_dir: Path) -> None:
+    manifest = json.loads((conformance_dir / "manifests" / f"{model.name}_{part}.json").read_text())
     ours = [(key, list(value.shape)) for key, value in getattr(model.cls(), part).state_dict().items()]
     assert ours == list(manifest.items()), f"{model.name}_{part}: keys, order or shapes differ from the manifest"
 
 
-def test_training_manifest_is_the_test_one_plus_the_fixed_filters(model: Successor, conformance: Path) -> None:
-    test = json.loads((conformance / "manifests" / f"{model.name}_warp.json").read_text())
-    saved = json.loads((conformance / "manifests" / f"{model.name}_warp_train_saved.json").read_text())
+@pytest.mark.conformance
+def test_training_manifest_is_the_test_one_plus_the_fixed_filters(model: Successor, conformance_dir: Path) -> None:
+    test = json.loads((conformance_dir / "manifests" / f"{model.name}_warp.json").read_text())
+    saved = json.loads((conformance_dir / "manifests" / f"{model.name}_warp_train_saved.json").read_text())
     assert {k: v for k, v in saved.items() if k != "aflow_net.weight"} == test
     assert saved["aflow_net.weight"] == [4, 1, 3, 3]
 
 
+@pytest.mark.conformance
 @pytest.mark.parametrize(("ours", "theirs", "atol"), GOLDEN_KEYS)
 def test_golden_conformance(
     model: Successor,

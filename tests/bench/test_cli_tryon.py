@@ -71,13 +71,8 @@ def _write_pairs(path: Path, *lines: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def demo(shared_dir) -> Path:
-    return shared_dir / "fixtures" / "viton_demo"
-
-
-@pytest.fixture(scope="module")
-def demo_pairs(demo) -> list[tuple[str, str]]:
-    pairs = [tuple(line.split()) for line in (demo / "demo.txt").read_text().splitlines() if line.strip()]
+def demo_pairs(viton_demo) -> list[tuple[str, str]]:
+    pairs = [tuple(line.split()) for line in (viton_demo / "demo.txt").read_text().splitlines() if line.strip()]
     assert len(pairs) == 6
     return pairs
 
@@ -110,10 +105,10 @@ def tiny(tmp_path_factory) -> tuple[Path, PFAFN]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(demo, tiny, tmp_path_factory) -> tuple[Result, Path]:
+def demo_run(viton_demo, tiny, tmp_path_factory) -> tuple[Result, Path]:
     """All six demo pairs through the tiny checkpoint, as triptychs (done once)."""
     out = tmp_path_factory.mktemp("demo_out")
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", tiny[0],
+    result = _tryon("--dataroot", viton_demo / "dataset", "--pairs", viton_demo / "demo.txt", "--checkpoints", tiny[0],
                     "--out", out, "--device", "cpu", "--triptych")  # fmt: skip
     return result, out
 
@@ -135,7 +130,7 @@ def test_demo_writes_one_triptych_per_pair(demo_run, demo_pairs):
         assert _read_png(_output(out, *pair)).shape == (HEIGHT, 3 * WIDTH, 3), pair
 
 
-def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pairs):
+def test_demo_input_panels_match_the_official_triptychs(demo_run, viton_demo, demo_pairs):
     """Person and masked garment (edge > 0.5, garment * edge, truncating uint8) against the official output.
 
     JPEG noise alone keeps the PSNR above 35 dB, so the test also checks that our panels are closer to the
@@ -145,7 +140,7 @@ def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pai
     psnrs, errors = {}, {"ours": 0.0, "rounded": 0.0, "soft mask": 0.0}
     for k, pair in enumerate(demo_pairs):
         ours = _read_png(_output(out, *pair))[:, : 2 * WIDTH]
-        with Image.open(demo / "results" / "demo" / "PFAFN" / f"{k}.jpg") as image:
+        with Image.open(viton_demo / "results" / "demo" / "PFAFN" / f"{k}.jpg") as image:
             official = np.asarray(image.convert("RGB"))
         assert official.shape == (HEIGHT, 3 * WIDTH, 3), k
         official = official[:, : 2 * WIDTH]
@@ -153,7 +148,7 @@ def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pai
             columns = slice(panel * WIDTH, (panel + 1) * WIDTH)
             psnrs[k, name] = _psnr(ours[:, columns], official[:, columns])
 
-        person_file, cloth_file, edge_file = _paths(demo, *pair)
+        person_file, cloth_file, edge_file = _paths(viton_demo, *pair)
         person, cloth, edge = read_rgb(person_file), read_rgb(cloth_file), read_mask(edge_file)
         garment = mask_garment(cloth[None], edge[None])[0][0]
         rounded = np.concatenate([_round_uint8(person), _round_uint8(garment)], axis=1)
@@ -166,10 +161,10 @@ def test_demo_input_panels_match_the_official_triptychs(demo_run, demo, demo_pai
     assert errors["ours"] * 1.1 < min(errors["rounded"], errors["soft mask"]), errors
 
 
-def test_demo_tryon_panel_equals_the_python_api(demo_run, demo, demo_pairs, tiny):
+def test_demo_tryon_panel_equals_the_python_api(demo_run, viton_demo, demo_pairs, tiny):
     _, out = demo_run
     pair = demo_pairs[2]
-    person, cloth, edge = _paths(demo, *pair)
+    person, cloth, edge = _paths(viton_demo, *pair)
     garment, _ = mask_garment(read_rgb(cloth)[None], read_mask(edge)[None])
     ours = _read_png(_output(out, *pair))
     np.testing.assert_array_equal(ours[:, 2 * WIDTH :], _api_tryon(tiny[1], person, cloth, edge))
@@ -177,10 +172,10 @@ def test_demo_tryon_panel_equals_the_python_api(demo_run, demo, demo_pairs, tiny
     np.testing.assert_array_equal(ours[:, WIDTH : 2 * WIDTH], to_uint8(garment[0]))
 
 
-def test_rerun_skips_finished_pairs(demo_run, demo, demo_pairs, tiny, tmp_path):
+def test_rerun_skips_finished_pairs(demo_run, viton_demo, demo_pairs, tiny, tmp_path):
     out = tmp_path / "out"
     shutil.copytree(demo_run[1], out)
-    args = ("--dataroot", demo / "dataset", "--pairs", demo / "demo.txt", "--checkpoints", tiny[0],
+    args = ("--dataroot", viton_demo / "dataset", "--pairs", viton_demo / "demo.txt", "--checkpoints", tiny[0],
             "--out", out, "--device", "cpu", "--triptych")  # fmt: skip
     outputs = [_output(out, *pair) for pair in demo_pairs]
 
@@ -202,9 +197,9 @@ def test_rerun_skips_finished_pairs(demo_run, demo, demo_pairs, tiny, tmp_path):
     np.testing.assert_array_equal(_read_png(removed), original)
 
 
-def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, tiny, tmp_path):
+def test_single_pair_mode_writes_the_tryon_only(demo_run, viton_demo, demo_pairs, tiny, tmp_path):
     pair = demo_pairs[0]
-    person, cloth, edge = _paths(demo, *pair)
+    person, cloth, edge = _paths(viton_demo, *pair)
     result = _tryon("--person", person, "--cloth", cloth, "--edge", edge, "--checkpoints", tiny[0],
                     "--out", tmp_path, "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
@@ -214,25 +209,25 @@ def test_single_pair_mode_writes_the_tryon_only(demo_run, demo, demo_pairs, tiny
     np.testing.assert_array_equal(ours, _read_png(_output(demo_run[1], *pair))[:, 2 * WIDTH :])
 
 
-def test_official_files_give_the_full_size_model(official_dir, model, demo, demo_pairs, tmp_path):
+def test_official_files_give_the_full_size_model(official_dir, model, viton_demo, demo_pairs, tmp_path):
     """The official file names load into the full-size model: the output is the Python API's."""
     pair = demo_pairs[1]
     pairs = _write_pairs(tmp_path / "pairs.txt", " ".join(pair))
     out = tmp_path / "out"
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", official_dir, "--out", out,
+    result = _tryon("--dataroot", viton_demo / "dataset", "--pairs", pairs, "--checkpoints", official_dir, "--out", out,
                     "--device", "cpu")  # fmt: skip
     assert result.exit_code == 0, (result.output, result.exception)
     assert sorted(p.name for p in out.iterdir()) == [_output(out, *pair).name, "tryon.json"]
-    np.testing.assert_array_equal(_read_png(_output(out, *pair)), _api_tryon(model, *_paths(demo, *pair)))
+    np.testing.assert_array_equal(_read_png(_output(out, *pair)), _api_tryon(model, *_paths(viton_demo, *pair)))
 
 
 # --- errors: one line on stderr naming the file, exit code 2 -----------------------------------------------------
 
 
 @pytest.fixture
-def one_pair(demo, demo_pairs, tmp_path) -> tuple[Path, Path]:
+def one_pair(viton_demo, demo_pairs, tmp_path) -> tuple[Path, Path]:
     """``(dataroot, pairs file)`` for the first demo pair."""
-    return demo / "dataset", _write_pairs(tmp_path / "pairs.txt", " ".join(demo_pairs[0]))
+    return viton_demo / "dataset", _write_pairs(tmp_path / "pairs.txt", " ".join(demo_pairs[0]))
 
 
 def test_missing_checkpoint_folder(one_pair, tmp_path):
@@ -261,22 +256,22 @@ def test_unreadable_checkpoint_file(one_pair, tmp_path):
     _assert_error(result, folder / "warp_model_final.pth")
 
 
-def test_pairs_line_with_three_fields(demo, demo_pairs, tiny, tmp_path):
+def test_pairs_line_with_three_fields(viton_demo, demo_pairs, tiny, tmp_path):
     pairs = _write_pairs(tmp_path / "pairs.txt", " ".join(demo_pairs[0]), "a.jpg b.jpg c.jpg")
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", tiny[0], "--out", tmp_path)
+    result = _tryon("--dataroot", viton_demo / "dataset", "--pairs", pairs, "--checkpoints", tiny[0], "--out", tmp_path)
     _assert_error(result, f"{pairs}:2:")
 
 
-def test_pairs_naming_a_missing_image(demo, demo_pairs, tiny, tmp_path):
+def test_pairs_naming_a_missing_image(viton_demo, demo_pairs, tiny, tmp_path):
     person = demo_pairs[0][0]
     pairs = _write_pairs(tmp_path / "pairs.txt", " ".join(demo_pairs[0]), f"{person} 999999_1.jpg")
-    result = _tryon("--dataroot", demo / "dataset", "--pairs", pairs, "--checkpoints", tiny[0], "--out", tmp_path)
-    _assert_error(result, demo / "dataset" / "test_clothes" / "999999_1.jpg")
+    result = _tryon("--dataroot", viton_demo / "dataset", "--pairs", pairs, "--checkpoints", tiny[0], "--out", tmp_path)
+    _assert_error(result, viton_demo / "dataset" / "test_clothes" / "999999_1.jpg")
 
 
-def test_truncated_jpeg(demo, demo_pairs, tiny, tmp_path):
+def test_truncated_jpeg(viton_demo, demo_pairs, tiny, tmp_path):
     dataroot = tmp_path / "dataset"
-    shutil.copytree(demo / "dataset", dataroot)
+    shutil.copytree(viton_demo / "dataset", dataroot)
     person, cloth = demo_pairs[0]
     broken = dataroot / "test_edge" / cloth
     broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
@@ -287,8 +282,8 @@ def test_truncated_jpeg(demo, demo_pairs, tiny, tmp_path):
     assert not list((tmp_path / "out").glob("*.png"))
 
 
-def test_cloth_of_the_wrong_size(demo, demo_pairs, tiny, tmp_path):
-    person, cloth, edge = _paths(demo, *demo_pairs[0])
+def test_cloth_of_the_wrong_size(viton_demo, demo_pairs, tiny, tmp_path):
+    person, cloth, edge = _paths(viton_demo, *demo_pairs[0])
     small = tmp_path / "small.png"
     Image.new("RGB", (100, 100), (200, 30, 30)).save(small)
     result = _tryon("--person", person, "--cloth", small, "--edge", edge, "--checkpoints", tiny[0],
@@ -296,8 +291,8 @@ def test_cloth_of_the_wrong_size(demo, demo_pairs, tiny, tmp_path):
     _assert_error(result, small, "100x100")
 
 
-def test_missing_single_file(demo, demo_pairs, tiny, tmp_path):
-    person, cloth, _ = _paths(demo, *demo_pairs[0])
+def test_missing_single_file(viton_demo, demo_pairs, tiny, tmp_path):
+    person, cloth, _ = _paths(viton_demo, *demo_pairs[0])
     missing = tmp_path / "edge.jpg"
     result = _tryon("--person", person, "--cloth", cloth, "--edge", missing, "--checkpoints", tiny[0],
                     "--out", tmp_path / "out")  # fmt: skip
@@ -317,9 +312,9 @@ def test_cuda_requested_without_cuda(one_pair, tiny, tmp_path):
     [("--dataroot", "--pairs", "--person"), ("--dataroot",), ("--person", "--cloth"), ()],
     ids=["both-modes", "no-pairs", "no-edge", "nothing"],
 )
-def test_inputs_must_be_one_complete_mode(inputs, one_pair, demo, demo_pairs, tiny, tmp_path):
+def test_inputs_must_be_one_complete_mode(inputs, one_pair, viton_demo, demo_pairs, tiny, tmp_path):
     dataroot, pairs = one_pair
-    person, cloth, edge = _paths(demo, *demo_pairs[0])
+    person, cloth, edge = _paths(viton_demo, *demo_pairs[0])
     values = {"--dataroot": dataroot, "--pairs": pairs, "--person": person, "--cloth": cloth, "--edge": edge}
     args = [item for option in inputs for item in (option, values[option])]
     result = _tryon(*args, "--checkpoints", tiny[0], "--out", tmp_path / "out", "--device", "cpu")

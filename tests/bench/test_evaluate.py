@@ -148,10 +148,10 @@ def test_reference_features_are_cached_by_fingerprint(synthetic_root: Path, tmp_
     assert evaluate(changed, protocol, **run).summary["inputs"]["reference_features"].startswith("written to")
 
 
-def test_fixtures_through_the_cli_with_crop_panel(shared_dir: Path, tmp_path: Path) -> None:
-    demo = shared_dir / "fixtures" / "viton_demo"
-    args = ["eval", "--pred", str(demo / "results" / "demo" / "PFAFN"), "--crop-panel", "3",
-            "--dataset", "viton-pfafn", "--root", str(demo / "dataset"), "--pairs-file", str(demo / "demo.txt"),
+def test_fixtures_through_the_cli_with_crop_panel(viton_demo: Path, tmp_path: Path) -> None:
+    args = ["eval", "--pred", str(viton_demo / "results" / "demo" / "PFAFN"), "--crop-panel", "3",
+            "--dataset", "viton-pfafn", "--root", str(viton_demo / "dataset"),
+            "--pairs-file", str(viton_demo / "demo.txt"),
             "--protocol", "pfafn", "--metrics", "ssim,psnr", "--out", str(tmp_path / "out")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -168,8 +168,8 @@ def test_fixtures_through_the_cli_with_crop_panel(shared_dir: Path, tmp_path: Pa
     assert low < summary["metrics"]["ssim"]["mean"] < high
     assert "| SSIM |" in (tmp_path / "out" / "summary.md").read_text()
     # The crop is the official third panel, scored against the person at 256x192.
-    panel = np.array(Image.open(demo / "results" / "demo" / "PFAFN" / "0.jpg").convert("RGB"))[:, 384:]
-    person = np.array(Image.open(demo / "dataset" / "test_img" / "000066_0.jpg").convert("RGB"))
+    panel = np.array(Image.open(viton_demo / "results" / "demo" / "PFAFN" / "0.jpg").convert("RGB"))[:, 384:]
+    person = np.array(Image.open(viton_demo / "dataset" / "test_img" / "000066_0.jpg").convert("RGB"))
     expected = MF.psnr(torch.from_numpy(panel).permute(2, 0, 1)[None] / 255.0,
                        torch.from_numpy(person).permute(2, 0, 1)[None] / 255.0)  # fmt: skip
     assert rows["psnr"][0] == pytest.approx(float(expected), rel=1e-9)

@@ -81,9 +81,8 @@ def test_tutor_runs_on_a_dataset_without_densepose_and_says_so(viton, tiny, tmp_
     assert isinstance(method.model, PBAFN)
 
 
-def test_a_missing_field_is_one_line_naming_method_field_and_dataset(shared_dir):
-    demo = shared_dir / "fixtures" / "viton_demo"
-    sample = create_dataset("viton-pfafn", demo / "dataset", split="test", pairs_file=demo / "demo.txt")[0]
+def test_a_missing_field_is_one_line_naming_method_field_and_dataset(viton_demo: Path) -> None:
+    sample = create_dataset("viton-pfafn", viton_demo / "dataset", split="test", pairs_file=viton_demo / "demo.txt")[0]
     with pytest.raises(MissingFieldError, match="pb_afn needs the sample field 'parse', which dataset viton-pfafn"):
         method_class("pb_afn").check_fields(sample, "viton-pfafn")
     assert method_class("pf_afn").check_fields(sample, "viton-pfafn") == []

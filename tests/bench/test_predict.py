@@ -95,34 +95,32 @@ def test_cli_prints_the_low_precision_error(viton, tiny_pfafn, tmp_path):
     assert "1 - SSIM" in ran.output
 
 
-def test_limit_and_duplicate_lines(shared_dir, tmp_path):
-    demo = shared_dir / "fixtures" / "viton_demo"
-    lines = (demo / "demo.txt").read_text().splitlines()
+def test_limit_and_duplicate_lines(viton_demo: Path, tmp_path: Path) -> None:
+    lines = (viton_demo / "demo.txt").read_text().splitlines()
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("\n".join([lines[0], lines[0], lines[1]]) + "\n")
-    loader = create_dataset("viton-pfafn", demo / "dataset", split="test", pairs_file=pairs)
+    loader = create_dataset("viton-pfafn", viton_demo / "dataset", split="test", pairs_file=pairs)
     result = predict(create_method("no_warp"), loader, tmp_path / "out", progress=False)
     assert result.total == 2 and result.manifest["duplicates_in_list"] == 1
     limited = predict(create_method("no_warp"), loader, tmp_path / "one", limit=1, progress=False)
     assert limited.total == 1
 
 
-def test_cli_on_the_real_fixtures_equals_the_official_test(shared_dir, tmp_path):
+def test_cli_on_the_real_fixtures_equals_the_official_test(viton_demo: Path, tmp_path: Path) -> None:
     """predict on PF-AFN's test layout with official-format files gives tryon's outputs byte for byte."""
-    demo = shared_dir / "fixtures" / "viton_demo"
     model = PFAFN()
     init_deterministic_(model.warp)
     init_deterministic_(model.gen)
     torch.save(model.warp.state_dict(), tmp_path / "warp_model_final.pth")
     torch.save(model.gen.state_dict(), tmp_path / "gen_model_final.pth")
     pairs = tmp_path / "two.txt"
-    pairs.write_text((demo / "demo.txt").read_text().splitlines()[0] + "\n")
+    pairs.write_text((viton_demo / "demo.txt").read_text().splitlines()[0] + "\n")
     runner = CliRunner()
     common = ["--checkpoints", tmp_path, "--device", "cpu", "--batch-size", "1"]  # batch size moves float rounding
-    data = ["--dataset", "viton-pfafn", "--root", demo / "dataset", "--pairs-file", pairs]
+    data = ["--dataset", "viton-pfafn", "--root", viton_demo / "dataset", "--pairs-file", pairs]
     ours = runner.invoke(main, ["predict", "--method", "pf_afn", *data, "--out", tmp_path / "ours", *common])
     assert ours.exit_code == 0, ours.output
-    theirs = runner.invoke(main, ["tryon", "--dataroot", demo / "dataset", "--pairs", pairs, "--out",
+    theirs = runner.invoke(main, ["tryon", "--dataroot", viton_demo / "dataset", "--pairs", pairs, "--out",
                                   tmp_path / "theirs", *common])  # fmt: skip
     assert theirs.exit_code == 0, theirs.output
     # tryon names outputs by file stem (<person>_0__<cloth>_1), predict by sample id (<person>__<cloth>).

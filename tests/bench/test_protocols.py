@@ -300,14 +300,13 @@ def test_hrviton_resolution_switch_is_its_sources(hd_folders: Path) -> None:
         _ssims(hd_folders / "pred1024", pred, "hrviton")  # 512x384 "ground truth" at 1024: the official assert
 
 
-def test_real_fixtures_equal_the_official_scripts_at_256(shared_dir: Path, tmp_path: Path) -> None:
-    demo = shared_dir / "fixtures" / "viton_demo"
+def test_real_fixtures_equal_the_official_scripts_at_256(viton_demo: Path, tmp_path: Path) -> None:
     for folder in ("pred", "gt"):
         (tmp_path / folder).mkdir()
-    for i, line in enumerate((demo / "demo.txt").read_text().split()[::2]):
-        panel = Image.open(demo / "results" / "demo" / "PFAFN" / f"{i}.jpg").convert("RGB")
+    for i, line in enumerate((viton_demo / "demo.txt").read_text().split()[::2]):
+        panel = Image.open(viton_demo / "results" / "demo" / "PFAFN" / f"{i}.jpg").convert("RGB")
         panel.crop((384, 0, 576, 256)).save(tmp_path / "pred" / f"{i}.png")  # the official third panel, lossless
-        shutil.copyfile(demo / "dataset" / "test_img" / line, tmp_path / "gt" / f"{i}.jpg")
+        shutil.copyfile(viton_demo / "dataset" / "test_img" / line, tmp_path / "gt" / f"{i}.jpg")
     preds, gts = sorted((tmp_path / "pred").iterdir()), sorted((tmp_path / "gt").iterdir())
     hrviton = _ssims(tmp_path / "pred", tmp_path / "gt", "hrviton")
     assert hrviton == pytest.approx(_official_hrviton(preds, gts, 256), abs=1e-4)
@@ -315,8 +314,8 @@ def test_real_fixtures_equal_the_official_scripts_at_256(shared_dir: Path, tmp_p
     catvton = _ssims(tmp_path / "pred", tmp_path / "gt", "catvton")
     assert catvton == pytest.approx(_official_catvton(preds, gts), abs=1e-4)
     # Through the runner's own panel crop and dataset matching: the same numbers.
-    eval_set = match_dataset(demo / "results" / "demo" / "PFAFN", "viton-pfafn", demo / "dataset",
-                             load_protocol("hrviton"), pairs_file=demo / "demo.txt")  # fmt: skip
+    eval_set = match_dataset(viton_demo / "results" / "demo" / "PFAFN", "viton-pfafn", viton_demo / "dataset",
+                             load_protocol("hrviton"), pairs_file=viton_demo / "demo.txt")  # fmt: skip
     cropped = evaluate(eval_set, load_protocol("hrviton"), metrics=("ssim",), crop_panel=3, progress=False)
     assert [row["ssim"] for row in cropped.rows] == pytest.approx(hrviton, abs=1e-12)
 

@@ -203,12 +203,11 @@ def test_pfafn_table1_on_a_synthetic_viton_tree(official, tmp_path):
 
 
 @pytest.mark.slow
-def test_pfafn_table1_on_the_real_fixture_pairs(official, shared_dir, tmp_path):
+def test_pfafn_table1_on_the_real_fixture_pairs(official, viton_demo: Path, tmp_path: Path) -> None:
     """PF-AFN's own demo layout: parser-free methods run, parser-based ones are cells saying why they cannot."""
-    demo = shared_dir / "fixtures" / "viton_demo"
     suite = {"include": "pfafn-table1", "name": "pfafn-demo", "latency": [],
-             "datasets": [{"name": "viton-pfafn", "root": str(demo / "dataset"),
-                           "options": {"pairs_file": str(demo / "demo.txt")}}]}  # fmt: skip
+             "datasets": [{"name": "viton-pfafn", "root": str(viton_demo / "dataset"),
+                           "options": {"pairs_file": str(viton_demo / "demo.txt")}}]}  # fmt: skip
     (tmp_path / "demo.yaml").write_text(yaml.safe_dump(suite))
     only = "method=pf_afn,pb_afn,cp_vton,no_warp"
     args = ["bench", "--suite", str(tmp_path / "demo.yaml"), *_checkpoint_args(official), "--only", only,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -151,12 +152,13 @@ def test_cli_bad_arguments(args, message):
     assert result.exit_code == 2 and message in result.output
 
 
-def test_cli_checks_the_real_fixture(shared_dir):
-    demo = shared_dir / "fixtures" / "viton_demo"
-    args = ["data", "check", "--dataset", "viton-pfafn", "--root", str(demo / "dataset"), "--split", "test",
-            "--pairs-file", str(demo / "demo.txt")]  # fmt: skip
+def test_cli_checks_the_real_fixture(viton_demo: Path) -> None:
+    args = ["data", "check", "--dataset", "viton-pfafn", "--root", str(viton_demo / "dataset"), "--split", "test",
+            "--pairs-file", str(viton_demo / "demo.txt")]  # fmt: skip
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "viton-pfafn test  paired         6 samples" in result.stdout
-    wrong = CliRunner().invoke(main, ["data", "check", "--dataset", "viton", "--root", str(demo), "--pairs-file", "x"])
+    wrong = CliRunner().invoke(
+        main, ["data", "check", "--dataset", "viton", "--root", str(viton_demo), "--pairs-file", "x"]
+    )
     assert wrong.exit_code == 2 and "does not apply to viton" in wrong.output

@@ -199,10 +199,9 @@ def test_pfafn_train_dataloader(pfafn):
     assert batch["person_id"] == ["000000", "000001"]
 
 
-def test_pfafn_demo_fixture(shared_dir):
-    demo = shared_dir / "fixtures" / "viton_demo"
-    ds = VitonPFAFNDataset(demo / "dataset", pairs_file=demo / "demo.txt")
-    rows = [line.split() for line in (demo / "demo.txt").read_text().splitlines() if line.strip()]
+def test_pfafn_demo_fixture(viton_demo: Path) -> None:
+    ds = VitonPFAFNDataset(viton_demo / "dataset", pairs_file=viton_demo / "demo.txt")
+    rows = [line.split() for line in (viton_demo / "demo.txt").read_text().splitlines() if line.strip()]
     assert len(ds) == 6
     assert [(s["person_id"], s["cloth_id"]) for s in ds] == [(p[:-6], c[:-6]) for p, c in rows]
     for sample in ds:

@@ -33,13 +33,12 @@ def _to_tensor(images: list[np.ndarray]) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def real_pairs(shared_dir: Path) -> tuple[list[Image.Image], list[Image.Image]]:
+def real_pairs(viton_demo: Path) -> tuple[list[Image.Image], list[Image.Image]]:
     """The six demo person images and the person panels of PF-AFN's demo output (they differ by JPEG noise)."""
-    root = shared_dir / "fixtures" / "viton_demo"
-    people = [line.split()[0] for line in (root / "demo.txt").read_text().splitlines() if line.strip()]
-    persons = [Image.open(root / "dataset" / "test_img" / name).convert("RGB") for name in people]
+    people = [line.split()[0] for line in (viton_demo / "demo.txt").read_text().splitlines() if line.strip()]
+    persons = [Image.open(viton_demo / "dataset" / "test_img" / name).convert("RGB") for name in people]
     panels = [
-        Image.open(root / "results" / "demo" / "PFAFN" / f"{k}.jpg").convert("RGB").crop((0, 0, 192, 256))
+        Image.open(viton_demo / "results" / "demo" / "PFAFN" / f"{k}.jpg").convert("RGB").crop((0, 0, 192, 256))
         for k in range(len(people))
     ]
     assert len(persons) == 6 and persons[0].size == (192, 256)

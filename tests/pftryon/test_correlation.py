@@ -1,4 +1,4 @@
-"""The correlation layer against its definition (shared/reference/pfafn_spec.md §2.4)."""
+"""The correlation layer against its definition (docs/reference/method.md §2.4)."""
 
 from __future__ import annotations
 
