@@ -170,6 +170,33 @@ def check(name: str, root: Path, splits: tuple[str, ...], no_decode: bool, pairs
             sys.exit(2)
 
 
+@data.command()
+@click.option("--dataset", "name", required=True, type=click.Choice(list(DATASETS)))
+@click.option("--root", required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Folder for overlap.csv, overlap.json and test_pairs_clean.txt.")  # fmt: skip
+@click.option("--threshold", type=click.IntRange(0, 64), default=12, show_default=True,
+              help="Largest Hamming distance (of 64 hash bits) of a candidate pair.")  # fmt: skip
+@click.option("--pixel-threshold", type=click.FloatRange(min=0), default=12.0, show_default=True,
+              help="Confirmed below this grey-level difference (64x48 thumbnails, worst of 4x4 cells).")  # fmt: skip
+@click.option("--field", type=click.Choice(["person", "cloth", "both"]), default="person", show_default=True,
+              help="Which images are compared; a test pair whose image is a duplicate is dropped.")  # fmt: skip
+@click.option("--pair-mode", type=click.Choice(["unpaired", "paired"]), default="unpaired", show_default=True,
+              help="Which test pair list to clean (viton unpaired: test_pairs.txt).")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its files.")
+def overlap(name: str, root: Path, out: Path, threshold: int, pixel_threshold: float, field: str, pair_mode: str,
+            overwrite: bool) -> None:  # fmt: skip
+    """Find test images that near-duplicate train images; write them and the test pair list without them."""
+    from bench.data.overlap import find_overlap, write_overlap
+
+    with claim_output(out, overwrite=overwrite):
+        report = find_overlap(name, root, field=field, hamming=threshold, pixel=pixel_threshold, pair_mode=pair_mode)
+        written = write_overlap(report, out)
+    click.echo(report.summary())
+    for path in written:
+        click.echo(f"wrote {path}")
+
+
 @main.command("eval")
 @click.option("--pred", required=True, type=click.Path(path_type=Path), help="Folder of try-on images to score.")
 @click.option("--pred-unpaired", type=click.Path(path_type=Path),
@@ -212,7 +239,7 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
           allow_unofficial_weights: bool, fetch_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
-    from bench.evaluate import run_eval
+    from bench.eval import run_eval
     from bench.tryon import resolve_device
 
     if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
@@ -249,8 +276,11 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
 _EXPONENT_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
-def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
+def _parse_settings(settings: tuple[str, ...], config: type | None = None) -> dict[str, object]:
+    """``--set KEY=VALUE`` values read as YAML scalars; each checked against the type of ``config``'s KEY if given."""
     import yaml
+
+    from pftryon.config_types import check_setting
 
     values = {}
     for item in settings:
@@ -263,7 +293,13 @@ def _parse_settings(settings: tuple[str, ...]) -> dict[str, object]:
             raise click.UsageError(f"--set {key}: cannot read {value!r} ({err.__class__.__name__})") from None
         if isinstance(parsed, str) and _EXPONENT_NUMBER.fullmatch(parsed.strip()):
             parsed = float(parsed)  # YAML 1.1 reads 1e-4 and 5e-5 (no dot) as strings
-        values[key.strip().replace("-", "_")] = parsed
+        key = key.strip().replace("-", "_")
+        if config is not None:
+            try:
+                check_setting(config, key, parsed, f"--set {item}")
+            except ValueError as err:
+                raise click.UsageError(str(err)) from None
+        values[key] = parsed
     return values
 
 
@@ -296,7 +332,7 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
         check_stage(method_name, stage)
     except ValueError as err:
         raise click.UsageError(str(err)) from None
-    overrides = _parse_settings(settings) | {k: str(v) for k, v in (("init", init), ("tutor", tutor)) if v}
+    overrides = _parse_settings(settings, TrainConfig) | {k: str(v) for k, v in (("init", init), ("tutor", tutor)) if v}
     overrides["stage"] = stage
     try:
         config = load_config(config_file, **overrides) if config_file else TrainConfig.from_dict(overrides)
@@ -433,9 +469,9 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
     import yaml
 
     from bench.data import create_dataset
-    from bench.evaluate import init_distributed
     from bench.methods import create_method, method_class
     from bench.predict import predict as run_predict
+    from bench.runtime import init_distributed
     from bench.tryon import resolve_device
 
     try:
@@ -497,7 +533,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
           weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, fetch_weights: bool,
           overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
-    from bench.suite import load_suite, run_suite, write_suite_report
+    from bench.suite import Suite, load_suite, run_suite, write_suite_report
     from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
@@ -506,7 +542,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
         suite = load_suite(suite_name).override(
             roots=_assignments(roots, "--root-for"), checkpoints=_assignments(checkpoints, "--checkpoints-for"),
             only={k: v.split(",") for k, v in _assignments(only, "--only").items()}, limit=limit,
-            settings=_parse_settings(settings),
+            settings=_parse_settings(settings, Suite),
         )  # fmt: skip
     except ValueError as err:
         raise click.UsageError(str(err)) from None

@@ -6,22 +6,25 @@ import dataclasses
 import json
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from bench.config_files import ConfigFolder
 from bench.data.synthetic.render import BACKGROUNDS, CATEGORIES
 from bench.metrics import functional as MF
 from bench.training import TRAINABLE
 from pftryon.config_mapping import from_mapping
-from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, TrainConfig
+from pftryon.config_types import check_value
+from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, Distill, Knowledge, Perceptual, TrainConfig
 
 __all__ = ["DataRecipe", "EvalRecipe", "Recipe", "StageRecipe", "Variant", "list_recipes", "load_recipe"]
 
 RECIPE_DIR = Path(__file__).parents[1] / "recipes"
 _FILES = ConfigFolder(RECIPE_DIR, "recipe")
-_LAYOUTS = ("viton",)
+_Layout = Literal["viton"]
+_LAYOUTS: tuple[str, ...] = typing.get_args(_Layout)
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 
 
@@ -49,7 +52,7 @@ class DataRecipe:
 
     n: int
     size: tuple[int, int]
-    layout: str = "viton"
+    layout: _Layout = "viton"
     seed: int = 0
     test_fraction: float = 0.2
     categories: tuple[str, ...] = ("upper_body",)
@@ -84,8 +87,8 @@ class Variant:
     """A student: ``name`` (lower-case, digits and ``-``; names its run folder), knowledge and distillation."""
 
     name: str
-    knowledge: str
-    distill: str
+    knowledge: Knowledge
+    distill: Distill
 
     def __post_init__(self) -> None:
         _require(
@@ -112,7 +115,7 @@ class EvalRecipe:
 
     split: str = "test"
     ssim: str = "pytorch_ssim"
-    lpips_net: str = "alex"
+    lpips_net: Literal["alex", "vgg", "squeeze"] = "alex"
     batch_size: int = 16
     resamples: int = 10_000
     confidence: float = 0.95
@@ -165,10 +168,11 @@ class Recipe:
     baselines: tuple[str, ...] = ()
     scale_flow_heads: bool = True
     seed: int = 0
-    perceptual: str = "none"
+    perceptual: Perceptual = "none"
     budget_s: float = 1800.0
     fake_cache: bool = True
     evaluation: EvalRecipe = field(default_factory=EvalRecipe)
+    config_hints: ClassVar[dict[str, Any]] = {"baselines": tuple[str, ...] | None}  # null: none
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
@@ -201,11 +205,10 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "recipe") -> Recipe:
-        """Build from plain data (a parsed YAML mapping); unknown keys anywhere are errors."""
+        """Build from plain data (a parsed YAML mapping); unknown keys and wrongly typed values anywhere are errors."""
+        check_value(data, cls, where)  # stages is a mapping from here on
 
-        def stages(value: Any) -> dict[str, StageRecipe]:
-            if not isinstance(value, dict):
-                raise ValueError(f"{where}: stages must be a mapping of stage to schedule")
+        def stages(value: dict[str, Any]) -> dict[str, StageRecipe]:
             return {s: from_mapping(StageRecipe, v, f"{where}: stages.{s}") for s, v in value.items()}
 
         def variants(value: Any) -> tuple[Variant, ...]:
@@ -254,4 +257,4 @@ def list_recipes() -> list[str]:
 def load_recipe(name_or_path: str | os.PathLike[str]) -> Recipe:
     """A shipped recipe by name (``synthetic-small``) or any recipe YAML by path, with its ``include`` chain."""
     name = str(name_or_path)
-    return Recipe.from_dict(_FILES.load(name), where=str(_FILES.path(name)))
+    return Recipe.from_dict(_FILES.load(name, schema=Recipe), where=str(_FILES.path(name)))

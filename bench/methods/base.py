@@ -61,9 +61,9 @@ class MethodCard:
             when the method has no weights.
         weights_source: where users get the official files.
         parser_free: whether it runs without a human parse at test time.
-        latency_model: its key in :data:`bench.latency.LATENCY_MODELS`; ``None`` (or empty): the adapter itself is
-            timed (its model on :meth:`TryOnMethod.example_inputs`), and defining the adapter class sets it to the
-            class's own ``module:Class``.
+        latency_model: its key in :data:`bench.latency.models.LATENCY_MODELS`; ``None`` (or empty): the adapter
+            itself is timed (its model on :meth:`TryOnMethod.example_inputs`), and defining the adapter class sets it
+            to the class's own ``module:Class``.
         fallbacks: ``{field: note}``: documented substitutes used when a dataset lacks the field (the note is
             written into every report that used it).
     """
@@ -197,7 +197,7 @@ class TryOnMethod(ABC):
         cls, batch_size: int, size: tuple[int, int], generator: torch.Generator | None = None
     ) -> tuple[Tensor, ...]:
         """Random model inputs for ``batch_size`` samples of ``size`` ``(H, W)``: what :mod:`bench.latency` times and
-        counts FLOPs on when :attr:`MethodCard.latency_model` is not a :data:`~bench.latency.LATENCY_MODELS` key.
+        counts FLOPs on when :attr:`MethodCard.latency_model` is not a :data:`~bench.latency.models.LATENCY_MODELS` key.
 
         By default one tensor per :attr:`MethodCard.inputs` field, in that order, shaped as the collated field
         (:mod:`bench.data.schema`: images in [-1, 1], masks in {0, 1}, label maps, keypoints in pixels); override it

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bench.config_files import ConfigFolder
 from pftryon.config_mapping import from_mapping
+from pftryon.config_types import ConfigTypeError
 
 __all__ = [
     "AGGREGATES", "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM",
@@ -23,12 +25,16 @@ __all__ = [
 ]  # fmt: skip
 
 _FILES = ConfigFolder(Path(__file__).parent, "protocol")
-_SSIM_VARIANTS = ("pytorch_ssim", "skimage_gaussian", "torchmetrics_pre15", "torchmetrics")
+_SsimVariant = Literal["pytorch_ssim", "skimage_gaussian", "torchmetrics_pre15", "torchmetrics"]
+_SSIM_VARIANTS: tuple[str, ...] = typing.get_args(_SsimVariant)
 # PIL filters (``none``: that side is never resized; an image of another size is refused).
-RESIZE_FILTERS = ("none", "bilinear", "bicubic", "lanczos")
+_Filter = Literal["none", "bilinear", "bicubic", "lanczos"]
+RESIZE_FILTERS: tuple[str, ...] = typing.get_args(_Filter)
 # How the evaluation size is chosen: see :class:`Resize`.
-SIZE_RULES = ("predictions", "fixed", "first_prediction_height")
-_FID_BACKENDS = ("torch-fidelity", "pytorch-fid", "clean-fid")
+_SizeRule = Literal["predictions", "fixed", "first_prediction_height"]
+SIZE_RULES: tuple[str, ...] = typing.get_args(_SizeRule)
+_FidBackend = Literal["torch-fidelity", "pytorch-fid", "clean-fid"]
+_FID_BACKENDS: tuple[str, ...] = typing.get_args(_FidBackend)
 # Metrics any protocol accepts through ``metrics`` (--metrics), as pftryon additions: no try-on script offers them
 # together (bench.metrics.perceptual, .region, .embedding; precision / recall on the FID features).
 EXTRA_METRICS = (
@@ -38,7 +44,8 @@ EXTRA_METRICS = (
 # Image metrics, the temporal ones (videos only: see bench.metrics.video), then the extras.
 METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker", *EXTRA_METRICS)
 # How paired values are averaged: over images (frames), or per video first and then over videos.
-AGGREGATES = ("images", "videos")
+_Aggregate = Literal["images", "videos"]
+AGGREGATES: tuple[str, ...] = typing.get_args(_Aggregate)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class SSIM:
     data range 255), ``torchmetrics_pre15`` (torchmetrics before 1.5, data range 1: the reflect-padded map cropped
     by 5 px) or ``torchmetrics`` (torchmetrics 1.5 and later: the uncropped map)."""
 
-    variant: str = "torchmetrics"
+    variant: _SsimVariant = "torchmetrics"
     grayscale: bool = False
 
 
@@ -56,8 +63,8 @@ class SSIM:
 class LPIPS:
     """LPIPS backbone (``alex`` | ``vgg`` | ``squeeze``), implementation, and an optional resize before scoring."""
 
-    net: str = "alex"
-    backend: str = "lpips"
+    net: Literal["alex", "vgg", "squeeze"] = "alex"
+    backend: Literal["lpips", "torchmetrics"] = "lpips"
     resize: tuple[int, int] | None = None
 
 
@@ -69,7 +76,7 @@ class FID:
     statistics) instead of at the evaluation resolution.
     """
 
-    backend: str = "torch-fidelity"
+    backend: _FidBackend = "torch-fidelity"
     mode: str | None = None
     reference: str = "test person images"
     native_reference: bool = False
@@ -108,10 +115,10 @@ class Resize:
             (CatVTON saves its resized copy under the original ``.jpg`` names: PIL's default quality 75).
     """
 
-    size: str = "predictions"
+    size: _SizeRule = "predictions"
     choices: tuple[tuple[int, int], ...] = ()
-    gt: str = "none"
-    pred: str = "none"
+    gt: _Filter = "none"
+    pred: _Filter = "none"
     gt_as_stored_at: tuple[tuple[int, int], ...] = ()
     gt_jpeg_quality: int | None = None
 
@@ -174,7 +181,7 @@ class Protocol:
     fid: FID = field(default_factory=FID)
     kid: KID = field(default_factory=KID)
     additions: tuple[str, ...] = ()
-    aggregate: str = "images"
+    aggregate: _Aggregate = "images"
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -207,14 +214,8 @@ _NESTED = {"ssim": SSIM, "lpips": LPIPS, "fid": FID, "kid": KID, "resize": Resiz
 
 
 def _build(data: dict[str, Any], where: str) -> Protocol:
-    nested = {key: functools.partial(_nested, cls, where=f"{where} {key}") for key, cls in _NESTED.items()}
+    nested = {key: functools.partial(from_mapping, cls, where=f"{where} {key}") for key, cls in _NESTED.items()}
     return from_mapping(Protocol, data, where, **nested)
-
-
-def _nested(cls: type, value: Any, where: str) -> Any:
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a mapping")
-    return from_mapping(cls, value, where)
 
 
 def load_protocol(name: str) -> Protocol:
@@ -222,7 +223,9 @@ def load_protocol(name: str) -> Protocol:
     ``include`` chain (which may name shipped protocols) into a :class:`Protocol`."""
     where = str(_FILES.path(name))
     try:
-        return _build(_FILES.load(name), where)
+        return _build(_FILES.load(name, schema=Protocol), where)  # each file of the chain type-checked
+    except ConfigTypeError:  # names its file
+        raise
     except ValueError as err:
         raise ValueError(str(err) if where in str(err) else f"{where}: {err}") from None
 

@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from bench.config_files import ConfigFolder
 from bench.data import DATASETS
@@ -21,6 +21,7 @@ from bench.methods import list_methods, register_method
 from bench.precision import INFERENCE_DTYPES
 from bench.protocols import load_protocol
 from pftryon.config_mapping import from_mapping
+from pftryon.config_types import check_value
 
 __all__ = [
     "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "SUITE_DIR", "Suite", "TrainSpec", "list_suites",
@@ -71,6 +72,7 @@ class MethodSpec:
     label: str | None = None
     dtype: str = "fp32"
     class_: str | None = None
+    config_hints: ClassVar[dict[str, Any]] = {"class": str | None}
 
     def __post_init__(self) -> None:
         names = list_methods()
@@ -114,6 +116,7 @@ class DatasetSpec:
     options: dict[str, Any] = field(default_factory=dict)
     label: str | None = None
     limit: int | None = None
+    config_hints: ClassVar[dict[str, Any]] = {"options": dict[str, Any] | None}  # null: none
 
     def __post_init__(self) -> None:
         _require(
@@ -136,7 +139,7 @@ class DatasetSpec:
 class LatencySpec:
     """How every method is timed (:mod:`bench.latency`); ``sizes`` ``None`` = each dataset's evaluation size."""
 
-    devices: tuple[str, ...] = ("cpu",)
+    devices: tuple[Literal["cpu", "cuda"], ...] = ("cpu",)
     sizes: tuple[tuple[int, int], ...] | None = None
     batches: tuple[int, ...] = (1,)
     dtypes: tuple[str, ...] = ("fp32",)
@@ -192,6 +195,8 @@ class Suite:
     qualitative: QualitativeSpec | None = field(default_factory=QualitativeSpec)
     batch_size: int = 8
     version: int = 1
+    # One sweep may be written as a single mapping; null: no timing.
+    config_hints: ClassVar[dict[str, Any]] = {"latency": LatencySpec | tuple[LatencySpec, ...] | None}
 
     def __post_init__(self) -> None:
         names = [m.key for m in self.methods]
@@ -215,7 +220,8 @@ class Suite:
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "suite") -> Suite:
-        """Build from plain data (a parsed YAML mapping); unknown keys anywhere are errors."""
+        """Build from plain data (a parsed YAML mapping); unknown keys and wrongly typed values anywhere are errors."""
+        check_value(data, cls, where)
 
         def methods(value: Any) -> tuple[MethodSpec, ...]:
             def one(i: int, v: Any) -> MethodSpec:
@@ -317,21 +323,22 @@ class Suite:
 
 
 def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    """``--set latency.iters=5``: set a key of the suite's plain data (the key must exist)."""
+    """``--set latency.iters=5``: set a key of the suite's plain data (the key must exist); a key under a list of
+    mappings is set in each (``latency``: every sweep)."""
     *path, last = dotted.split(".")
-    node: Any = data
+    nodes: list[Any] = [data]
     for part in path:
-        if not isinstance(node, dict) or part not in node or node[part] is None:
-            raise ValueError(f"--set {dotted}: no such setting")
-        node = node[part]
-    if not isinstance(node, dict) or last not in node:
+        nodes = [n[part] for n in nodes if isinstance(n, dict) and n.get(part) is not None]
+        nodes = [item for n in nodes for item in (n if isinstance(n, list) else [n])]
+    if not nodes or not all(isinstance(n, dict) and last in n for n in nodes):
         raise ValueError(f"--set {dotted}: no such setting")
-    node[last] = value
+    for node in nodes:
+        node[last] = value
 
 
 def load_suite(name: str) -> Suite:
     """A shipped suite by name (``synthetic``) or any suite YAML by path, with its ``include`` chain."""
-    return Suite.from_dict(_FILES.load(name), where=str(_FILES.path(name)))
+    return Suite.from_dict(_FILES.load(name, schema=Suite), where=str(_FILES.path(name)))
 
 
 def list_suites() -> list[str]:

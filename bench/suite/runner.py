@@ -2,7 +2,7 @@
 
 For each dataset (generated when synthetic) and each method (loaded, or trained by the suite), :func:`run_suite`
 predicts the paired and the unpaired list (:func:`bench.predict.predict`), scores each protocol with
-:func:`bench.evaluate.evaluate` (and, on synthetic data, against the exact ground truth), times the method with
+:func:`bench.eval.evaluate` (and, on synthetic data, against the exact ground truth), times the method with
 :mod:`bench.latency`, and assembles one tidy table with the published rows beside it. Every piece is a cell cached on
 disk under ``work`` by the sha256 of its inputs (:mod:`bench.suite.cells`): a rerun recomputes nothing, a changed
 checkpoint recomputes its own cells, and a killed run resumes where it stopped and ends with the same table.
@@ -28,7 +28,7 @@ import torch
 
 from bench.ablate.recipe import load_recipe
 from bench.data.readers import InputError
-from bench.evaluate import EvalSet, evaluate, matching_record
+from bench.eval import EvalSet, evaluate, matching_record
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
@@ -483,7 +483,7 @@ def run_suite(
 ) -> SuiteResult:
     """Run ``suite`` (see the module docstring); data, trained models, predictions and cells live under ``work``.
     ``allow_unofficial_weights``: score with metric weights that are not the official files (see
-    :func:`bench.evaluate.evaluate`); ``fetch_weights``: first download the suite's missing weights files
+    :func:`bench.eval.evaluate`); ``fetch_weights``: first download the suite's missing weights files
     (:func:`bench.metrics.fetch.fetch_or_raise`). Absent weights files are named in one progress line; their metrics
     become n/a cells.
 

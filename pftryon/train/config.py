@@ -12,23 +12,26 @@ import math
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from types import UnionType
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
 from pftryon.config_mapping import checked_keys
+from pftryon.config_types import check_value, field_hints
 
 __all__ = [
-    "ALL_STAGES", "DISTILL", "KNOWLEDGE", "STAGES", "TUTORED_STAGES", "TrainConfig", "load_config",
-    "with_predated_fields",
+    "ALL_STAGES", "DISTILL", "KNOWLEDGE", "PERCEPTUAL", "STAGES", "TUTORED_STAGES", "Distill", "Knowledge",
+    "Perceptual", "TrainConfig", "load_config", "with_predated_fields",
 ]  # fmt: skip
 
 # PF-AFN's four stages (the ablation's); the baselines' stages follow in _OFFICIAL and ALL_STAGES.
 STAGES = ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e")
-KNOWLEDGE = ("teacher+tutor", "tutor")
-DISTILL = ("adjustable", "fixed", "none")
-PERCEPTUAL = ("vgg19", "none")
+Knowledge = Literal["teacher+tutor", "tutor"]
+Distill = Literal["adjustable", "fixed", "none"]
+Perceptual = Literal["vgg19", "none"]
+KNOWLEDGE: tuple[str, ...] = typing.get_args(Knowledge)
+DISTILL: tuple[str, ...] = typing.get_args(Distill)
+PERCEPTUAL: tuple[str, ...] = typing.get_args(Perceptual)
 
 # Official schedules (epochs at the initial rate, epochs of linear decay to 0) and base learning rates.
 _OFFICIAL: dict[str, dict[str, Any]] = {
@@ -101,10 +104,10 @@ class TrainConfig:
     size: tuple[int, int] = (256, 192)
     width: float = 1.0
     scale_flow_heads: bool = True
-    knowledge: str = "teacher+tutor"
-    distill: str = "adjustable"
+    knowledge: Knowledge = "teacher+tutor"
+    distill: Distill = "adjustable"
     parse_noise: float = 0.0
-    perceptual: str = "vgg19"
+    perceptual: Perceptual = "vgg19"
     vgg_weights: str | None = None
     init: str | None = None
     tutor: str | None = None
@@ -117,13 +120,12 @@ class TrainConfig:
     max_steps: int | None = None
 
     def __post_init__(self) -> None:
-        for item in dataclasses.fields(self):
-            object.__setattr__(self, item.name, _typed(item.name, getattr(self, item.name), _HINTS[item.name]))
+        values = _numbers({item.name: getattr(self, item.name) for item in dataclasses.fields(self)})
+        check_value(values, TrainConfig, "TrainConfig")
+        for name, value in values.items():
+            object.__setattr__(self, name, tuple(value) if isinstance(value, list) else value)
         checks = [
             (self.stage in _OFFICIAL, f"stage must be one of {ALL_STAGES}"),
-            (self.knowledge in KNOWLEDGE, f"knowledge must be one of {KNOWLEDGE}"),
-            (self.distill in DISTILL, f"distill must be one of {DISTILL}"),
-            (self.perceptual in PERCEPTUAL, f"perceptual must be one of {PERCEPTUAL}"),
             (0.0 <= self.parse_noise <= 1.0, "parse_noise must be in [0, 1]"),
             (self.width > 0, "width must be positive"),
             (all(s > 0 and s % 32 == 0 for s in self.size), f"size {self.size} must be positive multiples of 32"),
@@ -165,48 +167,32 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`; unknown keys are errors; missing schedule keys take the stage defaults."""
-        values = checked_keys(cls, data, "TrainConfig")
+    def from_dict(cls, data: dict[str, Any], where: str = "TrainConfig") -> TrainConfig:
+        """Inverse of :meth:`to_dict`; unknown keys and values of the wrong type are errors (naming ``where``);
+        missing schedule keys take the stage defaults."""
+        values = _numbers(checked_keys(cls, data, where))
+        check_value(values, cls, where)
         stage = values.pop("stage", None)
         if stage is None:
-            raise ValueError("TrainConfig: 'stage' is required")
+            raise ValueError(f"{where}: 'stage' is required")
         return cls.for_stage(stage, **values)
 
 
-_HINTS = typing.get_type_hints(TrainConfig)
-
-
-def _typed(name: str, value: Any, hint: Any) -> Any:
-    """``value`` checked against the field's annotation (bool, int, float, str, tuple[int, int], or ``X | None``);
-    an int is accepted as a float, a number written as text (YAML reads ``1e-4`` as text) too, a list as a tuple."""
-    options = typing.get_args(hint) if isinstance(hint, UnionType) else (hint,)
-    if value is None and type(None) in options:
-        return None
-    kind = next(o for o in options if o is not type(None))
-    items = typing.get_args(kind)
-    if kind is float and isinstance(value, str | int | float) and not isinstance(value, bool):
-        try:
-            number = float(value)
-        except ValueError:
-            number = math.nan
-        if math.isfinite(number):
-            return number
-    elif items and isinstance(value, list | tuple) and len(value) == len(items):
-        if all(_is_int(v) for v in value):
-            return tuple(value)
-    elif (kind is int and _is_int(value)) or (kind in (bool, str) and isinstance(value, kind)):
-        return value
-    expected = f"[{', '.join(t.__name__ for t in items)}]" if items else _EXPECTED[kind]
-    null = " (or null)" if type(None) in options else ""
-    raise ValueError(f"TrainConfig: {name} must be {expected}{null}, got {value!r}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-_EXPECTED = {bool: "true or false", int: "a whole number", float: "a finite number", str: "text"}
+def _numbers(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with a float where a float field holds a number as text (YAML 1.1 reads ``1e-4`` as text) or as an
+    int; anything else as it is, for :func:`check_value` to judge."""
+    hints = field_hints(TrainConfig)
+    floats = {name for name, hint in hints.items() if float in (hint, *typing.get_args(hint))}
+    converted = {}
+    for name, value in values.items():
+        if name in floats and isinstance(value, str | int) and not isinstance(value, bool):
+            try:
+                number = float(value)
+            except (ValueError, OverflowError):
+                number = math.nan
+            value = number if math.isfinite(number) else value
+        converted[name] = value
+    return converted
 
 
 # Fields added after runs were first recorded, with the value those earlier runs had.
@@ -232,6 +218,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping of TrainConfig fields")
     try:
-        return TrainConfig.from_dict({**data, **overrides})
+        return TrainConfig.from_dict({**data, **overrides}, where=str(path))
     except ValueError as err:
-        raise ValueError(f"{path}: {err}") from None
+        message = str(err)
+        raise ValueError(message if message.startswith(f"{path}: ") else f"{path}: {message}") from None

@@ -110,7 +110,7 @@ def test_unknown_recipe_keys_are_errors(tmp_path: Path) -> None:
         assert result.exit_code == 2 and "unknown key" in result.output, where
     with pytest.raises(ValueError, match="Unknown recipe 'nope'"):
         load_recipe("nope")
-    with pytest.raises(ValueError, match="knowledge must be one of"):
+    with pytest.raises(ValueError, match=r"variants\[0\]\.knowledge: expected one of"):
         Recipe.from_dict({**recipe, "variants": [{"name": "x", "knowledge": "parser", "distill": "none"}]})
 
 

@@ -50,7 +50,7 @@ def test_four_stages_chain_and_the_student_runs_tryon(tmp_path: Path) -> None:
 def test_bad_settings_are_usage_errors(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["train", "--stage", "pb-warp", "--dataset", "viton", "--root", str(tmp_path),
                                        "--out", str(tmp_path / "run"), "--set", "knowledge=parser"])  # fmt: skip
-    assert result.exit_code == 2 and "knowledge must be one of" in result.output
+    assert result.exit_code == 2 and "--set knowledge=parser: expected one of" in result.output
     result = CliRunner().invoke(main, ["train", "--stage", "pb-warp", "--dataset", "viton", "--root", str(tmp_path),
                                        "--out", str(tmp_path / "run"), "--set", "widht=2"])  # fmt: skip
     assert result.exit_code == 2 and "unknown key(s) ['widht']" in result.output

@@ -18,7 +18,9 @@ from PIL import Image
 
 from bench.cli import main
 from bench.data.readers import InputError
-from bench.evaluate import _FeatureCache, _Views, evaluate, match_folders
+from bench.eval import evaluate, match_folders
+from bench.eval.decoding import _Views
+from bench.eval.passes import _FeatureCache
 from bench.metrics.weights import WEIGHTS, UnofficialWeightsError, check_official
 from bench.output_dir import claim_output
 from bench.protocols import load_protocol
@@ -44,7 +46,7 @@ def _pairs(folder: Path, n: int, size: int = 32, seed: int = 0) -> tuple[Path, P
 _KILL_SCRIPT = textwrap.dedent(
     """
     import json, os, random, sys, time
-    import bench.evaluate, bench.protocols  # noqa: F401  (imported once, before the forks)
+    import bench.eval, bench.protocols  # noqa: F401  (imported once, before the forks)
     from forked_cli import run
 
     pred, gt, base, trials, pairs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
@@ -159,7 +161,7 @@ def test_a_second_run_into_a_locked_out_stops(tmp_path: Path) -> None:
 
 
 def test_a_stopped_latency_run_keeps_its_finished_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.latency as latency
+    import bench.latency.run as latency  # run_latency looks _measure up there
 
     measured = latency._measure
     calls = []

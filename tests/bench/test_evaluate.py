@@ -22,10 +22,11 @@ from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
-from bench.evaluate import EvalSet, evaluate, match_dataset, match_folders, run_eval, summary_markdown
+from bench.eval import EvalSet, evaluate, match_dataset, match_folders, run_eval
 from bench.metrics import MissingWeightsError
 from bench.metrics import functional as MF
 from bench.protocols import load_protocol
+from bench.report.eval_markdown import summary_markdown
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -325,7 +326,7 @@ def test_video_frames_get_per_video_and_temporal_metrics(tmp_path: Path) -> None
 
 
 def test_shards_are_contiguous_and_keep_videos_whole(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bench.evaluate as E
+    import bench.runtime as E
 
     videos = ["a"] * 3 + ["b"] * 4 + ["c"] * 1
     blocks = []
@@ -341,12 +342,13 @@ def test_shards_are_contiguous_and_keep_videos_whole(monkeypatch: pytest.MonkeyP
 
 def test_every_file_is_decoded_once(synthetic_root: Path, tmp_path: Path, weights_dir: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    import bench.evaluate as E
+    import bench.eval.decoding as D
+    import bench.eval.runner as E
 
     _copy_persons(synthetic_root, tmp_path / "pred", "paired")
     reads: list[Path] = []
-    original = E._Files.__getitem__
-    monkeypatch.setattr(E._Files, "__getitem__", lambda self, i: reads.append(self.files[i]) or original(self, i))
+    original = D._Files.__getitem__
+    monkeypatch.setattr(D._Files, "__getitem__", lambda self, i: reads.append(self.files[i]) or original(self, i))
     counted = {"total": None, "updates": 0}
 
     class Bar(E.tqdm):  # counts even when disabled

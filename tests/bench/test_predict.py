@@ -17,7 +17,7 @@ from PIL import Image
 from bench.cli import main
 from bench.data import create_dataset
 from bench.data.readers import InputError
-from bench.evaluate import match_dataset
+from bench.eval import match_dataset
 from bench.methods import create_method
 from bench.predict import MANIFEST, predict
 from bench.protocols import load_protocol

@@ -14,9 +14,10 @@ from PIL import Image, ImageFilter
 import bench.protocols as protocols
 from bench.config_files import ConfigFolder
 from bench.data.readers import InputError
-from bench.evaluate import evaluate, match_dataset, match_folders, summary_markdown
+from bench.eval import evaluate, match_dataset, match_folders
 from bench.metrics import functional as MF
 from bench.protocols import list_protocols, load_protocol
+from bench.report.eval_markdown import summary_markdown
 
 
 def test_shipped_protocols_load_with_their_choices():
@@ -66,7 +67,7 @@ def test_invalid_choices_and_cycles_are_rejected(protocol_dir):
         "name: bad\nversion: 1\nsource: x\ndescription: x\ndataset: viton\nresolution: [256, 192]\n"
         "ssim: {variant: matlab}\n"
     )
-    with pytest.raises(ValueError, match="ssim.variant must be one of"):
+    with pytest.raises(ValueError, match="ssim.variant: expected one of"):
         load_protocol("bad")
     (protocol_dir / "a.yaml").write_text("include: b\n")
     (protocol_dir / "b.yaml").write_text("include: a\n")

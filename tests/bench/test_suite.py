@@ -119,7 +119,7 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
 
 _KILL_SCRIPT = """
 import random, sys, time
-import bench.evaluate, bench.methods, bench.predict, bench.suite.runner  # noqa: F401  (imported before the forks)
+import bench.eval, bench.methods, bench.predict, bench.suite.runner  # noqa: F401  (imported before the forks)
 from forked_cli import run
 
 suite, base = sys.argv[1], sys.argv[2]

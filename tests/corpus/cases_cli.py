@@ -615,7 +615,7 @@ TRAIN = [
         "error",
         argv=lambda ws: _train(ws, "--set", "niter=1.5"),
         names="niter",
-        expect="whole number",
+        expect="expected an integer",
     ),
     Case(
         "train-max-steps-negative",

@@ -73,11 +73,13 @@ def test_set_values_give_a_typed_config_or_one_line(key: str, value: str) -> Non
 
 
 def _conforms(value: object, hint: object) -> bool:
-    """Whether ``value`` is of the annotated type (``X | None``, ``tuple[int, int]``; a bool is no int)."""
+    """Whether ``value`` is of the annotated type (``X | None``, ``tuple[int, int]``, ``Literal``; a bool is no int)."""
     if isinstance(hint, UnionType):
         return any(_conforms(value, kind) for kind in typing.get_args(hint))
     if hint is type(None):
         return value is None
+    if typing.get_origin(hint) is typing.Literal:
+        return isinstance(value, str) and value in typing.get_args(hint)
     if typing.get_origin(hint) is tuple:
         return isinstance(value, tuple) and len(value) == len(typing.get_args(hint)) and all(map(_is_int, value))
     if hint is float:

@@ -170,7 +170,8 @@ def test_embedding_similarity_through_the_local_loader(tiny_embedders: Path) -> 
 
 
 def test_sensitivity_table_on_generated_images(tmp_path: Path) -> None:
-    from bench.sensitivity import sensitivity, sensitivity_markdown
+    from bench.eval.sensitivity import sensitivity
+    from bench.report.eval_markdown import sensitivity_markdown
 
     rng = np.random.default_rng(1)
     pairs = []

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from bench.data.readers import InputError
-from pftryon.models import atomic_write
+from bench.runtime import atomic_write
 
 __all__ = ["RESUMABLE", "Journal"]
 

@@ -1,6 +1,7 @@
 """How much each protocol choice moves the numbers on the given images: the error bar from protocol choice alone.
 
-``pftryon eval --protocol all`` writes this table beside ``protocols.md``. Every choice is varied alone, all else
+``pftryon eval --protocol all`` writes this table beside ``protocols.md`` (as Markdown:
+:func:`bench.report.eval_markdown.sensitivity_markdown`). Every choice is varied alone, all else
 fixed, on the same pairs, each scored at the prediction's own size:
 
 - **SSIM form**: the five SSIM variants of :data:`bench.metrics.functional.SSIM_VARIANTS` (pytorch-ssim, skimage on
@@ -31,7 +32,7 @@ from bench.metrics import functional as MF
 from bench.metrics.fid_backends import build_feature_extractor
 from bench.metrics.weights import MissingWeightsError
 
-__all__ = ["SENSITIVITY_COLUMNS", "sensitivity", "sensitivity_markdown"]
+__all__ = ["SENSITIVITY_COLUMNS", "sensitivity"]
 
 SENSITIVITY_COLUMNS = ("choice", "metric", "option", "value", "n", "note")
 _FILTERS = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC,
@@ -136,26 +137,3 @@ def sensitivity(
         rows.append({"choice": "resize filter", "metric": "ssim", "option": "-", "value": float("nan"), "n": 0,
                      "note": "cannot run: no reference needs a resize (each has its prediction's size)"})  # fmt: skip
     return rows + _fid_rows(fake, real, weights_dir, crop_panel)
-
-
-def sensitivity_markdown(rows: Sequence[dict[str, Any]]) -> str:
-    """One line per (choice, metric): the value under each option and the spread (max - min)."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault((row["choice"], row["metric"]), []).append(row)
-    lines = [
-        "# How much each protocol choice moves the numbers on these images",
-        "",
-        "Every choice varied alone on the same images (bench/sensitivity.py); spread = max - min over the options "
-        "that could run.",
-        "",
-        "| choice | metric | values | spread | notes |",
-        "|---|---|---|---|---|",
-    ]
-    for (choice, metric), group in groups.items():
-        ran = [r for r in group if np.isfinite(r["value"])]
-        shown = ", ".join(f"{r['option']} {r['value']:.4f}" for r in ran) or "-"
-        spread = f"{max(r['value'] for r in ran) - min(r['value'] for r in ran):.4f}" if len(ran) > 1 else "-"
-        notes = "; ".join(dict.fromkeys(r["note"] for r in group if not np.isfinite(r["value"]))).replace("|", "/")
-        lines.append(f"| {choice} | {metric} | {shown} | {spread} | {notes or group[0]['note']} |")
-    return "\n".join(lines) + "\n"

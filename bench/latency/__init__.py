@@ -1,0 +1,91 @@
+"""Inference latency of the try-on models: per-iteration timing, percentiles, peak memory, FLOPs and utilisation.
+
+What is timed: one forward call of the model on inputs already on the device, under ``torch.inference_mode()``.
+No data loading, no preprocessing (no human parser, DensePose or pose estimator), no host-device copies, no
+saving. The weights are deterministic stand-ins (:func:`pftryon.models.init_deterministic_` on each submodule
+that the official code ships as one file): latency does not depend on weight values, and nothing measured here is
+a quality figure. A try-on method without a :data:`LATENCY_MODELS` entry (a method of your own whose card leaves
+``latency_model`` out, by name or ``module:Class``) is timed through its adapter: its weight-free model, or its
+``model_class`` built from the configuration with deterministic weights, on ``TryOnMethod.example_inputs``.
+
+How it is timed, and what the columns mean:
+
+* ``warmup`` untimed calls, then ``iters`` timed calls; ``median_ms``, ``p10_ms``, ``p90_ms`` are over the timed
+  calls (linear-interpolated percentiles). ``images_per_s`` is ``batch / median`` (seconds).
+* CUDA: each timed call is bracketed by a pair of ``torch.cuda.Event(enable_timing=True)``, after a
+  ``torch.cuda.synchronize`` so that calls never overlap: the time of one request from an idle GPU, CPU launch
+  overhead included. TF32 is off for fp32 (``torch.backends.cuda.matmul.allow_tf32`` and
+  ``torch.backends.cudnn.allow_tf32``; the ``tf32`` precision turns both on); the flags are restored afterwards.
+  Peak memory is ``torch.cuda.max_memory_allocated`` after ``torch.cuda.reset_peak_memory_stats`` just before
+  the timed calls: weights, inputs and activations, as the caching allocator hands them out (``memory_measure``
+  ``cuda_max_allocated``).
+* CPU: ``time.perf_counter`` around each call. Peak memory is the growth of the resident set (RSS) during the
+  timed calls over a baseline taken before the warm-up, with the model and inputs loaded and after one forward
+  call (the FLOP count below, which also pays the one-off lazy initialisation: library code paged in, thread
+  pools) and after ``torch.compile``'s first call; freed heap is handed back to the OS (glibc ``malloc_trim``)
+  before the baseline, so that earlier calls' leftovers do not hide this one's. The peak is Linux's ``VmHWM``
+  after resetting it through ``/proc/self/clear_refs`` (``rss_hwm_growth``) or, where that is refused,
+  ``/proc/self/statm`` sampled every millisecond by a thread (``rss_sampled_growth``, which can miss
+  sub-millisecond peaks); ``None`` without ``/proc``. Activations, workspaces and what the allocator keeps
+  count; the weights do not. Never parameter bytes (the DM-VTON "memory" mistake,
+  docs/reference/published-results.md §2).
+* ``bf16``/``fp16`` run under ``torch.autocast(device_type, dtype)``: convolutions and matmuls in half precision,
+  the ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. ``int8`` (CPU only) times a
+  statically quantised copy (:func:`bench.precision.quantize_int8`, calibrated on three other random batches): the
+  submodules FX can trace in int8, the rest in fp32, as ``quantized`` says (PF-AFN: the generator; its warp stays
+  fp32). Every non-fp32 row states its error against the fp32 model on the same inputs: ``max_abs_diff`` (largest
+  absolute difference of the try-on, [-1, 1] units) and ``dssim`` (``1 - SSIM`` between the two try-ons), see
+  :func:`bench.precision.tryon_error`. The inputs are random, so these are a model's sensitivity, not a quality
+  figure.
+* ``channels_last`` converts the model and the 4-D inputs to ``torch.channels_last``; ``optimize`` times
+  :func:`pftryon.models.optimize_for_inference` (BatchNorm folded, channels-last weights).
+* ``compile`` wraps the model with ``torch.compile`` (default mode). The first call, which compiles, is timed on
+  its own and reported as ``compile_s``; it is neither a warm-up nor a timed call.
+* ``flops``: one untimed forward of the eager model under ``torch.utils.flop_counter.FlopCounterMode`` (same
+  precision and inputs). It counts convolutions and matmuls (2 FLOPs per multiply-add), not element-wise ops or
+  ``grid_sample``. ``achieved_tflops = flops / median``; ``peak_fraction`` divides it by the device's dense peak
+  for the precision (:data:`PEAK_TFLOPS`; ``None`` on CPUs and unknown GPUs). Under autocast part of the work
+  stays in fp32, so the fraction against the half-precision peak understates how busy the fp32 units are.
+* ``params``: parameters of the model as built, before BatchNorm folding.
+
+Usage: :func:`measure_latency` for one point, :func:`run_latency` for a grid (the ``pftryon latency`` command),
+:func:`latency_table` and :func:`write_latency_report` for the CSV and Markdown files.
+
+Modules: :mod:`~bench.latency.models` (what is timed: :data:`LATENCY_MODELS`, input makers, building),
+:mod:`~bench.latency.device` (the device, datasheet peaks, versions), :mod:`~bench.latency.memory` (peak memory on
+the CPU), :mod:`~bench.latency.measure` (one configuration) and :mod:`~bench.latency.run` (a grid and its CSV); the
+Markdown file is written by :mod:`bench.report.latency_markdown`.
+"""
+
+from __future__ import annotations
+
+from bench.latency.device import PEAK_TFLOPS, peak_tflops
+from bench.latency.measure import PRECISIONS, LatencyResult, measure_latency
+from bench.latency.models import LATENCY_MODELS, LatencySpec, build_latency_model
+from bench.latency.run import (
+    LatencyReport,
+    latency_table,
+    parse_batches,
+    parse_precisions,
+    parse_sizes,
+    run_latency,
+    write_latency_report,
+)
+
+__all__ = [
+    "LATENCY_MODELS",
+    "PEAK_TFLOPS",
+    "PRECISIONS",
+    "LatencyResult",
+    "LatencySpec",
+    "build_latency_model",
+    "latency_table",
+    "measure_latency",
+    "parse_batches",
+    "parse_precisions",
+    "parse_sizes",
+    "peak_tflops",
+    "run_latency",
+    "write_latency_report",
+    "LatencyReport",
+]

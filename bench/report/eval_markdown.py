@@ -1,0 +1,162 @@
+"""The Markdown pages of ``pftryon eval``: ``summary.md`` (the numbers, then how and on what they were computed),
+``protocols.md`` (the same images under every protocol) and ``sensitivity.md`` (how much each protocol choice moves
+the numbers). They read the summaries and rows of :mod:`bench.eval` (plain dicts), never the images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from bench.protocols import EXTRA_METRICS
+
+__all__ = ["cross_protocol_table", "sensitivity_markdown", "summary_markdown"]
+
+# Every metric eval computes, by its name (the names ``--metrics`` accepts), with its table label.
+_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "is": "IS", "fid": "FID", "kid": "KID",
+           "tce": "temporal change error", "flicker": "colour flicker error", "ms_ssim": "MS-SSIM", "dists": "DISTS",
+           "ssim_garment": "SSIM (garment)", "ssim_outside": "SSIM (outside garment)",
+           "lpips_garment": "LPIPS (garment)", "lpips_outside": "LPIPS (outside garment)",
+           "clip_sim": "CLIP-I similarity", "dino_sim": "DINOv2 similarity", "fd_dinov2": "FD-DINOv2",
+           "precision": "precision", "recall": "recall"}  # fmt: skip
+
+
+def _hxw(size: Sequence[int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
+    """(value, uncertainty) as table text."""
+    if "absent" in entry:
+        return "n/a", entry["absent"].replace("|", "/")
+    if name in ("precision", "recall"):
+        return f"{entry['value']:.4f}", f"k = {entry['k']}"
+    if name in ("fid", "fd_dinov2"):
+        std = entry.get("bootstrap_std")
+        return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
+    if name == "is":
+        return f"{entry['value']:.4f}", f"std {entry['std']:.4f} over {entry['splits']} split(s)"
+    if name == "kid":
+        return f"{entry['mean']:.4f}", f"std {entry['std']:.4f} over {entry['subsets']} subsets (x{entry['scale']:g})"
+    low, high = entry["ci95"]
+    return f"{entry['mean']:.4f}", f"[{low:.4f}, {high:.4f}]"
+
+
+def _how(entry: dict[str, Any]) -> str:
+    how = entry["how"]
+    parts = [how.get("variant") or how.get("backbone") or how.get("implementation") or ""]
+    if how.get("reproduces"):
+        parts.append(how["reproduces"])
+    return "; ".join(p for p in parts if p).replace("|", "/")
+
+
+def _side_line(label: str, side: dict[str, Any]) -> str:
+    before, after = ", ".join(side["sizes_before"]) or "-", ", ".join(side["sizes_after"]) or "-"
+    line = f"- {label}: {side['files']} file(s), {before} -> {after}, filter {side['filter']}, " \
+        f"{side['resized']['count']} resized"  # fmt: skip
+    if side.get("jpeg_reencoded"):
+        line += f", {side['jpeg_reencoded']['count']} re-encoded as JPEG quality {side['jpeg_reencoded']['quality']}"
+    return line
+
+
+def _matching_lines(matching: dict[str, Any]) -> list[str]:
+    lines = []
+    for which, entry in (("paired", matching), ("unpaired", matching.get("unpaired"))):
+        if not entry:
+            continue
+        unmatched, extra = entry["unmatched"], entry["extra_predictions"]
+        lines += [
+            f"- {which} list: {entry['pair_list']}; {entry['predictions_found']} prediction(s) and "
+            f"{entry['references_found']} reference(s) found, {entry['matched']} of {entry['listed']} listed pairs "
+            f"matched ({entry['scored_fraction']:.1%} scored)",
+            f"  - unmatched: {unmatched['count']}" + (f" (first: {', '.join(unmatched['first'])})" if unmatched[
+                "count"] else ""),
+            f"  - predictions not in the list: {extra['count']}" + (f" (first: {', '.join(extra['first'])})" if extra[
+                "count"] else ""),
+        ]  # fmt: skip
+    return lines
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    """The summary as a Markdown report: the numbers, then exactly how and on what they were computed."""
+    protocol, inputs, run = summary["protocol"], summary["inputs"], summary["run"]
+    additions = set(protocol.get("additions", ()))
+    lines = [
+        f"# pftryon eval: protocol `{protocol['name']}` (version {protocol['version']})", "",
+        f"{protocol['description']}", "", f"Source: {protocol['source']}", "",
+        "| metric | value | uncertainty | n | computed as |", "|---|---|---|---|---|",
+    ]  # fmt: skip
+    for name, entry in summary["metrics"].items():
+        value, spread = _cell(name, entry)
+        n = entry.get("n") or (f"{entry['n_fake']} vs {entry['n_real']}" if "n_fake" in entry else "")
+        label = _LABELS[name] + (" (pftryon addition)" if name in additions or name in EXTRA_METRICS else "")
+        lines.append(f"| {label} | {value} | {spread} | {n} | {_how(entry) if 'how' in entry else ''} |")
+    warnings = [f"- {w}" for w in summary.get("warnings", [])]
+    warnings += [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
+    lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
+    resize = inputs.get("resize")
+    if resize:
+        size = _hxw(resize["evaluation_size"])
+        published = _hxw(resize["published_size"])
+        lines += [
+            "## Resizing", "", resize["rule"], "",
+            f"- evaluation size: {size}, chosen by {resize['chosen_by']} (published: {published})",
+            _side_line("predictions", resize["predictions"]), _side_line("ground truth", resize["ground_truth"]),
+            f"- FID/KID predictions: {resize['fid_predictions']}; reference set: {resize['fid_reference']}",
+            *([f"- LPIPS: {resize['lpips']}"] if resize["lpips"] else []), "",
+        ]  # fmt: skip
+    if inputs.get("matching"):
+        lines += ["## Matching", "", *_matching_lines(inputs["matching"]), ""]
+    skip = {"image_sets", "matching", "resize"}
+    lines += ["## Inputs", ""] + [f"- {k}: {v}" for k, v in inputs.items() if k not in skip]
+    sets = inputs["image_sets"].items()
+    lines += [f"- image set `{k}`: {v['files']} files, sha256 {v['sha256'][:16]}" for k, v in sets]
+    versions = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
+    lines += ["", "## Run", "", f"- date: {run['date']}", f"- commit: {run['git_commit']}",
+              f"- device: {run['device']}", f"- processes: {run['processes']}", f"- versions: {versions}",
+              "", "Full protocol and metric descriptions: summary.json.", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
+def cross_protocol_table(results: dict[str, Any]) -> str:
+    """Markdown table of the same images under several protocols (``{protocol: EvalResult}``, a string value: why it
+    was skipped); one column per metric any protocol computed."""
+    scored = [r.summary["metrics"] for r in results.values() if not isinstance(r, str)]
+    columns = [m for m in _LABELS if any(m in entries for entries in scored)]
+    lines = ["| protocol | " + " | ".join(_LABELS[m] for m in columns) + " | notes |",
+             "|---" * (len(columns) + 2) + "|"]  # fmt: skip
+    for name, result in results.items():
+        if isinstance(result, str):
+            lines.append(f"| {name} | " + " | ".join("" for _ in columns) + f" | skipped: {result} |")
+            continue
+        entries = result.summary["metrics"]
+        cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in columns]
+        protocol, resize = result.summary["protocol"], result.summary["inputs"].get("resize")
+        size = resize["evaluation_size"] if resize else protocol["resolution"]
+        note = f"{_hxw(size)}, SSIM {protocol['ssim']['variant']}"
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def sensitivity_markdown(rows: Sequence[dict[str, Any]]) -> str:
+    """One line per (choice, metric): the value under each option and the spread (max - min)."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["choice"], row["metric"]), []).append(row)
+    lines = [
+        "# How much each protocol choice moves the numbers on these images",
+        "",
+        "Every choice varied alone on the same images (bench/eval/sensitivity.py); spread = max - min over the options "
+        "that could run.",
+        "",
+        "| choice | metric | values | spread | notes |",
+        "|---|---|---|---|---|",
+    ]
+    for (choice, metric), group in groups.items():
+        ran = [r for r in group if np.isfinite(r["value"])]
+        shown = ", ".join(f"{r['option']} {r['value']:.4f}" for r in ran) or "-"
+        spread = f"{max(r['value'] for r in ran) - min(r['value'] for r in ran):.4f}" if len(ran) > 1 else "-"
+        notes = "; ".join(dict.fromkeys(r["note"] for r in group if not np.isfinite(r["value"]))).replace("|", "/")
+        lines.append(f"| {choice} | {metric} | {shown} | {spread} | {notes or group[0]['note']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,46 @@
+"""Process-level helpers of the harness: the distributed world (rank, size, contiguous shards, joining the process
+group) and atomic file writes.
+
+Under ``torchrun`` every process takes a contiguous block of each list (no padding); results gathered in rank order are
+therefore in input order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+
+from bench.errors import InputError
+from pftryon.models import atomic_write
+
+__all__ = ["atomic_write", "init_distributed"]
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _shard(n: int, groups: Sequence[str] | None = None) -> range:
+    """This process's contiguous block of ``n`` items; with ``groups`` (video ids), blocks end at group changes."""
+    rank, world = _world()
+    bounds = [k * n // world for k in range(world + 1)]
+    if groups is not None:
+        for k in range(1, world):
+            while 0 < bounds[k] < n and groups[bounds[k]] == groups[bounds[k] - 1]:
+                bounds[k] += 1
+    if any(bounds[k] >= bounds[k + 1] for k in range(world)):
+        raise InputError(f"cannot split {n} item(s) ({'videos' if groups else 'images'}) over {world} processes")
+    return range(bounds[rank], bounds[rank + 1])
+
+
+def init_distributed(device: str) -> None:
+    """Join the process group when launched by ``torchrun`` (gloo on CPU, nccl on CUDA); no-op otherwise."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and dist.is_available() and not dist.is_initialized():
+        dist.init_process_group("nccl" if device == "cuda" else "gloo")
+        if device == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
