@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import pytest
 
-from bench.cli import _parse_settings
+from bench.cli.options import _parse_settings
 from bench.data.base import read_pair_list
 from bench.data.readers import InputError
 

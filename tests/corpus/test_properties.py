@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from bench.ablate.recipe import load_recipe
-from bench.cli import _parse_settings
+from bench.cli.options import _parse_settings
 from bench.data.base import read_pair_list
 from bench.data.check import check_dataset
 from bench.data.readers import InputError, read_labels, read_mask, read_rgb
