@@ -1,5 +1,6 @@
-"""Wiring training into the harness: which methods train through which stages, and a dataset of the suite as
-training batches (:mod:`pftryon.train` itself knows no file layouts and no baselines)."""
+"""Wiring training into the harness: which methods train through which stages (each adapter's
+:attr:`~bench.methods.TryOnMethod.stages`), and a dataset of the suite as training batches (:mod:`pftryon.train`
+itself knows no file layouts and no baselines)."""
 
 from __future__ import annotations
 
@@ -11,24 +12,46 @@ if TYPE_CHECKING:
     from pftryon.train.config import TrainConfig
     from pftryon.train.data import TrainingPairs
 
-__all__ = ["TRAINABLE", "check_inputs", "check_stage", "register_stages", "train_on_dataset", "training_pairs"]
+__all__ = [
+    "TRAINABLE", "check_inputs", "check_stage", "register_stages", "train_on_dataset", "trainable", "training_pairs",
+]  # fmt: skip
 
-# The stages of each trainable method, in training order (`pftryon train --method M --stage S`).
-TRAINABLE: dict[str, tuple[str, ...]] = {
-    "pf_afn": ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e"),
-    "cp_vton": ("cp-gmm", "cp-tom"),
-    "cp_vton_plus": ("cpplus-gmm", "cpplus-tom"),
-    "fs_vton": ("fs-warp", "fs-e2e"),
-    "dm_vton": ("dm-warp", "dm-e2e"),
-}
+
+def trainable() -> dict[str, tuple[str, ...]]:
+    """``{method: its stages in training order}`` of every registered method that ``pftryon train --method M --stage
+    S`` trains (an adapter with :attr:`~bench.methods.TryOnMethod.stages`), in name order.
+
+    Raises:
+        InputError: a registered adapter does not load (one line naming it).
+    """
+    from bench.methods import list_methods, method_class
+
+    return {name: stages for name in list_methods() if (stages := method_class(name).stages)}
+
+
+TRAINABLE: dict[str, tuple[str, ...]]  # :func:`trainable`, computed on each read (module ``__getattr__``)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "TRAINABLE":  # derived from the adapters; kept for its readers (bench.ablate.runs)
+        return trainable()
+    raise AttributeError(f"module 'bench.training' has no attribute {name!r}")
+
+
+def _stages(method: str) -> tuple[str, ...]:
+    """The stages of registered method ``method``; empty when it is not registered or not trainable."""
+    from bench.methods import METHODS, list_methods, method_class
+
+    return method_class(method).stages if method in METHODS or method in list_methods() else ()
 
 
 def check_stage(method: str, stage: str) -> None:
     """Raise ``ValueError`` (one line, listing the method's stages) unless ``method`` trains through ``stage``."""
-    if method not in TRAINABLE:
-        raise ValueError(f"method {method!r} is not trainable here; trainable: {', '.join(TRAINABLE)}")
-    if stage not in TRAINABLE[method]:
-        raise ValueError(f"{method} has no stage {stage!r}; its stages, in order: {', '.join(TRAINABLE[method])}")
+    stages = _stages(method)
+    if not stages:
+        raise ValueError(f"method {method!r} is not trainable here; trainable: {', '.join(trainable())}")
+    if stage not in stages:
+        raise ValueError(f"{method} has no stage {stage!r}; its stages, in order: {', '.join(stages)}")
 
 
 def check_inputs(config: TrainConfig) -> None:

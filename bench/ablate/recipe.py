@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal
 from bench.config_files import ConfigFolder
 from bench.data.synthetic.render import BACKGROUNDS, CATEGORIES
 from bench.metrics import functional as MF
-from bench.training import TRAINABLE
+from bench.training import trainable
 from pftryon.config_mapping import from_mapping
 from pftryon.config_types import check_value
 from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, Distill, Knowledge, Perceptual, TrainConfig
@@ -144,7 +144,7 @@ class Recipe:
         scale_flow_heads: ``width`` scales the warp's flow heads too (``TrainConfig.scale_flow_heads``).
         stages: schedule of each of ``pb-warp``, ``pb-e2e``, ``pf-warp``, ``pf-e2e``, and of every stage of
             the ``baselines``.
-        baselines: trainable baselines (:data:`bench.training.TRAINABLE`) trained beside PF-AFN on the same data,
+        baselines: trainable baselines (:func:`bench.training.trainable`) trained beside PF-AFN on the same data,
             each through its stages; a stage that learns from a tutor (``TUTORED_STAGES``) shares PF-AFN's tutor
             and its fake cache.
         variants: the students trained at every parse-noise level.
@@ -176,12 +176,13 @@ class Recipe:
 
     def __post_init__(self) -> None:
         names = [v.name for v in self.variants]
-        unknown = [b for b in self.baselines if b == "pf_afn" or b not in TRAINABLE]
+        methods = trainable()
+        unknown = [b for b in self.baselines if b == "pf_afn" or b not in methods]
         stages = self.stage_names
         _require(
             [
                 (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits and '-'"),
-                (not unknown, f"baselines: {unknown} not trainable; choose from {sorted(set(TRAINABLE) - {'pf_afn'})}"),
+                (not unknown, f"baselines: {unknown} not trainable; choose from {sorted(set(methods) - {'pf_afn'})}"),
                 (len(set(self.baselines)) == len(self.baselines), "baselines: each at most once"),
                 (set(self.stages) == set(stages), f"stages must give exactly {stages}, got {sorted(self.stages)}"),
                 (bool(names) and len(set(names)) == len(names), "variants: at least one, names unique"),
@@ -200,8 +201,9 @@ class Recipe:
     @property
     def stage_names(self) -> tuple[str, ...]:
         """PF-AFN's stages, then those of each baseline, in training order (what ``stages`` must schedule)."""
-        known = [b for b in self.baselines if b in TRAINABLE]
-        return tuple(dict.fromkeys([*STAGES, *(s for b in known for s in TRAINABLE[b])]))
+        methods = trainable()
+        known = [b for b in self.baselines if b in methods]
+        return tuple(dict.fromkeys([*STAGES, *(s for b in known for s in methods[b])]))
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "recipe") -> Recipe:

@@ -7,11 +7,11 @@ the other names are imported on first use (:pep:`562`).
 
 from __future__ import annotations
 
-import difflib
 import importlib
 from typing import TYPE_CHECKING, Any
 
 from bench.errors import InputError
+from bench.registry import Registry
 
 if TYPE_CHECKING:
     from bench.data.base import Entry, TryOnDataset
@@ -41,6 +41,8 @@ DATASETS: dict[str, str] = {
 # Behind a synthetic person (bench.data.synthetic.render). ``varied``: a per-person two-tone gradient, half of them
 # with a floor and a shadow at the feet; ``studio``: the same near-white backdrop behind everyone, as in VITON's photos.
 BACKGROUNDS = ("varied", "studio")
+_REGISTRY = Registry("dataset", DATASETS, name_pattern=r"[a-z0-9][a-z0-9_-]*",
+                     name_rule="lower-case letters, digits, '-' and '_' only")  # fmt: skip
 
 _HOMES = {"Entry": "bench.data.base", "TryOnDataset": "bench.data.base"} | dict.fromkeys(
     ("COMMON", "LABEL_SETS", "to_common"), "bench.data.schema"
@@ -54,13 +56,12 @@ def __getattr__(name: str) -> Any:
 
 
 def dataset_class(name: str) -> type[TryOnDataset]:
-    """The loader class registered as ``name``."""
-    if name not in DATASETS:
-        close = difflib.get_close_matches(name, DATASETS, n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise ValueError(f"Unknown dataset {name!r}.{hint} Available: {', '.join(sorted(DATASETS))}")
-    module, cls = DATASETS[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    """The loader class registered as ``name``.
+
+    Raises:
+        InputError: an unknown name (a ``ValueError``; with the closest names).
+    """
+    return _REGISTRY.get(name)
 
 
 def create_dataset(name: str, root: Any, **kwargs: Any) -> TryOnDataset:

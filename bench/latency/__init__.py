@@ -4,9 +4,9 @@ What is timed: one forward call of the model on inputs already on the device, un
 No data loading, no preprocessing (no human parser, DensePose or pose estimator), no host-device copies, no
 saving. The weights are deterministic stand-ins (:func:`pftryon.models.init_deterministic_` on each submodule
 that the official code ships as one file): latency does not depend on weight values, and nothing measured here is
-a quality figure. A try-on method without a :data:`LATENCY_MODELS` entry (a method of your own whose card leaves
-``latency_model`` out, by name or ``module:Class``) is timed through its adapter: its weight-free model, or its
-``model_class`` built from the configuration with deterministic weights, on ``TryOnMethod.example_inputs``.
+a quality figure. Every try-on method, built-in or your own (by name or ``module:Class``), is timed through its
+adapter: ``TryOnMethod.build_for_timing`` (its weight-free model, or its architecture built from the configuration
+with deterministic weights) on ``TryOnMethod.example_inputs``.
 
 How it is timed, and what the columns mean:
 
@@ -51,7 +51,7 @@ How it is timed, and what the columns mean:
 Usage: :func:`measure_latency` for one point, :func:`run_latency` for a grid (the ``pftryon latency`` command),
 :func:`latency_table` and :func:`write_latency_report` for the CSV and Markdown files.
 
-Modules: :mod:`~bench.latency.models` (what is timed: :data:`LATENCY_MODELS`, input makers, building),
+Modules: :mod:`~bench.latency.models` (what is timed: each method's adapter, :func:`latency_spec`, building),
 :mod:`~bench.latency.device` (the device, datasheet peaks, versions), :mod:`~bench.latency.memory` (peak memory on
 the CPU), :mod:`~bench.latency.measure` (one configuration) and :mod:`~bench.latency.run` (a grid and its CSV); the
 Markdown file is written by :mod:`bench.report.latency_markdown`.
@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from bench.latency.device import PEAK_TFLOPS, peak_tflops
 from bench.latency.measure import PRECISIONS, LatencyResult, measure_latency
-from bench.latency.models import LATENCY_MODELS, LatencySpec, build_latency_model
+from bench.latency.models import LatencySpec, build_latency_model, latency_models, latency_spec
 from bench.latency.run import (
     LatencyReport,
     latency_table,
@@ -73,12 +73,13 @@ from bench.latency.run import (
 )
 
 __all__ = [
-    "LATENCY_MODELS",
     "PEAK_TFLOPS",
     "PRECISIONS",
     "LatencyResult",
     "LatencySpec",
     "build_latency_model",
+    "latency_models",
+    "latency_spec",
     "latency_table",
     "measure_latency",
     "parse_batches",

@@ -20,7 +20,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from bench.data.readers import InputError
 from bench.latency.device import _resolve_device, peak_tflops
 from bench.latency.memory import _CpuPeakRss
-from bench.latency.models import Size, _check_size, _spec, build_latency_model
+from bench.latency.models import Size, _check_size, build_latency_model, latency_spec
 from bench.precision import quantize_int8, tryon_error
 from bench.speed import device_name, sync_device
 from pftryon.models import optimize_for_inference
@@ -138,8 +138,8 @@ def measure_latency(
     """Time the forward pass of one registered model (see :mod:`bench.latency` for the method).
 
     Args:
-        model_name: A key of :data:`LATENCY_MODELS`, or a try-on method without one (a registered name or
-            ``module:Class``), timed through its adapter: its model on its ``example_inputs``.
+        model_name: A try-on method (a registered name or ``module:Class``), timed through its adapter: its
+            ``build_for_timing`` model on its ``example_inputs``.
         size: ``(height, width)`` of the inputs.
         batch: Batch size.
         dtype: ``torch.float32``/``"fp32"``, ``torch.bfloat16``/``"bf16"`` or ``torch.float16``/``"fp16"``
@@ -204,7 +204,7 @@ def _measure(
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    inputs = _spec(model_name).make_inputs(batch, size, device=device, seed=seed)
+    inputs = latency_spec(model_name).make_inputs(batch, size, device=device, seed=seed)
     if channels_last:
         inputs = tuple(x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x for x in inputs)
 
@@ -213,7 +213,7 @@ def _measure(
         with _precision_mode("fp32", device), FlopCounterMode(display=False) as fp32_counter:
             reference = model(*inputs)["tryon"]
     if precision == "int8":
-        calibration = [_spec(model_name).make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
+        calibration = [latency_spec(model_name).make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
         int8 = quantize_int8(model, calibration)
         model, quantized = int8.model, ", ".join(f"{name} {kind}" for name, kind in int8.modules.items())
 

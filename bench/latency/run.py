@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from bench.data.readers import InputError
 from bench.latency.device import _environment, _resolve_device
 from bench.latency.measure import _DTYPE_ALIASES, PRECISIONS, LatencyResult, _check_counts, _measure, _precision
-from bench.latency.models import Size, _check_size, _spec, build_latency_model
+from bench.latency.models import Size, _check_size, build_latency_model, latency_spec
 from bench.report.latency_markdown import latency_markdown
 from pftryon.models import atomic_write
 
@@ -102,7 +102,7 @@ def run_latency(
     The whole grid is validated before anything runs. Used by ``pftryon latency``.
 
     Args:
-        models: Names from :data:`LATENCY_MODELS`, or try-on methods (see :func:`measure_latency`).
+        models: Try-on methods (see :func:`measure_latency`).
         sizes: ``(height, width)`` tuples or ``"HxW"`` strings (``"256x192,512x384"`` also works).
         batches: Batch sizes.
         dtypes: Precisions (see :func:`measure_latency`).
@@ -223,7 +223,7 @@ class LatencyReport:
         table = latency_table(results)
         csv_table = table.assign(**{key: env[key] for key in ("torch", "cuda", "date", "git_commit", "weights")})
         atomic_write(self.csv_path, csv_table.to_csv(index=False))
-        summaries = {name: _spec(name).summary for name in dict.fromkeys(table["model"])}
+        summaries = {name: latency_spec(name).summary for name in dict.fromkeys(table["model"])}
         atomic_write(self.md_path, latency_markdown(table, env, summaries))
         _logger.info("latency report written to %s and %s", self.csv_path, self.md_path)
         return self.csv_path, self.md_path

@@ -1,28 +1,25 @@
 """The method registry: built-in adapters, installed packages' entry points, this process's registrations, and
 adapters named directly as ``module:Class``.
 
-Every entry is a lazy ``"module:Class"`` string with the place it came from: listing methods reads package metadata
-and imports no adapter; :func:`method_class` imports one and checks it. A name means one adapter: registering it again
+Every entry is a lazy ``"module:Class"`` string with the place it came from (the generic
+:class:`bench.registry.Registry`): listing methods reads package metadata and imports no adapter; :func:`method_class`
+imports one and checks it is a complete adapter (the checks below). A name means one adapter: registering it again
 with the same target does nothing, with another target is refused naming both sources.
 """
 
 from __future__ import annotations
 
-import difflib
-import functools
-import importlib
 import inspect
-import re
-from importlib import metadata
+from typing import Any
 
 from bench.data.readers import InputError
 from bench.data.schema import SAMPLE_KEYS
 from bench.methods.base import MethodCard, TryOnMethod
+from bench.registry import Registry
 
 __all__ = ["ENTRY_POINT_GROUP", "METHODS", "list_methods", "method_class", "method_origin", "register_method"]
 
 ENTRY_POINT_GROUP = "pftryon.methods"
-_BUILT_IN = "built-in"
 METHODS: dict[str, str] = {
     "pf_afn": "bench.methods.flow:PFAFNMethod",
     "pb_afn": "bench.methods.flow:PBAFNMethod",
@@ -35,62 +32,14 @@ METHODS: dict[str, str] = {
     "pf_afn_no_flow": "bench.methods.lower_bounds:PFAFNNoFlowMethod",
     "wuton_student": "bench.methods.flow:WUTONStudentMethod",
 }
-_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")  # names become output folders and table rows
-_REGISTERED: dict[str, tuple[str, str]] = {}  # {name: (target, source)} added by register_method in this process
-
-_Table = dict[str, tuple[str, str]]
-
-
-def _add(table: _Table, name: str, target: str, source: str) -> None:
-    """Add ``name`` -> ``target`` to ``table``; the same target again is a no-op.
-
-    Raises:
-        InputError: a bad name, or ``name`` already means another target (both sources named).
-    """
-    if not _NAME.fullmatch(name):
-        raise InputError(f"method name {name!r} ({source}): lower-case letters, digits and '_' only")
-    if table.get(name, (target,))[0] != target:
-        old_target, old_source = table[name]
-        raise InputError(f"method {name!r} is registered twice: {old_target} ({old_source}) and {target} ({source}); "
-                         "rename one")  # fmt: skip
-    table.setdefault(name, (target, source))
-
-
-def _table() -> _Table:
-    """Every registered name: built-ins, then entry points (metadata only, nothing imported), then registrations."""
-    table = {name: (target, _BUILT_IN) for name, target in METHODS.items()}
-    for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
-        _add(table, entry.name, entry.value, f"entry point {entry.dist.name if entry.dist else entry.module}")
-    return table | _REGISTERED
-
-
-def _lookup(name: str) -> tuple[str, str]:
-    """``(target, source)`` of a registered name, or of a ``module:Class`` target (its own source)."""
-    if ":" in name:
-        return name, name
-    if name in METHODS:  # built-ins without reading package metadata
-        return METHODS[name], _BUILT_IN
-    table = _table()
-    if name not in table:
-        close = difflib.get_close_matches(name, table, n=3)
-        hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        raise InputError(f"Unknown method {name!r}.{hint} Available: {', '.join(sorted(table))}; or an adapter class "
-                         "as module:Class")  # fmt: skip
-    return table[name]
-
-
-def _where(name: str, target: str, source: str) -> str:
-    """How errors name a target: ``name = module:Class (source)``, or the target alone when given directly."""
-    if name == target:
-        return target
-    return f"{name} = {target}" if source == target else f"{name} = {target} ({source})"
+_NAME_RULE = "lower-case letters, digits and '_' only"  # names become output folders and table rows
 
 
 def _card_problem(card: object) -> str | None:
     if not isinstance(card, MethodCard):
         return "no card: set card = MethodCard(...) on the class"
     checks = [
-        (bool(_NAME.fullmatch(card.name)), f"card.name {card.name!r}: lower-case letters, digits and '_' only"),
+        (bool(REGISTRY.name_pattern.fullmatch(card.name)), f"card.name {card.name!r}: {_NAME_RULE}"),
         (all((card.title, card.family, card.citation, card.weights_source)),
          "card.title, family, citation and weights_source must not be empty"),
         (bool(card.inputs) and set(card.inputs) <= set(SAMPLE_KEYS),
@@ -101,21 +50,8 @@ def _card_problem(card: object) -> str | None:
     return next((message for ok, message in checks if not ok), None)
 
 
-def _load(target: str, where: str) -> type[TryOnMethod]:
-    """Import ``module:Class`` and check it is a complete adapter; errors are one line starting with ``where``."""
-    module_name, _, qualname = target.partition(":")
-    if not module_name or not qualname:
-        raise InputError(f"{where}: expected module:Class (e.g. mypkg.tryon:MyMethod)")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name and (module_name + ".").startswith(err.name + "."):
-            raise InputError(f"{where}: module {err.name!r} not found (not on PYTHONPATH nor installed)") from None
-        raise InputError(f"{where}: importing {module_name} failed: {err}") from None
-    try:
-        obj = functools.reduce(getattr, qualname.split("."), module)
-    except AttributeError:
-        raise InputError(f"{where}: module {module_name} has no attribute {qualname!r}") from None
+def _check_adapter(obj: Any, where: str) -> None:
+    """Raise :class:`InputError` (one line starting with ``where``) unless ``obj`` is a complete adapter class."""
     if not (isinstance(obj, type) and issubclass(obj, TryOnMethod)):
         what = f"class {obj.__qualname__}" if isinstance(obj, type) else f"a {type(obj).__name__}"
         raise InputError(f"{where}: {what} is not a subclass of bench.methods.TryOnMethod")
@@ -124,7 +60,12 @@ def _load(target: str, where: str) -> type[TryOnMethod]:
     problem = _card_problem(getattr(obj, "card", None))
     if problem:
         raise InputError(f"{where}: incomplete card: {problem}")
-    return obj
+
+
+REGISTRY = Registry(
+    "method", METHODS, entry_point_group=ENTRY_POINT_GROUP, name_pattern=r"[a-z0-9][a-z0-9_]*", name_rule=_NAME_RULE,
+    targets=True, also="; or an adapter class as module:Class", check=_check_adapter,
+)  # fmt: skip
 
 
 def list_methods() -> list[str]:
@@ -133,13 +74,13 @@ def list_methods() -> list[str]:
     Raises:
         InputError: two sources register one name with different targets.
     """
-    return sorted(_table())
+    return REGISTRY.names()
 
 
 def method_origin(name: str) -> str:
     """Where method ``name`` comes from: ``built-in``, ``entry point <distribution>``, ``suite <file>`` (a suite's
     ``class:`` row), or the ``module:Class`` it is (given directly, or registered without a source)."""
-    return _lookup(name)[1]
+    return REGISTRY.origin(name)
 
 
 def method_class(name: str) -> type[TryOnMethod]:
@@ -149,8 +90,7 @@ def method_class(name: str) -> type[TryOnMethod]:
         InputError: unknown name (with the closest names), or a target that does not load: module not found,
             attribute missing, not a :class:`TryOnMethod` subclass, abstract, incomplete card (one line naming it).
     """
-    target, source = _lookup(name)
-    return _load(target, _where(name, target, source))
+    return REGISTRY.get(name)
 
 
 def register_method(name: str, target: str, source: str | None = None) -> None:
@@ -167,10 +107,4 @@ def register_method(name: str, target: str, source: str | None = None) -> None:
         InputError: a bad name, a target that does not load (see :func:`method_class`), or ``name`` already
             registered to another target (both sources named). The same target again is a no-op.
     """
-    source = source or target
-    table = _table()
-    known = name in table
-    _add(table, name, target, source)
-    _load(target, _where(name, target, source))
-    if not known:
-        _REGISTERED[name] = (target, source)
+    REGISTRY.register(name, target, source)

@@ -20,22 +20,30 @@ import torch
 from torch import Tensor, nn
 
 from bench.data.readers import InputError, file_sha256
-from pftryon.models import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS, load_pretrained
+from pftryon.models import CHECKPOINT_CONFIG, CHECKPOINT_WEIGHTS, init_deterministic_, load_pretrained
 
-__all__ = ["MethodCard", "MissingFieldError", "TryOnMethod", "file_sha256"]
+__all__ = ["MethodCard", "MissingFieldError", "TryOnMethod", "file_sha256", "random_image", "random_mask"]
 
 Batch = Mapping[str, Any]
+Size = tuple[int, int]
 
 
-def _image(batch: int, size: tuple[int, int], generator: torch.Generator) -> Tensor:
-    return torch.rand(batch, 3, *size, generator=generator) * 2 - 1
+def random_image(generator: torch.Generator, batch: int, size: Size, channels: int = 3) -> Tensor:
+    """``[batch, channels, H, W]`` uniform in [-1, 1] (an image as the sample schema holds it), drawn from
+    ``generator``."""
+    return torch.rand(batch, channels, *size, generator=generator) * 2 - 1
+
+
+def random_mask(generator: torch.Generator, batch: int, size: Size, channels: int = 1) -> Tensor:
+    """``[batch, channels, H, W]`` in {0, 1} (float), each value 1 with probability 0.5, drawn from ``generator``."""
+    return (torch.rand(batch, channels, *size, generator=generator) > 0.5).float()
 
 
 # Random stand-ins of the collated sample fields a model can take (shapes of bench.data.schema, batch first).
-_EXAMPLE_FIELDS: dict[str, Callable[[int, tuple[int, int], torch.Generator], Tensor]] = {
-    "person": _image,
-    "cloth": _image,
-    "cloth_mask": lambda b, size, g: (torch.rand(b, 1, *size, generator=g) > 0.5).float(),
+_EXAMPLE_FIELDS: dict[str, Callable[[int, Size, torch.Generator], Tensor]] = {
+    "person": lambda b, size, g: random_image(g, b, size),
+    "cloth": lambda b, size, g: random_image(g, b, size),
+    "cloth_mask": lambda b, size, g: random_mask(g, b, size),
     "parse": lambda b, size, g: torch.randint(0, 20, (b, *size), generator=g),  # LIP's 20 labels
     "densepose": lambda b, size, g: torch.randint(0, 25, (b, *size), generator=g),
     "keypoints": lambda b, size, g: torch.rand(b, 18, 3, generator=g) * torch.tensor([size[1], size[0], 1.0]),
@@ -61,9 +69,10 @@ class MethodCard:
             when the method has no weights.
         weights_source: where users get the official files.
         parser_free: whether it runs without a human parse at test time.
-        latency_model: its key in :data:`bench.latency.models.LATENCY_MODELS`; ``None`` (or empty): the adapter
-            itself is timed (its model on :meth:`TryOnMethod.example_inputs`), and defining the adapter class sets it
-            to the class's own ``module:Class``.
+        latency_model: the name :mod:`bench.latency` times it under (``pftryon latency --model``, the suite's
+            latency rows): a registered method name, whose adapter's :meth:`TryOnMethod.build_for_timing` model is
+            timed on its :meth:`TryOnMethod.example_inputs` (the built-ins: their own name); ``None`` (or empty):
+            defining the adapter class sets it to the class's own ``module:Class``.
         fallbacks: ``{field: note}``: documented substitutes used when a dataset lacks the field (the note is
             written into every report that used it).
     """
@@ -91,7 +100,18 @@ class TryOnMethod(ABC):
     Subclasses set :attr:`card`, implement :meth:`inputs` (the official test preprocessing from the sample schema)
     and :meth:`from_official` (or set :attr:`model_class`, whose ``from_official`` takes the official files), or
     :meth:`build_weightless` for a method without weights; :meth:`example_inputs` when timing needs other inputs than
-    the card's fields.
+    the card's fields, :meth:`build_architecture` when the model is built for one size; :attr:`stages` when
+    ``pftryon train`` trains it.
+
+    Class attributes (what the harness needs of a method besides its card):
+        model_class: the model's class (built from a configuration; a pftryon checkpoint must hold one).
+        stages: its training stages in order (``pftryon train --method NAME --stage S``), names in
+            :mod:`pftryon.train.stages`' registry; empty: not trainable here.
+        size_multiple: height and width it is timed at must be multiples of this.
+        checkpoint_submodules: the submodules the official files hold, one file each, given deterministic weights
+            by :meth:`build_for_timing` (the conformance rule keys each file's state dict); empty: the whole model.
+        timing_summary: one line on what :mod:`bench.latency` times (its report); empty: the card's title and
+            "its adapter's model on example_inputs".
 
     Attributes:
         model: the network, in eval mode.
@@ -101,11 +121,16 @@ class TryOnMethod(ABC):
 
     card: ClassVar[MethodCard]
     model_class: ClassVar[type[nn.Module] | None] = None
+    stages: ClassVar[tuple[str, ...]] = ()
+    size_multiple: ClassVar[int] = 1
+    checkpoint_submodules: ClassVar[tuple[str, ...]] = ()
+    timing_summary: ClassVar[str] = ""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         card = cls.__dict__.get("card")
-        # No LATENCY_MODELS key (or another adapter's, copied with its card by dataclasses.replace): timed as itself.
+        # No latency name (or another adapter's module:Class, copied with its card by dataclasses.replace): timed as
+        # itself.
         if isinstance(card, MethodCard) and (not card.latency_model or ":" in card.latency_model):
             cls.card = dataclasses.replace(card, latency_model=f"{cls.__module__}:{cls.__qualname__}")
 
@@ -167,6 +192,37 @@ class TryOnMethod(ABC):
         raise NotImplementedError(f"{cls.card.name} needs checkpoints")
 
     @classmethod
+    def build_architecture(cls, size: Size, config: Mapping[str, Any]) -> nn.Module:
+        """The model's architecture for inputs of ``size`` ``(H, W)`` from ``config`` (constructor arguments),
+        randomly initialised: :attr:`model_class` built from ``config``; override for a model built for one size.
+
+        Raises:
+            InputError: no :attr:`model_class`.
+        """
+        if cls.model_class is None:
+            raise InputError(f"{cls.card.latency_model}: timing builds the model without checkpoints; set model_class "
+                             "on the adapter (built from its configuration)")  # fmt: skip
+        return cls.model_class(**config)
+
+    @classmethod
+    def build_for_timing(cls, size: Size = (256, 192), config: Mapping[str, Any] | None = None) -> nn.Module:
+        """The model :mod:`bench.latency` times at ``size`` ``(H, W)``: the weight-free model, or
+        :meth:`build_architecture` (the released architecture when ``config`` is ``None``) with deterministic
+        weights (:func:`pftryon.models.init_deterministic_` on each of :attr:`checkpoint_submodules`, else on the
+        whole model) as the adapter holds it (e.g. wrapped), in eval mode, float32, on the CPU.
+
+        Raises:
+            InputError: a method with weights and no :attr:`model_class` (nor :meth:`build_architecture`).
+        """
+        if not cls.card.official_files:
+            return cls.load(None).model
+        config = dict(config or {})
+        model = cls.build_architecture(size, config)
+        for module in [model.get_submodule(name) for name in cls.checkpoint_submodules] or [model]:
+            init_deterministic_(module)
+        return cls(model, {}, config).model
+
+    @classmethod
     def check_fields(cls, sample: Mapping[str, Any], dataset: str) -> list[str]:
         """Check that ``sample`` (one sample of ``dataset``) has the fields this method needs.
 
@@ -194,10 +250,11 @@ class TryOnMethod(ABC):
 
     @classmethod
     def example_inputs(
-        cls, batch_size: int, size: tuple[int, int], generator: torch.Generator | None = None
+        cls, batch_size: int, size: Size, generator: torch.Generator | None = None
     ) -> tuple[Tensor, ...]:
-        """Random model inputs for ``batch_size`` samples of ``size`` ``(H, W)``: what :mod:`bench.latency` times and
-        counts FLOPs on when :attr:`MethodCard.latency_model` is not a :data:`~bench.latency.models.LATENCY_MODELS` key.
+        """Random model inputs for ``batch_size`` samples of ``size`` ``(H, W)``, drawn from ``generator`` (default
+        seed 0): what :mod:`bench.latency` times and counts FLOPs on (the forward arguments of
+        :meth:`build_for_timing`'s model, on the CPU, float32 and label maps int64).
 
         By default one tensor per :attr:`MethodCard.inputs` field, in that order, shaped as the collated field
         (:mod:`bench.data.schema`: images in [-1, 1], masks in {0, 1}, label maps, keypoints in pixels); override it

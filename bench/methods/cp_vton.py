@@ -12,13 +12,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
+import torch
 from torch import Tensor, nn
 
 from baselines.cp_vton import CPVTON
 from baselines.cp_vton_agnostic import cpvton_agnostic
 from baselines.tps_only import TPSOnly
 from bench.data.readers import InputError
-from bench.methods.base import Batch, MethodCard, TryOnMethod
+from bench.methods.base import Batch, MethodCard, Size, TryOnMethod, random_image, random_mask
 from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["CPVTONMethod", "CPVTONPlusMethod", "TPSOnlyMethod"]
@@ -41,6 +42,13 @@ def _lip_parse(batch: Batch, method: str) -> Tensor:
     return batch["parse"]
 
 
+def _gmm_example_inputs(batch_size: int, size: Size, generator: torch.Generator | None) -> tuple[Tensor, ...]:
+    """Random stand-ins of the GMM's inputs: the 22-channel agnostic (body shape (1) + head RGB (3) + pose maps
+    (18)), the cloth, the cloth mask."""
+    g = generator or torch.Generator().manual_seed(0)
+    return random_image(g, batch_size, size, 22), random_image(g, batch_size, size), random_mask(g, batch_size, size)
+
+
 class CPVTONMethod(TryOnMethod):
     """CP-VTON as ``sngyo/cp-vton`` ``test.py`` runs it (docs/reference/method.md §6): the 22-channel agnostic (body
     shape, head, pose) from the LIP parse, person and keypoints (``cp_dataset.py``), the cloth in [-1, 1] and its mask
@@ -56,6 +64,10 @@ class CPVTONMethod(TryOnMethod):
     )  # fmt: skip
     model_class = CPVTON
     plus = False
+    stages = ("cp-gmm", "cp-tom")
+    size_multiple = 64
+    checkpoint_submodules = ("gmm", "tom")
+    timing_summary = "CP-VTON: GMM (TPS warp) + TOM U-Net + composition, built for the timed size"
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str] | None) -> Self:
@@ -75,6 +87,18 @@ class CPVTONMethod(TryOnMethod):
     @classmethod
     def from_official(cls, paths: Sequence[Path]) -> nn.Module:
         return CPVTON.from_official(*paths, plus=cls.plus)
+
+    @classmethod
+    def build_architecture(cls, size: Size, config: Mapping[str, Any]) -> nn.Module:
+        """Built for the timed size, whatever size ``config`` (a checkpoint's) names (the GMM's regression head)."""
+        return CPVTON(**{"plus": cls.plus, **config, "fine_height": size[0], "fine_width": size[1]})
+
+    @classmethod
+    def example_inputs(
+        cls, batch_size: int, size: Size, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """The agnostic, cloth and cloth mask (the TOM's own agnostic of CP-VTON+ is left to its default)."""
+        return _gmm_example_inputs(batch_size, size, generator)
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         parse = _lip_parse(batch, self.card.name)
@@ -100,6 +124,8 @@ class CPVTONPlusMethod(CPVTONMethod):
         latency_model="cp_vton_plus",
     )  # fmt: skip
     plus = True
+    stages = ("cpplus-gmm", "cpplus-tom")
+    timing_summary = "CP-VTON+: GMM on the cloth mask, 26-channel TOM, built for the timed size"
 
 
 class TPSOnlyMethod(TryOnMethod):
@@ -117,6 +143,11 @@ class TPSOnlyMethod(TryOnMethod):
         parser_free=False, latency_model="tps_only",
     )  # fmt: skip
     model_class = CPVTON  # what a pftryon checkpoint holds; its GMM is kept
+    size_multiple = 64
+    checkpoint_submodules = ("gmm",)
+    timing_summary = (
+        "TPS-only lower bound: CP-VTON's GMM warp pasted by the warped mask (no TOM), built for the timed size"
+    )
 
     def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
         if isinstance(model, CPVTON):
@@ -126,6 +157,19 @@ class TPSOnlyMethod(TryOnMethod):
     @classmethod
     def from_official(cls, paths: Sequence[Path]) -> nn.Module:
         return TPSOnly.from_official(paths[0])
+
+    @classmethod
+    def build_architecture(cls, size: Size, config: Mapping[str, Any]) -> nn.Module:
+        """The GMM alone, built for the timed size whatever size ``config`` names."""
+        return TPSOnly(**{**config, "fine_height": size[0], "fine_width": size[1]})
+
+    @classmethod
+    def example_inputs(
+        cls, batch_size: int, size: Size, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """The GMM's inputs, then the person (what the warped garment is pasted on)."""
+        g = generator or torch.Generator().manual_seed(0)
+        return (*_gmm_example_inputs(batch_size, size, g), random_image(g, batch_size, size))
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         parse = _lip_parse(batch, self.card.name)

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from baselines.dm_vton import DMVTON
 from baselines.fs_vton import FSVTON
 from bench.data.readers import InputError
 from bench.data.schema import to_common
-from bench.methods.base import Batch, MethodCard, TryOnMethod
+from bench.methods.base import Batch, MethodCard, Size, TryOnMethod, random_image, random_mask
 from pftryon.models import (
     CHECKPOINT_CONFIG,
     CHECKPOINT_WEIGHTS,
@@ -28,7 +29,10 @@ from pftryon.models import (
 from pftryon.representation import pose_maps
 from pftryon.train.representation import densepose_from_parse, person_representation
 
-__all__ = ["DMVTONMethod", "FSVTONMethod", "PBAFNMethod", "PFAFNMethod", "WUTONStudentMethod", "tutor_inputs"]
+__all__ = [
+    "DMVTONMethod", "FSVTONMethod", "MaskedGarmentMethod", "PBAFNMethod", "PFAFNMethod", "WUTONStudentMethod",
+    "masked_garment_example_inputs", "tutor_inputs",
+]  # fmt: skip
 
 _PFAFN_CITATION = "Ge et al., Parser-Free Virtual Try-on via Distilling Appearance Flows, CVPR 2021"
 _DENSEPOSE_FALLBACK = (
@@ -37,7 +41,35 @@ _DENSEPOSE_FALLBACK = (
 )
 
 
-class PFAFNMethod(TryOnMethod):
+def masked_garment_example_inputs(
+    batch_size: int, size: Size, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Random stand-ins of PF-AFN's test inputs: the person image, the garment masked by its edge, the edge (drawn
+    edge first, from ``generator``, default seed 0)."""
+    generator = generator or torch.Generator().manual_seed(0)
+    edge = random_mask(generator, batch_size, size)
+    return random_image(generator, batch_size, size), random_image(generator, batch_size, size) * edge, edge
+
+
+class MaskedGarmentMethod(TryOnMethod):
+    """The methods that take PF-AFN's test inputs (``PF-AFN_test/test.py``): the person image, the garment
+    multiplied by its edge binarised at 0.5, the edge; no resize, no parse. Warp and generator are one official file
+    each, and the sides are multiples of 32 (the flow pyramid)."""
+
+    size_multiple = 32
+    checkpoint_submodules = ("warp", "gen")
+
+    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
+        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+
+    @classmethod
+    def example_inputs(
+        cls, batch_size: int, size: Size, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        return masked_garment_example_inputs(batch_size, size, generator)
+
+
+class PFAFNMethod(MaskedGarmentMethod):
     """PF-AFN as ``PF-AFN_test/test.py`` runs it (docs/reference/method.md §1): the person image, the garment
     multiplied by its edge binarised at 0.5 (``test.py``: ``edge = (edge > 0.5)``, ``clothes = clothes * edge``), no
     resize, no parse."""
@@ -49,9 +81,8 @@ class PFAFNMethod(TryOnMethod):
         weights_source="geyuying/PF-AFN README, checkpoints/PFAFN/", parser_free=True, latency_model="pf_afn",
     )  # fmt: skip
     model_class = PFAFN
-
-    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
-        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+    stages = ("pb-warp", "pb-e2e", "pf-warp", "pf-e2e")  # the tutor's two, then the student's two
+    timing_summary = "PF-AFN: warp (AFWM) + generator + composition from person, masked garment, garment mask"
 
 
 class WUTONStudentMethod(PFAFNMethod):
@@ -75,6 +106,8 @@ class WUTONStudentMethod(PFAFNMethod):
         weights_source="not released: the final/model folder of a pf-e2e run with knowledge: tutor (pftryon ablate "
         "or the synthetic suite)", parser_free=True, latency_model="wuton_student",
     )  # fmt: skip
+    stages = ()  # trained as a PF-AFN student: `pftryon ablate` (knowledge: tutor), not `pftryon train`
+    timing_summary = "WUTON-style student: PF-AFN's network (trained with tutor-only knowledge)"
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str] | None) -> Self:
@@ -125,12 +158,27 @@ class PBAFNMethod(TryOnMethod):
         parser_free=False, latency_model="pb_afn", fallbacks={"densepose": _DENSEPOSE_FALLBACK},
     )  # fmt: skip
     model_class = PBAFN
+    size_multiple = 32
+    checkpoint_submodules = ("warp", "gen")
+    timing_summary = "PB-AFN tutor: 45-channel person representation instead of the person image"
 
     def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
         return tutor_inputs(batch)
 
+    @classmethod
+    def example_inputs(
+        cls, batch_size: int, size: Size, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, ...]:
+        """Random stand-ins of :func:`tutor_inputs`: the 45-channel representation (preserve masks (2) + one-hot
+        DensePose (25) + pose maps (18)), the masked garment, its edge, the preserved region, the arm mask."""
+        g = generator or torch.Generator().manual_seed(0)
+        edge = random_mask(g, batch_size, size)
+        representation = random_mask(g, batch_size, size, 45)
+        cloth = random_image(g, batch_size, size) * edge
+        return representation, cloth, edge, random_image(g, batch_size, size), random_mask(g, batch_size, size)
 
-class FSVTONMethod(TryOnMethod):
+
+class FSVTONMethod(MaskedGarmentMethod):
     """FS-VTON as ``Flow-Style-VTON/test/test.py`` runs it: PF-AFN's test preprocessing (person image, garment masked
     by its binarised edge), no parse; the model is built for one image size (its style convs span the coarsest
     level), the released one 256x192."""
@@ -145,12 +193,16 @@ class FSVTONMethod(TryOnMethod):
     )  # fmt: skip
 
     model_class = FSVTON
+    stages = ("fs-warp", "fs-e2e")
+    timing_summary = "FS-VTON: style-modulated flow warp + PF-AFN generator + composition, built for the timed size"
 
-    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
-        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+    @classmethod
+    def build_architecture(cls, size: Size, config: Mapping[str, Any]) -> nn.Module:
+        """FS-VTON built for ``size`` unless ``config`` names its own ``fine_height``/``fine_width``."""
+        return FSVTON(**{"fine_height": size[0], "fine_width": size[1], **config})
 
 
-class DMVTONMethod(TryOnMethod):
+class DMVTONMethod(MaskedGarmentMethod):
     """DM-VTON as ``DM-VTON/test.py`` runs it: the mobile student distilled from a PF-AFN-style teacher, PF-AFN's test
     preprocessing, no parse, any size divisible by 32."""
 
@@ -163,6 +215,5 @@ class DMVTONMethod(TryOnMethod):
     )  # fmt: skip
 
     model_class = DMVTON
-
-    def inputs(self, batch: Batch) -> tuple[Tensor, ...]:
-        return (batch["person"], *mask_garment(batch["cloth"], batch["cloth_mask"]))
+    stages = ("dm-warp", "dm-e2e")
+    timing_summary = "DM-VTON: MobileNetV2 pyramids + PF-AFN flow net, MobileNetV2 U-Net generator + composition"

@@ -14,9 +14,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench import latency
 from bench.latency import (
-    LATENCY_MODELS,
     LatencyResult,
     build_latency_model,
+    latency_models,
+    latency_spec,
     latency_table,
     measure_latency,
     parse_batches,
@@ -70,7 +71,7 @@ def test_result_fields(result: LatencyResult) -> None:
 def test_flops_and_params_match_direct_counts(result: LatencyResult) -> None:
     model = build_latency_model("pf_afn", SIZE, TINY)
     assert result.params == sum(p.numel() for p in model.parameters())
-    inputs = LATENCY_MODELS["pf_afn"].make_inputs(2, SIZE)
+    inputs = latency_spec("pf_afn").make_inputs(2, SIZE)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         model(*inputs)
     assert result.flops == counter.get_total_flops()
@@ -80,7 +81,7 @@ def test_deterministic_weights_and_inputs() -> None:
     first, second = build_latency_model("pf_afn", SIZE, TINY), build_latency_model("pf_afn", SIZE, TINY)
     for (key, a), b in zip(first.state_dict().items(), second.state_dict().values(), strict=True):
         assert torch.equal(a, b), key
-    spec = LATENCY_MODELS["pf_afn"]
+    spec = latency_spec("pf_afn")
     person, cloth, edge = spec.make_inputs(3, SIZE, dtype=torch.float64)
     assert person.shape == (3, 3, *SIZE) and edge.shape == (3, 1, *SIZE) and cloth.dtype == torch.float64
     assert set(edge.unique().tolist()) <= {0.0, 1.0} and person.min() >= -1 and person.max() <= 1
@@ -129,9 +130,9 @@ def test_compile_time_reported_apart(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(r.times_ms) == 2  # the compiling call is neither a warm-up nor a timed call
 
 
-@pytest.mark.parametrize("name", sorted(LATENCY_MODELS))
+@pytest.mark.parametrize("name", latency_models())
 def test_every_model_runs(name: str) -> None:
-    assert SIZE[0] % LATENCY_MODELS[name].multiple == 0 and SIZE[1] % LATENCY_MODELS[name].multiple == 0
+    assert SIZE[0] % latency_spec(name).multiple == 0 and SIZE[1] % latency_spec(name).multiple == 0
     r = measure_latency(name, size=SIZE, config=_config(name), warmup=0, iters=1)
     assert r.model == name and r.median_ms > 0
     weightless = name == "no_warp"  # the lower bound: a masked paste, no network
@@ -140,7 +141,7 @@ def test_every_model_runs(name: str) -> None:
 
 def test_cp_vton_inputs_follow_its_forward() -> None:
     model = build_latency_model("cp_vton_plus", SIZE)
-    agnostic, cloth, cloth_mask = LATENCY_MODELS["cp_vton_plus"].make_inputs(2, SIZE)
+    agnostic, cloth, cloth_mask = latency_spec("cp_vton_plus").make_inputs(2, SIZE)
     assert (agnostic.shape[1], cloth.shape[1], cloth_mask.shape[1]) == (22, 3, 1)
     with torch.inference_mode():
         assert model(agnostic, cloth, cloth_mask)["tryon"].shape == (2, 3, *SIZE)
@@ -198,7 +199,7 @@ def test_run_latency_validates_the_whole_grid_first(monkeypatch: pytest.MonkeyPa
 def test_unknown_model_lists_the_names() -> None:
     with pytest.raises(ValueError, match="Unknown model 'pfafn'") as info:
         measure_latency("pfafn")
-    for name in LATENCY_MODELS:
+    for name in latency_models():
         assert name in str(info.value)
 
 

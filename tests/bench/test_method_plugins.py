@@ -112,7 +112,7 @@ def plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (folder / "pose_paste.py").write_text(_blocks("python")[0])
     (folder / "learned.py").write_text(_LEARNED)
     monkeypatch.syspath_prepend(str(folder))
-    monkeypatch.setattr(_registry, "_REGISTERED", {})
+    monkeypatch.setattr(_registry.REGISTRY, "_registered", {})
     yield folder
     for name in ("pose_paste", "learned"):
         sys.modules.pop(name, None)
