@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.data import create_dataset
+from bench.data import TryOnDataset, create_dataset
 from bench.data.readers import InputError
 from bench.protocols import Protocol
 
-__all__ = ["IMAGE_SUFFIXES", "EvalSet", "match_dataset", "match_folders", "matching_record"]
+__all__ = ["IMAGE_SUFFIXES", "EvalSet", "ListMatch", "match_dataset", "match_folders", "match_list", "matching_record"]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 
@@ -130,8 +130,8 @@ def _candidate_stems(person: Path, cloth: Path | None, person_id: str, cloth_id:
 
 
 @dataclass
-class _Listed:
-    """The pairs of one dataset list matched to a prediction folder."""
+class ListMatch:
+    """The pairs of one dataset list matched to a prediction folder (:func:`match_list`)."""
 
     rows: list[tuple[str, Path, Path]]
     videos: list[tuple[str, int]] | None
@@ -145,10 +145,23 @@ _PAIRED_BY_ID = ("viton", "viton-pfafn", "viton-hd", "dresscode")
 
 
 def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, options: dict[str, Any],
-                   allow_partial: bool) -> _Listed:  # fmt: skip
-    """Match one list; a repeated line is scored once and counted (as the suite does), a prediction named only by
-    its line number is counted as matched by line order."""
+                   allow_partial: bool) -> ListMatch:  # fmt: skip
+    """Match one test list of the dataset ``name`` on ``root`` (:func:`match_list`)."""
     dataset = create_dataset(name, root, split="test", pair_mode=pair_mode, **options)
+    pair_list = f"pairs_file {options['pairs_file']}" if options.get("pairs_file") else f"{name} {pair_mode} test list"
+    return match_list(pred_dir, dataset, pair_list, allow_partial=allow_partial)
+
+
+def match_list(pred_dir: Path, dataset: TryOnDataset, pair_list: str, *, allow_partial: bool = False) -> ListMatch:
+    """Match the entries of a loaded list (as given: a suite keeps the first ``limit``) to the predictions in
+    ``pred_dir`` under any accepted name (:func:`_candidate_stems`); ``pair_list`` names the list in the record. A
+    repeated line is scored once and counted (as the suite does), a prediction named only by its line number is
+    counted as matched by line order.
+
+    Raises:
+        InputError: a listed pair without a prediction (without ``allow_partial``), no match at all, an empty folder.
+    """
+    name, pair_mode = dataset.name, dataset.pair_mode
     preds = _images_by_stem(pred_dir, "prediction")
     rows, videos, parses, missing, used, repeated, by_line, seen = [], [], [], [], set(), [], [], set()
     label_set = getattr(dataset, "label_set", None)
@@ -175,13 +188,12 @@ def _dataset_pairs(pred_dir: Path, name: str, root: Path, pair_mode: str, option
     listed = len(seen)
     _refuse_partial(pred_dir, f"{pair_mode} pairs", missing, listed, allow_partial)
     persons = list(dict.fromkeys(entry.files["person"] for entry in dataset.entries))
-    pair_list = f"pairs_file {options['pairs_file']}" if options.get("pairs_file") else f"{name} {pair_mode} test list"
     extra = [preds[s].relative_to(pred_dir).as_posix() for s in preds if s not in used]
     unpaired = [f"{e.person_id} / {e.cloth_id}" for e in dataset.entries if e.person_id != e.cloth_id] \
         if pair_mode == "paired" and name in _PAIRED_BY_ID else []  # fmt: skip
     matching = matching_record(pair_list, len(preds), len(persons), listed, len(rows), missing, extra, allow_partial,
                                repeated=repeated, by_line=by_line, unpaired_lines=unpaired)  # fmt: skip
-    return _Listed(rows, videos or None, persons, matching, parses if len(parses) == len(rows) else None)
+    return ListMatch(rows, videos or None, persons, matching, parses if len(parses) == len(rows) else None)
 
 
 def match_dataset(

@@ -3,12 +3,12 @@ them."""
 
 from __future__ import annotations
 
-from bench.metrics.region import REGION_METRICS
+from bench.metrics.specs import list_metrics
 
 __all__: list[str] = []
 
-# Metrics by what feeds them: one value per pair, per video transition, or from two feature sets.
-_PAIRED = ("ssim", "psnr", "mse", "lpips", "is", "ms_ssim", "dists", "clip_sim", "dino_sim", *REGION_METRICS)
-_TEMPORAL = ("tce", "flicker")
-_INCEPTION_SET = ("fid", "kid", "precision", "recall")  # the protocol's FID features
-_DINO_SET = ("fd_dinov2",)
+# Metrics by what feeds them (MetricSpec.fed_by): one value per pair, per video transition, or from two feature sets.
+_PAIRED = tuple(list_metrics(fed_by="pairs"))
+_TEMPORAL = tuple(list_metrics(fed_by="videos"))
+_INCEPTION_SET = tuple(list_metrics(fed_by="fid_features"))  # the protocol's FID features
+_DINO_SET = tuple(list_metrics(fed_by="dino_features"))

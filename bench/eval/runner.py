@@ -33,8 +33,9 @@ from bench.metrics.embedding import build_embedder
 from bench.metrics.fid_backends import build_feature_extractor
 from bench.metrics.needs import Selection
 from bench.metrics.region import REGION_METRICS
+from bench.metrics.specs import list_metrics, metric_spec
 from bench.metrics.video import VideoMetrics
-from bench.protocols import EXTRA_METRICS, Protocol
+from bench.protocols import EXTRA_METRICS, METRIC_NAMES, Protocol
 from bench.results import run_metadata
 from bench.runtime import _world, atomic_write, init_distributed
 
@@ -119,8 +120,8 @@ def evaluate(
     if region and eval_set.parses is None:
         raise InputError(f"{region} need the reference persons' parse maps: score against a dataset (--dataset) "
                          "whose loader reads a parse")  # fmt: skip
-    embedders = {name: build_embedder(name, weights_dir).to(device) for name, uses in
-                 (("clip", {"clip_sim"}), ("dinov2", {"dino_sim", *_DINO_SET})) if uses & set(metrics)}  # fmt: skip
+    uses = [metric_spec(m).embedder for m in list_metrics() if m in metrics]  # CLIP before DINOv2, as registered
+    embedders = {name: build_embedder(name, weights_dir).to(device) for name in dict.fromkeys(uses) if name}
     scorers = _scorers(paired, protocol, weights_dir, embedders, device)
     video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
     digests = {role: _Collected().to(device) for role in ("pred", "gt")}
@@ -218,13 +219,11 @@ def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[P
 def _check_metric_names(metrics: Sequence[str] | None) -> None:
     if metrics is None:
         return
-    from bench.report.eval_markdown import _LABELS
-
     if not metrics:
-        raise InputError(f"--metrics is empty; give a comma-separated subset of {','.join(_LABELS)}")
-    unknown = sorted(set(metrics) - set(_LABELS))
+        raise InputError(f"--metrics is empty; give a comma-separated subset of {','.join(METRIC_NAMES)}")
+    unknown = sorted(set(metrics) - set(METRIC_NAMES))
     if unknown:
-        raise InputError(f"unknown metric(s) {', '.join(unknown)} in --metrics; known: {','.join(_LABELS)}")
+        raise InputError(f"unknown metric(s) {', '.join(unknown)} in --metrics; known: {','.join(METRIC_NAMES)}")
 
 
 def _journal(out: Path, protocol: Protocol, metrics: Sequence[str], eval_set: EvalSet, options: dict[str, Any],

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from bench.metrics import InceptionStats
 from bench.metrics import functional as MF
+from bench.metrics.specs import metric_spec
 from bench.protocols import EXTRA_METRICS, Protocol
 from bench.results import bootstrap_ci
 
@@ -125,10 +126,8 @@ def _dino_metrics(real: Tensor, fake: Tensor, embedder: torch.nn.Module, fid_res
 
 def _run_warnings(protocol: Protocol, metrics: Sequence[str], matching: dict[str, Any]) -> list[str]:
     """Warnings about what was scored: pftryon additions, a partial folder, predictions outside the list."""
-    from bench.report.eval_markdown import _LABELS
-
     warnings = []
-    added = [_LABELS[m] for m in metrics if m in protocol.additions or m in EXTRA_METRICS]
+    added = [metric_spec(m).label for m in metrics if m in protocol.additions or m in EXTRA_METRICS]
     if added:
         warnings.append(f"{', '.join(added)}: pftryon additions, not computed by the protocol's source")
     for which, entry in (("", matching), ("unpaired ", matching.get("unpaired"))):

@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bench.metrics.embedding import EMBEDDERS
-from bench.metrics.fid_backends import fid_weights_name
+from bench.metrics.specs import metric_spec
 from bench.metrics.weights import WEIGHTS, MissingWeightsError, resolve_weights, search_dirs
 from bench.protocols import EXTRA_METRICS, Protocol, list_protocols, load_protocol
 
@@ -23,21 +22,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Selection", "metric_weights", "missing_message", "missing_weights"]
 
-_LPIPS = ("lpips", "lpips_garment", "lpips_outside")
-_FID_FEATURES = ("fid", "kid", "precision", "recall")  # the protocol's FID extractor
-_EMBEDDERS = {"clip_sim": "clip", "dino_sim": "dinov2", "fd_dinov2": "dinov2"}
-_FIXED = {"is": ("inception_imagenet",), "dists": ("vgg", "dists")}
-
 
 def metric_weights(metric: str, protocol: Protocol) -> tuple[str, ...]:
-    """The weights files (keys of ``WEIGHTS``) ``metric`` loads under ``protocol``; none for SSIM, PSNR, MSE, ..."""
-    if metric in _LPIPS:
-        return (protocol.lpips.net,)
-    if metric in _FID_FEATURES:
-        return (fid_weights_name(protocol.fid.backend, protocol.fid.mode),)
-    if metric in _EMBEDDERS:
-        return (EMBEDDERS[_EMBEDDERS[metric]].weights,)
-    return _FIXED.get(metric, ())
+    """The weights files (keys of ``WEIGHTS``) ``metric`` loads under ``protocol``; none for SSIM, PSNR, MSE, ...
+    (its spec's :meth:`~bench.metrics.specs.MetricSpec.weights_for`).
+
+    Raises:
+        InputError: ``metric`` has no spec (:func:`~bench.metrics.specs.metric_spec`).
+    """
+    return metric_spec(metric).weights_for(protocol)
 
 
 Uses = dict[str, list[tuple[str, str]]]

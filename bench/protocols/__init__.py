@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bench.config_files import ConfigFolder
+from bench.metrics.specs import EVAL_INPUTS, list_metrics
 from pftryon.config_mapping import from_mapping
 from pftryon.config_types import ConfigTypeError
 
@@ -35,14 +36,11 @@ _SizeRule = Literal["predictions", "fixed", "first_prediction_height"]
 SIZE_RULES: tuple[str, ...] = typing.get_args(_SizeRule)
 _FidBackend = Literal["torch-fidelity", "pytorch-fid", "clean-fid"]
 _FID_BACKENDS: tuple[str, ...] = typing.get_args(_FidBackend)
+# The metrics a protocol may name: those ``pftryon eval`` computes (bench.metrics.specs), in registration order.
+METRIC_NAMES = tuple(list_metrics(fed_by=EVAL_INPUTS))
 # Metrics any protocol accepts through ``metrics`` (--metrics), as pftryon additions: no try-on script offers them
 # together (bench.metrics.perceptual, .region, .embedding; precision / recall on the FID features).
-EXTRA_METRICS = (
-    "ms_ssim", "dists", "ssim_garment", "ssim_outside", "lpips_garment", "lpips_outside", "clip_sim", "dino_sim",
-    "fd_dinov2", "precision", "recall",
-)  # fmt: skip
-# Image metrics, the temporal ones (videos only: see bench.metrics.video), then the extras.
-METRIC_NAMES = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker", *EXTRA_METRICS)
+EXTRA_METRICS = tuple(list_metrics(fed_by=EVAL_INPUTS, addition=True))
 # How paired values are averaged: over images (frames), or per video first and then over videos.
 _Aggregate = Literal["images", "videos"]
 AGGREGATES: tuple[str, ...] = typing.get_args(_Aggregate)

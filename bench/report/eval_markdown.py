@@ -9,38 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from bench.protocols import EXTRA_METRICS
+from bench.metrics.specs import metric_spec
+from bench.protocols import EXTRA_METRICS, METRIC_NAMES
 
 __all__ = ["cross_protocol_table", "sensitivity_markdown", "summary_markdown"]
-
-# Every metric eval computes, by its name (the names ``--metrics`` accepts), with its table label.
-_LABELS = {"ssim": "SSIM", "psnr": "PSNR (dB)", "mse": "MSE", "lpips": "LPIPS", "is": "IS", "fid": "FID", "kid": "KID",
-           "tce": "temporal change error", "flicker": "colour flicker error", "ms_ssim": "MS-SSIM", "dists": "DISTS",
-           "ssim_garment": "SSIM (garment)", "ssim_outside": "SSIM (outside garment)",
-           "lpips_garment": "LPIPS (garment)", "lpips_outside": "LPIPS (outside garment)",
-           "clip_sim": "CLIP-I similarity", "dino_sim": "DINOv2 similarity", "fd_dinov2": "FD-DINOv2",
-           "precision": "precision", "recall": "recall"}  # fmt: skip
 
 
 def _hxw(size: Sequence[int]) -> str:
     return f"{size[0]}x{size[1]}"
-
-
-def _cell(name: str, entry: dict[str, Any]) -> tuple[str, str]:
-    """(value, uncertainty) as table text."""
-    if "absent" in entry:
-        return "n/a", entry["absent"].replace("|", "/")
-    if name in ("precision", "recall"):
-        return f"{entry['value']:.4f}", f"k = {entry['k']}"
-    if name in ("fid", "fd_dinov2"):
-        std = entry.get("bootstrap_std")
-        return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
-    if name == "is":
-        return f"{entry['value']:.4f}", f"std {entry['std']:.4f} over {entry['splits']} split(s)"
-    if name == "kid":
-        return f"{entry['mean']:.4f}", f"std {entry['std']:.4f} over {entry['subsets']} subsets (x{entry['scale']:g})"
-    low, high = entry["ci95"]
-    return f"{entry['mean']:.4f}", f"[{low:.4f}, {high:.4f}]"
 
 
 def _how(entry: dict[str, Any]) -> str:
@@ -88,12 +64,14 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         "| metric | value | uncertainty | n | computed as |", "|---|---|---|---|---|",
     ]  # fmt: skip
     for name, entry in summary["metrics"].items():
-        value, spread = _cell(name, entry)
+        spec = metric_spec(name)
+        value, spread = spec.text(entry)
         n = entry.get("n") or (f"{entry['n_fake']} vs {entry['n_real']}" if "n_fake" in entry else "")
-        label = _LABELS[name] + (" (pftryon addition)" if name in additions or name in EXTRA_METRICS else "")
+        label = spec.label + (" (pftryon addition)" if name in additions or name in EXTRA_METRICS else "")
         lines.append(f"| {label} | {value} | {spread} | {n} | {_how(entry) if 'how' in entry else ''} |")
     warnings = [f"- {w}" for w in summary.get("warnings", [])]
-    warnings += [f"- {_LABELS[n]}: {e['warning']}" for n, e in summary["metrics"].items() if e.get("warning")]
+    warnings += [f"- {metric_spec(n).label}: {e['warning']}" for n, e in summary["metrics"].items()
+                 if e.get("warning")]  # fmt: skip
     lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
     resize = inputs.get("resize")
     if resize:
@@ -123,15 +101,15 @@ def cross_protocol_table(results: dict[str, Any]) -> str:
     """Markdown table of the same images under several protocols (``{protocol: EvalResult}``, a string value: why it
     was skipped); one column per metric any protocol computed."""
     scored = [r.summary["metrics"] for r in results.values() if not isinstance(r, str)]
-    columns = [m for m in _LABELS if any(m in entries for entries in scored)]
-    lines = ["| protocol | " + " | ".join(_LABELS[m] for m in columns) + " | notes |",
+    columns = [m for m in METRIC_NAMES if any(m in entries for entries in scored)]
+    lines = ["| protocol | " + " | ".join(metric_spec(m).label for m in columns) + " | notes |",
              "|---" * (len(columns) + 2) + "|"]  # fmt: skip
     for name, result in results.items():
         if isinstance(result, str):
             lines.append(f"| {name} | " + " | ".join("" for _ in columns) + f" | skipped: {result} |")
             continue
         entries = result.summary["metrics"]
-        cells = [" ".join(_cell(m, entries[m])) if m in entries else "" for m in columns]
+        cells = [" ".join(metric_spec(m).text(entries[m])) if m in entries else "" for m in columns]
         protocol, resize = result.summary["protocol"], result.summary["inputs"].get("resize")
         size = resize["evaluation_size"] if resize else protocol["resolution"]
         note = f"{_hxw(size)}, SSIM {protocol['ssim']['variant']}"

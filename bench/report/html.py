@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.report.plots import Plot
-from bench.report.tables import MISSING, PRECISION_HEADING, Table
+from bench.report.tables import FROM_FILES_NOTE, MISSING, PRECISION_HEADING, Table
 
 __all__ = ["render_html"]
 
@@ -70,7 +70,7 @@ def _table_html(table: Table, anchor: str) -> str:
         if row.published:
             source = f'† published <sup><a href="#{anchor}-c{row.reference}">[{row.reference}]</a></sup>'
         body.append(
-            f'<tr class="{"published" if row.published else "measured"}"><td>{escape(row.method)}</td>'
+            f'<tr class="{"published" if row.published else "measured"}"><td>{escape(row.label)}</td>'
             f'<td>{source}</td><td class="num">{escape(row.n)}</td>{"".join(_cell_html(c) for c in row.cells)}</tr>'
         )
     notes = [
@@ -78,6 +78,7 @@ def _table_html(table: Table, anchor: str) -> str:
         for i, citation in enumerate(table.citations, 1)
     ]
     notes += [f"<li>[{escape(letter)}] n/a: {escape(reason)}</li>" for letter, reason in table.reasons]
+    notes += [f"<li>{escape(FROM_FILES_NOTE)}</li>"] if any(row.from_files for row in table.rows) else []
     return (
         f'<h3 id="{anchor}">{escape(table.title)}</h3>'
         '<div class="scroll"><table><thead><tr><th>method</th><th>source</th><th class="num">n</th>'

@@ -8,22 +8,25 @@ computed shows a letter that points to its reason below the table.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from string import ascii_lowercase
 from typing import Any
 
 import pandas as pd
 
+from bench.metrics.specs import MetricSpec, list_metrics, metric_spec
+
 __all__ = [
     "COLUMNS",
+    "FROM_FILES",
+    "FROM_FILES_NOTE",
     "MEASURED",
     "METRICS",
     "MISSING",
     "PUBLISHED",
     "Cell",
     "Column",
-    "Metric",
     "Row",
     "Table",
     "latency_tables",
@@ -32,6 +35,7 @@ __all__ = [
     "prepare",
     "place",
     "quality_tables",
+    "scored_from_files",
     "setting",
 ]
 
@@ -42,6 +46,9 @@ COLUMNS = (
 """The columns of the results table, in the order ``results.csv`` has them."""
 
 MEASURED, PUBLISHED = "measured", "published"
+FROM_FILES = "(from files)"
+"""How a table marks a row scored from a folder of predictions made elsewhere (a suite row with ``predictions``)."""
+FROM_FILES_NOTE = "(from files): scored from prediction files made elsewhere, not run here (run.json: predictions)"
 PRECISION_HEADING = "Low precision against fp32"
 MISSING = "–"
 """What an empty cell shows: no row for it in this run (a row with a NaN value shows its reason instead)."""
@@ -52,52 +59,11 @@ _NUMBERS = ("value", "ci_low", "ci_high", "n")
 _KEY = ("dataset", "split", "protocol", "method", "source", "citation", "device", "dtype", "batch", "metric")
 
 
-@dataclass(frozen=True)
-class Metric:
-    """How a metric is named and printed, and which way is better."""
-
-    label: str
-    higher_is_better: bool
-    digits: int
-    speed: bool = False
-
-    @property
-    def heading(self) -> str:
-        """The label with its direction arrow, e.g. ``SSIM ↑``."""
-        return f"{self.label} {'↑' if self.higher_is_better else '↓'}"
-
-
-METRICS: dict[str, Metric] = {
-    "ssim": Metric("SSIM", True, 4),
-    "psnr": Metric("PSNR (dB)", True, 2),
-    "lpips": Metric("LPIPS", False, 4),
-    "fid": Metric("FID", False, 2),
-    "kid": Metric("KID", False, 4),
-    "mse": Metric("MSE", False, 5),
-    "is": Metric("IS", True, 3),
-    "ssim_truth": Metric("SSIM vs truth", True, 4),
-    "psnr_truth": Metric("PSNR vs truth (dB)", True, 2),
-    "flow_epe": Metric("flow EPE (px)", False, 3),
-    "tce": Metric("temporal change error", False, 4),
-    "flicker": Metric("colour flicker error", False, 4),
-    "ms_ssim": Metric("MS-SSIM", True, 4),
-    "dists": Metric("DISTS", False, 4),
-    "ssim_garment": Metric("SSIM (garment)", True, 4),
-    "ssim_outside": Metric("SSIM (outside garment)", True, 4),
-    "lpips_garment": Metric("LPIPS (garment)", False, 4),
-    "lpips_outside": Metric("LPIPS (outside garment)", False, 4),
-    "clip_sim": Metric("CLIP-I similarity", True, 4),
-    "dino_sim": Metric("DINOv2 similarity", True, 4),
-    "fd_dinov2": Metric("FD-DINOv2", False, 2),
-    "precision": Metric("precision", True, 3),
-    "recall": Metric("recall", True, 3),
-    "ms_per_image": Metric("ms/image", False, 2, speed=True),
-    "images_per_s": Metric("images/s", True, 1, speed=True),
-    "gflops": Metric("GFLOPs", False, 2, speed=True),
-    "params_m": Metric("params (M)", False, 2, speed=True),
-    "peak_mem_mb": Metric("peak memory (MB)", False, 1, speed=True),
+METRICS: dict[str, MetricSpec] = {
+    name: metric_spec(name) for name in sorted(list_metrics(), key=lambda name: metric_spec(name).column)
 }
-"""Every metric the report knows, in column order."""
+"""Every metric the report knows, in column order: the specs of :mod:`bench.metrics.specs` (label, direction, digits,
+``speed`` for a latency column)."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +98,17 @@ class Row:
     reference: int | None
     n: str
     cells: tuple[Cell | None, ...]
+    from_files: bool = False  # scored from prediction files (run["methods"][method]["predictions"])
 
     @property
     def published(self) -> bool:
         """True for numbers copied from a paper or README, not measured here."""
         return self.source == PUBLISHED
+
+    @property
+    def label(self) -> str:
+        """The method as the table shows it, marked :data:`FROM_FILES` when scored from prediction files."""
+        return f"{self.method} {FROM_FILES}" if self.from_files else self.method
 
 
 @dataclass(frozen=True)
@@ -245,7 +217,14 @@ def _counts(values: pd.Series) -> str:
     return " / ".join(str(int(n)) for n in sorted(set(values.dropna())))
 
 
-def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[str], *, show_protocol: bool) -> Table:
+def scored_from_files(run: Mapping[str, Any]) -> set[str]:
+    """The rows of ``run["methods"]`` scored from prediction files (an entry with ``predictions``)."""
+    methods = run.get("methods") or {}
+    return {key for key, info in methods.items() if isinstance(info, Mapping) and info.get("predictions")}
+
+
+def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[str], *, show_protocol: bool,
+           from_files: Collection[str] = ()) -> Table:  # fmt: skip
     """One table of ``frame``'s rows: columns (protocol, metric), rows (method, source, citation)."""
     pairs = set(zip(frame["protocol"], frame["metric"], strict=True))
     metric_rank = {name: i for i, name in enumerate(METRICS)}
@@ -264,7 +243,7 @@ def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[
         for record in group.to_dict("records"):
             cells[index[record["protocol"], record["metric"]]] = _cell(record, reasons)
         reference = citations.setdefault(citation, len(citations) + 1) if source == PUBLISHED else None
-        rows.append(Row(method, source, reference, _counts(group["n"]), tuple(cells)))
+        rows.append(Row(method, source, reference, _counts(group["n"]), tuple(cells), method in from_files))
     return Table(title, columns, tuple(rows), tuple(citations), tuple((m, n) for n, m in reasons.items()))
 
 
@@ -289,7 +268,7 @@ def quality_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     methods = method_order(frame, run)
     protocols = _ordered(frame["protocol"], run.get("protocols") or {})
     return [
-        _table(group, place(dataset, split), methods, protocols, show_protocol=True)
+        _table(group, place(dataset, split), methods, protocols, show_protocol=True, from_files=scored_from_files(run))
         for (dataset, split), group in quality.groupby(["dataset", "split"], sort=True)
     ]
 
@@ -307,7 +286,8 @@ def latency_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
         title = setting(device, dtype, group["batch"].iloc[0])
         if dataset or split:
             title += f" on {place(dataset, split)}"
-        tables.append(_table(group, title, methods, protocols, show_protocol=len(protocols) > 1))
+        tables.append(_table(group, title, methods, protocols, show_protocol=len(protocols) > 1,
+                             from_files=scored_from_files(run)))  # fmt: skip
     return tables
 
 
@@ -364,7 +344,9 @@ def _markdown_table(table: Table) -> list[str]:
                 cells.append(f"{cell.text} [{cell.marker}]")
             else:
                 cells.append(" ".join(part for part in (cell.text, cell.ci) if part))
-        lines.append(f"| {_md(row.method)} | {table.source_label(row)} | {row.n} | " + " | ".join(cells) + " |")
+        lines.append(f"| {_md(row.label)} | {table.source_label(row)} | {row.n} | " + " | ".join(cells) + " |")
+    if any(row.from_files for row in table.rows):
+        lines += ["", FROM_FILES_NOTE]
     if table.citations:
         lines += ["", "† Published (copied, not measured here):", ""]
         lines += [f"- [{i}] {_md(c)}" for i, c in enumerate(table.citations, 1)]

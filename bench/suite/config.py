@@ -19,7 +19,7 @@ from bench.config_files import ConfigFolder
 from bench.data import DATASETS
 from bench.methods import list_methods, register_method
 from bench.precision import INFERENCE_DTYPES
-from bench.protocols import load_protocol
+from bench.protocols import EXTRA_METRICS, METRIC_NAMES, load_protocol
 from pftryon.config_mapping import from_mapping
 from pftryon.config_types import check_value
 
@@ -32,7 +32,9 @@ SUITE_DIR = Path(__file__).parents[1] / "suites"
 _FILES = ConfigFolder(SUITE_DIR, "suite")
 _NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _YAML_KEYS = {"class": "class_"}  # YAML keys that are not Python names -> MethodSpec fields
-_QUALITY_METRICS = ("ssim", "psnr", "mse", "lpips", "is", "fid", "kid", "tce", "flicker")
+_ROW_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_PREDICTION_MODES = ("paired", "unpaired")  # MethodSpec.predictions keys
+_QUALITY_METRICS = tuple(m for m in METRIC_NAMES if m not in EXTRA_METRICS)  # what protocols' sources compute
 
 
 def _require(checks: list[tuple[bool, str]], where: str) -> None:
@@ -64,7 +66,12 @@ class MethodSpec:
     ``<name>-<dtype>``, timed at its dtype and compared with the same method's fp32 row in the report.
 
     ``class_`` (YAML key ``class``): the ``module:Class`` of an adapter of your own, registered as ``name`` when the
-    suite is loaded (:func:`bench.methods.register_method`; docs/adding-a-method.md)."""
+    suite is loaded (:func:`bench.methods.register_method`; docs/adding-a-method.md).
+
+    ``predictions``: ``{paired: DIR, unpaired: DIR}`` (either key may be left out): outputs made elsewhere (a
+    paper's released images, a model run on another machine), scored from the files as a method's outputs are. Such
+    a row runs nothing: its ``name`` is free (any registered method or none), it takes no checkpoints, train, class
+    or dtype but fp32, and its latency cells say it was not run here."""
 
     name: str
     checkpoints: str | None = None
@@ -72,9 +79,13 @@ class MethodSpec:
     label: str | None = None
     dtype: str = "fp32"
     class_: str | None = None
+    predictions: dict[str, str] | None = None
     config_hints: ClassVar[dict[str, Any]] = {"class": str | None}
 
     def __post_init__(self) -> None:
+        if self.predictions is not None:
+            self._check_predictions()
+            return
         names = list_methods()
         unknown = f"unknown method {self.name!r}; registered: {', '.join(names)}; or add class: module:Class"
         _require(
@@ -85,6 +96,20 @@ class MethodSpec:
             ],
             f"method {self.name!r}",
         )
+
+    def _check_predictions(self) -> None:
+        modes = set(self.predictions or ())
+        _require(
+            [
+                (bool(_ROW_NAME.fullmatch(self.name)), "name: letters, digits, '.', '_' and '-'"),
+                (bool(modes) and modes <= set(_PREDICTION_MODES),
+                 f"predictions: give paired: DIR and/or unpaired: DIR (got {', '.join(sorted(modes)) or 'none'})"),
+                (self.checkpoints is None and self.train is None and self.class_ is None,
+                 "a predictions row is scored from files: give no checkpoints, train or class"),
+                (self.dtype == "fp32", "a predictions row is scored from files: no dtype but fp32"),
+            ],
+            f"method {self.name!r}",
+        )  # fmt: skip
 
     @property
     def key(self) -> str:
@@ -264,6 +289,8 @@ class Suite:
         for row in data["methods"]:
             if (target := row.pop("class_")) is not None:
                 row["class"] = target
+            if row["predictions"] is None:  # only rows scored from files have the key
+                del row["predictions"]
         return data
 
     def override(
@@ -288,7 +315,7 @@ class Suite:
             for d in hits:
                 d.update(root=path, synth=None)
         for name, path in (checkpoints or {}).items():
-            hits = [m for m in data["methods"] if m["name"] == name]
+            hits = [m for m in data["methods"] if m["name"] == name and not m.get("predictions")]  # not from files
             if not hits:
                 raise ValueError(f"--checkpoints-for {name}: no such method in suite {self.name}")
             for hit in hits:  # every precision of the method

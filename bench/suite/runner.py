@@ -6,6 +6,11 @@ predicts the paired and the unpaired list (:func:`bench.predict.predict`), score
 :mod:`bench.latency`, and assembles one tidy table with the published rows beside it. Every piece is a cell cached on
 disk under ``work`` by the sha256 of its inputs (:mod:`bench.suite.cells`): a rerun recomputes nothing, a changed
 checkpoint recomputes its own cells, and a killed run resumes where it stopped and ends with the same table.
+
+A row ``{name, predictions: {paired: DIR, unpaired: DIR}}`` runs nothing: its folders (a paper's released outputs, a
+model run elsewhere) are matched to each list under any name ``pftryon eval --dataset`` accepts
+(:func:`bench.eval.matching.match_list`) and scored as a method's outputs are, its cells keyed by the sha256 of the
+folders' files.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import itertools
 import json
 import os
 import time
@@ -27,8 +31,10 @@ import pandas as pd
 import torch
 
 from bench.ablate.recipe import load_recipe
-from bench.data.readers import InputError
-from bench.eval import EvalSet, evaluate, matching_record
+from bench.data.readers import InputError, file_sha256
+from bench.eval import IMAGE_SUFFIXES, EvalSet, evaluate, matching_record
+from bench.eval.matching import match_list
+from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
@@ -37,19 +43,19 @@ from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.results import bootstrap_ci, run_metadata
 from bench.suite.cells import CellCache, cell_key
-from bench.suite.config import LatencySpec, MethodSpec, Suite
+from bench.suite.config import MethodSpec, Suite
 from bench.suite.data import PreparedDataset, prepare_dataset
 from bench.suite.literature import load_literature
+from bench.suite.rows import RESULT_COLUMNS
+from bench.suite.rows import row as _row
+from bench.suite.timing import Timed, device_label, latency_cells, not_timed
 from bench.suite.training import recipe_work, train_method
 from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["RESULT_COLUMNS", "SuiteResult", "run_suite"]
 
-RESULT_COLUMNS = [
-    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n", "source", "device", "dtype",
-    "batch", "note", "citation",
-]  # fmt: skip
 TRUTH_PROTOCOL = "exact-truth"
+FROM_FILES = "predictions scored from files"  # the family of a predictions row in run.json
 Progress = Callable[[str], None]
 
 
@@ -62,11 +68,36 @@ class SuiteResult:
     qualitative: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Outputs:
+    """One row's outputs on one dataset: per pair mode, the file of each listed pair by its ``<person>__<cloth>``
+    key (a mode left out: no outputs of it), and for a predictions row how each folder matched its list."""
+
+    files: dict[str, dict[str, Path]]
+    matching: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def written(cls, dataset: PreparedDataset, folders: dict[str, Path]) -> _Outputs:
+        """What :func:`bench.predict.predict` wrote: ``<folder>/<person>__<cloth>.png`` per listed pair."""
+        files = {mode: {key: root / f"{key}.png" for key in _keys(dataset, mode)} for mode, root in folders.items()}
+        return cls(files)
+
+    def eval_matching(self) -> dict[str, Any]:
+        """The matching record as :func:`bench.eval.match_dataset` gives it: the paired list's, with the unpaired
+        list's under ``unpaired`` (a row with unpaired outputs only: that list's)."""
+        paired, unpaired = self.matching.get("paired"), self.matching.get("unpaired")
+        if paired is None:
+            return dict(unpaired or {})
+        return {**paired, "unpaired": unpaired} if unpaired else dict(paired)
+
+
 @dataclass
 class _Method:
     spec: MethodSpec
-    method: TryOnMethod
+    method: TryOnMethod | None  # None: a predictions row, scored from files
     precision: dict[str, Any] = field(default_factory=dict)  # below fp32: predict's record (error against fp32)
+    given: dict[str, _Outputs] = field(default_factory=dict)  # a predictions row: its matched files per dataset
+    folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # a predictions row: per mode, for run.json
 
     @property
     def name(self) -> str:
@@ -74,34 +105,11 @@ class _Method:
         return self.spec.key
 
     def identity(self) -> dict[str, Any]:
+        if self.method is None:  # the folders' contents: a changed file recomputes
+            return {"predictions": {mode: folder["fingerprint"] for mode, folder in self.folders.items()}}
         low = {} if self.spec.dtype == "fp32" else {"dtype": self.spec.dtype}  # fp32 cells keep their keys
         return {"method": self.spec.name, "config": self.method.config,
                 "checkpoints": sorted(self.method.checkpoints.values()), **low}  # fmt: skip
-
-
-@dataclass(frozen=True)
-class _Timed:
-    """What latency needs of a method: its row's key, :data:`bench.latency.LATENCY_MODELS` key, architecture config
-    (timing uses deterministic stand-in weights, so a method is timed even when its checkpoints are absent) and the
-    dtypes it is timed at (a low-precision row: its own only; else the sweep's)."""
-
-    name: str
-    latency_model: str
-    config: dict[str, Any]
-    dtypes: tuple[str, ...] | None = None
-
-    @classmethod
-    def of(cls, spec: MethodSpec, config: dict[str, Any]) -> _Timed:
-        """The row ``spec`` timed with architecture ``config``."""
-        own = None if spec.dtype == "fp32" else (spec.dtype,)
-        return cls(spec.key, method_class(spec.name).card.latency_model, config, own)
-
-
-def _row(**values: Any) -> dict[str, Any]:
-    row = dict.fromkeys(RESULT_COLUMNS, "")
-    row.update(value=np.nan, ci_low=np.nan, ci_high=np.nan, n=np.nan, batch=np.nan, source="measured")
-    row.update(values)
-    return row
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -115,6 +123,10 @@ def _missing_inputs(suite: Suite) -> list[str]:
             where = spec.root or "no root given"
             problems.append(f"dataset {spec.key}: folder not found ({where}); give it with --root-for {spec.name}=DIR")
     for spec in suite.methods:
+        if spec.predictions is not None:
+            problems += [f"method {spec.name}: {mode} predictions folder not found ({folder})"
+                         for mode, folder in spec.predictions.items() if not Path(folder).is_dir()]  # fmt: skip
+            continue
         card = method_class(spec.name).card
         if spec.train is not None or not card.official_files:
             continue
@@ -168,9 +180,15 @@ def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: P
 # Cells.
 
 
-def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet:
-    """The paired list's predictions against the person images; the unpaired list's predictions for FID/KID. A line
-    repeated in a list is scored once (``pftryon predict`` wrote it once), and the matching record counts it."""
+def _keys(dataset: PreparedDataset, mode: str) -> list[str]:
+    """The ``<person>__<cloth>`` key of every line of a list, in order (a repeated line repeated)."""
+    return [f"{e.person_id}__{e.cloth_id}" for e in dataset.loaders[mode].entries]
+
+
+def _eval_set(dataset: PreparedDataset, outputs: _Outputs) -> EvalSet:
+    """The paired list's predictions against the person images; the unpaired list's predictions for FID/KID (a mode
+    without outputs: no pairs, or no FID set). A line repeated in a list is scored once (``pftryon predict`` wrote it
+    once), and the matching record counts it."""
     entries = dataset.loaders["paired"].entries
     unique: dict[str, Any] = {}
     repeated = []
@@ -179,38 +197,39 @@ def _eval_set(dataset: PreparedDataset, paired: Path, unpaired: Path) -> EvalSet
         if name in unique:
             repeated.append(f"line {line + 1}: {entry.person_id} / {entry.cloth_id}")
         unique.setdefault(name, entry)
-    pairs = [(name, paired / f"{name}.png", e.files["person"]) for name, e in unique.items()]
-    fake = list(
-        dict.fromkeys(unpaired / f"{e.person_id}__{e.cloth_id}.png" for e in dataset.loaders["unpaired"].entries)
-    )
-    real = list(dict.fromkeys(ref for _, _, ref in pairs))
+    paired, unpaired = outputs.files.get("paired"), outputs.files.get("unpaired")
+    pairs = [(name, paired[name], e.files["person"]) for name, e in unique.items()] if paired is not None else []
+    fake = list(dict.fromkeys(unpaired[key] for key in _keys(dataset, "unpaired"))) if unpaired is not None else []
+    real = list(dict.fromkeys(e.files["person"] for e in unique.values()))
     videos = None
-    if "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order, for the temporal metrics
+    if pairs and "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order (temporal metrics)
         videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in unique.values()]
     pair_list = f"{dataset.spec.name} {dataset.spec.split} paired list"
-    matching = matching_record(pair_list, len(pairs), len(real), len(pairs), len(pairs), [], [], False,
-                               repeated=repeated)  # fmt: skip
+    matching = outputs.eval_matching() or matching_record(pair_list, len(pairs), len(real), len(pairs), len(pairs),
+                                                          [], [], False, repeated=repeated)  # fmt: skip
+    matched_by = "any name pftryon eval accepts" if outputs.matching else "<person>__<cloth> names written by predict"
     description = {
         "mode": "suite", "dataset": dataset.spec.name, "root": str(dataset.root), "split": dataset.spec.split,
         "paired_list": f"{len(pairs)} pairs", "fid_fake_set": f"{len(fake)} unpaired predictions",
-        "fid_real_set": f"{len(real)} test person images", "matched_by": "<person>__<cloth> names written by predict",
+        "fid_real_set": f"{len(real)} test person images", "matched_by": matched_by,
     }  # fmt: skip
     return EvalSet(pairs, fake, real, description, videos, matching)
 
 
-def _truth_cell(dataset: PreparedDataset, unpaired: Path, batch_size: int, device: str) -> dict[str, Any]:
-    """Unpaired predictions against the exact synthetic try-on (SSIM in the pytorch-ssim form, PSNR) and flows."""
+def _truth_cell(dataset: PreparedDataset, unpaired: dict[str, Path], batch_size: int, device: str) -> dict[str, Any]:
+    """Unpaired predictions (by key) against the exact synthetic try-on (SSIM in the pytorch-ssim form, PSNR), and
+    flows where each prediction has its ``.npy`` beside it."""
     from bench.ablate.scoring import flow_epe
 
     assert dataset.truth is not None
-    names = [f"{e.person_id}__{e.cloth_id}" for e in dataset.loaders["unpaired"].entries]
-    pairs = [(n, unpaired / f"{n}.png", dataset.truth / "tryon" / f"{n}.png") for n in names]
+    names = _keys(dataset, "unpaired")
+    pairs = [(n, unpaired[n], dataset.truth / "tryon" / f"{n}.png") for n in names]
     protocol = load_protocol("pfafn")  # pytorch-ssim at the predictions' own size, nothing resized
     description = {"mode": "synthetic ground truth", "truth": str(dataset.truth / "tryon")}
     result = evaluate(EvalSet(pairs, [], [], description), protocol, metrics=("ssim", "psnr"), batch_size=batch_size,
                       device=device, progress=False)  # fmt: skip
     cell = {f"{k}_truth": v for k, v in result.summary["metrics"].items()}
-    flows = [unpaired / f"{n}.npy" for n in names]
+    flows = [unpaired[n].with_suffix(".npy") for n in names]
     if all(f.is_file() for f in flows):
         epe = [float(flow_epe(torch.from_numpy(np.load(f))[None], _true_flow(dataset.truth, n))[0])
                for f, n in zip(flows, names, strict=True)]  # fmt: skip
@@ -224,97 +243,49 @@ def _true_flow(truth: Path, name: str) -> torch.Tensor:
     return torch.from_numpy(np.load(truth / "flow" / f"{name}.npy").astype(np.float32)).permute(2, 0, 1)[None]
 
 
-def _device_label(device: str) -> str:
-    """``cpu (<model>, N threads)`` or ``cuda (<GPU name>)``: how latency cells name their device."""
-    from bench.speed import device_name
-
-    return f"{device} ({device_name(torch.device(device))})"
-
-
-def _latency_rows(method: _Timed, size: tuple[int, int], batch: int, dtype: str, label: str,
-                  timed: dict[str, Any], spec: LatencySpec) -> list[dict[str, Any]]:  # fmt: skip
-    common = {"method": method.name, "protocol": "latency", "device": label, "dtype": dtype, "batch": batch,
-              "note": f"{size[0]}x{size[1]}; median of {spec.iters} calls after {spec.warmup} warm-up "
-              f"(p10 {timed['p10_ms']:.2f} ms, p90 {timed['p90_ms']:.2f} ms per batch)"}  # fmt: skip
-    memory = timed["peak_memory_mib"]
-    return [
-        _row(**common, metric="ms_per_image", value=timed["median_ms"] / batch),
-        _row(**common, metric="images_per_s", value=timed["images_per_s"]),
-        _row(**common, metric="gflops", value=timed["flops"] / batch / 1e9),
-        _row(**common, metric="params_m", value=timed["params"] / 1e6),
-        _row(**common, metric="peak_mem_mb", value=np.nan if memory is None else memory),
-    ]
-
-
-def _measure(method: _Timed, point: dict[str, Any], device: str, progress: Progress) -> dict[str, Any]:
-    from bench.latency import measure_latency
-
-    size, batch, dtype = point["size"], point["batch"], point["dtype"]
-    progress(f"latency {method.name} {device} {size[0]}x{size[1]} batch {batch} {dtype}")
-    result = measure_latency(point["model"], size=tuple(size), batch=batch, dtype=dtype, device=device,
-                             config=method.config, warmup=point["warmup"], iters=point["iters"],
-                             compile=point["compile"])  # fmt: skip
-    return {k: v for k, v in dataclasses.asdict(result).items() if k != "times_ms"}
-
-
-def _latency_cells(method: _Timed, sizes: list[tuple[int, int]], spec: LatencySpec, cells: CellCache,
-                   progress: Progress) -> list[dict[str, Any]]:  # fmt: skip
-    rows = []
-    for device in spec.devices:
-        if device == "cuda" and not torch.cuda.is_available():
-            rows.append(_row(method=method.name, protocol="latency", metric="ms_per_image", device="cuda",
-                             note="no CUDA device on this machine: GPU latency not measured"))  # fmt: skip
-            continue
-        label = _device_label(device)
-        for size, batch, dtype in itertools.product(sizes, spec.batches, method.dtypes or spec.dtypes):
-            point = {"model": method.latency_model, "config": method.config, "size": list(size),
-                     "batch": batch, "dtype": dtype, "device": label, "torch": torch.__version__,
-                     "warmup": spec.warmup, "iters": spec.iters, "compile": spec.compile}  # fmt: skip
-            try:
-                timed = cells.get_or_compute(cell_key("latency", **point),
-                                             functools.partial(_measure, method, point, device, progress))  # fmt: skip
-            except ValueError as err:  # a size or precision this model or device does not take
-                note = f"{size[0]}x{size[1]}: not measured: {err}"
-                rows.append(_row(method=method.name, protocol="latency", metric="ms_per_image", device=label,
-                                 dtype=dtype, batch=batch, note=note))  # fmt: skip
-                continue
-            rows += _latency_rows(method, size, batch, dtype, label, timed, spec)
-    return rows
-
-
 def _quality_rows(method: _Method, dataset: PreparedDataset, protocol: str, metrics: dict[str, Any]) -> list[dict]:
-    rows = []
-    for metric, entry in metrics.items():
-        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
-                "metric": metric, "dtype": method.spec.dtype}  # fmt: skip
-        if "absent" in entry:
-            rows.append(_row(**base, note=entry["absent"]))
-        elif metric.startswith("fid") or metric == "fd_dinov2":
-            std = entry.get("bootstrap_std")
-            note = "" if std is None else f"bootstrap std {std:.3f}"
-            rows.append(_row(**base, value=entry["value"], n=entry.get("n_fake"),
-                             note="; ".join(filter(None, [note, entry.get("warning", "")]))))  # fmt: skip
-        elif metric == "is":
-            rows.append(_row(**base, value=entry["value"], n=entry.get("n"),
-                             note=f"std {entry['std']:.4g} over {entry['splits']} split(s)"))  # fmt: skip
-        elif metric.startswith("kid"):
-            spread = f"std {entry['std']:.4g} over {entry['subsets']} subsets (x{entry['scale']:g})"
-            rows.append(_row(**base, value=entry["mean"], n=entry.get("n_fake"), note=spread))
-        elif metric in ("precision", "recall"):
-            rows.append(_row(**base, value=entry["value"], n=entry.get("n_fake"), note=f"k = {entry['k']}"))
-        else:
-            low, high = entry["ci95"]
-            rows.append(_row(**base, value=entry["mean"], ci_low=low, ci_high=high, n=entry["n"]))
-    return rows
+    """One result row per summary entry, read as its metric's spec says (:meth:`MetricSpec.result_row`)."""
+    from bench.metrics.specs import metric_spec
+
+    base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
+            "dtype": method.spec.dtype}  # fmt: skip
+    return [_row(**base, metric=metric, **metric_spec(metric).result_row(entry)) for metric, entry in metrics.items()]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # The run.
 
 
+def _from_files(spec: MethodSpec, datasets: list[PreparedDataset], progress: Progress) -> _Method:
+    """A predictions row: each folder fingerprinted (sha256 over its images' and flows' names and bytes) and matched
+    to every dataset's list of its mode; a listed pair without a file stops the run, naming the first ones."""
+    folders, given = {}, {dataset.key: _Outputs({}, {}) for dataset in datasets}
+    for mode, folder in (spec.predictions or {}).items():
+        root = Path(folder)
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".npy"))
+        digest = hashlib.sha256()
+        for path in files:
+            digest.update(f"{path.relative_to(root).as_posix()}\0{file_sha256(path)}\n".encode())
+        images = sum(p.suffix.lower() != ".npy" for p in files)
+        folders[mode] = {"folder": str(root), "fingerprint": digest.hexdigest(), "files": images}
+        for dataset in datasets:
+            pair_list = f"{dataset.spec.name} {dataset.spec.split} {mode} list"
+            try:
+                listed = match_list(root, dataset.loaders[mode], pair_list)
+            except InputError as err:  # the suite scores whole lists: no allow_partial here
+                why = str(err).split("; pass allow_partial")[0]
+                raise InputError(f"method {spec.key} on {dataset.key}: {why}") from None
+            given[dataset.key].files[mode] = {key: pred for key, pred, _ in listed.rows}
+            given[dataset.key].matching[mode] = listed.matching
+        progress(f"method {spec.key}: {mode} predictions from {root} ({images} images)")
+    return _Method(spec, None, given=given, folders=folders)
+
+
 def _load_methods(suite: Suite, work: Path, device: str, progress: Progress) -> list[_Method]:
     methods = []
     for spec in suite.methods:
+        if spec.predictions is not None:
+            continue  # matched before any training (_from_files)
         folder = spec.checkpoints
         if spec.train is not None:
             folder = train_method(spec.train.recipe, spec.train.run, work, device, progress)
@@ -334,7 +305,11 @@ def _prepare_datasets(suite: Suite, work: Path, progress: Progress) -> list[Prep
 
 
 def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: Suite, device: str,
-                 notes: list[str]) -> dict[str, Path]:  # fmt: skip
+                 notes: list[str]) -> _Outputs:  # fmt: skip
+    """The row's outputs on ``dataset``: a predictions row's matched files, else the method's predictions of both
+    lists into ``work`` (finished ones reused)."""
+    if method.method is None:
+        return method.given[dataset.key]
     identity = json.dumps({**method.identity(), "data": dataset.fingerprints}, sort_keys=True)
     folder = work / "predictions" / dataset.key / f"{method.name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
     out = {}
@@ -346,10 +321,10 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
         if method.spec.dtype != "fp32":
             method.precision[f"{dataset.key} {mode}"] = result.manifest["precision"]
         out[mode] = folder / mode
-    return out
+    return _Outputs.written(dataset, out)
 
 
-def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, dict[str, Path]]) -> list[dict[str, Any]]:
+def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, _Outputs]) -> list[dict[str, Any]]:
     if suite.qualitative is None:
         return []
     entries = dataset.loaders["unpaired"].entries
@@ -359,7 +334,7 @@ def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, dict
     for index in chosen:
         entry = entries[int(index)]
         name = f"{entry.person_id}__{entry.cloth_id}"
-        predictions = {m: folders["unpaired"] / f"{name}.png" for m, folders in outputs.items()}
+        predictions = {m: o.files["unpaired"][name] for m, o in outputs.items() if "unpaired" in o.files}
         rows.append({"pair": name, "person": entry.files["person"], "garment": entry.files["cloth"],
                      "outputs": predictions})  # fmt: skip
     return rows
@@ -378,10 +353,10 @@ class _Context:
     allow_unofficial_weights: bool = False
 
 
-def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
+def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
            protocol: Protocol, metrics: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
     ctx.report(f"{method.name} on {dataset.key}: scoring under {protocol.name} ({', '.join(metrics)})")
-    result = evaluate(_eval_set(dataset, folders["paired"], folders["unpaired"]), protocol, metrics=metrics,
+    result = evaluate(_eval_set(dataset, outputs), protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
                       feature_cache=ctx.work / "features", progress=False,
                       allow_unofficial_weights=ctx.allow_unofficial_weights)  # fmt: skip
@@ -390,19 +365,26 @@ def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: di
             "matching": inputs.get("matching"), "resize": inputs.get("resize")}  # fmt: skip
 
 
-def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: dict[str, Path],
+def _without_outputs(metrics: tuple[str, ...], outputs: _Outputs) -> dict[str, str]:
+    """``{metric: why}`` for the metrics a row without one list's outputs cannot have: the feature-set metrics
+    (FID, KID, ...) read the unpaired list's outputs, every other one the paired list's."""
+    needs = {m: "unpaired" if m in (*_INCEPTION_SET, *_DINO_SET) else "paired" for m in metrics}
+    return {m: f"no {mode} predictions given" for m, mode in needs.items() if mode not in outputs.files}
+
+
+def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
              protocols: dict[str, Protocol]) -> list[dict[str, Any]]:  # fmt: skip
     """Every protocol's cell (and the ground-truth cell on synthetic data) of one method on one dataset."""
     rows = []
     for name, protocol in protocols.items():
         wanted = tuple(m for m in ctx.suite.metrics if m in protocol.metrics)
-        absent = _absent_weights(protocol, wanted, ctx.weights)
+        absent = _absent_weights(protocol, wanted, ctx.weights) | _without_outputs(wanted, outputs)
         computable = tuple(m for m in wanted if m not in absent)
         cell = {"metrics": {}, "warnings": []}
         if computable:
             key = cell_key("eval", **method.identity(), data=dataset.fingerprints, protocol=protocol.to_dict(),
                            metrics=computable)  # fmt: skip
-            compute = functools.partial(_score, ctx, method, dataset, folders, protocol, computable)
+            compute = functools.partial(_score, ctx, method, dataset, outputs, protocol, computable)
             try:
                 cell = ctx.cells.get_or_compute(key, compute)
             except InputError as err:  # e.g. a resolution the protocol's source does not support
@@ -416,9 +398,13 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, folders: 
         base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name,
                 "dtype": method.spec.dtype}  # fmt: skip
         rows += [_row(**base, metric=m, note=why) for m, why in absent.items()]
-    if dataset.truth is not None:
+    if dataset.truth is not None and "unpaired" not in outputs.files:
+        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "dtype": method.spec.dtype}
+        rows += [_row(**base, protocol=TRUTH_PROTOCOL, metric=m, note="no unpaired predictions given")
+                 for m in ("ssim_truth", "psnr_truth")]  # fmt: skip
+    elif dataset.truth is not None:
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
-        compute = functools.partial(_truth_cell, dataset, folders["unpaired"], ctx.suite.batch_size, ctx.device)
+        compute = functools.partial(_truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
         rows += _quality_rows(method, dataset, TRUTH_PROTOCOL, ctx.cells.get_or_compute(key, compute))
     return rows
 
@@ -449,6 +435,8 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
                 datasets: list[PreparedDataset], skipped: list[str], ctx: _Context,
                 timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
     def card(m: _Method) -> dict[str, Any]:
+        if m.method is None:
+            return {"title": m.spec.label or m.spec.name, "family": FROM_FILES, "predictions": m.folders}
         c = m.method.card
         low = {} if m.spec.dtype == "fp32" else {"method": m.spec.name, "dtype": m.spec.dtype,
                                                  "precision": m.precision}  # fmt: skip
@@ -465,7 +453,7 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         "warnings": ctx.notes,
         "evaluations": ctx.evaluations,
         "cells": {"reused": ctx.cells.hits, "computed": ctx.cells.misses},
-        "metadata": {**run_metadata(), "device": _device_label(ctx.device)},
+        "metadata": {**run_metadata(), "device": device_label(ctx.device)},
         "timings": timings,
     }
 
@@ -488,8 +476,9 @@ def run_suite(
     become n/a cells.
 
     Raises:
-        InputError: a dataset root or checkpoint is missing (all of them named, before any work) unless
-            ``skip_missing``, which runs the rest and lists what was skipped.
+        InputError: a dataset root, checkpoint or predictions folder is missing (all of them named, before any
+            work) unless ``skip_missing``, which runs the rest and lists what was skipped; a predictions folder has
+            no file for a listed pair (before any method is trained or run).
         FetchError: ``fetch_weights`` and a file could not be fetched.
     """
     start = time.perf_counter()
@@ -515,28 +504,34 @@ def run_suite(
             report(f"fetched {line}")
     _check_weights(suite, ctx.weights, allow_unofficial_weights, report)
     datasets = _prepare_datasets(suite, work, report)
-    methods = _load_methods(suite, work, device, report)
+    given = {s.key: _from_files(s, datasets, report) for s in suite.methods if s.predictions is not None}
+    loaded = {m.name: m for m in _load_methods(suite, work, device, report)}
+    methods = [given.get(s.key) or loaded[s.key] for s in suite.methods]
     timings = {"setup_s": round(time.perf_counter() - start, 1)}
     rows, outputs = [], {}
     for dataset in datasets:
         ctx.notes += dataset.notes
         for method in methods:
-            report(f"{method.name} on {dataset.key}: predicting")
+            report(f"{method.name} on {dataset.key}: {'scored from files' if method.method is None else 'predicting'}")
             try:
-                folders = _predictions(method, dataset, work, suite, device, ctx.notes)
+                scored = _predictions(method, dataset, work, suite, device, ctx.notes)
             except MissingFieldError as err:
                 ctx.notes.append(str(err))
                 rows += _unavailable(ctx, method, dataset, protocols, f"cannot run: {err}")
                 continue
-            outputs.setdefault(dataset.key, {})[method.name] = folders
-            rows += _quality(ctx, method, dataset, folders, protocols)
+            outputs.setdefault(dataset.key, {})[method.name] = scored
+            rows += _quality(ctx, method, dataset, scored, protocols)
     timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"], 1)
     native = list(dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets))
-    timed = [_Timed.of(m.spec, m.method.config) for m in methods] + [_Timed.of(s, {}) for s in skipped_methods]
+    timed = [Timed.of(m.spec, m.method.config) for m in methods if m.method is not None]
+    timed += [Timed.of(s, {}) for s in skipped_methods if s.predictions is None]
+    from_files: list[dict[str, Any]] = []
     for sweep in suite.latency:
         sizes = [tuple(s) for s in sweep.sizes] if sweep.sizes else native
         for method in timed:
-            rows += _latency_cells(method, sizes, sweep, ctx.cells, report)
+            rows += latency_cells(method, sizes, sweep, ctx.cells, report)
+        from_files += [not_timed(name, sweep) for name in given]
+    rows += list({(r["method"], r["device"], r["dtype"], r["batch"]): r for r in from_files}.values())  # one a cell
     rows += _published_rows(suite.literature)
     timings["total_s"] = round(time.perf_counter() - start, 1)
     run = _run_record(suite, protocols, methods, datasets, skipped, ctx, timings)
