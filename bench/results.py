@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["bootstrap_ci", "git_commit", "run_metadata"]
+__all__ = ["INTEGER_COLUMNS", "RESULT_COLUMNS", "bootstrap_ci", "git_commit", "run_metadata"]
+
+RESULT_COLUMNS = (
+    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n",
+    "source", "device", "dtype", "batch", "note", "citation",
+)  # fmt: skip
+"""The columns of a suite's tidy results table (``results.csv``), in order: one row per number."""
+INTEGER_COLUMNS = ("n", "batch")
+"""Columns that hold whole numbers (or nothing): written as integers."""
 
 _PACKAGES = ("pftryon", "torch", "torchvision", "torchmetrics", "torch-fidelity", "lpips", "numpy", "pillow")
 

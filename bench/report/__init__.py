@@ -30,6 +30,7 @@ from bench.report.tables import (
     quality_tables,
     setting,
 )
+from bench.results import INTEGER_COLUMNS
 from pftryon.models import atomic_write
 
 __all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "write_report"]
@@ -55,6 +56,16 @@ def _grid_methods(rows: Sequence[QualitativeRow], order: list[str]) -> list[str]
     """The methods with outputs in the grid: in report order, then any others sorted."""
     named = {m for row in rows for m in row.outputs}
     return [m for m in order if m in named] + sorted(named - set(order))
+
+
+def _with_integers(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with its whole-number columns (:data:`bench.results.INTEGER_COLUMNS`) as integers, empty cells kept."""
+    out = table.copy()
+    for column in INTEGER_COLUMNS:
+        values = pd.to_numeric(out[column].replace("", float("nan")))
+        if (values.dropna() % 1 == 0).all():
+            out[column] = values.astype("Int64")
+    return out
 
 
 def write_report(
@@ -89,7 +100,8 @@ def write_report(
     out = Path(out_dir)
     frame = prepare(results)
     paths = [out / "results.csv", out / "table.md"]
-    atomic_write(paths[0], results.reset_index(drop=True).iloc[frame.index][list(COLUMNS)].to_csv(index=False))
+    table = results.reset_index(drop=True).iloc[frame.index][list(COLUMNS)]
+    atomic_write(paths[0], _with_integers(table).to_csv(index=False))
     frame = frame.reset_index(drop=True)
     order = method_order(frame, run)
     quality, latency, precision = quality_tables(frame, run), latency_tables(frame, run), precision_tables(frame, run)

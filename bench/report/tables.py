@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics.specs import MetricSpec, list_metrics, metric_spec
+from bench.results import RESULT_COLUMNS
 
 __all__ = [
     "COLUMNS",
@@ -39,11 +40,8 @@ __all__ = [
     "setting",
 ]
 
-COLUMNS = (
-    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n",
-    "source", "device", "dtype", "batch", "note", "citation",
-)  # fmt: skip
-"""The columns of the results table, in the order ``results.csv`` has them."""
+COLUMNS = RESULT_COLUMNS
+"""The columns of the results table, in the order ``results.csv`` has them (:data:`bench.results.RESULT_COLUMNS`)."""
 
 MEASURED, PUBLISHED = "measured", "published"
 FROM_FILES = "(from files)"

@@ -6,12 +6,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["RESULT_COLUMNS", "row"]
+from bench.results import RESULT_COLUMNS
 
-RESULT_COLUMNS = [
-    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n", "source", "device", "dtype",
-    "batch", "note", "citation",
-]  # fmt: skip
+__all__ = ["RESULT_COLUMNS", "row"]
 
 
 def row(**values: Any) -> dict[str, Any]:

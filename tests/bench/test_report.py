@@ -326,3 +326,11 @@ def test_qualitative_grid_has_a_column_per_method_and_marks_missing_images(repor
         assert grid.convert("RGB").getpixel((grid.width - 60, grid.height - 60)) == (225, 225, 225)  # placeholder
     page = (tmp_path / "index.html").read_text()
     assert "pair 000121__000451, pb_afn" in page
+
+
+def test_whole_number_columns_are_written_as_integers() -> None:
+    from bench.report import _with_integers
+
+    table = pd.DataFrame({"n": [54.0, np.nan, ""], "batch": [1.0, "", 8.0], "value": [0.5, 1.0, 2.0]})
+    text = _with_integers(table).to_csv(index=False)
+    assert text.splitlines() == ["n,batch,value", "54,1,0.5", ",,1.0", ",8,2.0"]
