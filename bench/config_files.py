@@ -19,7 +19,7 @@ import yaml
 
 from pftryon.config_types import check_value
 
-__all__ = ["ConfigFolder", "merge_mappings"]
+__all__ = ["ConfigFolder", "merge_mappings", "require"]
 
 
 class _Loader(yaml.SafeLoader):
@@ -29,6 +29,13 @@ class _Loader(yaml.SafeLoader):
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"), list("-+0123456789.")
 )
+
+
+def require(checks: list[tuple[bool, str]], where: str) -> None:
+    """Raise ``ValueError("<where>: <message>")`` for the first check that does not hold."""
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(f"{where}: {message}")
 
 
 def merge_mappings(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,8 @@ for every pair of the dataset's list, and ``predict.json``: the method's card, c
 the dataset's content fingerprint and pair list, and the run's versions. Finished outputs are skipped, so a killed run
 resumes; every PNG is written atomically, so a kill never leaves half an image. A folder holding another method's,
 another checkpoint's or another dataset's outputs is refused rather than mixed. Under ``torchrun`` each process
-takes a contiguous block of the pairs and writes its own files.
+takes a contiguous block of the pairs and writes its own files. ``pftryon tryon`` (:mod:`bench.tryon`) runs on the same
+machinery: the first of repeated pairs, finished outputs skipped, the checked batch loop writing PNGs, identity checks.
 
 ``dtype`` (``fp32`` by default; ``bf16``, ``int8``: :mod:`bench.precision`) is part of the folder's identity. A
 non-fp32 run first measures its error against fp32 on the list's first batch (``max_abs_diff``, ``dssim``; int8
@@ -19,7 +20,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from bench.images import to_uint8, write_png
 from bench.methods import TryOnMethod
 from bench.precision import at_precision, tryon_error
 from bench.results import run_metadata
+from bench.runtime import _world
 from pftryon.models import atomic_write
 
 __all__ = ["MANIFEST", "PredictResult", "output_stem", "predict"]
@@ -64,21 +66,113 @@ def output_stem(person_id: str, cloth_id: str) -> str:
     return f"{person_id}__{cloth_id}"
 
 
-def _world() -> tuple[int, int]:
-    import torch.distributed as dist
+# --- the machinery shared with ``pftryon tryon`` (bench/tryon.py) -----------------------------------------------
 
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
+
+def _first_of_each(names: Sequence[str]) -> list[int]:
+    """Indices of the first occurrence of each output name: a repeated pair is computed and written once."""
+    first: dict[str, int] = {}
+    for index, name in enumerate(names):
+        first.setdefault(name, index)
+    return list(first.values())
+
+
+def _finished(out: Path, name: str) -> bool:
+    """Whether the output ``<name>.png`` is already in ``out`` (written atomically, so a present file is whole)."""
+    return (out / f"{name}.png").is_file()
+
+
+def _recorded_changes(
+    path: Path, identity: Mapping[str, Any], *, recorded: Callable[[Any], dict[str, Any]], fix: str
+) -> tuple[dict[str, Any], list[str]] | None:
+    """Compare the identity recorded in the folder's manifest ``path`` with ``identity``.
+
+    Args:
+        path: the manifest (``predict.json``, ``tryon.json``).
+        identity: what must match for the folder's outputs to be kept.
+        recorded: the identity inside the manifest's parsed JSON (raising ``KeyError``/``TypeError`` if absent).
+        fix: what the user can do when the manifest is unreadable.
+
+    Returns:
+        ``None`` when there is no manifest; else the recorded identity and the keys of ``identity`` it differs in.
+
+    Raises:
+        InputError: the manifest is unreadable.
+    """
+    if not path.is_file():
+        return None
+    try:
+        old = recorded(json.loads(path.read_text()))
+    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path}: unreadable manifest ({err}); {fix}") from None
+    return old, [key for key in identity if old.get(key) != identity[key]]
+
+
+def _write_outputs(
+    out: Path,
+    batches: Iterable[Any],
+    names: Iterable[str],
+    forward: Callable[[Any], Mapping[str, torch.Tensor]],
+    *,
+    label: str,
+    checkpoints: Iterable[str],
+    bar: tqdm,
+    panels: Callable[[Any, torch.Tensor, int], list[torch.Tensor]] | None = None,
+    save_flow: bool = False,
+    before_first: Callable[[], None] | None = None,
+) -> list[Path]:
+    """Run ``forward`` on each batch and write one PNG per pair, atomically, in the official uint8 conversion.
+
+    Args:
+        out: the output folder.
+        batches: the inputs, batch by batch, of the pairs ``names`` lists in order.
+        names: the output names (``<person>__<cloth>``), one per pair of ``batches``.
+        forward: a batch to the method's outputs (``tryon`` ``[N, 3, H, W]`` in [-1, 1], optionally ``flow``).
+        label, checkpoints: the method and its checkpoint files, named when a try-on is non-finite.
+        bar: progress, advanced by each batch's pairs.
+        panels: a batch, its try-ons and an index to the images written side by side (default: the try-on alone).
+        save_flow: also write ``<name>.npy`` when the outputs hold a flow.
+        before_first: called once, after the first batch is computed and checked, before any image is written.
+
+    Returns:
+        The images written.
+
+    Raises:
+        InputError: a try-on is non-finite (nothing of its batch is written).
+    """
+    names = iter(names)
+    written: list[Path] = []
+    for batch in batches:
+        outputs = forward(batch)
+        tryon = outputs["tryon"]
+        chunk = [next(names) for _ in range(tryon.shape[0])]
+        for i, name in enumerate(chunk):
+            if not torch.isfinite(tryon[i]).all():
+                raise InputError(
+                    f"{label}: non-finite try-on for pair {name}; the checkpoint "
+                    f"({', '.join(checkpoints) or 'none'}) may be corrupt"
+                )
+        if before_first is not None:
+            before_first()
+            before_first = None
+        for i, name in enumerate(chunk):
+            if save_flow and "flow" in outputs:
+                _save_flow(out / f"{name}.npy", outputs["flow"][i])
+            images = [tryon[i]] if panels is None else panels(batch, tryon, i)
+            written.append(out / f"{name}.png")
+            write_png(written[-1], np.concatenate([to_uint8(image) for image in images], axis=1))
+        bar.update(len(chunk))
+    return written
+
+
+# --- predict ------------------------------------------------------------------------------------------------------
 
 
 def _unique_pairs(dataset: TryOnDataset, limit: int | None) -> tuple[list[int], int]:
     """Indices of the first occurrence of each output name (within the first ``limit`` pairs) and the duplicates."""
-    first: dict[str, int] = {}
     entries = dataset.entries if limit is None else dataset.entries[:limit]
-    for index, entry in enumerate(entries):
-        first.setdefault(output_stem(entry.person_id, entry.cloth_id), index)
-    return list(first.values()), len(entries) - len(first)
+    first = _first_of_each([output_stem(entry.person_id, entry.cloth_id) for entry in entries])
+    return first, len(entries) - len(first)
 
 
 def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str], dtype: str) -> dict[str, Any]:
@@ -91,14 +185,11 @@ def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str], dt
 
 
 def _check_manifest(path: Path, identity: dict[str, Any]) -> None:
-    if not path.is_file():
-        return
-    try:
-        old = {"dtype": "fp32", **json.loads(path.read_text())["identity"]}  # manifests before --dtype were fp32
-    except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
-        raise InputError(f"{path}: unreadable manifest ({err}); remove the folder or choose another --out") from None
-    changed = [key for key in identity if old.get(key) != identity[key]]
-    if changed:
+    # manifests written before --dtype hold fp32 outputs
+    found = _recorded_changes(path, identity, recorded=lambda data: {"dtype": "fp32", **data["identity"]},
+                              fix="remove the folder or choose another --out")  # fmt: skip
+    if found and found[1]:
+        old, changed = found
         raise InputError(
             f"{path}: this folder holds {old.get('method')} outputs made with another {', '.join(changed)}; remove "
             "it or choose another --out"
@@ -199,7 +290,7 @@ def predict(
         _check_manifest(out / MANIFEST, identity)
     rank, world = _world()
     block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
-    todo = [k for k in block if redo or not (out / f"{names[k]}.png").is_file()]
+    todo = [k for k in block if redo or not _finished(out, names[k])]
     if not todo and (out / MANIFEST).is_file():  # finished: nothing to compute, not even the precision record
         return PredictResult(out, 0, len(block), json.loads((out / MANIFEST).read_text()))
     device = torch.device(device)
@@ -223,22 +314,12 @@ def predict(
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     loader = DataLoader(Subset(dataset, [indices[k] for k in todo]), batch_size=batch_size, num_workers=workers,
                         collate_fn=_collate)  # fmt: skip
-    position = iter(todo)
+
+    def forward(batch: dict[str, Any]) -> Mapping[str, torch.Tensor]:
+        return run({k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()})
+
     with tqdm(total=len(block), initial=len(block) - len(todo), desc=f"predict {method.card.name} {dtype}", unit="pair",
               disable=not progress or rank != 0) as bar:  # fmt: skip
-        for batch in loader:
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            outputs = run(batch)
-            tryon = outputs["tryon"]
-            for i in range(tryon.shape[0]):
-                name = names[next(position)]
-                if not torch.isfinite(tryon[i]).all():
-                    raise InputError(
-                        f"{method.card.name}: non-finite try-on for pair {name}; the checkpoint "
-                        f"({', '.join(method.checkpoints) or 'none'}) may be corrupt"
-                    )
-                if save_flow and "flow" in outputs:
-                    _save_flow(out / f"{name}.npy", outputs["flow"][i])
-                write_png(out / f"{name}.png", to_uint8(tryon[i]))
-            bar.update(tryon.shape[0])
+        _write_outputs(out, loader, (names[k] for k in todo), forward, label=method.card.name,
+                       checkpoints=method.checkpoints, bar=bar, save_flow=save_flow)  # fmt: skip
     return PredictResult(out, len(todo), len(block) - len(todo), manifest)

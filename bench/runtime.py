@@ -1,5 +1,5 @@
-"""Process-level helpers of the harness: the distributed world (rank, size, contiguous shards, joining the process
-group) and atomic file writes.
+"""Process-level helpers of the harness: the device (``--device cpu|cuda|auto``), the distributed world (rank, size,
+contiguous shards, joining the process group) and atomic file writes.
 
 Under ``torchrun`` every process takes a contiguous block of each list (no padding); results gathered in rank order are
 therefore in input order.
@@ -16,7 +16,16 @@ import torch.distributed as dist
 from bench.errors import InputError
 from pftryon.models import atomic_write
 
-__all__ = ["atomic_write", "init_distributed"]
+__all__ = ["atomic_write", "init_distributed", "resolve_device"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``cpu``, ``cuda`` (error when absent) or ``auto`` (CUDA when available)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    return torch.device(name)
 
 
 def _world() -> tuple[int, int]:

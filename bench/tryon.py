@@ -4,6 +4,10 @@ This reproduces ``PF-AFN_test/test.py`` on any device: no resizing, the edge bin
 multiplied by it, one output image per pair. Finished pairs are skipped, so an interrupted run resumes.
 The folder's ``tryon.json`` records the checkpoint files' sha256 and the output kind: a folder made by another
 checkpoint (or holding images of no record) is refused unless ``overwrite=True``, which clears it first.
+
+A preset over :mod:`bench.predict`'s machinery (first of repeated pairs, skipping finished outputs, the batch loop with
+its atomic PNG writes in the official uint8 conversion, the manifest's identity check); what is specific stays here:
+reading the demo pair list or single files into inputs, the tryon.json record and the triptych.
 """
 
 from __future__ import annotations
@@ -14,17 +18,16 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
 from bench.data.base import read_pair_list
 from bench.data.readers import InputError, read_mask, read_rgb
-from bench.images import to_uint8, write_png
 from bench.output_dir import check_writable, clear_dir
+from bench.predict import _finished, _first_of_each, _recorded_changes, _write_outputs, output_stem
 from pftryon.models import PFAFN, atomic_write, mask_garment
 
-__all__ = ["MANIFEST", "Pair", "TryonResult", "load_pfafn", "output_name", "read_pairs", "resolve_device", "run_tryon"]
+__all__ = ["MANIFEST", "Pair", "TryonResult", "load_pfafn", "read_pairs", "run_tryon"]
 
 MANIFEST = "tryon.json"
 
@@ -61,15 +64,6 @@ def read_pairs(pairs_file: str | os.PathLike[str], dataroot: str | os.PathLike[s
     return pairs
 
 
-def resolve_device(name: str) -> torch.device:
-    """``cpu``, ``cuda`` (error when absent) or ``auto`` (CUDA when available)."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
-    return torch.device(name)
-
-
 def load_pfafn(checkpoints: str | os.PathLike[str]) -> tuple[PFAFN, dict[str, str]]:
     """Load PF-AFN from a folder holding the official files or a pftryon checkpoint; returns the model and
     ``{file name: sha256}`` of the files read.
@@ -83,12 +77,8 @@ def load_pfafn(checkpoints: str | os.PathLike[str]) -> tuple[PFAFN, dict[str, st
     return method.model, {Path(path).name: sha for path, sha in method.checkpoints.items()}  # type: ignore[return-value]
 
 
-def output_name(pair: Pair) -> str:
-    """``<person id>__<cloth id>.png``."""
-    return f"{pair.person.stem}__{pair.cloth.stem}.png"
-
-
 def _load_batch(pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Person, masked garment and mask of ``pairs``, as the official test prepares them (no resizing)."""
     people, clothes, edges = [], [], []
     for pair in pairs:
         person, cloth, edge = read_rgb(pair.person), read_rgb(pair.cloth), read_mask(pair.edge)
@@ -104,12 +94,13 @@ def _load_batch(pairs: Sequence[Pair]) -> tuple[torch.Tensor, torch.Tensor, torc
         people.append(person)
         clothes.append(cloth)
         edges.append(edge)
-    return torch.stack(people), torch.stack(clothes), torch.stack(edges)
+    cloth, edge = mask_garment(torch.stack(clothes), torch.stack(edges))
+    return torch.stack(people), cloth, edge
 
 
-def _batches(items: Sequence[Pair], size: int) -> Iterator[Sequence[Pair]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def _batches(pairs: Sequence[Pair], size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    for start in range(0, len(pairs), size):
+        yield _load_batch(pairs[start : start + size])
 
 
 def _claim(out_dir: Path, identity: dict[str, object], overwrite: bool) -> bool:
@@ -117,17 +108,14 @@ def _claim(out_dir: Path, identity: dict[str, object], overwrite: bool) -> bool:
     returns whether its manifest is still to be written."""
     manifest = out_dir / MANIFEST
     if out_dir.is_dir() and not overwrite:
-        if manifest.is_file():
-            try:
-                old = json.loads(manifest.read_text())
-            except (OSError, json.JSONDecodeError) as err:
-                raise InputError(f"{manifest}: unreadable ({err}); pass --overwrite to redo the folder") from None
-            if old == identity:
+        found = _recorded_changes(manifest, identity, recorded=lambda old: old if isinstance(old, dict) else {},
+                                  fix="pass --overwrite to redo the folder")  # fmt: skip
+        if found is not None:
+            if not found[1]:
                 return False
-            changed = sorted(k for k in identity if not isinstance(old, dict) or old.get(k) != identity[k])
             raise InputError(
-                f"{manifest}: this folder holds try-ons made with another {', '.join(changed)}; pass --overwrite to "
-                "replace them or choose another --out"
+                f"{manifest}: this folder holds try-ons made with another {', '.join(found[1])}; pass --overwrite "
+                "to replace them or choose another --out"
             )
         images = sorted(out_dir.glob("*.png"))
         if images:
@@ -164,29 +152,25 @@ def run_tryon(
             ``overwrite``), an input is unreadable, or the model returns non-finite values.
     """
     out_dir = check_writable(out_dir)
-    first: dict[str, Pair] = {}
-    for pair in pairs:
-        first.setdefault(output_name(pair), pair)
-    unique = list(first.values())
+    names = [output_stem(pair.person.stem, pair.cloth.stem) for pair in pairs]
+    unique = _first_of_each(names)
     identity = {"checkpoint_sha256": dict(checkpoints), "triptych": triptych}
-    new_manifest = _claim(out_dir, identity, overwrite)
+    record = json.dumps(identity, indent=2, sort_keys=True) + "\n" if _claim(out_dir, identity, overwrite) else None
     model = model.to(device).eval()
-    todo = [pair for pair in unique if not (out_dir / output_name(pair)).exists()]
-    written = []
+    todo = [k for k in unique if not _finished(out_dir, names[k])]
+
+    def forward(batch: tuple[torch.Tensor, ...]) -> Mapping[str, torch.Tensor]:
+        return model(*(tensor.to(device) for tensor in batch))
+
+    def strip(batch: tuple[torch.Tensor, ...], tryon: torch.Tensor, i: int) -> list[torch.Tensor]:
+        return [batch[0][i], batch[1][i], tryon[i]]  # the official [person | masked garment | try-on]
+
+    def write_record() -> None:  # with the first image, so that a failed run leaves nothing behind
+        if record is not None:
+            atomic_write(out_dir / MANIFEST, record)
+
     with tqdm(total=len(unique), initial=len(unique) - len(todo), unit="pair", disable=not progress) as bar:
-        for chunk in _batches(todo, batch_size):
-            person, cloth, edge = _load_batch(chunk)
-            cloth, edge = mask_garment(cloth, edge)
-            result = model(person.to(device), cloth.to(device), edge.to(device))
-            if not torch.isfinite(result["tryon"]).all():
-                raise InputError(f"non-finite try-on for {chunk[0].person.name}; the checkpoint may be corrupt "
-                                 f"({', '.join(checkpoints)})")  # fmt: skip
-            if new_manifest:  # written with the first image, so that a failed run leaves nothing behind
-                atomic_write(out_dir / MANIFEST, json.dumps(identity, indent=2, sort_keys=True) + "\n")
-                new_manifest = False
-            for i, pair in enumerate(chunk):
-                panels = [person[i], cloth[i], result["tryon"][i]] if triptych else [result["tryon"][i]]
-                written.append(out_dir / output_name(pair))
-                write_png(written[-1], np.concatenate([to_uint8(p) for p in panels], axis=1))
-            bar.update(len(chunk))
+        written = _write_outputs(out_dir, _batches([pairs[k] for k in todo], batch_size), (names[k] for k in todo),
+                                 forward, label="pf_afn", checkpoints=checkpoints, bar=bar,
+                                 panels=strip if triptych else None, before_first=write_record)  # fmt: skip
     return TryonResult(written, len(unique) - len(todo), len(pairs) - len(unique))

@@ -1,8 +1,8 @@
 """``pftryon ablate``: PF-AFN's knowledge and distillation ablation on synthetic data with exact ground truth.
 
-A recipe (``bench/recipes/<name>.yaml``, loaded into a frozen :class:`Recipe`; unknown keys are errors) says
-which data to synthesise, how long to train each stage, which student variants to train and at which parse
-noise levels. :func:`run_ablation` then
+A recipe (``bench/recipes/<name>.yaml``, loaded into a frozen :class:`~bench.train.recipe.Recipe`; unknown keys
+are errors) says which data to synthesise, how long to train each stage, which student variants to train and at which
+parse noise levels. :func:`run_ablation` then
 
 1. synthesises the data into ``<work>/data`` (skipped when it is there with the same settings);
 2. trains the PB-AFN tutor once (``pb-warp`` then ``pb-e2e``) on clean parses;
@@ -13,13 +13,15 @@ noise levels. :func:`run_ablation` then
    garment pasted over the person by its mask) on the held-out unpaired pairs, against the true try-on
    images and the true garment flows;
 
-and :func:`write_report` writes the table with bootstrap confidence intervals, the loss curves and everything
-that produced them. Each training run has its own folder under ``<work>/runs``: a finished one (``final/``
-exists) is skipped, an interrupted one resumes exactly from its newest checkpoint. The students share a cache
-of the tutor's outputs under ``<work>/fake_cache`` (recipe ``fake_cache``).
+and :func:`bench.report.ablation.write_report` writes the table with bootstrap confidence intervals, the loss
+curves and everything that produced them. Each training run has its own folder under ``<work>/runs``: a finished one
+(``final/`` exists) is skipped, an interrupted one resumes exactly from its newest checkpoint. The students share a
+cache of the tutor's outputs under ``<work>/fake_cache`` (recipe ``fake_cache``).
 
-Modules: :mod:`~bench.ablate.recipe` (the recipe), :mod:`~bench.ablate.runs` (plan, data, training,
-convergence), :mod:`~bench.ablate.scoring` (models against the ground truth), :mod:`~bench.ablate.report`.
+The recipe, the data and the training runs are :mod:`bench.train`'s (:mod:`~bench.train.recipe`,
+:mod:`~bench.train.data`, :mod:`~bench.train.runs`), shared with the suite's trained methods. Here:
+:mod:`~bench.ablate.convergence` (each run's convergence) and :mod:`~bench.ablate.scoring` (models against the ground
+truth); the report is :mod:`bench.report.ablation`.
 """
 
 from __future__ import annotations
@@ -31,28 +33,16 @@ from typing import Any
 
 import torch
 
-from bench.ablate.recipe import DataRecipe, EvalRecipe, Recipe, StageRecipe, Variant, list_recipes, load_recipe
-from bench.ablate.report import AblationResult, write_report
-from bench.ablate.runs import (
-    Progress,
-    Run,
-    StaleWorkError,
-    convergence,
-    plan_runs,
-    prepare_data,
-    run_record,
-    split_pairs,
-    train_run,
-)
-from bench.ablate.scoring import evaluate_models, flow_epe
+from bench.ablate.convergence import run_record
+from bench.ablate.scoring import evaluate_models
+from bench.report.ablation import AblationResult
 from bench.results import run_metadata
 from bench.speed import cpu_model
+from bench.train.data import prepare_data, split_pairs
+from bench.train.recipe import Recipe
+from bench.train.runs import Progress, plan_runs, train_run
 
-__all__ = [
-    "AblationResult", "DataRecipe", "EvalRecipe", "Recipe", "Run", "StageRecipe", "StaleWorkError", "Variant",
-    "convergence", "flow_epe", "list_recipes", "load_recipe", "plan_runs", "prepare_data", "run_ablation",
-    "write_report",
-]  # fmt: skip
+__all__ = ["run_ablation"]
 
 
 def _machine() -> dict[str, Any]:

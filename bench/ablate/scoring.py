@@ -14,33 +14,21 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from bench.ablate.recipe import EvalRecipe, Recipe
-from bench.ablate.runs import Run, split_pairs
 from bench.data.readers import read_rgb
 from bench.metrics import functional as MF
+from bench.metrics.flow import flow_epe
 from bench.metrics.needs import Selection, missing_message, missing_weights
 from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_inception, build_lpips
 from bench.results import bootstrap_ci
+from bench.train.data import split_pairs
+from bench.train.recipe import EvalRecipe, Recipe
+from bench.train.runs import Run
 from pftryon.models import PBAFN, PFAFN, load_pretrained, mask_garment
 from pftryon.train.representation import corrupt_parse, noise_generator, person_representation
 
-__all__ = ["NO_WARP", "TUTOR", "evaluate_models", "flow_epe", "prepare_weights"]
+__all__ = ["NO_WARP", "TUTOR", "evaluate_models", "prepare_weights"]
 
 TUTOR, NO_WARP = "tutor (PB-AFN)", "no warp"
-
-
-def flow_epe(flow: Tensor, truth: Tensor) -> Tensor:
-    """Mean end-point error in pixels, per sample, where ``truth`` is defined.
-
-    Both are normalised sampling grids ``[B, 2, H, W]`` (channels x, y; ``align_corners=True``, so a unit is
-    ``(W - 1) / 2`` pixels in x and ``(H - 1) / 2`` in y); ``truth`` is NaN outside the true garment region.
-    A sample without a defined pixel gives NaN.
-    """
-    height, width = truth.shape[-2:]
-    scale = torch.tensor([(width - 1) / 2, (height - 1) / 2], dtype=torch.float64).view(1, 2, 1, 1)
-    error = ((flow.double() - truth.double()) * scale).norm(dim=1)
-    valid = ~error.isnan()
-    return torch.where(valid, error, 0.0).sum(dim=(1, 2)) / valid.sum(dim=(1, 2))
 
 
 def _identity_grid(batch: int, height: int, width: int) -> Tensor:

@@ -57,7 +57,7 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
     from bench.eval import run_eval
-    from bench.tryon import resolve_device
+    from bench.runtime import resolve_device
 
     if (gt is None) == (dataset_name is None) or (dataset_name is not None and root is None):
         raise click.UsageError("give either --gt DIR or --dataset NAME --root DIR")

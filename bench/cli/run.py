@@ -42,7 +42,8 @@ def tryon(
     overwrite: bool,
 ) -> None:
     """Run PF-AFN as the official test does, on any device."""
-    from bench.tryon import Pair, load_pfafn, read_pairs, resolve_device, run_tryon
+    from bench.runtime import resolve_device
+    from bench.tryon import Pair, load_pfafn, read_pairs, run_tryon
 
     single = (person, cloth, edge)
     if dataroot and pairs and not any(single):
@@ -96,8 +97,7 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
     from bench.data import create_dataset
     from bench.methods import create_method, method_class
     from bench.predict import predict as run_predict
-    from bench.runtime import init_distributed
-    from bench.tryon import resolve_device
+    from bench.runtime import init_distributed, resolve_device
 
     try:
         method_class(method_name)

@@ -13,9 +13,14 @@ from bench.output_dir import check_writable, claim_output
 
 __all__ = ["ablate", "bench"]
 
+# Shipped suites and recipes by name, listed in --help without importing the harness.
+_SHIPPED = Path(__file__).parents[1]
+_SUITES = ", ".join(sorted(p.stem for p in (_SHIPPED / "suites").glob("*.yaml")))
+_RECIPES = ", ".join(sorted(p.stem for p in (_SHIPPED / "recipes").glob("*.yaml")))
+
 
 @click.command()
-@click.option("--suite", "suite_name", required=True, help="A shipped suite (synthetic, pfafn-table1, ...) or a YAML.")
+@click.option("--suite", "suite_name", required=True, help=f"A shipped suite ({_SUITES}) or a suite YAML file.")
 @click.option("--root-for", "roots", multiple=True, metavar="DATASET=DIR", help="A dataset's folder.")
 @click.option("--checkpoints-for", "checkpoints", multiple=True, metavar="METHOD=DIR",
               help="A method's checkpoint folder (official files or a pftryon checkpoint).")  # fmt: skip
@@ -42,8 +47,8 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
           weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, fetch_weights: bool,
           overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
+    from bench.runtime import resolve_device
     from bench.suite import Suite, load_suite, run_suite, write_suite_report
-    from bench.tryon import resolve_device
     from pftryon.train.trainer import TrainingDiverged
 
     resolve_device(device)
@@ -75,7 +80,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 
 
 @click.command()
-@click.option("--recipe", required=True, help="A shipped recipe (synthetic-small, smoke) or a recipe YAML file.")
+@click.option("--recipe", required=True, help=f"A shipped recipe ({_RECIPES}) or a recipe YAML file.")
 @click.option("--work", type=click.Path(path_type=Path),
               help="Data and training runs; finished runs are reused.  [default: out/ablation/<recipe>]")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True,
@@ -93,9 +98,12 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     import dataclasses
     import time
 
-    from bench.ablate import StaleWorkError, load_recipe, run_ablation, write_report
+    from bench.ablate import run_ablation
     from bench.ablate.scoring import prepare_weights
-    from bench.tryon import resolve_device
+    from bench.report.ablation import write_report
+    from bench.runtime import resolve_device
+    from bench.train.recipe import load_recipe
+    from bench.train.runs import StaleWorkError
     from pftryon.train.trainer import TrainingDiverged
 
     start = time.perf_counter()

@@ -34,8 +34,8 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
           settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
           device: str) -> None:  # fmt: skip
     """Train one stage of PF-AFN or a baseline (official hyper-parameters by default); runs under torchrun for DDP."""
-    from bench.training import check_stage, train_on_dataset
-    from bench.tryon import resolve_device
+    from bench.runtime import resolve_device
+    from bench.train.wiring import check_stage, train_on_dataset
     from pftryon.train.config import TrainConfig, load_config
     from pftryon.train.trainer import RunFolderError, TrainingDiverged
 

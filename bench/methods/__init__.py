@@ -5,7 +5,7 @@ imports no model code that is not needed. A built-in method is its model in ``pf
 adapter class subclassing :class:`TryOnMethod` and one entry in :data:`METHODS`. The adapter is everything the harness
 knows of the method: its :class:`MethodCard`, the official test preprocessing (``inputs``), the model it times and
 random inputs for it (``build_for_timing``, ``example_inputs``, ``size_multiple``; read by :mod:`bench.latency`) and
-its training stages (``stages``; read by :mod:`bench.training`). A method of your own needs no edit here
+its training stages (``stages``; read by :mod:`bench.train.wiring`). A method of your own needs no edit here
 (docs/adding-a-method.md): name it as ``module:Class``, register it in a suite's ``class:`` row or
 :func:`register_method`, or install a package with a ``pftryon.methods`` entry point.
 

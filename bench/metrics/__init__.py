@@ -4,7 +4,8 @@ What each metric is (label, direction, digits, summary, weights) lives in one pl
 (:func:`metric_spec`, :func:`list_metrics`). Functional core in :mod:`bench.metrics.functional`, stateful
 ``torchmetrics.Metric`` classes in :mod:`bench.metrics.image`, offline weight lookup and backbone builders in
 :mod:`bench.metrics.weights`, FID feature extractors per backend (torch-fidelity, clean-fid) in
-:mod:`bench.metrics.fid_backends`, video (VVT) metrics in :mod:`bench.metrics.video`.
+:mod:`bench.metrics.fid_backends`, video (VVT) metrics in :mod:`bench.metrics.video`, the flow end-point error
+against synthetic ground truth in :mod:`bench.metrics.flow`.
 
 Importing this package imports no torch: the specs are loaded at once, every other name below on first use.
 """
@@ -24,6 +25,7 @@ _LAZY = {
         "pil_luma", "psnr", "ssim", "ssim_pytorch_ssim", "ssim_skimage_gaussian", "ssim_torchmetrics",
         "ssim_torchmetrics_pre15", "to_uint8",
     ),
+    "flow": ("flow_epe",),
     "image": ("LPIPS", "MSE", "PSNR", "SSIM", "InceptionScore", "InceptionStats", "PairedImageMetric"),
     "video": ("R3D18VideoFeatures", "VideoFID", "VideoMetrics", "colour_flicker_error", "temporal_change_error"),
     "weights": (

@@ -301,7 +301,7 @@ _BUILT_IN = (
     MetricSpec("psnr_truth", "PSNR vs truth (dB)", True, 2, "truth", "per_sample", 90,
                implementation=f"{_IMAGE}:PSNR"),
     MetricSpec("flow_epe", "flow EPE (px)", False, 3, "truth", "per_sample", 100,
-               implementation="bench.ablate.scoring:flow_epe"),
+               implementation="bench.metrics.flow:flow_epe"),
     # Latency (bench.latency), in the report's latency tables.
     MetricSpec("ms_per_image", "ms/image", False, 2, "latency", "value", 240, implementation=_LATENCY),
     MetricSpec("images_per_s", "images/s", True, 1, "latency", "value", 250, implementation=_LATENCY),

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from bench.config_files import ConfigFolder
+from bench.config_files import ConfigFolder, require
 from bench.data import DATASETS
 from bench.methods import list_methods, register_method
 from bench.precision import INFERENCE_DTYPES
@@ -37,15 +37,9 @@ _PREDICTION_MODES = ("paired", "unpaired")  # MethodSpec.predictions keys
 _QUALITY_METRICS = tuple(m for m in METRIC_NAMES if m not in EXTRA_METRICS)  # what protocols' sources compute
 
 
-def _require(checks: list[tuple[bool, str]], where: str) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(f"{where}: {message}")
-
-
 @dataclass(frozen=True)
 class TrainSpec:
-    """A method trained by the suite: ``recipe`` (an ablation recipe, :mod:`bench.ablate.recipe`, whose data is the
+    """A method trained by the suite: ``recipe`` (a training recipe, :mod:`bench.train.recipe`, whose data is the
     suite's synthetic dataset) and ``run`` (its run whose final model is the method: ``tutor`` for PB-AFN,
     ``noise-<p>/<variant>`` for a PF-AFN student)."""
 
@@ -88,7 +82,7 @@ class MethodSpec:
             return
         names = list_methods()
         unknown = f"unknown method {self.name!r}; registered: {', '.join(names)}; or add class: module:Class"
-        _require(
+        require(
             [
                 (self.class_ is not None or self.name in names, unknown),
                 (not (self.checkpoints and self.train), "give checkpoints or train, not both"),
@@ -99,7 +93,7 @@ class MethodSpec:
 
     def _check_predictions(self) -> None:
         modes = set(self.predictions or ())
-        _require(
+        require(
             [
                 (bool(_ROW_NAME.fullmatch(self.name)), "name: letters, digits, '.', '_' and '-'"),
                 (bool(modes) and modes <= set(_PREDICTION_MODES),
@@ -144,7 +138,7 @@ class DatasetSpec:
     config_hints: ClassVar[dict[str, Any]] = {"options": dict[str, Any] | None}  # null: none
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             [
                 (self.name in DATASETS, f"unknown dataset; registered: {', '.join(sorted(DATASETS))}"),
                 (not (self.root and self.synth), "give root or synth, not both"),
@@ -173,7 +167,7 @@ class LatencySpec:
     compile: bool = False
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             [
                 (set(self.devices) <= {"cpu", "cuda"}, "devices: cpu and/or cuda"),
                 (all(b > 0 for b in self.batches) and self.iters > 0 and self.warmup >= 0, "bad counts"),
@@ -230,7 +224,7 @@ class Suite:
                 load_protocol(protocol)
             except ValueError as err:
                 raise ValueError(f"suite {self.name!r}: protocols: {err}") from None
-        _require(
+        require(
             [
                 (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits, '-' and '_'"),
                 (bool(names) and len(set(names)) == len(names), "methods: at least one, each once"),

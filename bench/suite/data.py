@@ -7,14 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.ablate.recipe import Recipe
-from bench.ablate.runs import Progress, prepare_data
 from bench.data import TryOnDataset, create_dataset
 from bench.data.base import read_pair_list
 from bench.data.cache import content_fingerprint
 from bench.data.readers import InputError
 from bench.data.synthetic.render import SyntheticWorld
 from bench.suite.config import DatasetSpec
+from bench.train.data import prepare_data
+from bench.train.recipe import Recipe
+from bench.train.runs import Progress
 from pftryon.models import atomic_write
 
 __all__ = ["PreparedDataset", "prepare_dataset", "restrict_categories"]

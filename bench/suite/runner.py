@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench.ablate.recipe import load_recipe
 from bench.data.readers import InputError, file_sha256
 from bench.eval import IMAGE_SUFFIXES, EvalSet, evaluate, matching_record
 from bench.eval.matching import match_list
@@ -50,6 +49,7 @@ from bench.suite.rows import RESULT_COLUMNS
 from bench.suite.rows import row as _row
 from bench.suite.timing import Timed, device_label, latency_cells, not_timed
 from bench.suite.training import recipe_work, train_method
+from bench.train.recipe import load_recipe
 from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["RESULT_COLUMNS", "SuiteResult", "run_suite"]
@@ -219,7 +219,7 @@ def _eval_set(dataset: PreparedDataset, outputs: _Outputs) -> EvalSet:
 def _truth_cell(dataset: PreparedDataset, unpaired: dict[str, Path], batch_size: int, device: str) -> dict[str, Any]:
     """Unpaired predictions (by key) against the exact synthetic try-on (SSIM in the pytorch-ssim form, PSNR), and
     flows where each prediction has its ``.npy`` beside it."""
-    from bench.ablate.scoring import flow_epe
+    from bench.metrics.flow import flow_epe
 
     assert dataset.truth is not None
     names = _keys(dataset, "unpaired")

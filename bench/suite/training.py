@@ -1,4 +1,5 @@
-"""Methods the suite trains itself: runs of an ablation recipe, trained once and reused by fingerprint."""
+"""Methods the suite trains itself: runs of a training recipe (:mod:`bench.train`), trained once and reused by
+fingerprint."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from bench.ablate.recipe import Recipe, load_recipe
-from bench.ablate.runs import Progress, plan_runs, split_pairs, train_run
+from bench.train.data import split_pairs
+from bench.train.recipe import Recipe, load_recipe
+from bench.train.runs import Progress, plan_runs, train_run
 
 __all__ = ["recipe_work", "train_method"]
 

@@ -23,7 +23,7 @@ from bench.data.readers import InputError
 from bench.data.schema import to_common
 from bench.data.synthetic import synthesize
 from bench.methods import create_method
-from bench.training import training_pairs
+from bench.train.wiring import training_pairs
 from pftryon import load_pretrained, save_pretrained
 from pftryon.losses import VGG19_FILE
 from pftryon.models import init_deterministic_

@@ -12,9 +12,11 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bench.ablate import Recipe, flow_epe, load_recipe, plan_runs
 from bench.ablate.scoring import NO_WARP, TUTOR, _OptionalMetrics, _score, _TestSet
 from bench.cli import main
+from bench.metrics.flow import flow_epe
+from bench.train.recipe import Recipe, load_recipe
+from bench.train.runs import plan_runs
 
 SMOKE_RUNS = [
     "tutor/pb-warp", "tutor/pb-e2e", "noise-0.5/tt-adjustable/pf-warp", "noise-0.5/tt-adjustable/pf-e2e",
@@ -174,7 +176,7 @@ def test_optional_metrics_are_scored_when_their_weights_are_present(lpips_weight
 
 
 def test_runs_recorded_before_scale_flow_heads_are_reused_as_official_heads(tmp_path: Path) -> None:
-    from bench.ablate.runs import StaleWorkError, train_run
+    from bench.train.runs import StaleWorkError, train_run
 
     run = plan_runs(load_recipe("synthetic-small"), tmp_path)[0]
     recorded = {k: v for k, v in run.config.to_dict().items() if k != "scale_flow_heads"}

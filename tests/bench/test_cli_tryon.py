@@ -8,6 +8,7 @@ official-format files runs on one pair (and in test_predict.py against ``pftryon
 
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -18,8 +19,9 @@ from click.testing import CliRunner, Result
 from PIL import Image
 
 from bench.cli import main
-from bench.data.readers import read_mask, read_rgb
+from bench.data.readers import InputError, read_mask, read_rgb
 from bench.images import to_uint8
+from bench.tryon import Pair, run_tryon
 from pftryon import PFAFN, create_model, save_pretrained
 from pftryon.models import init_deterministic_, mask_garment
 
@@ -322,3 +324,17 @@ def test_inputs_must_be_one_complete_mode(inputs, one_pair, viton_demo, demo_pai
     assert "Traceback" not in result.output
     assert "Usage:" in result.stderr
     assert "give either --dataroot and --pairs, or --person, --cloth and --edge" in result.stderr
+
+
+def test_a_non_finite_try_on_writes_nothing_and_names_the_pair(viton_demo, demo_pairs, tiny, tmp_path):
+    """The shared write loop checks a batch before writing it, and tryon.json comes with the first image."""
+    broken = copy.deepcopy(tiny[1])
+    with torch.no_grad():
+        for parameter in broken.parameters():
+            parameter.fill_(float("nan"))
+    person, cloth = demo_pairs[0]
+    out = tmp_path / "out"
+    with pytest.raises(InputError, match=rf"non-finite try-on for pair {Path(person).stem}__{Path(cloth).stem}; "):
+        run_tryon(broken, [Pair(*_paths(viton_demo, person, cloth))], out, device=torch.device("cpu"),
+                  checkpoints={"model.safetensors": "0" * 64}, progress=False)  # fmt: skip
+    assert not out.exists() or not list(out.iterdir()), "a failed first batch must leave nothing behind"

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 import bench.suite
-import bench.training
-from bench.ablate.recipe import load_recipe
+import bench.train.wiring
 from bench.cli import main
 from bench.protocols import load_protocol
 from bench.suite import load_suite
+from bench.train.recipe import load_recipe
 from pftryon.config_types import ConfigTypeError, check_setting, check_value, describe
 from pftryon.train.config import load_config
 
@@ -191,7 +191,7 @@ def test_set_of_the_wrong_type_stops_before_any_work(tmp_path, monkeypatch, comm
         raise AssertionError("work started")
 
     monkeypatch.setattr(bench.suite, "run_suite", no_work)
-    monkeypatch.setattr(bench.training, "train_on_dataset", no_work)
+    monkeypatch.setattr(bench.train.wiring, "train_on_dataset", no_work)
     out, work = tmp_path / "out", tmp_path / "work"
     argv = {
         "bench": ["bench", "--suite", "synthetic", "--out", str(out), "--work", str(work)],

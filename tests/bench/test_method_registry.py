@@ -14,7 +14,7 @@ from baselines import CPVTON, DMVTON, FSVTON
 from bench.data.schema import SAMPLE_KEYS
 from bench.latency import latency_models, latency_spec, measure_latency
 from bench.methods import TryOnMethod, list_methods, method_class
-from bench.training import TRAINABLE, register_stages, trainable
+from bench.train.wiring import TRAINABLE, register_stages, trainable
 from pftryon import PBAFN, PFAFN
 from pftryon.train.config import ALL_STAGES
 

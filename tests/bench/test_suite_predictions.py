@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from bench.ablate.recipe import load_recipe
 from bench.cli import main
 from bench.data.readers import InputError
 from bench.report.tables import FROM_FILES_NOTE
 from bench.suite import Suite, run_suite, write_suite_report
 from bench.suite.data import prepare_dataset
 from bench.suite.training import recipe_work
+from bench.train.recipe import load_recipe
 
 SUITE = {
     "name": "files",

@@ -237,10 +237,10 @@ def test_eval_fetch_weights_fails_in_one_line(server: type[_Files], tmp_path: Pa
 
 
 def test_one_answer_for_what_a_run_needs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from bench.ablate import load_recipe
     from bench.ablate.scoring import prepare_weights
     from bench.suite import load_suite
     from bench.suite.runner import _check_weights
+    from bench.train.recipe import load_recipe
     from pftryon.losses import VGG19_FILE, VGG19_URL
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))

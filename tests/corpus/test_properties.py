@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bench.ablate.recipe import load_recipe
 from bench.cli.options import _parse_settings
 from bench.data.base import read_pair_list
 from bench.data.check import check_dataset
 from bench.data.readers import InputError, read_labels, read_mask, read_rgb
 from bench.data.synthetic import LAYOUTS, synthesize
+from bench.train.recipe import load_recipe
 from pftryon.train.config import TrainConfig
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

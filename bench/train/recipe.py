@@ -1,4 +1,5 @@
-"""The ablation recipe: a frozen, validated :class:`Recipe` loaded from YAML (unknown keys are errors)."""
+"""A training recipe, read by ``pftryon ablate`` and by the suite's trained methods: a frozen, validated
+:class:`Recipe` loaded from YAML (unknown keys are errors)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from bench.config_files import ConfigFolder
+from bench.config_files import ConfigFolder, require
 from bench.data.synthetic.render import BACKGROUNDS, CATEGORIES
 from bench.metrics import functional as MF
-from bench.training import trainable
+from bench.train.wiring import trainable
 from pftryon.config_mapping import from_mapping
 from pftryon.config_types import check_value
 from pftryon.train.config import DISTILL, KNOWLEDGE, PERCEPTUAL, STAGES, Distill, Knowledge, Perceptual, TrainConfig
@@ -26,12 +27,6 @@ _FILES = ConfigFolder(RECIPE_DIR, "recipe")
 _Layout = Literal["viton"]
 _LAYOUTS: tuple[str, ...] = typing.get_args(_Layout)
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
-
-
-def _require(checks: list[tuple[bool, str]], where: str) -> None:
-    for ok, message in checks:
-        if not ok:
-            raise ValueError(f"{where}: {message}")
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ class DataRecipe:
     background: str = "varied"
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             [
                 (self.layout in _LAYOUTS, f"layout must be one of {_LAYOUTS}, got {self.layout!r}"),
                 (self.n >= 4, f"n must be at least 4, got {self.n}"),
@@ -91,7 +86,7 @@ class Variant:
     distill: Distill
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             [
                 (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits and '-'"),
                 (self.knowledge in KNOWLEDGE, f"knowledge must be one of {KNOWLEDGE}"),
@@ -121,7 +116,7 @@ class EvalRecipe:
     confidence: float = 0.95
 
     def __post_init__(self) -> None:
-        _require(
+        require(
             [
                 (self.split == "test", "split: only 'test' has ground truth"),
                 (self.ssim in MF.SSIM_VARIANTS, f"ssim must be one of {MF.SSIM_VARIANTS}"),
@@ -144,7 +139,7 @@ class Recipe:
         scale_flow_heads: ``width`` scales the warp's flow heads too (``TrainConfig.scale_flow_heads``).
         stages: schedule of each of ``pb-warp``, ``pb-e2e``, ``pf-warp``, ``pf-e2e``, and of every stage of
             the ``baselines``.
-        baselines: trainable baselines (:func:`bench.training.trainable`) trained beside PF-AFN on the same data,
+        baselines: trainable baselines (:func:`bench.train.wiring.trainable`) trained beside PF-AFN on the same data,
             each through its stages; a stage that learns from a tutor (``TUTORED_STAGES``) shares PF-AFN's tutor
             and its fake cache.
         variants: the students trained at every parse-noise level.
@@ -179,7 +174,7 @@ class Recipe:
         methods = trainable()
         unknown = [b for b in self.baselines if b == "pf_afn" or b not in methods]
         stages = self.stage_names
-        _require(
+        require(
             [
                 (bool(_NAME.fullmatch(self.name)), "name: lower-case letters, digits and '-'"),
                 (not unknown, f"baselines: {unknown} not trainable; choose from {sorted(set(methods) - {'pf_afn'})}"),

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bench.ablate.runs import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
+from bench.ablate.convergence import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
 from bench.ablate.scoring import NO_WARP, TUTOR
 from pftryon.models import atomic_write
 from pftryon.train.config import STAGES

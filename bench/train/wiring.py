@@ -33,9 +33,9 @@ TRAINABLE: dict[str, tuple[str, ...]]  # :func:`trainable`, computed on each rea
 
 
 def __getattr__(name: str) -> Any:
-    if name == "TRAINABLE":  # derived from the adapters; kept for its readers (bench.ablate.runs)
+    if name == "TRAINABLE":  # derived from the adapters; kept for its readers (bench.train.runs)
         return trainable()
-    raise AttributeError(f"module 'bench.training' has no attribute {name!r}")
+    raise AttributeError(f"module 'bench.train.wiring' has no attribute {name!r}")
 
 
 def _stages(method: str) -> tuple[str, ...]:
