@@ -84,7 +84,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 @click.option("--work", type=click.Path(path_type=Path),
               help="Data and training runs; finished runs are reused.  [default: out/ablation/<recipe>]")  # fmt: skip
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports/ablation"), show_default=True,
-              help="Report folder (ablation.{md,csv,json}, per_sample.csv, loss_curves.png).")  # fmt: skip
+              help="Report folder (ablation.{md,csv,json}, per_sample.csv, loss_curves.png, index.html).")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
 @click.option("--seed", type=click.IntRange(min=0),

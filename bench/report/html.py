@@ -15,7 +15,7 @@ from typing import Any
 from bench.report.plots import Plot
 from bench.report.tables import FROM_FILES_NOTE, MISSING, PRECISION_HEADING, Table
 
-__all__ = ["render_html"]
+__all__ = ["figure_html", "page_html", "render_html", "value_html"]
 
 _CSS = """
 :root { --ink: #1d2330; --muted: #5d6675; --line: #d9dee6; --band: #f5f7fa; --pub: #fff6e0; --accent: #2456a6; }
@@ -87,17 +87,17 @@ def _table_html(table: Table, anchor: str) -> str:
     )
 
 
-def _value_html(value: Any) -> str:
+def value_html(value: Any) -> str:
     """Any JSON-like value: mappings as key/value tables, lists as bullet lists, the rest as escaped text."""
     if isinstance(value, Mapping):
         if not value:
             return "<em>none</em>"
-        rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{_value_html(v)}</td></tr>" for k, v in value.items())
+        rows = "".join(f"<tr><th>{escape(str(k))}</th><td>{value_html(v)}</td></tr>" for k, v in value.items())
         return f'<table class="kv">{rows}</table>'
     if isinstance(value, list | tuple):
         if not value:
             return "<em>none</em>"
-        return '<ul class="plain">' + "".join(f"<li>{_value_html(v)}</li>" for v in value) + "</ul>"
+        return '<ul class="plain">' + "".join(f"<li>{value_html(v)}</li>" for v in value) + "</ul>"
     return escape("" if value is None else str(value))
 
 
@@ -135,7 +135,7 @@ def _listing(kind: str, entries: Mapping[str, Any], columns: Mapping[str, tuple[
     for name, info in infos.items():
         cells = "".join(f"<td>{show(info.get(key))}</td>" for key, (_, show) in columns.items())
         if other:
-            cells += f"<td>{_value_html({k: v for k, v in info.items() if k not in columns})}</td>"
+            cells += f"<td>{value_html({k: v for k, v in info.items() if k not in columns})}</td>"
         rows.append(f"<tr><td>{escape(str(name))}</td>{cells}</tr>")
     return (
         f'<div class="scroll"><table><thead><tr><th>{escape(kind)}</th>{head}</tr></thead>'
@@ -155,11 +155,12 @@ def _protocols_html(protocols: Mapping[str, Any]) -> str:
             parts.append(f'<p class="meta">Source: {escape(str(info["source"]))}</p>')
         rest = {k: v for k, v in info.items() if k not in ("description", "source", "version")}
         if rest:
-            parts.append(_value_html(rest))
+            parts.append(value_html(rest))
     return "".join(parts)
 
 
-def _figure_html(src: str, alt: str, caption: str) -> str:
+def figure_html(src: str, alt: str, caption: str) -> str:
+    """An ``<img>`` (``src`` and ``alt`` escaped here) with a caption (already HTML)."""
     return (
         f'<figure><img src="{escape(src)}" alt="{escape(alt)}" loading="eager">'
         f"<figcaption>{caption}</figcaption></figure>"
@@ -211,13 +212,13 @@ def render_html(
             sections.append((anchor, title, "".join(_table_html(t, f"{anchor}-{i}") for i, t in enumerate(tables))))
     if plots:
         figures = "".join(
-            _figure_html(rel(p.png), p.title, f'{escape(p.title)} (<a href="{escape(rel(p.svg))}">SVG</a>)')
+            figure_html(rel(p.png), p.title, f'{escape(p.title)} (<a href="{escape(rel(p.svg))}">SVG</a>)')
             for p in plots
         )
         sections.append(("plots", "Plots", f'<div class="figures">{figures}</div>'))
     if grid is not None:
         caption = "Rows: pairs; columns: person, garment, then the try-ons of " + ", ".join(map(escape, grid_methods))
-        sections.append(("qualitative", "Qualitative", _figure_html(rel(grid), "qualitative grid", caption)))
+        sections.append(("qualitative", "Qualitative", figure_html(rel(grid), "qualitative grid", caption)))
     if run.get("protocols"):
         sections.append(("protocols", "Protocols", _protocols_html(run["protocols"])))
     if run.get("methods"):
@@ -230,7 +231,7 @@ def render_html(
         ("Warnings", [str(w) for w in run.get("warnings") or []] + list(grid_warnings)),
         ("Plots not drawn", [f"{name}: {reason}" for name, reason in skipped_plots]),
     ]
-    listed = "".join(f"<h3>{escape(title)}</h3>" + _value_html(items) for title, items in problems if items)
+    listed = "".join(f"<h3>{escape(title)}</h3>" + value_html(items) for title, items in problems if items)
     if listed:
         sections.append(("skipped", "Skipped and warnings", listed))
     provenance = dict(meta)
@@ -239,9 +240,8 @@ def render_html(
             provenance[key] = run[key]
     known = {"suite", "protocols", "methods", "datasets", "skipped", "warnings", "metadata", "timings"}
     provenance.update({k: v for k, v in run.items() if k not in known})
-    sections.append(("provenance", "Run provenance", _value_html(provenance)))
+    sections.append(("provenance", "Run provenance", value_html(provenance)))
 
-    nav = "".join(f'<a href="#{anchor}">{title}</a>' for anchor, title, _ in sections)
     facts = [f"{k}: {escape(str(meta[k]))}" for k in ("date", "git_commit", "device") if meta.get(k)]
     description = f'<p class="lead">{escape(str(suite["description"]).strip())}</p>' if suite.get("description") else ""
     legend = (
@@ -249,12 +249,32 @@ def render_html(
         f"the cited source, not measured here, and never share a cell with measured values. {MISSING}: not part of "
         "this run; n/a<sup>x</sup>: tried and not computed, reason x under the table.</p>"
     )
-    title = f"pftryon bench: {suite['name']}"
+    return page_html(f"pftryon bench: {suite['name']}", sections, lead=description, facts=facts, legend=legend)
+
+
+def page_html(
+    title: str, sections: Sequence[tuple[str, str, str]], *, lead: str = "", facts: Sequence[str] = (),
+    legend: str = "", extra_css: str = "",
+) -> str:  # fmt: skip
+    """The page shell shared by the suite and ablation pages: head, inline CSS, title, facts line, nav, sections.
+
+    Args:
+        title: the page title (escaped here).
+        sections: ``(anchor, title, body HTML)`` per section, in order; anchors and titles are trusted constants.
+        lead: HTML under the title (the description).
+        facts: escaped ``key: value`` strings for the line under the lead.
+        legend: HTML between the nav and the first section.
+        extra_css: CSS appended to the shared style sheet.
+
+    Returns:
+        The HTML text.
+    """
+    nav = "".join(f'<a href="#{anchor}">{heading}</a>' for anchor, heading, _ in sections)
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title><style>{_CSS}</style></head>\n<body><main>"
-        f"<h1>{escape(title)}</h1>{description}"
+        f"<title>{escape(title)}</title><style>{_CSS}{extra_css}</style></head>\n<body><main>"
+        f"<h1>{escape(title)}</h1>{lead}"
         + (f'<p class="meta">{" · ".join(facts)}</p>' if facts else "")
         + f"<nav>{nav}</nav>{legend}"
         + "\n".join(f'<section id="{a}"><h2>{t}</h2>{body}</section>' for a, t, body in sections)

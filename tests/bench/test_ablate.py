@@ -64,6 +64,7 @@ def test_smoke_recipe_writes_the_report(smoke: tuple[Path, str]) -> None:
     assert "| term falling most |" in markdown
     assert "weights absent" in markdown or not summary["metric_notes"]
     assert (report / "loss_curves.png").read_bytes().startswith(b"\x89PNG")
+    assert '<table id="ablation-table">' in (report / "index.html").read_text()
 
 
 @pytest.mark.slow

@@ -1,10 +1,12 @@
-"""The report page in a real headless browser (Debian ``chromium``): it renders, its images load, no console errors.
+"""The report pages (suite and ablation) in a real headless browser (Debian ``chromium``): they render, their images
+load, no console errors.
 
 Skipped when no ``chromium`` is on PATH (``.ci/run`` installs it with apt-get).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -13,9 +15,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from test_ablation_page import make_ablation
 from test_report import make_pairs, make_results, make_run
 
 from bench.report import write_report
+from bench.report.ablation import write_report as write_ablation_report
 
 BROWSER = shutil.which("chromium")
 pytestmark = [
@@ -35,12 +39,14 @@ CONSOLE = re.compile(r":CONSOLE[:(\]]")
 FETCHED = re.compile(r"FileURLLoader::Start: (file://\S+)")
 
 
-def _chromium(page: Path, profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _chromium(
+    page: Path, profile: Path, *args: str, window: tuple[int, int] = WINDOW
+) -> subprocess.CompletedProcess[str]:
     """Run headless chromium on ``page`` (flags that work as root in a container, no network, fresh profile)."""
     command = [
         BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
         "--disable-extensions", "--hide-scrollbars", f"--user-data-dir={profile}", "--enable-logging=stderr",
-        "--v=1", f"--window-size={WINDOW[0]},{WINDOW[1]}", *args, page.as_uri(),
+        "--v=1", f"--window-size={window[0]},{window[1]}", *args, page.as_uri(),
     ]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=180, check=False)
     assert result.returncode == 0, f"chromium failed ({result.returncode}):\n{result.stderr[-3000:]}"
@@ -105,3 +111,38 @@ def test_report_page_renders_with_its_images_and_no_console_errors(tmp_path):
     assert counts.get(MAGENTA, 0) > 1000, "the qualitative grid did not render"
     assert counts.get(BAR_BLUE, 0) > 1000, "no plot rendered"
     assert counts.get((255, 246, 224), 0) > 100, "no published row (shaded) in the screenshot"
+
+
+# Appended to a copy of the ablation page: after load, records what the browser laid out in a body attribute.
+_PROBE = """<script>window.addEventListener("load", () => {
+  const table = document.getElementById("ablation-table");
+  document.body.setAttribute("data-probe", JSON.stringify({
+    images: [...document.images].map(i => [i.alt, i.naturalWidth]),
+    table: [table.scrollWidth, table.parentElement.clientWidth],
+    page: [document.documentElement.scrollWidth, window.innerWidth],
+  }));
+});</script>"""
+
+
+def test_ablation_page_renders_its_images_and_its_table_fits_at_1400_px(tmp_path):
+    out = tmp_path / "ablation"
+    write_ablation_report(make_ablation(), out)
+    page = out / "index.html"
+    dom = _chromium(page, tmp_path / "profile-dom", "--dump-dom")
+    parsed = _Images()
+    parsed.feed(dom.stdout)
+    assert parsed.tags.get("table", 0) >= 2 and parsed.tags.get("script", 0) == 0, parsed.tags
+    assert len(parsed.sources) == 2 and all(s.startswith("data:image/png;base64,") for s in parsed.sources)
+    assert _console_lines(dom.stderr) == [], "console messages on a page without scripts"
+
+    probe = out / "probe.html"
+    probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
+    result = _chromium(probe, tmp_path / "profile-probe", "--virtual-time-budget=5000", "--dump-dom",
+                       window=(1400, 2000))  # fmt: skip
+    assert _console_lines(result.stderr) == [], _console_lines(result.stderr)
+    found = re.search(r'data-probe="([^"]*)"', result.stdout)
+    assert found, "the probe did not run"
+    measured = json.loads(found.group(1).replace("&quot;", '"'))
+    assert len(measured["images"]) == 2 and all(width > 0 for _, width in measured["images"]), measured["images"]
+    assert measured["table"][0] <= measured["table"][1], f"the main table overflows at 1400 px: {measured['table']}"
+    assert measured["page"][0] <= measured["page"][1], f"the page scrolls sideways at 1400 px: {measured['page']}"
