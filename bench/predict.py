@@ -36,6 +36,7 @@ from bench.data.readers import InputError
 from bench.images import to_uint8, write_png
 from bench.methods import TryOnMethod
 from bench.precision import at_precision, tryon_error
+from bench.records import SCHEMA_VERSION, PredictIdentity, PredictRecord, RecordKind, check_record, read_record
 from bench.results import run_metadata
 from bench.runtime import _world
 from pftryon.models import atomic_write
@@ -53,7 +54,7 @@ class PredictResult:
     out_dir: Path
     written: int
     done_before: int
-    manifest: dict[str, Any]
+    manifest: Mapping[str, Any]  # a PredictRecord (one written before records had a schema_version: without it)
 
     @property
     def total(self) -> int:
@@ -83,7 +84,12 @@ def _finished(out: Path, name: str) -> bool:
 
 
 def _recorded_changes(
-    path: Path, identity: Mapping[str, Any], *, recorded: Callable[[Any], dict[str, Any]], fix: str
+    path: Path,
+    identity: Mapping[str, Any],
+    *,
+    recorded: Callable[[Any], dict[str, Any]],
+    fix: str,
+    kind: RecordKind | None = None,
 ) -> tuple[dict[str, Any], list[str]] | None:
     """Compare the identity recorded in the folder's manifest ``path`` with ``identity``.
 
@@ -92,17 +98,19 @@ def _recorded_changes(
         identity: what must match for the folder's outputs to be kept.
         recorded: the identity inside the manifest's parsed JSON (raising ``KeyError``/``TypeError`` if absent).
         fix: what the user can do when the manifest is unreadable.
+        kind: the manifest's record kind (:mod:`bench.records`), checked with its schema version when given.
 
     Returns:
         ``None`` when there is no manifest; else the recorded identity and the keys of ``identity`` it differs in.
 
     Raises:
-        InputError: the manifest is unreadable.
+        InputError: the manifest is unreadable, or not a ``kind`` record of a version this code reads.
     """
     if not path.is_file():
         return None
     try:
-        old = recorded(json.loads(path.read_text()))
+        data = json.loads(path.read_text())
+        old = recorded(data if kind is None else check_record(data, kind, path))
     except (OSError, KeyError, TypeError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: unreadable manifest ({err}); {fix}") from None
     return old, [key for key in identity if old.get(key) != identity[key]]
@@ -175,19 +183,19 @@ def _unique_pairs(dataset: TryOnDataset, limit: int | None) -> tuple[list[int], 
     return first, len(entries) - len(first)
 
 
-def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str], dtype: str) -> dict[str, Any]:
+def _identity(method: TryOnMethod, dataset: dict[str, Any], names: list[str], dtype: str) -> PredictIdentity:
     """What must match for a folder's outputs to be reused: method, architecture, weights' bytes, data, pairs, dtype."""
-    return {
-        "method": method.card.name, "config": method.config, "checkpoint_sha256": sorted(method.checkpoints.values()),
-        "dataset_sha256": dataset["fingerprint_sha256"], "size": dataset["size"],
-        "pairs_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(), "dtype": dtype,
-    }  # fmt: skip
+    return PredictIdentity(
+        method=method.card.name, config=method.config, checkpoint_sha256=sorted(method.checkpoints.values()),
+        dataset_sha256=dataset["fingerprint_sha256"], size=dataset["size"],
+        pairs_sha256=hashlib.sha256("\n".join(names).encode()).hexdigest(), dtype=dtype,
+    )  # fmt: skip
 
 
-def _check_manifest(path: Path, identity: dict[str, Any]) -> None:
+def _check_manifest(path: Path, identity: Mapping[str, Any]) -> None:
     # manifests written before --dtype hold fp32 outputs
     found = _recorded_changes(path, identity, recorded=lambda data: {"dtype": "fp32", **data["identity"]},
-                              fix="remove the folder or choose another --out")  # fmt: skip
+                              fix="remove the folder or choose another --out", kind="predict")  # fmt: skip
     if found and found[1]:
         old, changed = found
         raise InputError(
@@ -292,23 +300,17 @@ def predict(
     block = range(rank * len(indices) // world, (rank + 1) * len(indices) // world)
     todo = [k for k in block if redo or not _finished(out, names[k])]
     if not todo and (out / MANIFEST).is_file():  # finished: nothing to compute, not even the precision record
-        return PredictResult(out, 0, len(block), json.loads((out / MANIFEST).read_text()))
+        return PredictResult(out, 0, len(block), read_record(out / MANIFEST, "predict"))
     device = torch.device(device)
     method.to(device)
     run, precision = _at_dtype(method, dataset, indices, names, dtype, batch_size, device)
-    manifest = {
-        "identity": identity,
-        "method": method.describe(),
-        "dataset": data,
-        "pairs": names,
-        "duplicates_in_list": duplicates,
-        "limit": limit,
-        "notes": notes,
-        "precision": precision,
-        "resize": resize,
-        "output": "PNG, (x + 1) / 2 * 255 truncated to uint8 (the official test's conversion)",
-        **run_metadata(),
-    }  # fmt: skip
+    meta = run_metadata()
+    manifest = PredictRecord(
+        schema_version=SCHEMA_VERSION, kind="predict", identity=identity, method=method.describe(), dataset=data,
+        pairs=names, duplicates_in_list=duplicates, limit=limit, notes=notes, precision=precision, resize=resize,
+        output="PNG, (x + 1) / 2 * 255 truncated to uint8 (the official test's conversion)",
+        date=meta["date"], git_commit=meta["git_commit"], versions=meta["versions"],
+    )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     if rank == 0 and (redo or not (out / MANIFEST).is_file()):
         atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")

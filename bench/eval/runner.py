@@ -36,6 +36,7 @@ from bench.metrics.region import REGION_METRICS
 from bench.metrics.specs import list_metrics, metric_spec
 from bench.metrics.video import VideoMetrics
 from bench.protocols import EXTRA_METRICS, METRIC_NAMES, Protocol
+from bench.records import SCHEMA_VERSION, EvalSummary
 from bench.results import run_metadata
 from bench.runtime import _world, atomic_write, init_distributed
 
@@ -184,17 +185,18 @@ def evaluate(
     summary_metrics |= {name: {"absent": why} for name, why in absent.items()}
     cache_notes = [f"{'' if key == 'inception' else key + ': '}{'read from' if c.hit else 'written to'} {c.path}"
                    for key, c in caches.items() if c]  # fmt: skip
-    summary = {
-        "protocol": protocol.to_dict(),
-        "metrics": summary_metrics,
-        "inputs": {**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
-                   "reference_features": "; ".join(cache_notes) or None,
-                   "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
-                   "matching": eval_set.matching, "resize": plan.report},
-        "warnings": [*weight_warnings, *plan.warnings,
-                     *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
-        "run": {**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
-    }  # fmt: skip
+    summary = EvalSummary(
+        schema_version=SCHEMA_VERSION,
+        kind="eval-summary",
+        protocol=protocol.to_dict(),
+        metrics=summary_metrics,
+        inputs={**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
+                "reference_features": "; ".join(cache_notes) or None,
+                "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
+                "matching": eval_set.matching, "resize": plan.report},
+        warnings=[*weight_warnings, *plan.warnings, *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
+        run={**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
+    )  # fmt: skip
     return EvalResult(rows, summary, video_rows)
 
 

@@ -15,6 +15,7 @@ from bench.metrics import InceptionStats
 from bench.metrics import functional as MF
 from bench.metrics.specs import metric_spec
 from bench.protocols import EXTRA_METRICS, Protocol
+from bench.records import EvalSummary
 from bench.results import bootstrap_ci
 
 __all__ = ["EvalResult"]
@@ -25,7 +26,7 @@ class EvalResult:
     """Per-sample rows (one per pair), per-video rows (videos only) and the summary (values, CIs, provenance)."""
 
     rows: list[dict[str, Any]]
-    summary: dict[str, Any]
+    summary: EvalSummary
     video_rows: list[dict[str, Any]] = field(default_factory=list)
 
 

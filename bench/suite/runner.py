@@ -40,6 +40,7 @@ from bench.metrics.needs import Selection, metric_weights, missing_message, miss
 from bench.metrics.weights import WEIGHTS, check_official, search_dirs
 from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
+from bench.records import SCHEMA_VERSION, RunCells, RunRecord
 from bench.results import bootstrap_ci, run_metadata
 from bench.suite.cells import CellCache, cell_key
 from bench.suite.config import MethodSpec, Suite
@@ -64,7 +65,7 @@ class SuiteResult:
     """The tidy results table, the run's provenance (``run.json``) and the qualitative grid's rows."""
 
     results: pd.DataFrame
-    run: dict[str, Any]
+    run: RunRecord
     qualitative: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -433,7 +434,7 @@ def _published_rows(names: tuple[str, ...]) -> list[dict[str, Any]]:
 
 def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Method],
                 datasets: list[PreparedDataset], skipped: list[str], ctx: _Context,
-                timings: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+                timings: dict[str, float]) -> RunRecord:  # fmt: skip
     def card(m: _Method) -> dict[str, Any]:
         if m.method is None:
             return {"title": m.spec.label or m.spec.name, "family": FROM_FILES, "predictions": m.folders}
@@ -444,18 +445,20 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
                 "parser_free": c.parser_free, "config": m.method.config, "checkpoints": m.method.checkpoints,
                 "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None, **low}  # fmt: skip
 
-    return {
-        "suite": suite.to_dict(),
-        "protocols": {name: protocol.to_dict() for name, protocol in protocols.items()},
-        "methods": {m.name: card(m) for m in methods},
-        "datasets": {d.key: d.describe() for d in datasets},
-        "skipped": skipped,
-        "warnings": ctx.notes,
-        "evaluations": ctx.evaluations,
-        "cells": {"reused": ctx.cells.hits, "computed": ctx.cells.misses},
-        "metadata": {**run_metadata(), "device": device_label(ctx.device)},
-        "timings": timings,
-    }
+    return RunRecord(
+        schema_version=SCHEMA_VERSION,
+        kind="suite-run",
+        suite=suite.to_dict(),
+        protocols={name: protocol.to_dict() for name, protocol in protocols.items()},
+        methods={m.name: card(m) for m in methods},
+        datasets={d.key: d.describe() for d in datasets},
+        skipped=skipped,
+        warnings=ctx.notes,
+        evaluations=ctx.evaluations,
+        cells=RunCells(reused=ctx.cells.hits, computed=ctx.cells.misses),
+        metadata={**run_metadata(), "device": device_label(ctx.device)},
+        timings=timings,
+    )
 
 
 def run_suite(

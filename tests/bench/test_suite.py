@@ -19,6 +19,7 @@ from baselines.cp_vton import CPVTON
 from bench.cli import main
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
+from bench.records import SCHEMA_VERSION, RunRecord
 from bench.suite import list_suites, load_suite, run_suite, write_suite_report
 from bench.suite.literature import list_literature, load_literature
 from pftryon import PBAFN, PFAFN
@@ -198,6 +199,8 @@ def test_pfafn_table1_on_a_synthetic_viton_tree(official, tmp_path):
     assert sorted(ssim.method) == ["cp_vton", "cp_vton_plus", "no_warp", "pb_afn"]
     assert ssim.value.between(0, 1).all() and (ssim.n == 1).all()  # --limit 1 of the 2 test pairs
     run = json.loads((tmp_path / "report" / "run.json").read_text())
+    assert (run["kind"], run["schema_version"]) == ("suite-run", SCHEMA_VERSION)
+    assert set(run) == RunRecord.__required_keys__
     assert {Path(p).name for p in run["methods"]["cp_vton"]["checkpoints"]} == {"gmm_final.pth", "tom_final.pth"}
     assert "<table" in (tmp_path / "report" / "index.html").read_text()
 
