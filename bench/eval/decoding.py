@@ -43,10 +43,6 @@ class _Views:
     side: str = "prediction"  # for messages
 
 
-def _hxw(size: Sequence[int]) -> str:
-    return f"{size[0]}x{size[1]}"
-
-
 def _target(size: tuple[int, int], views: _Views) -> tuple[int, int]:
     """The size a ``size`` (H, W) image has after ``views``' resize."""
     if views.size is None:

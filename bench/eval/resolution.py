@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.data.readers import InputError
-from bench.eval.decoding import _header, _hxw, _mode_warnings, _target, _Views
+from bench.eval.decoding import _header, _mode_warnings, _target, _Views
 from bench.eval.matching import EvalSet, _counted
 from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
-from bench.protocols import Protocol
+from bench.protocols import Protocol, hxw
 
 __all__: list[str] = []
 
@@ -50,15 +50,15 @@ def _evaluation_size(protocol: Protocol, first: Path, first_size: tuple[int, int
     rule, name = protocol.resize, protocol.name
     if rule.size == "predictions" and requested is not None and rule.choices:
         if requested not in rule.choices:
-            choices = ", ".join(_hxw(c) for c in rule.choices)
-            raise InputError(f"protocol {name}: resolution {_hxw(requested)} is not one its source accepts ({choices})")
+            choices = ", ".join(hxw(c) for c in rule.choices)
+            raise InputError(f"protocol {name}: resolution {hxw(requested)} is not one its source accepts ({choices})")
         return requested, "the resolution argument"
     if rule.size == "predictions":
         size, chosen = first_size, f"the predictions' own size ({first.name})"
         if rule.choices and size not in rule.choices:
-            choices = ", ".join(_hxw(c) for c in rule.choices)
+            choices = ", ".join(hxw(c) for c in rule.choices)
             raise InputError(
-                f"{first}: prediction is {_hxw(size)}; protocol {name} evaluates only at {choices} (its source's "
+                f"{first}: prediction is {hxw(size)}; protocol {name} evaluates only at {choices} (its source's "
                 "resolution switch) and never resizes predictions"
             )
     elif rule.size == "fixed":
@@ -67,8 +67,8 @@ def _evaluation_size(protocol: Protocol, first: Path, first_size: tuple[int, int
         size, chosen = first_size, f"the first prediction's height ({first.name}), as CatVTON's eval.py"
     if requested is not None and requested != size:
         raise InputError(
-            f"protocol {name}: its source has no resolution switch and evaluates at {_hxw(size)} ({chosen}); "
-            f"resolution {_hxw(requested)} refused"
+            f"protocol {name}: its source has no resolution switch and evaluates at {hxw(size)} ({chosen}); "
+            f"resolution {hxw(requested)} refused"
         )
     return size, chosen  # type: ignore[return-value]
 
@@ -80,8 +80,8 @@ def _side_report(sizes: Sequence[tuple[int, int]], names: Sequence[str], views: 
     reencoded = [n for n in changed if Path(n).suffix.lower() in (".jpg", ".jpeg")] if views.jpeg_quality else []
     return {
         "files": len(sizes),
-        "sizes_before": dict(Counter(_hxw(s) for s in sizes)),
-        "sizes_after": dict(Counter(_hxw(s) for s in after)),
+        "sizes_before": dict(Counter(hxw(s) for s in sizes)),
+        "sizes_after": dict(Counter(hxw(s) for s in after)),
         "filter": "none (never resized)" if views.filter == "none" else f"PIL {views.filter}",
         "resized": _counted(changed),
         "jpeg_reencoded": {**_counted(reencoded), "quality": views.jpeg_quality} if views.jpeg_quality else None,
@@ -115,22 +115,22 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     for path, before in pred_sizes.items():
         if pred.filter == "none" and _target(before, pred) != before:
             raise InputError(
-                f"{path}: prediction is {_hxw(before)}; protocol {name} evaluates at {_hxw(size)} ({chosen}) and "
+                f"{path}: prediction is {hxw(before)}; protocol {name} evaluates at {hxw(size)} ({chosen}) and "
                 "never resizes predictions"
             )
     pair_size = None
     for _, p, r in eval_set.pairs if paired else ():
         p_after, r_after = _target(pred_sizes[p], pred), _target(gt_sizes[r], gt)
         if gt.filter == "none" and r_after != gt_sizes[r]:
-            where = f"reads the ground truth as stored at {_hxw(size)}" if gt_filter != rule.gt else "never resizes it"
-            raise InputError(f"{r}: ground truth is {_hxw(gt_sizes[r])}; protocol {name} {where} ({p.name})")
+            where = f"reads the ground truth as stored at {hxw(size)}" if gt_filter != rule.gt else "never resizes it"
+            raise InputError(f"{r}: ground truth is {hxw(gt_sizes[r])}; protocol {name} {where} ({p.name})")
         if p_after != r_after:
             raise InputError(
-                f"{p}: prediction is {_hxw(p_after)} and its ground truth {r.name} {_hxw(r_after)} after protocol "
+                f"{p}: prediction is {hxw(p_after)} and its ground truth {r.name} {hxw(r_after)} after protocol "
                 f"{name}'s resize; a pair of two sizes cannot be scored"
             )
         if pair_size not in (None, p_after):
-            raise InputError(f"{p}: pair is {_hxw(p_after)} after the resize, the first one {_hxw(pair_size)}")
+            raise InputError(f"{p}: pair is {hxw(p_after)} after the resize, the first one {hxw(pair_size)}")
         pair_size = p_after
     # FID/KID take the predictions as stored (no source resizes them for FID); reuse the paired decode when equal.
     fake = pred
@@ -138,7 +138,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         fake = _Views(None, crop_panel=crop_panel)
         stored = {pred_sizes[f] for f in fake_files}
         if len(stored) > 1:
-            raise InputError(f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(_hxw, stored))})")
+            raise InputError(f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(hxw, stored))})")
     real = _Views(None, side="ground truth") if protocol.fid.native_reference else gt
     gt_files = [r for _, _, r in eval_set.pairs] if paired else []
     fid_predictions = "as the paired predictions" if fake == pred else "as stored (not resized)"
@@ -152,7 +152,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         "ground_truth": _side_report([gt_sizes[r] for r in gt_files], [r.name for r in gt_files], gt),
         "fid_predictions": fid_predictions if features else "not computed",
         "fid_reference": fid_reference if features else "not computed",
-        "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {_hxw(lpips_resize)}",
+        "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {hxw(lpips_resize)}",
     }
     return _Plan(pred, gt, fake, real, report, [*mode_warnings, *_resize_warnings(protocol, report, size)])
 
@@ -171,7 +171,7 @@ def _resize_warnings(protocol: Protocol, report: dict[str, Any], size: tuple[int
         )
     if tuple(size) != tuple(protocol.resolution):
         warnings.append(
-            f"evaluated at {_hxw(size)}; the published {protocol.name} numbers are at {_hxw(protocol.resolution)}: "
+            f"evaluated at {hxw(size)}; the published {protocol.name} numbers are at {hxw(protocol.resolution)}: "
             "compare only with numbers at the same size"
         )
     return warnings

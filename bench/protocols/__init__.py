@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -22,7 +23,7 @@ from pftryon.config_types import ConfigTypeError
 __all__ = [
     "AGGREGATES", "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM",
     "Protocol", "Resize",
-    "list_protocols", "load_protocol",
+    "hxw", "list_protocols", "load_protocol",
 ]  # fmt: skip
 
 _FILES = ConfigFolder(Path(__file__).parent, "protocol")
@@ -44,6 +45,11 @@ EXTRA_METRICS = tuple(list_metrics(fed_by=EVAL_INPUTS, addition=True))
 # How paired values are averaged: over images (frames), or per video first and then over videos.
 _Aggregate = Literal["images", "videos"]
 AGGREGATES: tuple[str, ...] = typing.get_args(_Aggregate)
+
+
+def hxw(size: Sequence[int]) -> str:
+    """A size ``(H, W)`` as protocols, summaries and errors write it: ``256x192``."""
+    return f"{size[0]}x{size[1]}"
 
 
 @dataclass(frozen=True)
@@ -139,7 +145,7 @@ class Resize:
         """One sentence: the evaluation size and what happens to each side (for reports)."""
         size = {
             "predictions": "the predictions' own size"
-            + (f" (or a resolution argument among {', '.join(f'{h}x{w}' for h, w in self.choices)})" if self.choices
+            + (f" (or a resolution argument among {', '.join(map(hxw, self.choices))})" if self.choices
                else ""),
             "fixed": "the protocol's resolution",
             "first_prediction_height": "the first prediction's height (widths scaled by each image's aspect ratio)",
@@ -148,7 +154,7 @@ class Resize:
         for side, filt in (("ground truth", self.gt), ("predictions", self.pred)):
             sides.append(f"{side} never resized" if filt == "none" else f"{side} resized with PIL {filt}")
         if self.gt_as_stored_at:
-            sides.append("ground truth as stored at " + ", ".join(f"{h}x{w}" for h, w in self.gt_as_stored_at))
+            sides.append("ground truth as stored at " + ", ".join(map(hxw, self.gt_as_stored_at)))
         if self.gt_jpeg_quality is not None:
             sides.append(f"resized ground-truth JPEGs re-encoded at quality {self.gt_jpeg_quality}")
         return f"Evaluated at {size}; " + "; ".join(sides) + "."

@@ -10,13 +10,9 @@ from typing import Any
 import numpy as np
 
 from bench.metrics.specs import metric_spec
-from bench.protocols import EXTRA_METRICS, METRIC_NAMES
+from bench.protocols import EXTRA_METRICS, METRIC_NAMES, hxw
 
 __all__ = ["cross_protocol_table", "sensitivity_markdown", "summary_markdown"]
-
-
-def _hxw(size: Sequence[int]) -> str:
-    return f"{size[0]}x{size[1]}"
 
 
 def _how(entry: dict[str, Any]) -> str:
@@ -75,8 +71,8 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines += ["", *(["Warnings:", "", *warnings, ""] if warnings else [])]
     resize = inputs.get("resize")
     if resize:
-        size = _hxw(resize["evaluation_size"])
-        published = _hxw(resize["published_size"])
+        size = hxw(resize["evaluation_size"])
+        published = hxw(resize["published_size"])
         lines += [
             "## Resizing", "", resize["rule"], "",
             f"- evaluation size: {size}, chosen by {resize['chosen_by']} (published: {published})",
@@ -112,7 +108,7 @@ def cross_protocol_table(results: dict[str, Any]) -> str:
         cells = [" ".join(metric_spec(m).text(entries[m])) if m in entries else "" for m in columns]
         protocol, resize = result.summary["protocol"], result.summary["inputs"].get("resize")
         size = resize["evaluation_size"] if resize else protocol["resolution"]
-        note = f"{_hxw(size)}, SSIM {protocol['ssim']['variant']}"
+        note = f"{hxw(size)}, SSIM {protocol['ssim']['variant']}"
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {note} |")
     return "\n".join(lines) + "\n"
 
