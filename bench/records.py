@@ -1,5 +1,6 @@
-"""The typed shape of every JSON record the harness writes: a suite's ``run.json``, ``predict.json`` and eval's
-``summary.json`` (``results.csv``'s columns are :data:`bench.results.RESULT_COLUMNS`).
+"""The typed shape of every JSON record the harness writes: a suite's ``run.json``, ``predict.json``, eval's
+``summary.json`` and the ablation's ``ablation.json`` (``results.csv``'s columns are
+:data:`bench.results.RESULT_COLUMNS`).
 
 Each record states its ``kind`` and ``schema_version`` at the top level, so a reader can tell what it holds and
 whether it understands it; :func:`read_record` checks both when a record is read back. A record written before
@@ -18,12 +19,14 @@ from bench.errors import InputError
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AblationRecord",
     "EvalSummary",
     "PredictIdentity",
     "PredictRecord",
     "RecordKind",
     "RunCells",
     "RunRecord",
+    "TryonRecord",
     "check_record",
     "read_record",
 ]
@@ -31,7 +34,7 @@ __all__ = [
 SCHEMA_VERSION = 1
 """The version every record is written at; readers accept it and anything older (a record without one is 0)."""
 
-RecordKind = Literal["suite-run", "predict", "eval-summary"]
+RecordKind = Literal["suite-run", "predict", "eval-summary", "tryon", "ablation"]
 
 
 class RunCells(TypedDict):
@@ -101,6 +104,41 @@ class EvalSummary(TypedDict):
     inputs: dict[str, Any]
     warnings: list[str]
     run: dict[str, Any]
+
+
+class TryonRecord(TypedDict):
+    """``tryon.json`` (:func:`bench.tryon.run_tryon`): the checkpoint files (name -> sha256) and output kind that a
+    folder's try-ons were made with, and the reading notes (:func:`bench.images.note_lines`) of the inputs of the pair
+    list last run into it."""
+
+    schema_version: int
+    kind: Literal["tryon"]
+    checkpoint_sha256: dict[str, str]
+    triptych: bool
+    image_notes: list[str]
+
+
+class AblationRecord(TypedDict):
+    """``ablation.json`` (:func:`bench.ablate.run_ablation`): one ``table`` entry per model (means with CIs, FID, its
+    runs and their training time), the SSIM ``orderings``, ``metric_notes`` (metrics left out and why), ``scoring``
+    (the protocol and how each metric was computed), each training run's convergence (``runs``), the recipe, the
+    data, and provenance. A version-0 record (written before records had a version) has no ``scoring``."""
+
+    schema_version: int
+    kind: Literal["ablation"]
+    recipe: dict[str, Any]
+    data: dict[str, Any]
+    train_pairs: int
+    test_pairs: int
+    table: list[dict[str, Any]]
+    orderings: list[dict[str, Any]]
+    metric_notes: dict[str, str]
+    scoring: dict[str, Any]
+    runs: list[dict[str, Any]]
+    timing: dict[str, float]
+    machine: dict[str, Any]
+    device: str
+    metadata: dict[str, Any]
 
 
 def read_record(path: str | os.PathLike[str], kind: RecordKind) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 This reproduces ``PF-AFN_test/test.py`` on any device: no resizing, the edge binarised at 0.5, the garment
 multiplied by it, one output image per pair. Finished pairs are skipped, so an interrupted run resumes.
-The folder's ``tryon.json`` records the checkpoint files' sha256 and the output kind: a folder made by another
-checkpoint (or holding images of no record) is refused unless ``overwrite=True``, which clears it first.
+Inputs are read by :func:`bench.images.read_image`, the reader of every command (alpha flattened on white, 16 bits
+scaled, EXIF orientation not applied, as its docstring says). The folder's ``tryon.json``
+(:class:`~bench.records.TryonRecord`) records the checkpoint files' sha256, the output kind and the inputs' reading
+notes: a folder made by another checkpoint (or holding images of no record) is refused unless ``overwrite=True``,
+which clears it first.
 
 A preset over :mod:`bench.predict`'s machinery (first of repeated pairs, skipping finished outputs, the batch loop with
 its atomic PNG writes in the official uint8 conversion, the manifest's identity check); what is specific stays here:
@@ -23,8 +26,10 @@ from tqdm import tqdm
 
 from bench.data.base import read_pair_list
 from bench.data.readers import InputError, read_mask, read_rgb
+from bench.images import note_lines, probe_image
 from bench.output_dir import check_writable, clear_dir
 from bench.predict import _finished, _first_of_each, _recorded_changes, _write_outputs, output_stem
+from bench.records import SCHEMA_VERSION, TryonRecord
 from pftryon.models import PFAFN, atomic_write, mask_garment
 
 __all__ = ["MANIFEST", "Pair", "TryonResult", "load_pfafn", "read_pairs", "run_tryon"]
@@ -41,13 +46,19 @@ class Pair:
     edge: Path
 
 
+# Each role of a pair: its field, the name reports give its files, and whether it is read as a mask.
+_ROLES = (("person", "person", False), ("cloth", "garment", False), ("edge", "garment mask", True))
+
+
 @dataclass(frozen=True)
 class TryonResult:
-    """What :func:`run_tryon` did: the images written now, those found done, and repeated pairs (written once)."""
+    """What :func:`run_tryon` did: the images written now, those found done, repeated pairs (written once) and the
+    inputs' reading notes (:func:`bench.images.note_lines`, as in ``tryon.json``)."""
 
     written: list[Path]
     done_before: int
     duplicates: int
+    notes: list[str]
 
 
 def read_pairs(pairs_file: str | os.PathLike[str], dataroot: str | os.PathLike[str]) -> list[Pair]:
@@ -103,16 +114,25 @@ def _batches(pairs: Sequence[Pair], size: int) -> Iterator[tuple[torch.Tensor, t
         yield _load_batch(pairs[start : start + size])
 
 
-def _claim(out_dir: Path, identity: dict[str, object], overwrite: bool) -> bool:
-    """Check that ``out_dir`` may take ``identity``'s outputs (new, already its own, or cleared with ``overwrite``);
-    returns whether its manifest is still to be written."""
+def _input_notes(pairs: Sequence[Pair]) -> list[str]:
+    """The reading notes of the pairs' files, role by role, from their headers (an unreadable header fails here,
+    before any work)."""
+    lines = []
+    for field, what, grey in _ROLES:
+        files = dict.fromkeys(getattr(pair, field) for pair in pairs)
+        lines += note_lines({path: probe_image(path, grey=grey).notes for path in files}, what)
+    return lines
+
+
+def _claim(out_dir: Path, identity: dict[str, object], overwrite: bool) -> None:
+    """Check that ``out_dir`` may take ``identity``'s outputs (new, already its own, or cleared with ``overwrite``)."""
     manifest = out_dir / MANIFEST
     if out_dir.is_dir() and not overwrite:
-        found = _recorded_changes(manifest, identity, recorded=lambda old: old if isinstance(old, dict) else {},
+        found = _recorded_changes(manifest, identity, recorded=lambda old: old, kind="tryon",
                                   fix="pass --overwrite to redo the folder")  # fmt: skip
         if found is not None:
             if not found[1]:
-                return False
+                return
             raise InputError(
                 f"{manifest}: this folder holds try-ons made with another {', '.join(found[1])}; pass --overwrite "
                 "to replace them or choose another --out"
@@ -125,7 +145,6 @@ def _claim(out_dir: Path, identity: dict[str, object], overwrite: bool) -> bool:
             )
     elif overwrite and out_dir.is_dir():
         clear_dir(out_dir)
-    return True
 
 
 @torch.inference_mode()
@@ -144,7 +163,8 @@ def run_tryon(
     """Write one try-on PNG per distinct pair into ``out_dir``.
 
     With ``triptych=True`` the image is the official ``[person | masked garment | try-on]`` strip.
-    ``checkpoints`` (``{file name: sha256}``, from :func:`load_pfafn`) is recorded in ``out_dir/tryon.json``.
+    ``checkpoints`` (``{file name: sha256}``, from :func:`load_pfafn`) is recorded in ``out_dir/tryon.json``, with the
+    reading notes of all the pairs' inputs (written again by each run that writes images).
     Pairs whose output already exists are skipped, so an interrupted run resumes; a repeated pair is written once.
 
     Raises:
@@ -155,7 +175,10 @@ def run_tryon(
     names = [output_stem(pair.person.stem, pair.cloth.stem) for pair in pairs]
     unique = _first_of_each(names)
     identity = {"checkpoint_sha256": dict(checkpoints), "triptych": triptych}
-    record = json.dumps(identity, indent=2, sort_keys=True) + "\n" if _claim(out_dir, identity, overwrite) else None
+    _claim(out_dir, identity, overwrite)
+    notes = _input_notes([pairs[k] for k in unique])
+    record = TryonRecord(schema_version=SCHEMA_VERSION, kind="tryon", checkpoint_sha256=dict(checkpoints),
+                         triptych=triptych, image_notes=notes)  # fmt: skip
     model = model.to(device).eval()
     todo = [k for k in unique if not _finished(out_dir, names[k])]
 
@@ -166,11 +189,10 @@ def run_tryon(
         return [batch[0][i], batch[1][i], tryon[i]]  # the official [person | masked garment | try-on]
 
     def write_record() -> None:  # with the first image, so that a failed run leaves nothing behind
-        if record is not None:
-            atomic_write(out_dir / MANIFEST, record)
+        atomic_write(out_dir / MANIFEST, json.dumps(record, indent=2, sort_keys=True) + "\n")
 
     with tqdm(total=len(unique), initial=len(unique) - len(todo), unit="pair", disable=not progress) as bar:
         written = _write_outputs(out_dir, _batches([pairs[k] for k in todo], batch_size), (names[k] for k in todo),
                                  forward, label="pf_afn", checkpoints=checkpoints, bar=bar,
                                  panels=strip if triptych else None, before_first=write_record)  # fmt: skip
-    return TryonResult(written, len(unique) - len(todo), len(pairs) - len(unique))
+    return TryonResult(written, len(unique) - len(todo), len(pairs) - len(unique), notes)

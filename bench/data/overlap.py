@@ -3,8 +3,9 @@
 C-VTON's authors found VITON test images that are near-copies of training images and re-scored PF-AFN on a cleaned
 test set. :func:`find_overlap` repeats that check for any layout with a two-column test pair list:
 
-1. every person (or garment) image of the train and test splits, as the loaders list them, is re-centred on its
-   content and gets a 64-bit DCT perceptual hash (:func:`phash`) and a 64x48 greyscale thumbnail;
+1. every person (or garment) image of the train and test splits, as the loaders list them, is read as every command
+   reads it (:func:`bench.images.read_image`; its notes are counted in the report), re-centred on its content and
+   gets a 64-bit DCT perceptual hash (:func:`phash`) and a 64x48 greyscale thumbnail;
 2. each test image whose hash lies within ``hamming`` bits of a train image's is a *candidate* (all pairs, XOR and
    popcount over the hash matrix, in chunks);
 3. a candidate is *confirmed* when the two thumbnails differ by less than ``pixel`` grey levels (0-255) in every
@@ -41,7 +42,8 @@ from scipy.fft import dctn
 from tqdm import tqdm
 
 from bench.data import create_dataset
-from bench.data.readers import InputError
+from bench.errors import InputError
+from bench.images import file_bytes, note_lines, read_image
 
 __all__ = [
     "DEFAULT_HAMMING",
@@ -110,12 +112,14 @@ def _phash_bits(pixels: np.ndarray) -> np.ndarray:
 
 @dataclass
 class ImageSet:
-    """Images of one role and split: paths, pHashes (uint64), thumbnails (N, 64, 48) uint8 and file sha256s."""
+    """Images of one role and split: paths, pHashes (uint64), thumbnails (N, 64, 48) uint8, file sha256s and what
+    reading each file did (:func:`bench.images.read_image`'s notes)."""
 
     paths: list[Path]
     hashes: np.ndarray
     thumbs: np.ndarray
     sha256: dict[Path, str]
+    notes: dict[Path, tuple[str, ...]]
 
 
 def hash_images(paths: Sequence[Path], *, progress: bool = True, desc: str = "hash") -> ImageSet:
@@ -125,22 +129,19 @@ def hash_images(paths: Sequence[Path], *, progress: bool = True, desc: str = "ha
         InputError: an image that cannot be read or decoded (one line naming it).
     """
     paths = list(paths)
-    stacks, thumbs, digests = [], [], {}
+    stacks, thumbs, digests, notes = [], [], {}, {}
     for path in tqdm(paths, desc=desc, unit="image", disable=not progress):
-        try:
-            data = path.read_bytes()
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-                small, thumb = _features(image)
-            stacks.append(small)
-            thumbs.append(thumb)
-        except (OSError, ValueError, Image.DecompressionBombError) as err:
-            raise InputError(f"{path}: cannot read image ({err})") from None
+        data = file_bytes(path)
+        decoded = read_image(path, data=data)
+        small, thumb = _features(decoded.image)
+        stacks.append(small)
+        thumbs.append(thumb)
         digests[path] = hashlib.sha256(data).hexdigest()
+        notes[path] = decoded.notes
     height, width = THUMB_SIZE
     hashes = _phash_bits(np.stack(stacks)) if stacks else np.zeros(0, np.uint64)
     grid = np.stack(thumbs) if thumbs else np.zeros((0, height, width), np.uint8)
-    return ImageSet(paths, hashes, grid, digests)
+    return ImageSet(paths, hashes, grid, digests, notes)
 
 
 def hamming_candidates(test: np.ndarray, train: np.ndarray, threshold: int) -> tuple[np.ndarray, ...]:
@@ -201,6 +202,7 @@ class OverlapReport:
     rows: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    image_notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -228,6 +230,7 @@ class OverlapReport:
             "duplicate_test_images": self.duplicates,
             "test_pairs": {"before": len(self.rows), "after": len(self.kept)},
             "fingerprints_sha256": self.fingerprints,
+            "image_notes": self.image_notes,
             "seconds": round(self.seconds, 2),
         }
 
@@ -241,11 +244,12 @@ class OverlapReport:
             for r in roles
         )
         dropped = len(self.rows) - len(self.kept)
+        notes = "".join(f" Read: {line}." for line in self.image_notes)
         return (
             f"{self.dataset} at {self.root}: hashed {hashed} images ({HASH_KIND}). Pairs within {self.hamming} of 64 "
             f"bits are candidates, confirmed when their 64x48 greyscale thumbnails differ by less than {self.pixel:g} "
             f"grey levels on average in every cell of a 4x4 grid. {found}. The cleaned {self.pair_mode} test list "
-            f"keeps {len(self.kept)} of {len(self.rows)} pairs ({dropped} dropped). {self.seconds:.1f} s."
+            f"keeps {len(self.kept)} of {len(self.rows)} pairs ({dropped} dropped).{notes} {self.seconds:.1f} s."
         )
 
 
@@ -306,8 +310,9 @@ def find_overlap(
             paths = _unique([entry.files[role] for entry in loader.entries])
             sets[split] = hash_images(paths, progress=progress, desc=f"{split} {role}")
         test, train = sets["test"], sets["train"]
-        for image_set in sets.values():
+        for split, image_set in sets.items():
             digests |= image_set.sha256
+            report.image_notes += note_lines(image_set.notes, f"{split} {role}")
         report.images[role] = {split: len(s.paths) for split, s in sets.items()}
         i, j, bits = hamming_candidates(test.hashes, train.hashes, hamming)
         report.candidates[role] = len(i)

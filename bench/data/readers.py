@@ -1,7 +1,8 @@
 """Decoding dataset files into tensors, with one-line errors that name the file and what was expected.
 
-Conventions of the reference loaders (docs/reference/datasets.md §0): RGB to [-1, 1]; masks opened as
-'L' and binarised at 128 (the same as ``> 0.5`` on [0, 1]); label maps read as indices with no colour
+Images and masks are read by :func:`bench.images.read_image` (its rules for alpha, 16 bits, EXIF orientation and
+modes hold for every command). Conventions of the reference loaders (docs/reference/datasets.md §0): RGB to [-1, 1];
+masks opened as 'L' and binarised at 128 (the same as ``> 0.5`` on [0, 1]); label maps read as indices with no colour
 conversion (palette PNGs keep their indices); resizing bilinear for images and nearest for masks and
 labels; keypoints scaled with the image.
 """
@@ -16,8 +17,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from bench import images
 from bench.data.schema import Size
 from bench.errors import InputError
 
@@ -49,16 +51,7 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def open_image(path: str | os.PathLike[str], *, expected_size: Size | None = None) -> Image.Image:
-    """Open and fully decode an image; check its size (H, W) when ``expected_size`` is given."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        with Image.open(path) as image:
-            image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise InputError(f"{path}: not a readable image ({err})") from None
+def _check_size(image: Image.Image, path: Path, expected_size: Size | None) -> Image.Image:
     if expected_size is not None and (image.height, image.width) != tuple(expected_size):
         raise InputError(
             f"{path}: image is {image.height}x{image.width} (HxW), expected {expected_size[0]}x{expected_size[1]}"
@@ -66,16 +59,15 @@ def open_image(path: str | os.PathLike[str], *, expected_size: Size | None = Non
     return image
 
 
+def open_image(path: str | os.PathLike[str], *, expected_size: Size | None = None) -> Image.Image:
+    """Open and fully decode an image as stored (:func:`bench.images.open_image`); check its size (H, W) when
+    ``expected_size`` is given."""
+    return _check_size(images.open_image(path), Path(path), expected_size)
+
+
 def image_size(path: str | os.PathLike[str]) -> Size:
-    """(H, W) of an image from its header, without decoding it."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"{path}: file not found")
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: not a readable image ({err})") from None
+    """(H, W) of an image from its header, without decoding it (:func:`bench.images.probe_image`)."""
+    return images.probe_image(path).size
 
 
 def _resize(image: Image.Image, size: Size | None, resample: Image.Resampling) -> Image.Image:
@@ -87,20 +79,20 @@ def _resize(image: Image.Image, size: Size | None, resample: Image.Resampling) -
 def read_rgb(
     path: str | os.PathLike[str], size: Size | None = None, *, expected_size: Size | None = None
 ) -> torch.Tensor:
-    """An image as float32 ``[3, H, W]`` in [-1, 1], resized bilinearly to ``size`` (H, W) if given."""
-    image = open_image(path, expected_size=expected_size)
-    if image.mode not in ("RGB", "L", "RGBA", "P", "CMYK", "YCbCr"):
-        raise InputError(f"{path}: image mode {image.mode} cannot be read as RGB")
-    array = np.asarray(_resize(image.convert("RGB"), size, Image.Resampling.BILINEAR), dtype=np.float32)
+    """An image as float32 ``[3, H, W]`` in [-1, 1] (read by :func:`bench.images.read_image`), resized bilinearly to
+    ``size`` (H, W) if given."""
+    image = _check_size(images.read_image(path).image, Path(path), expected_size)
+    array = np.asarray(_resize(image, size, Image.Resampling.BILINEAR), dtype=np.float32)
     return torch.from_numpy(array).permute(2, 0, 1).contiguous().div(255.0).sub(0.5).div(0.5)
 
 
 def read_mask(
     path: str | os.PathLike[str], size: Size | None = None, *, expected_size: Size | None = None
 ) -> torch.Tensor:
-    """A mask as float32 ``[1, H, W]`` in {0, 1}: greyscale >= 128, resized nearest to ``size`` if given."""
-    image = _resize(open_image(path, expected_size=expected_size).convert("L"), size, Image.Resampling.NEAREST)
-    return torch.from_numpy(np.asarray(image) >= 128).float().unsqueeze(0)
+    """A mask as float32 ``[1, H, W]`` in {0, 1}: greyscale (:func:`bench.images.read_image` with ``grey``) >= 128,
+    resized nearest to ``size`` if given."""
+    image = _check_size(images.read_image(path, grey=True).image, Path(path), expected_size)
+    return torch.from_numpy(np.asarray(_resize(image, size, Image.Resampling.NEAREST)) >= 128).float().unsqueeze(0)
 
 
 def read_labels(

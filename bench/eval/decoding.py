@@ -1,5 +1,7 @@
-"""Decoding: every file read once (its bytes hashed on the way); the views a protocol needs (evaluation size with the
-protocol's filter, LPIPS' own resize, the last of several panels) are derived from the one decoded image."""
+"""Decoding: every file read once (its bytes hashed on the way) by :func:`bench.images.read_image`, the reader every
+command shares (its notes, from the headers, become the summary's warnings); the views a protocol needs (evaluation
+size with the protocol's filter, LPIPS' own resize, the last of several panels) are derived from the one decoded
+image."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from bench.data.readers import InputError
 from bench.eval.matching import _FIRST
-from bench.images import MODE_NOTES, rgb
+from bench.images import file_bytes, note_lines, probe_image, read_image
 from bench.runtime import _shard
 
 __all__: list[str] = []
@@ -84,31 +86,20 @@ def _apply(image: Image.Image, views: _Views, path: Path) -> Image.Image:
     return resized
 
 
-def _header(path: Path, panels: int) -> tuple[tuple[int, int], str]:
-    """(H, W) of an image file (of its last panel) and its PIL mode, from its header only; a mode without an 8-bit
-    RGB reading is refused here, before any work."""
-    try:
-        with Image.open(path) as image:
-            (width, height), mode = image.size, image.mode
-    except (OSError, SyntaxError) as err:
-        raise InputError(f"{path}: unreadable image ({err})") from None
-    except Image.DecompressionBombError as err:
-        raise InputError(f"{path}: image too large ({err})") from None
-    if mode != "RGB" and mode not in MODE_NOTES:
-        raise InputError(f"{path}: image mode {mode} has no 8-bit RGB reading; save 8- or 16-bit PNG/JPEG")
+def _header(path: Path, panels: int) -> tuple[tuple[int, int], tuple[str, ...]]:
+    """(H, W) of an image file (of its last panel) and the notes reading it will give, from its header only; a file
+    :func:`bench.images.probe_image` refuses is refused here, before any work."""
+    header = probe_image(path, alpha="ignore")
+    height, width = header.size
     if width % panels:
         raise InputError(f"{path}: width {width} is not divisible into {panels} panels (--crop-panel)")
-    return (height, width // panels), mode
+    return (height, width // panels), header.notes
 
 
-def _mode_warnings(modes: dict[Path, str], side: str) -> list[str]:
-    """One warning per non-RGB mode of one side: how many files, what reading them as RGB did, the first few."""
-    by_mode: dict[str, list[str]] = {}
-    for path, mode in modes.items():
-        if mode != "RGB":
-            by_mode.setdefault(mode, []).append(path.name)
-    return [f"{len(names)} of {len(modes)} {side} file(s) are {mode}: {MODE_NOTES[mode]} (first: "
-            f"{', '.join(names[:_FIRST])})" for mode, names in by_mode.items()]  # fmt: skip
+def _mode_warnings(notes: dict[Path, tuple[str, ...]], side: str) -> list[str]:
+    """One warning per note of one side's files (:func:`bench.images.note_lines`): how many files, what reading them
+    did, the first few."""
+    return note_lines(notes, side, first=_FIRST)
 
 
 class _Files(Dataset):
@@ -122,13 +113,9 @@ class _Files(Dataset):
 
     def __getitem__(self, i: int) -> tuple[int, str, Tensor, Tensor]:
         path = self.files[i]
-        try:
-            data = path.read_bytes()
-            image = Image.open(io.BytesIO(data))
-            image.load()
-        except (OSError, SyntaxError) as err:
-            raise InputError(f"{path}: unreadable image ({err})") from None
-        image = _apply(_crop_last_panel(rgb(image, path), self.views.crop_panel, path), self.views, path)
+        data = file_bytes(path)
+        image = read_image(path, data=data, alpha="ignore").image
+        image = _apply(_crop_last_panel(image, self.views.crop_panel, path), self.views, path)
         main = lpips_view = _to_float(image)
         if self.views.lpips_resize is not None:  # HR-VITON: torchvision Resize((128, 128)) on PIL images
             height, width = self.views.lpips_resize
