@@ -22,11 +22,14 @@ __all__ = ["eval_"]
 @click.option("--dataset", "dataset_name", type=click.Choice(sorted(DATASETS)), help="Score against this dataset.")
 @click.option("--root", type=click.Path(path_type=Path), help="The dataset folder (with --dataset).")
 @click.option("--pairs-file", type=click.Path(path_type=Path), help="With --dataset: a pair list replacing its own.")
+@click.option("--match", type=click.Choice(["names", "lines"]), default="names", show_default=True,
+              help="With --dataset: find each listed pair's prediction by its names, or (lines) by the 0-based line "
+              "number of the list (PF-AFN's test writes <line>.jpg); line order is never a fallback.")  # fmt: skip
 @click.option("--protocol", "protocol_name", required=True,
               help="A shipped protocol (pfafn, hrviton, ladi, catvton, vvt...), all, or a .yaml file.")  # fmt: skip
 @click.option("--metrics", help="Comma-separated subset of the protocol's metrics (default: all of them), plus any of "
               "the extras ms_ssim, dists, ssim_garment, ssim_outside, lpips_garment, lpips_outside, clip_sim, "
-              "dino_sim, fd_dinov2, precision, recall.")  # fmt: skip
+              "dino_sim, fd_dinov2, precision, recall, fid_inf.")  # fmt: skip
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Folder for the CSV, JSON, Markdown.")
 @click.option("--crop-panel", type=click.IntRange(min=1), default=1, show_default=True,
               help="Images are N panels side by side; score the last (PF-AFN's results: 3).")  # fmt: skip
@@ -44,15 +47,18 @@ __all__ = ["eval_"]
               "256x192); default: the protocol's rules (e.g. the predictions' own size).")  # fmt: skip
 @click.option("--allow-partial", is_flag=True,
               help="Score a prediction folder lacking some listed pairs (the summary gives the fraction).")  # fmt: skip
+@click.option("--strict", is_flag=True,
+              help="Refuse (exit 2) when the given pairing fails the pairing check: not clearly better than random "
+              "re-pairings of the same files.")  # fmt: skip
 @click.option("--allow-unofficial-weights", is_flag=True,
               help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
 @_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")
 def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name: str | None, root: Path | None,
-          pairs_file: Path | None, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
+          pairs_file: Path | None, match: str, protocol_name: str, metrics: str | None, out: Path, crop_panel: int,
           weights_dir: Path | None, batch_size: int, workers: int, device: str, fid_resamples: int,
-          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None, allow_partial: bool,
+          feature_cache: Path | None, no_feature_cache: bool, resolution: str | None, allow_partial: bool, strict: bool,
           allow_unofficial_weights: bool, fetch_weights: bool, overwrite: bool, resume: bool) -> None:  # fmt: skip
     """Score try-on images under a named protocol: per-sample CSV, summary with 95% CIs (JSON + Markdown)."""
     from bench.data.cache import default_cache_dir
@@ -83,6 +89,7 @@ def eval_(pred: Path, pred_unpaired: Path | None, gt: Path | None, dataset_name:
                                    crop_panel=crop_panel, weights_dir=weights_dir, batch_size=batch_size,
                                    workers=workers, device=device, fid_resamples=fid_resamples,
                                    feature_cache=cache, resolution=resolution, allow_partial=allow_partial,
+                                   match=match, strict=strict,
                                    allow_unofficial_weights=allow_unofficial_weights, resume=resume,
                                    fetch_weights=fetch_weights)  # fmt: skip
     click.echo(report)

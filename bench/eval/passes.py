@@ -1,6 +1,6 @@
 """The metric pass: the weights a run needs (checked before any work), the per-pair metrics, the paired pass over
-decoded batches (resumable through the journal), the FID / KID feature sets and their on-disk reference cache, and
-the per-file digests behind the image-set fingerprints.
+decoded batches (resumable through the journal), the FID / KID feature sets and their on-disk reference cache, the
+per-file digests behind the image-set fingerprints and the thumbnails of the pairing check.
 
 Metric states and feature sets are gathered across processes in rank order, which is the input order, and feature
 sets are reordered by their global index before KID draws its subsets: the summary equals the single-process one.
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
@@ -150,6 +151,7 @@ class _FeatureSets:
     def __init__(self, eval_set: EvalSet, extractor: torch.nn.Module, plan: _Plan, cache: _FeatureCache | None,
                  paired: bool, device: str) -> None:  # fmt: skip
         self.eval_set, self.extractor, self.cache = eval_set, extractor, cache
+        self.fake_sizes = plan.fake_sizes  # more than one: predictions embedded one at a time (no stacking)
         self.views = {"fake": plan.fake, "real": plan.real}
         self.files = {"fake": eval_set.fake, "real": eval_set.real}
         self.skip_real = cache is not None and cache.hit
@@ -190,7 +192,8 @@ class _FeatureSets:
             rest = self.rest[role]
             if not rest:
                 continue
-            loader = _loader([files[i] for i in rest], self.views[role], batch_size, workers, indices=rest)
+            size = 1 if role == "fake" and self.fake_sizes > 1 else batch_size
+            loader = _loader([files[i] for i in rest], self.views[role], size, workers, indices=rest)
             for index, hashes, images, _ in loader:
                 self.embed(role, index, images, hashes)
                 bar.update(len(index))
@@ -240,6 +243,24 @@ def _garment_masks(parses: Sequence[tuple[Path, str, str | None]], indices: Sequ
     return torch.stack(masks).unsqueeze(1)
 
 
+_THUMBNAIL = (16, 12)
+"""(H, W) of the pairing check's thumbnails: each scored view area-averaged to 16x12 RGB, kept as 8-bit."""
+
+
+def _thumbnails(images: Tensor) -> Tensor:
+    """``[N, 3 * 16 * 12]`` uint8 thumbnails of ``[N, 3, H, W]`` images in [0, 1] (area average, :data:`_THUMBNAIL`)."""
+    small = F.adaptive_avg_pool2d(images.float(), _THUMBNAIL)
+    return small.mul(255).round().to(torch.uint8).flatten(1)
+
+
+def _thumbnails_of_done(eval_set: EvalSet, plan: _Plan, done: int, thumbs: dict[str, _Collected], batch_size: int,
+                        workers: int) -> None:  # fmt: skip
+    """Thumbnails of the first ``done`` pairs (a resumed run's journaled rows, which the pass does not decode)."""
+    for role, col, views in (("pred", 1, plan.pred), ("gt", 2, plan.gt)):
+        for index, _, images, _ in _loader([eval_set.pairs[i][col] for i in range(done)], views, batch_size, workers):
+            thumbs[role].update(index, _thumbnails(images))
+
+
 def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Collected]) -> int:
     """Feed the journal's finished rows to the metrics and digests; returns how many pairs they cover."""
     done = journal.done
@@ -254,10 +275,13 @@ def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Co
 
 def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], video: VideoMetrics | None,
                  digests: dict[str, _Collected], sets: Sequence[_FeatureSets], batch_size: int, workers: int,
-                 device: str, bar: tqdm, journal: Journal | None) -> None:  # fmt: skip
-    """Decode every pair once and feed the per-pair metrics, the video metrics and the feature-set members; with a
-    journal, continue after its finished rows and record every batch as it is scored."""
+                 device: str, bar: tqdm, journal: Journal | None, thumbs: dict[str, _Collected]) -> None:  # fmt: skip
+    """Decode every pair once and feed the per-pair metrics, the video metrics, the feature-set members and the
+    pairing check's ``thumbs`` (by role); with a journal, continue after its finished rows (decoded again for their
+    thumbnails only) and record every batch as it is scored."""
     start = 0 if journal is None else _resume(journal, scorers, digests)
+    if start:
+        _thumbnails_of_done(eval_set, plan, start, thumbs, batch_size, workers)
     bar.update(start)
     todo = range(start, len(eval_set.pairs))
     if not todo:  # stopped after its last batch, before the report
@@ -282,6 +306,8 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
             video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
         digests["pred"].update(index, _digest_tensor(pred_hash))
         digests["gt"].update(index, _digest_tensor(gt_hash))
+        thumbs["pred"].update(index, _thumbnails(pred))
+        thumbs["gt"].update(index, _thumbnails(gt))
         for feature_set in sets:
             feature_set.embed_members(index.tolist(), {"fake": pred, "real": gt}, {"fake": pred_hash, "real": gt_hash})
         if journal is not None:

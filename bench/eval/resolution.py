@@ -18,9 +18,18 @@ from bench.protocols import Protocol, hxw
 __all__: list[str] = []
 
 
+# FID backends whose source script reads a folder file by file and resizes each image to 299x299 on its own
+# (clean-fid's ResizeDataset), so predictions of several sizes are scored; the others batch images of one size.
+_MIXED_SIZE_FID_BACKENDS = ("clean-fid",)
+
+
 @dataclass(frozen=True)
 class _Plan:
-    """The views of each image set and what the report says about them."""
+    """The views of each image set and what the report says about them.
+
+    ``fake_sizes``: how many sizes the FID predictions keep after their views (more than one only for a backend of
+    :data:`_MIXED_SIZE_FID_BACKENDS`, whose extractor resizes each image itself: embed them one size at a time).
+    """
 
     pred: _Views
     gt: _Views
@@ -28,6 +37,7 @@ class _Plan:
     real: _Views
     report: dict[str, Any]
     warnings: list[str]
+    fake_sizes: int = 1
 
 
 def _parse_resolution(resolution: str | Sequence[int] | None) -> tuple[int, int] | None:
@@ -101,8 +111,8 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     pred_headers = {p: _header(p, crop_panel) for p in dict.fromkeys([*pred_files, *fake_files])}
     gt_headers = {r: _header(r, 1) for r in dict.fromkeys(r for _, _, r in eval_set.pairs)} if paired else {}
     pred_sizes, gt_sizes = ({p: size for p, (size, _) in h.items()} for h in (pred_headers, gt_headers))
-    mode_warnings = [*_mode_warnings({p: mode for p, (_, mode) in pred_headers.items()}, "prediction"),
-                     *_mode_warnings({r: mode for r, (_, mode) in gt_headers.items()}, "ground-truth")]  # fmt: skip
+    mode_warnings = [*_mode_warnings({p: notes for p, (_, notes) in pred_headers.items()}, "prediction"),
+                     *_mode_warnings({r: notes for r, (_, notes) in gt_headers.items()}, "ground-truth")]  # fmt: skip
     if not pred_sizes:
         raise InputError("nothing to score: no predictions")
     first = (pred_files or fake_files)[0]
@@ -136,12 +146,18 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     fake = pred
     if any(_target(pred_sizes[f], pred) != pred_sizes[f] for f in fake_files):
         fake = _Views(None, crop_panel=crop_panel)
-        stored = {pred_sizes[f] for f in fake_files}
-        if len(stored) > 1:
-            raise InputError(f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(hxw, stored))})")
+    fake_sizes = sorted({_target(pred_sizes[f], fake) for f in fake_files}, reverse=True)
+    if len(fake_sizes) > 1 and protocol.fid.backend not in _MIXED_SIZE_FID_BACKENDS:
+        raise InputError(
+            f"{fake_files[0]}: FID predictions of several sizes ({', '.join(map(hxw, fake_sizes))}); protocol {name}'s "
+            f"FID backend {protocol.fid.backend} scores images of one size (only clean-fid resizes each image itself)"
+        )
     real = _Views(None, side="ground truth") if protocol.fid.native_reference else gt
     gt_files = [r for _, _, r in eval_set.pairs] if paired else []
     fid_predictions = "as the paired predictions" if fake == pred else "as stored (not resized)"
+    if len(fake_sizes) > 1:
+        fid_predictions += (f"; {len(fake_sizes)} sizes ({', '.join(map(hxw, fake_sizes))}), each resized to 299x299 "
+                            f"by {protocol.fid.backend} itself, as the source's folder FID does")  # fmt: skip
     fid_reference = "as stored (not resized)" if protocol.fid.native_reference else "as the ground truth above"
     report = {
         "rule": rule.text(),
@@ -154,7 +170,9 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
         "fid_reference": fid_reference if features else "not computed",
         "lpips": None if lpips_resize is None else f"both sides resized with PIL bilinear to {hxw(lpips_resize)}",
     }
-    return _Plan(pred, gt, fake, real, report, [*mode_warnings, *_resize_warnings(protocol, report, size)])
+    mixed = [f"FID predictions {fid_predictions}"] if features and len(fake_sizes) > 1 else []
+    return _Plan(pred, gt, fake, real, report, [*mode_warnings, *_resize_warnings(protocol, report, size), *mixed],
+                 max(1, len(fake_sizes)))  # fmt: skip
 
 
 def _resize_warnings(protocol: Protocol, report: dict[str, Any], size: tuple[int, int]) -> list[str]:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from tqdm import tqdm
 
 from bench.data.readers import InputError
 from bench.eval.journal import RESUMABLE, Journal
-from bench.eval.matching import EvalSet, match_dataset, match_folders
+from bench.eval.matching import EvalSet, folder_rule, match_dataset, match_folders
 from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
 from bench.eval.passes import (
     _check_weights,
@@ -28,7 +29,15 @@ from bench.eval.passes import (
 )
 from bench.eval.resolution import _plan
 from bench.eval.sensitivity import SENSITIVITY_COLUMNS, sensitivity
-from bench.eval.summary import EvalResult, _dino_metrics, _feature_metrics, _run_warnings, _summary_of, _video_rows
+from bench.eval.summary import (
+    EvalResult,
+    _dino_metrics,
+    _feature_metrics,
+    _pairing_check,
+    _run_warnings,
+    _summary_of,
+    _video_rows,
+)
 from bench.metrics.embedding import build_embedder
 from bench.metrics.fid_backends import build_feature_extractor
 from bench.metrics.needs import Selection
@@ -41,6 +50,8 @@ from bench.results import run_metadata
 from bench.runtime import _world, atomic_write, init_distributed
 
 __all__ = ["evaluate", "run_eval", "write_results"]
+
+_logger = logging.getLogger(__name__)
 
 
 def evaluate(
@@ -74,7 +85,7 @@ def evaluate(
         feature_cache: folder where the reference set's features are kept with its files' sha256, keyed by the
             bytes of the files and of the weights file, the extractor and the views (a second run against the same
             reference set hashes it but neither decodes nor embeds it); ``None``: no cache.
-        seed: bootstrap seed.
+        seed: bootstrap and pairing-check seed.
         progress: show a progress bar (rank 0 only).
         resolution: ``"HxW"`` or ``(H, W)``: the evaluation size, where the protocol's source has such a switch
             (HR-VITON: 1024x768, 512x384, 256x192); elsewhere only the size the rules give anyway. ``None``: the
@@ -85,8 +96,11 @@ def evaluate(
             (:class:`bench.eval.journal.Journal`; single process, per-sample metrics only).
 
     The summary's ``inputs.resize`` gives the evaluation size, what chose it, and per side the sizes before and
-    after, the filter and the files it changed; ``inputs.matching`` the matching counts; ``warnings`` what a reader
-    must know (resized predictions, a size other than the published one, pftryon additions, a partial folder).
+    after, the filter and the files it changed; ``inputs.matching`` the matching counts; ``inputs.pairing_check``
+    whether the given pairing scores clearly better than random re-pairings of the same files (a permutation test
+    on thumbnails of the scored views, :func:`bench.eval.summary._pairing_check`); ``warnings`` what a reader must
+    know (first a failed pairing check, then resized predictions, a size other than the published one, pftryon
+    additions, a partial folder).
 
     Raises:
         MissingWeightsError, UnofficialWeightsError: before any image is read, when a needed weights file is absent,
@@ -126,6 +140,7 @@ def evaluate(
     scorers = _scorers(paired, protocol, weights_dir, embedders, device)
     video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
     digests = {role: _Collected().to(device) for role in ("pred", "gt")}
+    thumbs = {role: _Collected().to(device) for role in ("pred", "gt")}
     extractors: dict[str, torch.nn.Module] = {}
     if set(_INCEPTION_SET) & set(metrics):
         extractors["inception"] = build_feature_extractor(protocol.fid.backend, protocol.fid.mode, weights_dir)
@@ -141,7 +156,7 @@ def evaluate(
     with tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0) as bar:
         if paired or temporal:
             _paired_pass(eval_set, plan, scorers, video, digests, list(sets.values()), batch_size, workers, device,
-                         bar, journal)  # fmt: skip
+                         bar, journal, thumbs)  # fmt: skip
         for feature_set in sets.values():
             feature_set.embed_rest(batch_size, workers, bar)
 
@@ -175,14 +190,18 @@ def evaluate(
                                  "how": video.describe()}  # type: ignore[union-attr]  # fmt: skip
     names = {"pred": "pred_paired", "gt": "gt_paired", "fake": "pred_fid", "real": "reference_fid"}
     image_sets = {names[role]: _fingerprint(d.compute().cpu()) for role, d in digests.items() if d.update_called}
+    features: dict[str, dict[str, torch.Tensor]] = {}
     for key, feature_set in sets.items():
         real, fake, set_digests = feature_set.compute(rank)
+        features[key] = {"real": real, "fake": fake}
         if key == "inception":
             summary_metrics |= _feature_metrics(real, fake, metrics, protocol, extractors[key], fid_resamples, seed)
         else:
             summary_metrics |= _dino_metrics(real, fake, extractors[key], fid_resamples, seed)
         image_sets |= {names[role]: _fingerprint(d) for role, d in set_digests.items()}
     summary_metrics |= {name: {"absent": why} for name, why in absent.items()}
+    thumbnails = [t.compute().cpu() for t in thumbs.values()] if thumbs["pred"].update_called else [None, None]
+    pairing = _pairing_check(*thumbnails, seed)
     cache_notes = [f"{'' if key == 'inception' else key + ': '}{'read from' if c.hit else 'written to'} {c.path}"
                    for key, c in caches.items() if c]  # fmt: skip
     summary = EvalSummary(
@@ -193,11 +212,12 @@ def evaluate(
         inputs={**eval_set.description, "crop_panel": crop_panel, "image_sets": image_sets,
                 "reference_features": "; ".join(cache_notes) or None,
                 "n_pairs": len(eval_set.pairs), "n_fake": len(eval_set.fake), "n_real": len(eval_set.real),
-                "matching": eval_set.matching, "resize": plan.report},
-        warnings=[*weight_warnings, *plan.warnings, *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
+                "matching": eval_set.matching, "pairing_check": pairing, "resize": plan.report},
+        warnings=[*([pairing["verdict"]] if pairing["status"] == "flagged" else []), *weight_warnings, *plan.warnings,
+                  *_run_warnings(protocol, [*metrics, *absent], eval_set.matching)],
         run={**run_metadata(), "device": device, "batch_size": batch_size, "processes": _world()[1]},
     )  # fmt: skip
-    return EvalResult(rows, summary, video_rows)
+    return EvalResult(rows, summary, video_rows, features)
 
 
 def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> list[Path]:
@@ -251,6 +271,8 @@ def run_eval(
     pred_unpaired: str | os.PathLike[str] | None = None,
     metrics: Sequence[str] | None = None,
     allow_partial: bool = False,
+    match: str = "names",
+    strict: bool = False,
     resume: bool = False,
     fetch_weights: bool = False,
     **options: Any,
@@ -263,8 +285,13 @@ def run_eval(
     ``fetch_weights`` first downloads the run's missing weights files (:func:`bench.metrics.fetch.fetch_or_raise`,
     on rank 0). Returns the files written (none on ranks > 0) and the Markdown report to print.
 
+    ``match`` goes to :func:`match_dataset` (``"lines"``: pair the list by line order); a ``gt`` folder is matched
+    under each protocol's rule (:func:`bench.eval.matching.folder_rule`). A failed pairing check is logged as one
+    warning line (stderr under the CLI) and, with ``strict``, refused before anything is written.
+
     Raises:
-        InputError: an empty or unknown metric list, nothing to score, or (``"all"``) every protocol skipped.
+        InputError: an empty or unknown metric list, nothing to score, (``"all"``) every protocol skipped,
+            ``match="lines"`` without a dataset, or ``strict`` and a failed pairing check.
         FetchError: ``fetch_weights`` and a file could not be fetched.
     """
     from bench.metrics.weights import MissingWeightsError
@@ -272,6 +299,9 @@ def run_eval(
     from bench.report.eval_markdown import cross_protocol_table, summary_markdown
 
     _check_metric_names(metrics)
+    if match == "lines" and gt is not None:
+        raise InputError("--match lines pairs predictions by the line order of a dataset's list: give --dataset "
+                         "and --root (a --gt folder is matched by file name)")  # fmt: skip
     init_distributed(options.get("device", "cpu"))
     rank, world = _world()
     names = list_protocols() if protocol_name == "all" else [protocol_name]
@@ -297,11 +327,11 @@ def run_eval(
             results[name] = f"defines none of {', '.join(metrics or ())}"
             continue
         if gt is not None:
-            eval_set = match_folders(pred, gt, allow_partial=allow_partial)
+            eval_set = match_folders(pred, gt, allow_partial=allow_partial, rule=folder_rule(protocol))
         else:
             extra = {"pairs_file": pairs_file} if pairs_file else {}
             eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,
-                                     allow_partial=allow_partial, **extra)  # fmt: skip
+                                     allow_partial=allow_partial, match=match, **extra)  # fmt: skip
         eval_sets.append(eval_set)
         folder = Path(out) if protocol_name != "all" else Path(out) / name
         try:
@@ -316,6 +346,7 @@ def run_eval(
     if not any(isinstance(r, EvalResult) for r in results.values()):
         reasons = "; ".join(f"{name}: {reason}" for name, reason in results.items())
         raise InputError(f"--protocol all scored nothing: every protocol was skipped ({reasons})")
+    _refuse_or_warn_pairing(results, strict)
     written: list[Path] = []
     for name, result in results.items():
         if isinstance(result, EvalResult):
@@ -330,6 +361,19 @@ def run_eval(
     return [*written, Path(out) / "protocols.md", *_write_sensitivity(eval_sets[0], out, options)], table
 
 
+def _refuse_or_warn_pairing(results: dict[str, EvalResult | str], strict: bool) -> None:
+    """One warning line for a failed pairing check (the first protocol's, naming any others); ``strict`` refuses."""
+    checks = {name: r.summary["inputs"]["pairing_check"] for name, r in results.items() if isinstance(r, EvalResult)}
+    flagged = {name: check["verdict"] for name, check in checks.items() if check["status"] == "flagged"}
+    if not flagged:
+        return
+    first, verdict = next(iter(flagged.items()))
+    where = f" (protocol {first}" + (f"; also {', '.join(list(flagged)[1:])})" if len(flagged) > 1 else ")")
+    if strict:
+        raise InputError(f"--strict: {verdict}{where}")
+    _logger.warning("warning: %s%s", verdict, where)
+
+
 def _write_sensitivity(eval_set: EvalSet, out: str | os.PathLike[str], options: dict[str, Any]) -> list[Path]:
     """``sensitivity.md`` and ``sensitivity.csv`` of ``eval_set`` in ``out`` (see :mod:`bench.eval.sensitivity`)."""
     import pandas as pd
@@ -337,7 +381,8 @@ def _write_sensitivity(eval_set: EvalSet, out: str | os.PathLike[str], options: 
     from bench.report.eval_markdown import sensitivity_markdown
 
     rows = sensitivity([(p, r) for _, p, r in eval_set.pairs], eval_set.fake, eval_set.real,
-                       weights_dir=options.get("weights_dir"), crop_panel=options.get("crop_panel", 1))  # fmt: skip
+                       weights_dir=options.get("weights_dir"), crop_panel=options.get("crop_panel", 1),
+                       progress=options.get("progress", True))  # fmt: skip
     paths = [Path(out) / "sensitivity.md", Path(out) / "sensitivity.csv"]
     atomic_write(paths[0], sensitivity_markdown(rows).encode())
     atomic_write(paths[1], pd.DataFrame(rows, columns=list(SENSITIVITY_COLUMNS)).to_csv(index=False).encode())

@@ -1,5 +1,6 @@
 """What a run reports: per-metric summaries (mean, bootstrap CI, std, n), FID / KID / precision / recall from the
-two feature sets, per-video rows, and the warnings a reader of the numbers must see."""
+two feature sets, per-video rows, the pairing check (is the given pairing clearly better than random re-pairings?),
+and the warnings a reader of the numbers must see."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy.stats import permutation_test
 from torch import Tensor
 
+from bench.eval.passes import _THUMBNAIL
 from bench.metrics import InceptionStats
 from bench.metrics import functional as MF
 from bench.metrics.specs import metric_spec
@@ -18,16 +21,27 @@ from bench.protocols import EXTRA_METRICS, Protocol
 from bench.records import EvalSummary
 from bench.results import bootstrap_ci
 
-__all__ = ["EvalResult"]
+__all__ = ["PAIRING_ALPHA", "PAIRING_RESAMPLES", "EvalResult"]
+
+PAIRING_ALPHA = 0.01
+"""The pairing check flags a run whose permutation p-value is at least this (or whose given pairing scores no
+better than the median random re-pairing)."""
+PAIRING_RESAMPLES = 999
+"""Random re-pairings the given pairing is compared with (the smallest possible p-value is 1 / 1000)."""
+_PAIRING_MIN = 8  # fewer pairs: too few re-pairings for a test at PAIRING_ALPHA; the check is skipped, saying so
+_PAIRING_MAX = 2000  # more pairs: a random subset of this many (fixed seed) is tested, bounding time and memory
 
 
 @dataclass
 class EvalResult:
-    """Per-sample rows (one per pair), per-video rows (videos only) and the summary (values, CIs, provenance)."""
+    """Per-sample rows (one per pair), per-video rows (videos only), the summary (values, CIs, provenance) and the
+    set-level features (for paired comparisons of FID / KID)."""
 
     rows: list[dict[str, Any]]
     summary: EvalSummary
     video_rows: list[dict[str, Any]] = field(default_factory=list)
+    features: dict[str, dict[str, Tensor]] = field(default_factory=dict)
+    """Per extractor (``inception``, ``dinov2``) the ``{"real", "fake"}`` feature sets, in the eval set's order."""
 
 
 def _summary_of(values: Tensor, seed: int) -> dict[str, Any]:
@@ -105,6 +119,10 @@ def _feature_metrics(real: Tensor, fake: Tensor, metrics: Sequence[str], protoco
         scale = protocol.kid.scale
         out["kid"] = {"mean": mean * scale, "std": std * scale, "scale": scale, "subsets": protocol.kid.subsets,
                       "subset_size": size, "n_real": len(real), "n_fake": len(fake), "how": how}  # fmt: skip
+    if "fid_inf" in metrics:
+        from bench.metrics.fid_infinity import fid_infinity
+
+        out["fid_inf"] = {**fid_infinity(real, fake, seed=seed), "how": how}
     if {"precision", "recall"} & set(metrics):
         values = dict(zip(("precision", "recall"), MF.precision_recall_from_features(real, fake, k=3), strict=True))
         prc = {**how, "metric": "precision_recall", "reproduces": "torch-fidelity prc (Kynkäänniemi et al. 2019: "
@@ -154,8 +172,8 @@ def _list_warnings(entry: dict[str, Any], which: str) -> list[str]:
     out = []
     for field_name, text in (
         ("repeated_lines", "repeated line(s) in {list}, each scored once"),
-        ("matched_by_line_order", "{which}prediction(s) carry no pair names and were matched by line order of "
-         "{list}: a reordered or edited list silently pairs them with other references"),
+        ("matched_by_line_order", "{which}prediction(s) were matched by line order of {list} (--match lines): a "
+         "reordered or edited list pairs them with other references (the pairing check tests the pairing)"),
         ("unpaired_lines_in_paired_list", "line(s) of the paired list {list} pair a person with another id's "
          "garment: scored against the person image as if paired"),
     ):  # fmt: skip
@@ -164,3 +182,59 @@ def _list_warnings(entry: dict[str, Any], which: str) -> list[str]:
             message = text.format(list=entry["pair_list"], which=which)
             out.append(f"{counted['count']} {message} (first: {', '.join(counted['first'])})")
     return out
+
+
+def _pairing_check(pred: Tensor | None, gt: Tensor | None, seed: int) -> dict[str, Any]:
+    """Is the given pairing clearly better than random re-pairings of the same files? (``inputs.pairing_check``)
+
+    A permutation test over pairings on a cheap per-pair score, the MSE of the two thumbnails of each pair
+    (``pred``, ``gt``: ``[N, D]`` uint8 rows from :func:`bench.eval.passes._thumbnails`, in pair order): the mean
+    score of the given pairing against :data:`PAIRING_RESAMPLES` random re-pairings (uniform random permutations
+    of the references, ``seed``), with ``scipy.stats.permutation_test`` (``permutation_type="pairings"``), so
+    ``p = (1 + re-pairings scoring at most the given one) / (resamples + 1)``. ``status`` is ``flagged`` when
+    ``p >= PAIRING_ALPHA`` or the given score is not below the median re-pairing, ``passed`` otherwise, ``skipped``
+    (with the reason) without per-pair thumbnails or with fewer than 8 pairs; ``verdict`` says it in one line.
+    """
+    height, width = _THUMBNAIL
+    out: dict[str, Any] = {
+        "statistic": f"mean over pairs of the MSE between {height}x{width} RGB thumbnails (area averages of the "
+        "scored views, values in [0, 1]); lower is better",
+        "test": "permutation test over pairings (scipy.stats.permutation_test, permutation_type 'pairings', "
+        f"alternative 'less'): the given pairing against {PAIRING_RESAMPLES} random re-pairings of the same files, "
+        f"seed {seed}; p = (1 + re-pairings scoring <= the given one) / ({PAIRING_RESAMPLES} + 1); flagged when "
+        f"p >= {PAIRING_ALPHA} or the given score is not below the median re-pairing",
+        "resamples": PAIRING_RESAMPLES, "alpha": PAIRING_ALPHA, "seed": seed,
+    }  # fmt: skip
+    if pred is None or gt is None:
+        reason = "no per-pair metric was computed (FID/KID compare two sets, not pairs)"
+        return {"status": "skipped", "verdict": f"pairing check skipped: {reason}", "reason": reason, **out}
+    n = len(pred)
+    if n < _PAIRING_MIN:
+        reason = f"{n} pair(s), too few for a permutation test (it needs at least {_PAIRING_MIN})"
+        return {"status": "skipped", "verdict": f"pairing check skipped: {reason}", "reason": reason, "n_pairs": n,
+                **out}  # fmt: skip
+    rng = np.random.default_rng(seed)
+    tested = np.sort(rng.choice(n, _PAIRING_MAX, replace=False)) if n > _PAIRING_MAX else np.arange(n)
+    preds, refs = (torch.as_tensor(t[tested]).double().div(255) for t in (pred, gt))
+    mse = (torch.cdist(preds, refs).square() / preds.shape[1]).numpy()  # [i, j]: prediction i with reference j
+    rows = np.arange(len(tested))
+    result = permutation_test((rows,), lambda refs_of, axis: mse[rows, refs_of].mean(axis=axis), vectorized=True,
+                              permutation_type="pairings", n_resamples=PAIRING_RESAMPLES, alternative="less",
+                              random_state=rng)  # fmt: skip
+    given, null = float(result.statistic), np.asarray(result.null_distribution)
+    median, p_value = float(np.median(null)), float(result.pvalue)
+    facts = f"mean thumbnail MSE {given:.4g} vs median {median:.4g} over {PAIRING_RESAMPLES} random re-pairings, " \
+        f"p = {p_value:.3g}" + (f", {len(tested)} of {n} pairs tested" if len(tested) < n else "")  # fmt: skip
+    if p_value < PAIRING_ALPHA and given < median:
+        status, verdict = "passed", f"pairing check passed: the given pairing beats random re-pairings ({facts})"
+    else:
+        how = "no better than the median of" if given >= median else "not clearly better than"
+        status = "flagged"
+        verdict = (
+            f"pairing check failed: the given pairing of predictions and references scores {how} random "
+            f"re-pairings of the same files ({facts}, alpha {PAIRING_ALPHA}); check the matching (file names, "
+            "--match lines, the pair list) and that the predictions were made for these references"
+        )
+    return {"status": status, "verdict": verdict, "n_pairs": n, "n_tested": len(tested), "given": given,
+            "repairings": {"median": median, "min": float(null.min()), "max": float(null.max())},
+            "p_value": p_value, **out}  # fmt: skip

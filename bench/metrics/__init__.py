@@ -21,9 +21,9 @@ from bench.metrics.specs import MetricSpec, list_metrics, metric_spec, register_
 _LAZY = {
     "fid_backends": ("CLEANFID_MODES", "FID_BACKENDS", "CleanFIDInception", "build_feature_extractor"),
     "functional": (
-        "SSIM_VARIANTS", "fid_from_features", "inception_score_from_probs", "kid_from_features", "lpips", "mse",
-        "pil_luma", "psnr", "ssim", "ssim_pytorch_ssim", "ssim_skimage_gaussian", "ssim_torchmetrics",
-        "ssim_torchmetrics_pre15", "to_uint8",
+        "SSIM_VARIANTS", "TORCHMETRICS_UNCROPPED_SSIM_SINCE", "fid_from_features", "inception_score_from_probs",
+        "kid_from_features", "lpips", "mse", "pil_luma", "psnr", "ssim", "ssim_pytorch_ssim", "ssim_skimage_gaussian",
+        "ssim_torchmetrics", "ssim_torchmetrics_cropped", "to_uint8", "torchmetrics_ssim_variant",
     ),
     "flow": ("flow_epe",),
     "image": ("LPIPS", "MSE", "PSNR", "SSIM", "InceptionScore", "InceptionStats", "PairedImageMetric"),
@@ -63,6 +63,7 @@ __all__ = [
     "PSNR",
     "SSIM",
     "SSIM_VARIANTS",
+    "TORCHMETRICS_UNCROPPED_SSIM_SINCE",
     "WEIGHTS",
     "CleanFIDInception",
     "InceptionScore",
@@ -93,7 +94,8 @@ __all__ = [
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
-    "ssim_torchmetrics_pre15",
+    "ssim_torchmetrics_cropped",
     "temporal_change_error",
     "to_uint8",
+    "torchmetrics_ssim_variant",
 ]

@@ -8,10 +8,13 @@ values ``[N]`` as float64, so callers can bootstrap confidence intervals. The SS
   sigma 1.5, depthwise convolution with zero padding 5, constants for data range 1, mean over the whole map.
 - :func:`ssim_skimage_gaussian`: HR-VITON's ``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False)``, on PIL-'L' grayscale with data range 255 (or RGB).
-- :func:`ssim_torchmetrics_pre15`: torchmetrics' defaults with data range 1 as versions before 1.5 compute them
-  (LaDI-VTON pins 0.11.4; CatVTON's eval.py predates 1.5): the reflect-padded map cropped by 5 px.
-- :func:`ssim_torchmetrics`: the same in torchmetrics 1.5 and later, whose mean includes the 5-pixel border computed on
-  reflect-padded images.
+- :func:`ssim_torchmetrics_cropped`: torchmetrics' defaults with data range 1 as torchmetrics < 1.4.2 computes them
+  (LaDI-VTON pins 0.11.4; CatVTON's published numbers predate 1.4.2): the reflect-padded map cropped by 5 px, which
+  is exactly skimage's RGB form with data range 1.
+- :func:`ssim_torchmetrics`: the same as torchmetrics >= 1.4.2 computes it, whose mean includes the 5-pixel border
+  computed on reflect-padded images.
+
+:func:`torchmetrics_ssim_variant` says which of the two a torchmetrics version computes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SSIM_VARIANTS",
+    "TORCHMETRICS_UNCROPPED_SSIM_SINCE",
     "fid_from_features",
     "inception_score_from_probs",
     "kid_from_features",
@@ -44,13 +48,17 @@ __all__ = [
     "ssim_pytorch_ssim",
     "ssim_skimage_gaussian",
     "ssim_torchmetrics",
-    "ssim_torchmetrics_pre15",
+    "ssim_torchmetrics_cropped",
     "to_uint8",
+    "torchmetrics_ssim_variant",
 ]
 
 _logger = logging.getLogger(__name__)
 
-SSIM_VARIANTS = ("pytorch_ssim", "skimage_gray", "skimage_rgb", "torchmetrics_pre15", "torchmetrics")
+SSIM_VARIANTS = ("pytorch_ssim", "skimage_gray", "skimage_rgb", "torchmetrics_cropped", "torchmetrics")
+# The first torchmetrics release whose SSIM averages the whole reflect-padded map (Lightning-AI/torchmetrics#2721,
+# released in 1.4.2 on 2024-09-13); earlier releases crop the map by the padding before the mean.
+TORCHMETRICS_UNCROPPED_SSIM_SINCE = "1.4.2"
 
 
 def _check_images(preds: Tensor, target: Tensor) -> None:
@@ -184,30 +192,28 @@ def ssim_skimage_gaussian(preds: Tensor, target: Tensor, *, grayscale: bool) -> 
     return _gaussian_ssim_map(x, y, c1, c2, pad=None).mean(dim=(1, 2, 3))
 
 
-def ssim_torchmetrics_pre15(preds: Tensor, target: Tensor) -> Tensor:
-    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics < 1.5 computes them (LaDI-VTON, CatVTON).
+def ssim_torchmetrics_cropped(preds: Tensor, target: Tensor) -> Tensor:
+    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics < 1.4.2 computes them (LaDI-VTON, CatVTON).
 
     Gaussian 11, sigma 1.5, RGB; the images are reflect-padded by 5 px, the SSIM map computed, and the map cropped by
-    5 px on every side before the mean (``ssim_idx_full_image[..., 5:-5, 5:-5]``), which keeps exactly the windows
-    inside the image. Computed in float64.
+    5 px on every side before the mean (``ssim_idx_full_image[..., 5:-5, 5:-5]``). That keeps exactly the windows
+    inside the image, so the value is skimage's RGB form with data range 1 (:func:`ssim_skimage_gaussian` with
+    ``grayscale=False``), which computes it. Float64.
 
     Returns:
         Per-sample SSIM ``[N]`` (float64).
     """
-    _check_images(preds, target)
-    if min(preds.shape[-2:]) < 11:
-        raise ValueError(f"Images must be at least 11x11 for an 11x11 window, got {tuple(preds.shape[-2:])}")
-    return _gaussian_ssim_map(preds, target, 0.01**2, 0.03**2, pad=None).mean(dim=(1, 2, 3))
+    return ssim_skimage_gaussian(preds, target, grayscale=False)
 
 
 def ssim_torchmetrics(preds: Tensor, target: Tensor) -> Tensor:
-    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics >= 1.5 computes them: Gaussian 11, sigma
-    1.5, RGB.
+    """torchmetrics' SSIM defaults with ``data_range=1.0`` as torchmetrics >= 1.4.2 computes them: Gaussian 11,
+    sigma 1.5, RGB.
 
-    torchmetrics 1.5+ reflect-pads the images by 5 pixels and averages the whole same-size map, so its value differs
-    from skimage's by up to ~1e-3. Computed here in float64 with the same padding, window and constants (equal to
-    ``torchmetrics.functional.structural_similarity_index_measure`` on float64 inputs to ~1e-13 in the tests, and
-    ~20x faster on CPU).
+    torchmetrics 1.4.2+ reflect-pads the images by 5 pixels and averages the whole same-size map, so its value differs
+    from the cropped form (:func:`ssim_torchmetrics_cropped`) by up to ~1e-3. Computed here in float64 with the same
+    padding, window and constants (equal to ``torchmetrics.functional.structural_similarity_index_measure`` on float64
+    inputs to ~1e-13 in the tests, and ~20x faster on CPU).
 
     Returns:
         Per-sample SSIM ``[N]`` (float64).
@@ -224,11 +230,19 @@ def ssim(preds: Tensor, target: Tensor, *, variant: str) -> Tensor:
         return ssim_skimage_gaussian(preds, target, grayscale=True)
     if variant == "skimage_rgb":
         return ssim_skimage_gaussian(preds, target, grayscale=False)
-    if variant == "torchmetrics_pre15":
-        return ssim_torchmetrics_pre15(preds, target)
+    if variant == "torchmetrics_cropped":
+        return ssim_torchmetrics_cropped(preds, target)
     if variant == "torchmetrics":
         return ssim_torchmetrics(preds, target)
     raise ValueError(f"Unknown SSIM variant {variant!r}; expected one of {SSIM_VARIANTS}")
+
+
+def torchmetrics_ssim_variant(version: str) -> str:
+    """The SSIM variant a torchmetrics release (``"0.11.4"``, ``"1.9.0"``) computes with its default SSIM and
+    ``data_range=1.0``: ``"torchmetrics_cropped"`` before 1.4.2, ``"torchmetrics"`` from 1.4.2 on."""
+    from packaging.version import Version
+
+    return "torchmetrics" if Version(version) >= Version(TORCHMETRICS_UNCROPPED_SSIM_SINCE) else "torchmetrics_cropped"
 
 
 def mse(preds: Tensor, target: Tensor) -> Tensor:

@@ -101,11 +101,11 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "colour": "RGB in [0, 1], mean over channels",
         "reduction": "mean over the valid (cropped) map and channels",
     },
-    "torchmetrics_pre15": {
-        "reproduces": "torchmetrics < 1.5 StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON pins 0.11.4; "
-        "CatVTON's eval.py predates 1.5)",
-        "implementation": "bench.metrics.functional.ssim_torchmetrics_pre15 (own code, float64; equals torchmetrics' "
-        "return_full_image map cropped by 5 px)",
+    "torchmetrics_cropped": {
+        "reproduces": "torchmetrics < 1.4.2 StructuralSimilarityIndexMeasure(data_range=1.0) (LaDI-VTON pins 0.11.4; "
+        "CatVTON pins none, and its published numbers predate 1.4.2)",
+        "implementation": "bench.metrics.functional.ssim_torchmetrics_cropped (own code, float64; equals torchmetrics' "
+        "return_full_image map cropped by 5 px, and skimage's RGB form with data range 1)",
         "window": "gaussian 11x11, sigma 1.5",
         "padding": "reflect padding of 5 px, then the map cropped by 5 px: the border is excluded",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -114,9 +114,9 @@ _SSIM_DESCRIPTIONS: dict[str, dict[str, Any]] = {
         "reduction": "mean over the cropped map and channels",
     },
     "torchmetrics": {
-        "reproduces": "torchmetrics >= 1.5 StructuralSimilarityIndexMeasure(data_range=1.0)",
+        "reproduces": "torchmetrics >= 1.4.2 StructuralSimilarityIndexMeasure(data_range=1.0)",
         "implementation": "bench.metrics.functional.ssim_torchmetrics (own code, float64; equals torchmetrics "
-        "structural_similarity_index_measure(data_range=1.0, reduction='none') from 1.5 on)",
+        "structural_similarity_index_measure(data_range=1.0, reduction='none') from 1.4.2 on)",
         "window": "gaussian 11x11, sigma 1.5",
         "padding": "reflect padding of 5 px; the border is included in the mean",
         "constants": "K1 = 0.01, K2 = 0.03 times data_range",
@@ -132,8 +132,8 @@ class SSIM(PairedImageMetric):
 
     Args:
         variant: ``"pytorch_ssim"`` (FS-VTON, ACGPN, SDAFN, C-VTON), ``"skimage_gray"`` (HR-VITON),
-            ``"skimage_rgb"``, ``"torchmetrics_pre15"`` (LaDI-VTON, CatVTON) or ``"torchmetrics"`` (the 1.5+ form). See
-            :mod:`bench.metrics.functional`.
+            ``"skimage_rgb"``, ``"torchmetrics_cropped"`` (torchmetrics < 1.4.2: LaDI-VTON, CatVTON) or
+            ``"torchmetrics"`` (torchmetrics >= 1.4.2). See :mod:`bench.metrics.functional`.
         **kwargs: ``torchmetrics.Metric`` options (``sync_on_compute``, ``process_group``, ...).
 
     Example:
@@ -156,13 +156,19 @@ class SSIM(PairedImageMetric):
         return MF.ssim(preds, target, variant=self.variant)
 
     def describe(self) -> dict[str, Any]:
-        """How this SSIM variant is computed."""
+        """How this SSIM variant is computed; for a torchmetrics form, which form the installed torchmetrics has."""
+        installed = library_version("torchmetrics")
+        if self.variant.startswith("torchmetrics") and installed != "not installed":
+            installed_note = {"installed_torchmetrics_computes": MF.torchmetrics_ssim_variant(installed)}
+        else:
+            installed_note = {}
         return {
             "metric": "ssim",
             "variant": self.variant,
             **_SSIM_DESCRIPTIONS[self.variant],
+            **installed_note,
             "dtype": "float64",
-            "libraries": {"torch": library_version("torch"), "torchmetrics": library_version("torchmetrics")},
+            "libraries": {"torch": library_version("torch"), "torchmetrics": installed},
             "higher_is_better": True,
         }
 

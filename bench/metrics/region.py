@@ -3,7 +3,7 @@ background is told apart from one that warps the garment well.
 
 Definitions (``M`` a boolean mask ``[N, 1, H, W]`` at the evaluation size, ``|M|`` its pixel count):
 
-- **masked SSIM** = ``sum_{M} s / |M|`` where ``s`` is the channel mean of the SSIM map in the torchmetrics >= 1.5
+- **masked SSIM** = ``sum_{M} s / |M|`` where ``s`` is the channel mean of the SSIM map in the torchmetrics >= 1.4.2
   form (Gaussian 11, sigma 1.5, reflect padding of 5 px so the map has the image's size, data range 1, float64).
   Windows near the mask edge see pixels on both sides: the value measures the structure *at* the masked pixels.
 - **masked LPIPS** = ``sum_{M} d / |M|`` where ``d`` is the spatial LPIPS map (``lpips.LPIPS(spatial=True)``: each
@@ -140,8 +140,8 @@ class GarmentRegion(Metric):
             "mask": "reference person's parse mapped to the common label set; garment = upper (upper-body datasets, "
             "Dress Code upper_body), bottom (lower_body), dress (dresses); outside = every other pixel; the parse "
             "resized with nearest neighbour to the evaluation size",
-            "ssim": "mean over the region's pixels of the channel-mean SSIM map, torchmetrics >= 1.5 form (gaussian "
-            "11, sigma 1.5, reflect padding, data range 1), float64",
+            "ssim": "mean over the region's pixels of the channel-mean SSIM map, torchmetrics >= 1.4.2 form "
+            "(gaussian 11, sigma 1.5, reflect padding, data range 1), float64",
             "lpips": f"mean over the region's pixels of lpips.LPIPS(net={self.lpips_net!r}, spatial=True), v0.1, "
             "at the evaluation size (no LPIPS resize)",
             "weights": weights_info(self.lpips_net, path) if path else None,

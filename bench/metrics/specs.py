@@ -66,14 +66,27 @@ class Summary:
     text: Callable[[Mapping[str, Any]], tuple[str, str]]
 
 
+def _set_spread(entry: Mapping[str, Any]) -> str:
+    """The uncertainty of a set entry: the bootstrap std (FID), or the fit's standard error (FID-infinity)."""
+    if entry.get("bootstrap_std") is not None:
+        return f"bootstrap std {entry['bootstrap_std']:.3f}"
+    if entry.get("intercept_se") is not None:
+        return f"fit std error {entry['intercept_se']:.3f} (plain FID {entry['fid']:.3f})"
+    return ""
+
+
 def _set_note(entry: Mapping[str, Any]) -> str:
-    std = entry.get("bootstrap_std")
-    return "; ".join(filter(None, ["" if std is None else f"bootstrap std {std:.3f}", entry.get("warning", "")]))
+    return "; ".join(filter(None, [_set_spread(entry), entry.get("warning", "")]))
 
 
 def _set_text(entry: Mapping[str, Any]) -> tuple[str, str]:
-    std = entry.get("bootstrap_std")
-    return f"{entry['value']:.3f}", "" if std is None else f"bootstrap std {std:.3f}"
+    return f"{entry['value']:.3f}", _set_spread(entry)
+
+
+def _subsets(entry: Mapping[str, Any], std_format: str) -> str:
+    """KID's spread: the std over its subsets (as ``std_format``), their number and size, and the scale."""
+    size = f" of {entry['subset_size']}" if entry.get("subset_size") else ""
+    return f"std {entry['std']:{std_format}} over {entry['subsets']} subsets{size} (x{entry['scale']:g})"
 
 
 def _per_sample_row(entry: Mapping[str, Any]) -> Row:
@@ -92,11 +105,12 @@ SUMMARIES: dict[str, Summary] = {
         Summary("per_sample", "mean of the per-sample values with a percentile-bootstrap 95% CI, std and n",
                 _per_sample_row, _per_sample_text),
         Summary("set", "one value from two feature sets (FID), with the std over bootstrap resamples of the "
-                "predictions", lambda e: {"value": e["value"], "n": e.get("n_fake"), "note": _set_note(e)}, _set_text),
-        Summary("subsets", "mean and std over random subsets of the two feature sets (KID, at the protocol's scale)",
-                lambda e: {"value": e["mean"], "n": e.get("n_fake"),
-                           "note": f"std {e['std']:.4g} over {e['subsets']} subsets (x{e['scale']:g})"},
-                lambda e: (f"{e['mean']:.4f}", f"std {e['std']:.4f} over {e['subsets']} subsets (x{e['scale']:g})")),
+                "predictions (FID-infinity: the standard error of its fit)",
+                lambda e: {"value": e["value"], "n": e.get("n_fake"), "note": _set_note(e)}, _set_text),
+        Summary("subsets", "mean and std over random subsets of the two feature sets (KID, at the protocol's scale), "
+                "with the number and size of the subsets",
+                lambda e: {"value": e["mean"], "n": e.get("n_fake"), "note": _subsets(e, ".4g")},
+                lambda e: (f"{e['mean']:.4f}", _subsets(e, ".4f"))),
         Summary("splits", "value and std over splits of the predictions (Inception Score)",
                 lambda e: {"value": e["value"], "n": e.get("n"),
                            "note": f"std {e['std']:.4g} over {e['splits']} split(s)"},
@@ -296,6 +310,8 @@ _BUILT_IN = (
                implementation=f"{_FUNCTIONAL}:precision_recall_from_features"),
     MetricSpec("recall", "recall", True, 3, "fid_features", "knn", 230, addition=True, weights=_fid_extractor,
                implementation=f"{_FUNCTIONAL}:precision_recall_from_features"),
+    MetricSpec("fid_inf", "FID-infinity", False, 2, "fid_features", "set", 45, addition=True, weights=_fid_extractor,
+               implementation="bench.metrics.fid_infinity:fid_infinity"),
     # Against the exact ground truth of synthetic data (the suite's exact-truth protocol).
     MetricSpec("ssim_truth", "SSIM vs truth", True, 4, "truth", "per_sample", 80, implementation=f"{_IMAGE}:SSIM"),
     MetricSpec("psnr_truth", "PSNR vs truth (dB)", True, 2, "truth", "per_sample", 90,

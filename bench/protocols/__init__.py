@@ -21,13 +21,13 @@ from pftryon.config_mapping import from_mapping
 from pftryon.config_types import ConfigTypeError
 
 __all__ = [
-    "AGGREGATES", "EXTRA_METRICS", "FID", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES", "SSIM",
-    "Protocol", "Resize",
+    "AGGREGATES", "EXTRA_METRICS", "FID", "GT_MATCHES", "KID", "LPIPS", "METRIC_NAMES", "RESIZE_FILTERS", "SIZE_RULES",
+    "SSIM", "Protocol", "Resize",
     "hxw", "list_protocols", "load_protocol",
 ]  # fmt: skip
 
 _FILES = ConfigFolder(Path(__file__).parent, "protocol")
-_SsimVariant = Literal["pytorch_ssim", "skimage_gaussian", "torchmetrics_pre15", "torchmetrics"]
+_SsimVariant = Literal["pytorch_ssim", "skimage_gaussian", "torchmetrics_cropped", "torchmetrics"]
 _SSIM_VARIANTS: tuple[str, ...] = typing.get_args(_SsimVariant)
 # PIL filters (``none``: that side is never resized; an image of another size is refused).
 _Filter = Literal["none", "bilinear", "bicubic", "lanczos"]
@@ -45,6 +45,8 @@ EXTRA_METRICS = tuple(list_metrics(fed_by=EVAL_INPUTS, addition=True))
 # How paired values are averaged: over images (frames), or per video first and then over videos.
 _Aggregate = Literal["images", "videos"]
 AGGREGATES: tuple[str, ...] = typing.get_args(_Aggregate)
+_GtMatch = Literal["stem", "catvton-id"]
+GT_MATCHES: tuple[str, ...] = typing.get_args(_GtMatch)
 
 
 def hxw(size: Sequence[int]) -> str:
@@ -56,8 +58,8 @@ def hxw(size: Sequence[int]) -> str:
 class SSIM:
     """SSIM variant (see bench/metrics): ``pytorch_ssim`` (zero-padded 11x11 Gaussian, mean over the map),
     ``skimage_gaussian`` (skimage, gaussian weights, population covariance; ``grayscale`` as PIL 'L' with
-    data range 255), ``torchmetrics_pre15`` (torchmetrics before 1.5, data range 1: the reflect-padded map cropped
-    by 5 px) or ``torchmetrics`` (torchmetrics 1.5 and later: the uncropped map)."""
+    data range 255), ``torchmetrics_cropped`` (torchmetrics < 1.4.2, data range 1: the reflect-padded map cropped
+    by 5 px) or ``torchmetrics`` (torchmetrics >= 1.4.2: the uncropped map)."""
 
     variant: _SsimVariant = "torchmetrics"
     grayscale: bool = False
@@ -167,7 +169,8 @@ class Protocol:
     ``resolution`` is the size of the published numbers (and the evaluation size under ``resize.size: fixed``);
     ``resize`` says at which size a run evaluates and which side is resized; ``additions`` names the metrics the
     source does not compute (pftryon additions, labelled as such in every report); ``aggregate`` ``videos`` averages
-    each paired metric per video first, then over videos (CatV2TON's ``eval_video_metrics.py``).
+    each paired metric per video first, then over videos (CatV2TON's ``eval_video_metrics.py``); ``gt_match`` is how
+    ``--gt`` folders pair files: exact stems, or CatVTON's id (:func:`bench.eval.matching.catvton_id`).
     """
 
     name: str
@@ -186,6 +189,7 @@ class Protocol:
     kid: KID = field(default_factory=KID)
     additions: tuple[str, ...] = ()
     aggregate: _Aggregate = "images"
+    gt_match: _GtMatch = "stem"
     notes: str = ""
 
     def __post_init__(self) -> None:
@@ -198,6 +202,7 @@ class Protocol:
             (self.lpips.backend in ("lpips", "torchmetrics"), "lpips.backend must be lpips or torchmetrics"),
             (set(self.metrics) <= set(METRIC_NAMES), f"metrics must be among {METRIC_NAMES}"),
             (self.aggregate in AGGREGATES, f"aggregate must be one of {AGGREGATES}"),
+            (self.gt_match in GT_MATCHES, f"gt_match must be one of {GT_MATCHES}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -38,8 +38,9 @@ def _matching_lines(matching: dict[str, Any]) -> list[str]:
         if not entry:
             continue
         unmatched, extra = entry["unmatched"], entry["extra_predictions"]
+        rule = f" (matched by {entry['rule']})" if entry.get("rule") else ""
         lines += [
-            f"- {which} list: {entry['pair_list']}; {entry['predictions_found']} prediction(s) and "
+            f"- {which} list: {entry['pair_list']}{rule}; {entry['predictions_found']} prediction(s) and "
             f"{entry['references_found']} reference(s) found, {entry['matched']} of {entry['listed']} listed pairs "
             f"matched ({entry['scored_fraction']:.1%} scored)",
             f"  - unmatched: {unmatched['count']}" + (f" (first: {', '.join(unmatched['first'])})" if unmatched[
@@ -47,15 +48,26 @@ def _matching_lines(matching: dict[str, Any]) -> list[str]:
             f"  - predictions not in the list: {extra['count']}" + (f" (first: {', '.join(extra['first'])})" if extra[
                 "count"] else ""),
         ]  # fmt: skip
+        for key, label in (("matched_by_line_order", "matched by line order"), ("stems_differ", "file stems differ")):
+            counted = entry.get(key)
+            if counted and counted["count"]:
+                lines.append(f"  - {label}: {counted['count']} (first: {', '.join(counted['first'])})")
     return lines
+
+
+def _pairing_lines(check: dict[str, Any]) -> list[str]:
+    """The pairing check in the Matching section: its verdict, then the test and statistic it used."""
+    return [f"- {check['verdict']}", f"  - test: {check['test']}", f"  - statistic: {check['statistic']}"]
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The summary as a Markdown report: the numbers, then exactly how and on what they were computed."""
     protocol, inputs, run = summary["protocol"], summary["inputs"], summary["run"]
     additions = set(protocol.get("additions", ()))
+    pairing = inputs.get("pairing_check")
+    failed = [f"**Warning: {pairing['verdict']}.**", ""] if pairing and pairing["status"] == "flagged" else []
     lines = [
-        f"# pftryon eval: protocol `{protocol['name']}` (version {protocol['version']})", "",
+        f"# pftryon eval: protocol `{protocol['name']}` (version {protocol['version']})", "", *failed,
         f"{protocol['description']}", "", f"Source: {protocol['source']}", "",
         "| metric | value | uncertainty | n | computed as |", "|---|---|---|---|---|",
     ]  # fmt: skip
@@ -80,9 +92,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f"- FID/KID predictions: {resize['fid_predictions']}; reference set: {resize['fid_reference']}",
             *([f"- LPIPS: {resize['lpips']}"] if resize["lpips"] else []), "",
         ]  # fmt: skip
-    if inputs.get("matching"):
-        lines += ["## Matching", "", *_matching_lines(inputs["matching"]), ""]
-    skip = {"image_sets", "matching", "resize"}
+    if inputs.get("matching") or pairing:
+        lines += ["## Matching", "", *_matching_lines(inputs.get("matching") or {}),
+                  *(_pairing_lines(pairing) if pairing else []), ""]  # fmt: skip
+    skip = {"image_sets", "matching", "pairing_check", "resize"}
     lines += ["## Inputs", ""] + [f"- {k}: {v}" for k, v in inputs.items() if k not in skip]
     sets = inputs["image_sets"].items()
     lines += [f"- image set `{k}`: {v['files']} files, sha256 {v['sha256'][:16]}" for k, v in sets]
@@ -124,13 +137,14 @@ def sensitivity_markdown(rows: Sequence[dict[str, Any]]) -> str:
         "Every choice varied alone on the same images (bench/eval/sensitivity.py); spread = max - min over the options "
         "that could run.",
         "",
-        "| choice | metric | values | spread | notes |",
-        "|---|---|---|---|---|",
+        "| choice | metric | varied | values | spread | notes |",
+        "|---|---|---|---|---|---|",
     ]
     for (choice, metric), group in groups.items():
         ran = [r for r in group if np.isfinite(r["value"])]
         shown = ", ".join(f"{r['option']} {r['value']:.4f}" for r in ran) or "-"
         spread = f"{max(r['value'] for r in ran) - min(r['value'] for r in ran):.4f}" if len(ran) > 1 else "-"
         notes = "; ".join(dict.fromkeys(r["note"] for r in group if not np.isfinite(r["value"]))).replace("|", "/")
-        lines.append(f"| {choice} | {metric} | {shown} | {spread} | {notes or group[0]['note']} |")
+        varied = str(group[0].get("varied", "")).replace("|", "/")
+        lines.append(f"| {choice} | {metric} | {varied} | {shown} | {spread} | {notes or group[0]['note']} |")
     return "\n".join(lines) + "\n"

@@ -57,7 +57,7 @@ def bench_model(device: torch.device, repeats: int, policy: Policy = DEFAULT_POL
         click.echo(f"  {label:48s} {best:8.1f} / {result.median(name):8.1f} ms  "
                    f"{gflop / best * 1e3:5.0f} GFLOP/s, {peak.fraction(gflop, best):4.0%} of peak")  # fmt: skip
     click.echo(f"  {result.figure('straightforward', 'fast', peak.fraction(gflop, result.min('fast')))} "
-               f"(goal >= 1.5x); max |diff|: flow {flow_error:.1e}, try-on {image_error:.1e}")  # fmt: skip
+               f"(goal: 1.5x or more); max |diff|: flow {flow_error:.1e}, try-on {image_error:.1e}")  # fmt: skip
     if device.type == "cpu":
         for line in profile_forward(fastest, gflop).describe(result.min("fast"), peak):
             click.echo(f"  fast path {line}")

@@ -108,7 +108,7 @@ BAD = [
     ("protocol", "metrics: ssim", "metrics: expected a list of strings, got 'ssim'"),
     ("protocol", "dataset: [viton]", "dataset: expected a string, got ['viton']"),
     ("protocol", "ssim: {variant: matlab}", "ssim.variant: expected one of 'pytorch_ssim', 'skimage_gaussian', "
-     "'torchmetrics_pre15', 'torchmetrics', got 'matlab'"),
+     "'torchmetrics_cropped', 'torchmetrics', got 'matlab'"),
     ("protocol", "resize: {choices: [[512, wide]]}", "resize.choices[0][1]: expected an integer, got 'wide'"),
     ("protocol", "kid: {scale: true}", "kid.scale: expected a number, got True"),
     # ablation recipes

@@ -104,7 +104,8 @@ def test_sixteen_bit_predictions_score_as_their_eight_bit_values(tmp_path: Path)
         Image.fromarray(grey).convert("RGB").save(gt / path.name)
     result = evaluate(match_folders(pred, gt), load_protocol("pfafn"), metrics=("psnr",), progress=False)
     assert all(row["psnr"] == float("inf") or row["psnr"] > 60 for row in result.rows)  # identical after scaling
-    assert any("16-bit greyscale scaled to 8 bits" in w for w in result.summary["warnings"])
+    warnings = " ".join(result.summary["warnings"])
+    assert "16-bit scaled to 8-bit" in warnings and "greyscale expanded to RGB" in warnings
 
 
 def test_the_feature_cache_is_keyed_by_content_not_name_size_or_mtime(tmp_path: Path) -> None:

@@ -154,7 +154,10 @@ def test_fixtures_through_the_cli_with_crop_panel(viton_demo: Path, tmp_path: Pa
             "--dataset", "viton-pfafn", "--root", str(viton_demo / "dataset"),
             "--pairs-file", str(viton_demo / "demo.txt"),
             "--protocol", "pfafn", "--metrics", "ssim,psnr", "--out", str(tmp_path / "out")]  # fmt: skip
-    result = CliRunner().invoke(main, args)
+    refused = CliRunner().invoke(main, args)  # PF-AFN names its outputs by line number: never paired silently
+    assert refused.exit_code == 2 and "pass --match lines" in refused.output.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()
+    result = CliRunner().invoke(main, [*args, "--match", "lines"])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(tmp_path / "out" / "per_sample.csv")
     assert list(rows.columns) == ["key", "pred", "gt", "ssim", "psnr"] and len(rows) == 6
@@ -210,7 +213,7 @@ def test_folder_mode_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "gt" / "b.png").unlink()
     (tmp_path / "pred" / "c.png").write_bytes(b"not an image")
     (tmp_path / "gt" / "c.png").write_bytes(b"not an image")
-    with pytest.raises(InputError, match=r"c\.png: unreadable image"):
+    with pytest.raises(InputError, match=r"c\.png: not a readable image"):
         evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("pfafn"),
                  metrics=("ssim",), progress=False)  # fmt: skip
     (tmp_path / "pred" / "c.png").unlink()

@@ -34,7 +34,7 @@ def test_shipped_protocols_load_with_their_choices():
     assert catvton.lpips.net == "squeeze" and catvton.resize.gt == catvton.resize.pred == "lanczos"
     assert catvton.resize.gt_jpeg_quality == 75 and catvton.resize.size == "first_prediction_height"
     assert ladi.resize.gt == ladi.resize.pred == "bilinear" and ladi.resize.size == "fixed"
-    assert ladi.ssim.variant == catvton.ssim.variant == "torchmetrics_pre15"
+    assert ladi.ssim.variant == catvton.ssim.variant == "torchmetrics_cropped"
     assert set(hrviton.additions) == {"fid", "kid"}
     for name in list_protocols():
         protocol = load_protocol(name)
@@ -87,8 +87,9 @@ def test_unknown_protocol_lists_the_available_ones():
 _SIZES = ((256, 192), (512, 384), (1024, 768))
 
 
-def _ssim_pre15(pred: torch.Tensor, gt: torch.Tensor) -> float:
-    """torchmetrics < 1.5 (LaDI-VTON's 0.11.4, CatVTON's eval.py): the full reflect-padded map cropped by 5 px."""
+def _ssim_cropped(pred: torch.Tensor, gt: torch.Tensor) -> float:
+    """torchmetrics < 1.4.2 (LaDI-VTON's 0.11.4, CatVTON's published numbers): the full reflect-padded map cropped by
+    5 px."""
     from torchmetrics.functional.image import structural_similarity_index_measure
 
     _, full = structural_similarity_index_measure(pred[None].double(), gt[None].double(), data_range=1.0,
@@ -148,7 +149,7 @@ def _official_ladi(preds: list[Path], gts: list[Path]) -> list[float]:
     from torchvision import transforms
 
     trans = transforms.Compose([transforms.Resize((512, 384)), transforms.ToTensor()])
-    return [_ssim_pre15(trans(Image.open(p).convert("RGB")), trans(Image.open(g).convert("RGB")))
+    return [_ssim_cropped(trans(Image.open(p).convert("RGB")), trans(Image.open(g).convert("RGB")))
             for p, g in zip(preds, gts, strict=True)]  # fmt: skip
 
 
@@ -169,7 +170,7 @@ def _official_catvton(preds: list[Path], gts: list[Path]) -> list[float]:
             buffer = io.BytesIO()
             resize(Image.open(path)).save(buffer, format="JPEG")
             copies.append(buffer)
-    return [_ssim_pre15(to_tensor(resize(Image.open(p))), to_tensor(resize(Image.open(g))))
+    return [_ssim_cropped(to_tensor(resize(Image.open(p))), to_tensor(resize(Image.open(g))))
             for p, g in zip(preds, copies, strict=True)]  # fmt: skip
 
 
@@ -316,7 +317,7 @@ def test_real_fixtures_equal_the_official_scripts_at_256(viton_demo: Path, tmp_p
     assert catvton == pytest.approx(_official_catvton(preds, gts), abs=1e-4)
     # Through the runner's own panel crop and dataset matching: the same numbers.
     eval_set = match_dataset(viton_demo / "results" / "demo" / "PFAFN", "viton-pfafn", viton_demo / "dataset",
-                             load_protocol("hrviton"), pairs_file=viton_demo / "demo.txt")  # fmt: skip
+                             load_protocol("hrviton"), pairs_file=viton_demo / "demo.txt", match="lines")  # fmt: skip
     cropped = evaluate(eval_set, load_protocol("hrviton"), metrics=("ssim",), crop_panel=3, progress=False)
     assert [row["ssim"] for row in cropped.rows] == pytest.approx(hrviton, abs=1e-12)
 
@@ -401,3 +402,44 @@ def test_resize_descriptions_match_what_the_runner_does(name: str, tmp_path: Pat
         assert "128x128" in result.summary["metrics"]["lpips"]["how"]["resize"]
     if "lpips" in protocol.additions:
         assert "LPIPS (pftryon addition)" in markdown and any("pftryon additions" in w for w in warnings)
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# FID over prediction folders of several sizes: what the source's FID script accepts.
+
+
+def test_fid_over_mixed_sizes_follows_the_backend(tmp_path: Path) -> None:
+    """clean-fid's folder FID (CatVTON, LaDI-VTON) resizes each file itself: several sizes are scored and reported;
+    a backend that batches images of one size refuses them. (The value: tests/metrics/test_fid_backends.py.)"""
+    import dataclasses
+
+    from bench.eval.resolution import _plan
+    from bench.protocols import FID
+
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    for i, size in enumerate(((256, 192), (128, 96))):
+        _scene(i, (256, 192)).save(tmp_path / "gt" / f"{i}.png")
+        _scene(i, size).save(tmp_path / "pred" / f"{i}.png")
+    eval_set = match_folders(tmp_path / "pred", tmp_path / "gt")
+    catvton = load_protocol("catvton")
+    plan = _plan(eval_set, catvton, ("fid",), 1, None)
+    assert plan.fake_sizes == 2 and plan.fake.size is None  # as stored, each to 299x299 by clean-fid
+    assert "2 sizes (256x192, 128x96), each resized to 299x299 by clean-fid itself" in plan.report["fid_predictions"]
+    assert _plan(eval_set, catvton, ("ssim",), 1, None).fake_sizes == 1  # no FID: nothing to say
+    batching = dataclasses.replace(catvton, fid=FID(backend="torch-fidelity"))
+    with pytest.raises(InputError, match=r"FID predictions of several sizes \(256x192, 128x96\); protocol catvton's "
+                       r"FID backend torch-fidelity scores images of one size"):  # fmt: skip
+        _plan(eval_set, batching, ("fid",), 1, None)
+
+
+def test_provenance_states_what_each_source_leaves_open() -> None:
+    catvton, ladi, vvt = (load_protocol(name) for name in ("catvton", "ladi", "vvt"))
+    notes = " ".join(catvton.notes.split())
+    assert "pins no torchmetrics" in notes and "torchmetrics_cropped" in notes and "predate 1.4.2" in notes
+    assert "each resized to 299x299 by clean-fid itself" in " ".join(catvton.description.split())
+    notes = " ".join(ladi.notes.split())
+    assert "Inception Score" in notes and "left out of this protocol" in notes and "is" not in ladi.metrics
+    assert "KID x1000 is the paper's table convention" in notes and "unscaled" in notes
+    notes = " ".join(vvt.notes.split())
+    assert "H.264" in notes and "An mp4 round trip cannot be offered here" in notes

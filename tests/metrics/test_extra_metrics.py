@@ -1,5 +1,5 @@
 """The extra metrics of issue 12 (MS-SSIM, DISTS, garment-region SSIM / LPIPS, CLIP / DINOv2 embeddings,
-precision / recall) and the protocol-choice sensitivity table.
+precision / recall); the protocol-choice sensitivity table is tested in test_sensitivity.py.
 
 Every weights file here is written by the test with random values: the loading path and the formulas are tested,
 never the numbers a real backbone gives.
@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from bench.metrics import functional as MF
 from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_lpips
@@ -167,29 +166,3 @@ def test_embedding_similarity_through_the_local_loader(tiny_embedders: Path) -> 
         assert metric.describe()["weights"]["sha256_matches_name"] is False  # test weights are never "real"
     with pytest.raises(MissingWeightsError, match="dinov2_vitl14_pretrain.pth"):
         build_embedder("dinov2", tiny_embedders / "nowhere")
-
-
-def test_sensitivity_table_on_generated_images(tmp_path: Path) -> None:
-    from bench.eval.sensitivity import sensitivity
-    from bench.report.eval_markdown import sensitivity_markdown
-
-    rng = np.random.default_rng(1)
-    pairs = []
-    for i in range(3):
-        gt = rng.integers(0, 256, (128, 96, 3), dtype=np.uint8)
-        small = Image.fromarray(gt).resize((48, 64), Image.Resampling.BILINEAR)
-        noisy = np.clip(np.asarray(small, dtype=int) + rng.integers(-25, 26, (64, 48, 3)), 0, 255).astype(np.uint8)
-        Image.fromarray(gt).save(tmp_path / f"gt{i}.jpg", quality=95)
-        Image.fromarray(noisy).save(tmp_path / f"pred{i}.png")
-        pairs.append((tmp_path / f"pred{i}.png", tmp_path / f"gt{i}.jpg"))
-    rows = sensitivity(pairs, [p for p, _ in pairs], [g for _, g in pairs], weights_dir=tmp_path / "none")
-    forms = {r["option"]: r["value"] for r in rows if r["choice"] == "SSIM form"}
-    assert set(forms) == set(MF.SSIM_VARIANTS) and max(forms.values()) - min(forms.values()) > 1e-3
-    filters = {r["option"] for r in rows if r["choice"] == "resize filter"}
-    assert filters == {"reference bilinear", "reference bicubic", "reference lanczos"}
-    fid = [r for r in rows if r["choice"] == "FID backend"]
-    assert len(fid) == 2 and all(r["note"].startswith("cannot run: weights absent") for r in fid)
-    table = sensitivity_markdown(rows)
-    assert "| SSIM form | ssim |" in table and "| FID backend | fid | - | - | cannot run" in table
-    same = sensitivity([(p, p) for p, _ in pairs], [], [], weights_dir=tmp_path / "none")
-    assert any(r["note"].startswith("cannot run: no reference needs a resize") for r in same)

@@ -19,6 +19,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from bench.metrics import fid_backends
+from bench.metrics import functional as MF
 from bench.metrics import weights as W
 from bench.metrics.fid_backends import CLEANFID_MODES, CleanFIDInception, build_feature_extractor
 from bench.metrics.image import InceptionStats
@@ -211,3 +212,37 @@ def test_cleanfid_weight_urls_match_the_package() -> None:
 
     assert W.WEIGHTS["cleanfid_inception"].url == inception_url
     assert W.WEIGHTS["pt_inception"].url == FID_WEIGHTS_URL
+
+
+def test_catvton_fid_over_mixed_sizes_is_cleanfids_folder_fid(cleanfid_weights_dir: Path, tmp_path: Path) -> None:
+    """CatVTON's eval.py runs clean-fid's folder FID, which resizes each file to 299x299 on its own: a prediction
+    folder of two sizes is scored, and equals clean-fid's own folder features (its ResizeDataset) through the same
+    network."""
+    from cleanfid.fid import get_folder_features
+
+    from bench.eval import evaluate, match_folders
+    from bench.protocols import load_protocol
+
+    rng = np.random.default_rng(3)
+    for folder in ("pred", "gt"):
+        (tmp_path / folder).mkdir()
+    for k, (h, w) in enumerate(((256, 192), (128, 96), (256, 192))):
+        Image.fromarray(rng.integers(0, 256, (256, 192, 3), dtype=np.uint8)).save(tmp_path / "gt" / f"{k}.png")
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(tmp_path / "pred" / f"{k}.png")
+    result = evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), load_protocol("catvton"), metrics=("fid",),
+                      weights_dir=cleanfid_weights_dir, batch_size=4, progress=False,
+                      allow_unofficial_weights=True)  # fmt: skip
+    network = fid_backends._load_torchscript(cleanfid_weights_dir / W.WEIGHTS["cleanfid_inception"].filename)
+
+    def clean_mode(batch: Tensor) -> Tensor:  # what clean-fid's own wrapper does in clean mode
+        return network.layers((batch - 128) / 128).reshape(len(batch), 2048)
+
+    with warnings.catch_warnings():  # its PyTorch resizer resets the warning filters
+        real, fake = (torch.from_numpy(get_folder_features(str(tmp_path / folder), clean_mode, num_workers=0,
+                                                           batch_size=3, device=torch.device("cpu"), verbose=False))
+                      for folder in ("gt", "pred"))  # fmt: skip
+    fid = result.summary["metrics"]["fid"]
+    assert fid["value"] == pytest.approx(MF.fid_from_features(real, fake, method="spectral"), rel=1e-6)
+    sizes = "2 sizes (256x192, 128x96), each resized to 299x299 by clean-fid itself"
+    assert sizes in result.summary["inputs"]["resize"]["fid_predictions"]
+    assert any(sizes in warning for warning in result.summary["warnings"])

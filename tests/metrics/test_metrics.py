@@ -156,11 +156,11 @@ def test_ssim_torchmetrics_matches_the_library(real_pairs, generated_pairs, ssim
         assert np.abs(ssim_values[kind]["torchmetrics"] - ref.numpy()).max() < 1e-12, kind
 
 
-def test_ssim_torchmetrics_pre15_is_the_cropped_map(real_pairs, generated_pairs, ssim_values) -> None:
-    """torchmetrics < 1.5 (LaDI-VTON's pinned 0.11.4): the reflect-padded SSIM map cropped by 5 px, then the mean.
+def test_ssim_torchmetrics_cropped_is_the_cropped_map(real_pairs, generated_pairs, ssim_values) -> None:
+    """torchmetrics < 1.4.2 (LaDI-VTON's pinned 0.11.4): the reflect-padded SSIM map cropped by 5 px, then the mean.
 
-    The installed torchmetrics (>= 1.5) still returns that same-size map with ``return_full_image=True``; cropping it
-    reproduces the old reduction.
+    The installed torchmetrics still returns that same-size map with ``return_full_image=True``; cropping it
+    reproduces the old reduction. The cropped map keeps exactly the windows inside the image: skimage's RGB form.
     """
     from torchmetrics.functional.image import structural_similarity_index_measure
 
@@ -169,9 +169,50 @@ def test_ssim_torchmetrics_pre15_is_the_cropped_map(real_pairs, generated_pairs,
                                                       reduction="none", return_full_image=True)  # fmt: skip
         assert full.shape == preds.shape
         ref = full[..., 5:-5, 5:-5].mean(dim=(1, 2, 3))
-        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ref.numpy()).max() < 1e-12, kind
+        assert np.abs(ssim_values[kind]["torchmetrics_cropped"] - ref.numpy()).max() < 1e-12, kind
+        assert np.abs(ssim_values[kind]["torchmetrics_cropped"] - ssim_values[kind]["skimage_rgb"]).max() < 1e-12
         # The two torchmetrics forms differ enough to move the 4th decimal a paper reports.
-        assert np.abs(ssim_values[kind]["torchmetrics_pre15"] - ssim_values[kind]["torchmetrics"]).max() > 1e-4, kind
+        assert np.abs(ssim_values[kind]["torchmetrics_cropped"] - ssim_values[kind]["torchmetrics"]).max() > 1e-4, kind
+
+
+def _numpy_torchmetrics_ssim(x: np.ndarray, y: np.ndarray, *, cropped: bool) -> float:
+    """torchmetrics' SSIM of one image [3, H, W] in float64 with scipy: the images reflect-padded by 5 px (numpy
+    'reflect' = scipy 'mirror', the edge pixel not repeated), an 11x11 Gaussian (sigma 1.5), the map cropped by 5 px
+    before the mean (torchmetrics < 1.4.2) or not (>= 1.4.2)."""
+    taps = np.exp(-((np.arange(11) - 5) ** 2) / (2 * 1.5**2))
+    window = np.outer(taps, taps) / taps.sum() ** 2
+
+    def blur(a: np.ndarray) -> np.ndarray:
+        return np.stack([scipy.ndimage.correlate(c, window, mode="mirror") for c in a])
+
+    mx, my = blur(x), blur(y)
+    vx, vy, cxy = blur(x * x) - mx**2, blur(y * y) - my**2, blur(x * y) - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    ssim_map = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return float((ssim_map[:, 5:-5, 5:-5] if cropped else ssim_map).mean())
+
+
+def test_torchmetrics_ssim_boundary_is_1_4_2(generated_pairs) -> None:
+    """The installed torchmetrics computes the form its version maps to; the other form equals an independent float64
+    reference. torchmetrics stopped cropping in 1.4.2 (released 2024-09-13, Lightning-AI/torchmetrics#2721)."""
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    from bench.metrics.image import library_version
+
+    assert [MF.torchmetrics_ssim_variant(v) for v in ("0.11.4", "1.4.1", "1.4.2", "1.5.0", "1.9.0")] == [
+        "torchmetrics_cropped", "torchmetrics_cropped", "torchmetrics", "torchmetrics", "torchmetrics",
+    ]  # fmt: skip
+    installed = MF.torchmetrics_ssim_variant(library_version("torchmetrics"))
+    (other,) = {"torchmetrics_cropped", "torchmetrics"} - {installed}
+    preds, target = generated_pairs
+    library = structural_similarity_index_measure(preds, target, data_range=1.0, reduction="none")
+    assert (MF.ssim(preds, target, variant=installed) - library).abs().max() < 1e-12
+    assert (MF.ssim(preds, target, variant=other) - library).abs().max() > 1e-4
+    reference = [_numpy_torchmetrics_ssim(p.numpy(), t.numpy(), cropped=other == "torchmetrics_cropped")
+                 for p, t in zip(preds, target, strict=True)]  # fmt: skip
+    assert np.abs(MF.ssim(preds, target, variant=other).numpy() - np.array(reference)).max() < 1e-10
+    described = SSIM(variant=other).describe()
+    assert described["installed_torchmetrics_computes"] == installed and "1.4.2" in described["reproduces"]
 
 
 def test_ssim_variants_differ(ssim_values) -> None:
