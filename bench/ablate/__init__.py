@@ -21,28 +21,41 @@ cache of the tutor's outputs under ``<work>/fake_cache`` (recipe ``fake_cache``)
 The recipe, the data and the training runs are :mod:`bench.train`'s (:mod:`~bench.train.recipe`,
 :mod:`~bench.train.data`, :mod:`~bench.train.runs`), shared with the suite's trained methods. Here:
 :mod:`~bench.ablate.convergence` (each run's convergence) and :mod:`~bench.ablate.scoring` (models against the ground
-truth); the report is :mod:`bench.report.ablation`.
+truth, through ``pftryon eval``'s metric pass); the record is :class:`bench.records.AblationRecord`, the report
+:mod:`bench.report.ablation`.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from bench.ablate.convergence import run_record
 from bench.ablate.scoring import evaluate_models
-from bench.report.ablation import AblationResult
+from bench.records import SCHEMA_VERSION, AblationRecord
 from bench.results import run_metadata
 from bench.speed import cpu_model
 from bench.train.data import prepare_data, split_pairs
 from bench.train.recipe import Recipe
 from bench.train.runs import Progress, plan_runs, train_run
 
-__all__ = ["run_ablation"]
+__all__ = ["AblationResult", "run_ablation"]
+
+
+@dataclass
+class AblationResult:
+    """What :func:`run_ablation` gives :func:`bench.report.ablation.write_report`: the record (``ablation.json``),
+    the per-sample rows and each run's loss curve (steps, losses)."""
+
+    summary: AblationRecord
+    rows: list[dict[str, Any]]
+    curves: dict[str, tuple[np.ndarray, np.ndarray]]
 
 
 def _machine() -> dict[str, Any]:
@@ -59,6 +72,7 @@ def run_ablation(
     *,
     device: str = "cpu",
     weights_dir: str | os.PathLike[str] | None = None,
+    allow_unofficial_weights: bool = False,
     progress: Progress = lambda message: None,
 ) -> AblationResult:
     """Synthesise, train (resumably) and evaluate ``recipe`` under ``work``; see the module docstring.
@@ -68,6 +82,8 @@ def run_ablation(
         work: folder of the data and the training runs (reused: finished runs are skipped).
         device: training and evaluation device.
         weights_dir: searched before the torch hub cache for the LPIPS and Inception weights.
+        allow_unofficial_weights: score with LPIPS / Inception weights files that are not the official ones (a
+            warning in the record's ``scoring``) instead of refusing them.
         progress: called with one line per step (data, each run, evaluation), each with the elapsed time.
     """
     start = time.perf_counter()
@@ -87,28 +103,35 @@ def run_ablation(
     training_end = time.perf_counter()
 
     report("evaluating")
-    evaluated, rows = evaluate_models(recipe, plan, trained, work / "data", device, weights_dir)
+    evaluated = evaluate_models(recipe, plan, trained, work / "data", device, weights_dir,
+                                allow_unofficial_weights=allow_unofficial_weights, progress=report)  # fmt: skip
     runs, curves = [], {}
     for run in plan:
         record, curves[run.key] = run_record(run, trained[run.key])
         runs.append(record)
     end = time.perf_counter()
-    summary = {
-        "recipe": recipe.to_dict(),
-        "data": data,
-        "train_pairs": len(train_set),
-        **evaluated,
-        "runs": runs,
-        "timing": {
+    summary = AblationRecord(
+        schema_version=SCHEMA_VERSION,
+        kind="ablation",
+        recipe=recipe.to_dict(),
+        data=data,
+        train_pairs=len(train_set),
+        test_pairs=evaluated.test_pairs,
+        table=evaluated.table,
+        orderings=evaluated.orderings,
+        metric_notes=evaluated.metric_notes,
+        scoring=evaluated.scoring,
+        runs=runs,
+        timing={
             "total_s": round(end - start, 1),
             "training_s": round(training_end - start, 1),
             "evaluation_s": round(end - training_end, 1),
             "training_wall_s_all_runs": round(sum(r["wall_time_s"] for r in runs), 1),
             "budget_s": recipe.budget_s,
         },
-        "machine": _machine() | {"load_average_start": load_start, "load_average_end": _load_average()},
-        "device": device,
-        "metadata": run_metadata(),
-    }
-    report(f"evaluated {len(evaluated['table'])} models on {evaluated['test_pairs']} unpaired test pairs")
-    return AblationResult(summary, rows, curves)
+        machine=_machine() | {"load_average_start": load_start, "load_average_end": _load_average()},
+        device=device,
+        metadata=run_metadata(),
+    )
+    report(f"evaluated {len(evaluated.table)} models on {evaluated.test_pairs} unpaired test pairs")
+    return AblationResult(summary, evaluated.rows, curves)

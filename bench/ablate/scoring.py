@@ -1,4 +1,11 @@
-"""Scoring the ablation's models on the held-out unpaired pairs against the true try-on and the true flow."""
+"""Scoring the ablation's models on the held-out unpaired pairs against the true try-on and the true flow.
+
+Each model's try-ons stay in memory (float, never rounded to uint8) and are scored by ``pftryon eval``'s metric pass
+(:class:`bench.eval.TensorScorer`: its SSIM, PSNR and LPIPS objects, its FID, its weights checks) under
+:func:`scoring_protocol`; the flow by :func:`bench.metrics.flow.flow_epe`. The table's intervals are the recipe's
+bootstrap (:func:`bench.results.bootstrap_ci` at its confidence and resamples), over the per-pair values, and over
+paired differences (against no warp, and between neighbours of each ordering).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,11 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 
 from bench.data.readers import read_rgb
-from bench.metrics import functional as MF
+from bench.eval import TensorScorer, TensorScores
 from bench.metrics.flow import flow_epe
-from bench.metrics.needs import Selection, missing_message, missing_weights
-from bench.metrics.weights import WEIGHTS, MissingWeightsError, build_inception, build_lpips
+from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
+from bench.metrics.weights import WEIGHTS, check_official, resolve_weights
+from bench.protocols import FID, LPIPS, SSIM, Protocol
 from bench.results import bootstrap_ci
 from bench.train.data import split_pairs
 from bench.train.recipe import EvalRecipe, Recipe
@@ -26,9 +34,60 @@ from bench.train.runs import Run
 from pftryon.models import PBAFN, PFAFN, load_pretrained, mask_garment
 from pftryon.train.representation import corrupt_parse, noise_generator, person_representation
 
-__all__ = ["NO_WARP", "TUTOR", "evaluate_models", "prepare_weights"]
+__all__ = ["NO_WARP", "TUTOR", "Evaluation", "evaluate_models", "prepare_weights", "scoring_protocol"]
 
 TUTOR, NO_WARP = "tutor (PB-AFN)", "no warp"
+_OPTIONAL = ("lpips", "fid")  # scored when their weights files are present
+_EPE_HOW = {"metric": "flow_epe", "implementation": "bench.metrics.flow.flow_epe",
+            "unit": "pixels, mean over the true garment region"}  # fmt: skip
+
+
+def scoring_protocol(evaluation: EvalRecipe, size: tuple[int, int]) -> Protocol:
+    """The ablation's metrics as a protocol: SSIM in the recipe's variant, PSNR, LPIPS with the recipe's trunk and FID
+    on torch-fidelity's Inception, at the data's ``size``, nothing resized."""
+    variant = evaluation.ssim  # bench.metrics.functional's names; a protocol names skimage's two by their colour
+    skimage = variant.startswith("skimage")
+    ssim = SSIM("skimage_gaussian" if skimage else variant, grayscale=variant == "skimage_gray")  # type: ignore[arg-type]
+    return Protocol(
+        name="ablation", version=1, source="bench/ablate/scoring.py (the recipe's evaluation)",
+        description="Try-ons held in memory against the exact synthetic truth, at the data's size, nothing resized.",
+        dataset="synthetic", resolution=size, metrics=("ssim", "psnr", *_OPTIONAL), ssim=ssim,
+        lpips=LPIPS(net=evaluation.lpips_net), fid=FID(backend="torch-fidelity", reference="the true try-ons"),
+    )  # fmt: skip
+
+
+def _optional_weights(protocol: Protocol) -> dict[str, tuple[str, ...]]:
+    """``{metric: weights names}`` of the metrics scored only when their weights files are present."""
+    return {metric: metric_weights(metric, protocol) for metric in _OPTIONAL}
+
+
+def prepare_weights(
+    recipe: Recipe,
+    weights_dir: str | os.PathLike[str] | None,
+    *,
+    fetch: bool = False,
+    allow_unofficial_weights: bool = False,
+) -> str | None:
+    """Before any work: download the optional metrics' missing weights files when ``fetch`` (``--fetch-weights``),
+    check that the present ones are the official files, then one line naming every file still absent (their
+    metrics are left out), or ``None``.
+
+    Raises:
+        FetchError: ``fetch`` and a file could not be fetched.
+        UnofficialWeightsError: a present file is not the official one (unless ``allow_unofficial_weights``).
+    """
+    protocol = scoring_protocol(recipe.evaluation, recipe.data.size)
+    names = tuple(dict.fromkeys(itertools.chain(*_optional_weights(protocol).values())))
+    selection = Selection(names=names)
+    if fetch:
+        from bench.metrics.fetch import fetch_or_raise
+
+        fetch_or_raise(selection, weights_dir)
+    missing = missing_weights(names, weights_dir)
+    for name in names:
+        if name not in missing:
+            check_official(name, resolve_weights(name, weights_dir), allow_unofficial_weights)
+    return f"{missing_message(missing, weights_dir, selection)}; LPIPS / FID are left out" if missing else None
 
 
 def _identity_grid(batch: int, height: int, width: int) -> Tensor:
@@ -92,75 +151,16 @@ def _no_warp(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
     return batch["person"] * (1 - edge) + clothes * edge, None
 
 
-def _weights(net: str) -> dict[str, str]:
-    """``{metric: weights name}`` of the optional metrics: LPIPS with trunk ``net``, FID with torch-fidelity's
-    Inception."""
-    return {"lpips": net, "fid": "inception"}
-
-
-def prepare_weights(recipe: Recipe, weights_dir: str | os.PathLike[str] | None, *, fetch: bool = False) -> str | None:
-    """Before any work: download the optional metrics' missing weights files when ``fetch`` (``--fetch-weights``),
-    then one line naming every file still absent (their metrics are left out), or ``None``.
-
-    Raises:
-        FetchError: ``fetch`` and a file could not be fetched.
-    """
-    selection = Selection(names=tuple(_weights(recipe.evaluation.lpips_net).values()))
-    if fetch:
-        from bench.metrics.fetch import fetch_or_raise
-
-        fetch_or_raise(selection, weights_dir)
-    missing = missing_weights(selection.names, weights_dir)
-    return f"{missing_message(missing, weights_dir, selection)}; LPIPS / FID are left out" if missing else None
-
-
-@dataclass
-class _OptionalMetrics:
-    """LPIPS and FID models when their weights are present, else why not (``weights absent: <file>``)."""
-
-    lpips: torch.nn.Module | None
-    inception: torch.nn.Module | None
-    notes: dict[str, str]
-
-    @classmethod
-    def build(cls, net: str, weights_dir: str | os.PathLike[str] | None) -> _OptionalMetrics:
-        builders = {
-            "lpips": lambda: build_lpips(net, "lpips", weights_dir),
-            "fid": lambda: build_inception(weights_dir),
-        }
-        models, notes = {}, {}
-        for metric, name in _weights(net).items():
-            try:
-                models[metric] = builders[metric]()
-            except MissingWeightsError:
-                models[metric] = None
-                notes[metric] = f"weights absent: {WEIGHTS[name].filename}"
-        return cls(models["lpips"], models["fid"], notes)
-
-
 @torch.no_grad()
-def _score(
-    predict: Predictor, test: _TestSet, optional: _OptionalMetrics, ssim_variant: str, device: str
-) -> dict[str, Any]:
-    """Per-sample SSIM, PSNR, EPE (and LPIPS) of one model, and its FID over the set when computable."""
+def _predict(predict: Predictor, test: _TestSet, device: str) -> tuple[Tensor, Tensor]:
+    """One model's try-ons ``[N, 3, H, W]`` in [0, 1] and flows ``[N, 2, H, W]`` (the identity where it has none),
+    on the CPU."""
     images, flows = [], []
     for batch in test.batches:
         tryon, flow = predict({key: value.to(device) for key, value in batch.items()})
         images.append(((tryon.cpu() + 1) / 2).clamp(0, 1))
         flows.append(_identity_grid(tryon.shape[0], *tryon.shape[-2:]) if flow is None else flow.cpu())
-    preds = torch.cat(images)
-    values = {
-        "ssim": MF.ssim(preds, test.images, variant=ssim_variant).numpy(),
-        "psnr": MF.psnr(preds, test.images).numpy(),
-        "epe": flow_epe(torch.cat(flows), test.flows).numpy(),
-    }
-    if optional.lpips is not None:
-        values["lpips"] = MF.lpips(preds, test.images, net=optional.lpips.pnet_type, model=optional.lpips).numpy()
-    fid = None
-    if optional.inception is not None and len(preds) > 1:
-        real, fake = (optional.inception(MF.to_uint8(x)) for x in (test.images, preds))
-        fid = MF.fid_from_features(real, fake)
-    return {"per_sample": values, "fid": fid}
+    return torch.cat(images), torch.cat(flows)
 
 
 def _fields(
@@ -186,9 +186,72 @@ def _models(recipe: Recipe, plan: list[Run], device: str) -> list[tuple[dict[str
     return entries
 
 
+def _scorer(recipe: Recipe, test: _TestSet, weights_dir: str | os.PathLike[str] | None,
+            allow_unofficial_weights: bool) -> tuple[TensorScorer, dict[str, str]]:  # fmt: skip
+    """Eval's metric pass against the true try-ons, and why an optional metric is left out (``weights absent:
+    <file>``; FID with fewer than two test pairs)."""
+    protocol = scoring_protocol(recipe.evaluation, recipe.data.size)
+    notes = {}
+    for metric, names in _optional_weights(protocol).items():
+        missing = missing_weights(names, weights_dir)
+        if missing:
+            notes[metric] = f"weights absent: {WEIGHTS[missing[0]].filename}"
+    if "fid" not in notes and len(test.names) < 2:
+        notes["fid"] = f"needs at least 2 test pairs (have {len(test.names)})"
+    metrics = [m for m in protocol.metrics if m not in notes]
+    # On the CPU whatever the training device and the whole set in one batch, as the ablation has always scored:
+    # LPIPS and the FID features (float32 networks) move in the 8th digit with the device and the batch.
+    scorer = TensorScorer(test.images, protocol, metrics=metrics, weights_dir=weights_dir,
+                          batch_size=max(1, len(test.names)), device="cpu", fid_resamples=0,
+                          allow_unofficial_weights=allow_unofficial_weights)  # fmt: skip
+    return scorer, notes
+
+
 def _ci(values: np.ndarray, evaluation: EvalRecipe) -> dict[str, float]:
     mean, low, high = bootstrap_ci(values, confidence=evaluation.confidence, resamples=evaluation.resamples)
     return {"mean": mean, "low": low, "high": high}
+
+
+def _tabulate(scored: list[tuple[dict[str, Any], dict[str, np.ndarray], TensorScores]], names: list[str],
+              trained: dict[str, dict[str, Any]], evaluation: EvalRecipe) -> tuple[list[dict], list[dict]]:  # fmt: skip
+    """The table (one entry per model: means with CIs, the paired SSIM difference from no warp, FID, runs, train
+    time) and the per-sample rows, from each model's fields, per-pair values and scores (no warp last)."""
+    baseline = scored[-1][1]["ssim"]
+    table, rows = [], []
+    for fields_, values, scores in scored:
+        entry = {k: v for k, v in fields_.items() if k != "runs"}
+        rows += [{**entry, "pair": name, **{m: float(v[i]) for m, v in values.items()}}
+                 for i, name in enumerate(names)]  # fmt: skip
+        entry |= {metric: _ci(v, evaluation) for metric, v in values.items()}
+        if fields_["variant"] != NO_WARP:
+            entry["ssim_minus_no_warp"] = _ci(values["ssim"] - baseline, evaluation)
+        fid = scores.metrics["fid"]["value"] if "fid" in scores.metrics else None
+        entry |= {"fid": fid, "runs": fields_["runs"],
+                  "train_time_s": sum(trained[key]["wall_time_s"] for key in fields_["runs"])}  # fmt: skip
+        table.append(entry)
+    return table, rows
+
+
+def _ordering(ssims: list[tuple[str, np.ndarray]], noise: float, evaluation: EvalRecipe) -> dict[str, Any]:
+    """The models at one parse noise by mean SSIM, with the paired difference of each from the next."""
+    ranked = sorted(ssims, key=lambda item: -item[1].mean())
+    gaps = [{"higher": a, "lower": b, "difference": _ci(high - low, evaluation)}
+            for (a, high), (b, low) in itertools.pairwise(ranked)]  # fmt: skip
+    return {"parse_noise": noise, "order": [name for name, _ in ranked], "gaps": gaps}
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_models` gives the record: one ``table`` entry per model (means with CIs, FID, runs,
+    train time), the SSIM ``orderings`` at each parse noise, ``metric_notes`` (what was left out and why),
+    ``scoring`` (the protocol, how each metric was computed, warnings), and the per-sample ``rows``."""
+
+    test_pairs: int
+    table: list[dict[str, Any]]
+    orderings: list[dict[str, Any]]
+    metric_notes: dict[str, str]
+    scoring: dict[str, Any]
+    rows: list[dict[str, Any]]
 
 
 def evaluate_models(
@@ -198,34 +261,34 @@ def evaluate_models(
     root: Path,
     device: str,
     weights_dir: str | os.PathLike[str] | None,
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Score every model: the summary's ``table``, ``orderings``, ``metric_notes`` (what was left out and why)
-    and ``test_pairs``; and the per-sample rows."""
+    *,
+    allow_unofficial_weights: bool = False,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Evaluation:
+    """Predict with every model on ``device`` and score it against the truth (see the module docstring).
+
+    Raises:
+        UnofficialWeightsError: an optional metric's weights file is not the official one (unless
+            ``allow_unofficial_weights``).
+    """
     evaluation = recipe.evaluation
     test = _test_set(recipe, root)
-    optional = _OptionalMetrics.build(evaluation.lpips_net, weights_dir)
-    scored = [(fields_, _score(predict, test, optional, evaluation.ssim, device))
-              for fields_, predict in _models(recipe, plan, device)]  # fmt: skip
-    baseline = scored[-1][1]["per_sample"]["ssim"]
-    table, rows, ssims = [], [], []
-    for fields_, score in scored:
-        values = score["per_sample"]
-        entry = {k: v for k, v in fields_.items() if k != "runs"}
-        rows += [{**entry, "pair": name, **{m: float(v[i]) for m, v in values.items()}}
-                 for i, name in enumerate(test.names)]  # fmt: skip
-        entry |= {metric: _ci(v, evaluation) for metric, v in values.items()}
-        if fields_["variant"] != NO_WARP:
-            entry["ssim_minus_no_warp"] = _ci(values["ssim"] - baseline, evaluation)
-        entry |= {"fid": score["fid"], "runs": fields_["runs"],
-                  "train_time_s": sum(trained[key]["wall_time_s"] for key in fields_["runs"])}  # fmt: skip
-        table.append(entry)
-        ssims.append((entry["variant"], entry["parse_noise"], values["ssim"]))
-    orderings = []
-    for noise in recipe.parse_noise:
-        ranked = sorted((item for item in ssims if item[1] == noise), key=lambda item: -item[2].mean())
-        gaps = [{"higher": a, "lower": b, "difference": _ci(high - low, evaluation)}
-                for (a, _, high), (b, _, low) in itertools.pairwise(ranked)]  # fmt: skip
-        orderings.append({"parse_noise": noise, "order": [item[0] for item in ranked], "gaps": gaps})
-    evaluated = {"test_pairs": len(test.names), "table": table, "orderings": orderings,
-                 "metric_notes": optional.notes}  # fmt: skip
-    return evaluated, rows
+    scorer, notes = _scorer(recipe, test, weights_dir, allow_unofficial_weights)
+    models = _models(recipe, plan, device)
+    scored = []
+    for number, (fields_, predict) in enumerate(models, 1):
+        noise = "" if fields_["parse_noise"] is None else f" at parse noise {fields_['parse_noise']:g}"
+        progress(f"[{number}/{len(models)}] scoring {fields_['variant']}{noise}")
+        images, flows = _predict(predict, test, device)
+        scores = scorer.score(images)
+        values = {"ssim": scores.values["ssim"], "psnr": scores.values["psnr"], "epe": flow_epe(flows, test.flows)}
+        values |= {"lpips": scores.values["lpips"]} if "lpips" in scores.values else {}
+        scored.append((fields_, {metric: v.numpy() for metric, v in values.items()}, scores))
+    table, rows = _tabulate(scored, test.names, trained, evaluation)
+    orderings = [_ordering([(e["variant"], v["ssim"]) for (e, v, _) in scored if e["parse_noise"] == noise], noise,
+                           evaluation) for noise in recipe.parse_noise]  # fmt: skip
+    metrics = scored[-1][2].metrics  # the same metric objects scored every model
+    how = {name: entry["how"] for name, entry in metrics.items() if "how" in entry} | {"epe": _EPE_HOW}
+    scoring = {"by": "bench.eval.TensorScorer (pftryon eval's metric pass, in memory)",
+               "protocol": scorer.protocol.to_dict(), "how": how, "warnings": scorer.warnings}  # fmt: skip
+    return Evaluation(len(test.names), table, orderings, notes, scoring, rows)

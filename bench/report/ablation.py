@@ -11,7 +11,6 @@ import base64
 import io
 import json
 import os
-from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -19,24 +18,16 @@ from typing import Any
 import numpy as np
 import yaml
 
+from bench.ablate import AblationResult
 from bench.ablate.convergence import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
 from bench.ablate.scoring import NO_WARP, TUTOR
+from bench.records import read_record
 from bench.report.html import figure_html, page_html, value_html
 from bench.results import bootstrap_ci
-from pftryon.models import atomic_write
+from bench.runtime import atomic_write
 from pftryon.train.config import STAGES
 
-__all__ = ["AblationResult", "rerender", "write_report"]
-
-
-@dataclass
-class AblationResult:
-    """What :func:`write_report` needs: the summary (JSON-ready), per-sample rows and the loss curves."""
-
-    summary: dict[str, Any]
-    rows: list[dict[str, Any]]
-    curves: dict[str, tuple[np.ndarray, np.ndarray]]
-
+__all__ = ["rerender", "write_report"]
 
 _CONVERGED = {True: "yes", False: "no", None: "too short to tell"}
 
@@ -437,7 +428,7 @@ def _page(summary: dict[str, Any], rows: list[dict[str, Any]], loss_curves: byte
         "metadata": summary["metadata"], "seed": recipe["seed"], "data seed": recipe["data"]["seed"],
         "data": summary["data"], "timing": summary["timing"], "machine": summary["machine"],
         "device": summary["device"], "metric notes": summary["metric_notes"],
-    }  # fmt: skip
+    } | ({"scoring": summary["scoring"]} if "scoring" in summary else {})  # fmt: skip
     recipe_yaml = yaml.safe_dump(recipe, sort_keys=False, default_flow_style=None, width=120).strip()
     details = (
         "<details><summary>recipe, seeds, versions, commit, data, machine</summary>"
@@ -494,6 +485,7 @@ def rerender(folder: str | os.PathLike[str]) -> Path:
 
     Raises:
         FileNotFoundError: when ``folder`` has no ``ablation.json``.
+        InputError: ``ablation.json`` is not an ablation record this code reads (:func:`bench.records.read_record`).
     """
     import pandas as pd
 
@@ -501,7 +493,7 @@ def rerender(folder: str | os.PathLike[str]) -> Path:
     summary_path = out / "ablation.json"
     if not summary_path.is_file():
         raise FileNotFoundError(f"{summary_path} not found: rerender needs a folder written by `pftryon ablate`")
-    summary = json.loads(summary_path.read_text())
+    summary = read_record(summary_path, "ablation")
     per_sample, curves = out / "per_sample.csv", out / "loss_curves.png"
     rows = pd.read_csv(per_sample, dtype={"pair": str}).to_dict("records") if per_sample.is_file() else []
     page = out / "index.html"

@@ -12,9 +12,13 @@ import torch
 import yaml
 from click.testing import CliRunner
 
-from bench.ablate.scoring import NO_WARP, TUTOR, _OptionalMetrics, _score, _TestSet
+from bench.ablate.scoring import NO_WARP, TUTOR, _scorer, _TestSet, prepare_weights, scoring_protocol
 from bench.cli import main
+from bench.errors import UnofficialWeightsError
+from bench.eval import TensorScorer, evaluate, match_folders
+from bench.images import write_png
 from bench.metrics.flow import flow_epe
+from bench.records import SCHEMA_VERSION, AblationRecord, read_record
 from bench.train.recipe import Recipe, load_recipe
 from bench.train.runs import plan_runs
 
@@ -53,7 +57,11 @@ def test_smoke_recipe_writes_the_report(smoke: tuple[Path, str]) -> None:
     per_sample = pd.read_csv(report / "per_sample.csv")
     assert set(per_sample.columns) >= {"variant", "parse_noise", "pair", "ssim", "psnr", "epe"}
     assert len(per_sample) == 4 * per_sample["pair"].nunique()
-    summary = json.loads((report / "ablation.json").read_text())
+    summary = read_record(report / "ablation.json", "ablation")
+    assert (summary["kind"], summary["schema_version"]) == ("ablation", SCHEMA_VERSION)
+    assert list(summary)[:2] == ["schema_version", "kind"] and set(summary) == set(AblationRecord.__annotations__)
+    assert summary["scoring"]["protocol"]["ssim"]["variant"] == "pytorch_ssim"
+    assert {"ssim", "psnr", "epe"} <= set(summary["scoring"]["how"])
     assert [r["key"] for r in summary["runs"]] == SMOKE_RUNS
     assert summary["runs"][2]["config"]["knowledge"] == "teacher+tutor"
     assert summary["runs"][2]["config"]["parse_noise"] == 0.5
@@ -161,19 +169,58 @@ def test_flow_epe_is_in_pixels_inside_the_true_region() -> None:
     assert flow_epe(flow, torch.full_like(truth, float("nan"))).isnan().all()
 
 
-def test_optional_metrics_are_scored_when_their_weights_are_present(lpips_weights_dir: Path) -> None:
-    optional = _OptionalMetrics.build("squeeze", lpips_weights_dir)
-    assert optional.lpips is not None and "lpips" not in optional.notes
-    if optional.inception is None:
-        assert optional.notes["fid"].startswith("weights absent: weights-inception-2015-12-05")
+def _images(count: int, generator: torch.Generator) -> torch.Tensor:
+    """Float images that a PNG holds exactly (multiples of 1/255)."""
+    return torch.randint(0, 256, (count, 3, 64, 48), dtype=torch.uint8, generator=generator).float() / 255
+
+
+def test_in_memory_scores_equal_evals_scores_of_the_same_images_as_files(tmp_path: Path,
+                                                                         lpips_weights_dir: Path) -> None:  # fmt: skip
     generator = torch.Generator().manual_seed(0)
-    images = torch.rand(3, 3, 64, 64, generator=generator)
-    flows = torch.rand(3, 2, 64, 64, generator=generator) * 2 - 1
-    test = _TestSet([{"person": images * 2 - 1}], ["a__b", "c__d", "e__f"], images, flows)
-    score = _score(lambda batch: (batch["person"], None), test, optional, "pytorch_ssim", "cpu")
-    values = score["per_sample"]
-    assert values["ssim"] == pytest.approx(1.0) and values["lpips"] == pytest.approx(0.0, abs=1e-6)
-    assert set(values) == {"ssim", "psnr", "epe", "lpips"} and (values["epe"] > 0).all()
+    preds, refs = _images(5, generator), _images(5, generator)
+    for folder, images in (("pred", preds), ("gt", refs)):
+        for i, image in enumerate(images):
+            write_png(tmp_path / folder / f"{i}.png", (image * 255).round().byte().permute(1, 2, 0).numpy())
+    protocol = scoring_protocol(load_recipe("smoke").evaluation, (64, 48))
+    metrics = ["ssim", "psnr", "lpips"]
+    files = evaluate(match_folders(tmp_path / "pred", tmp_path / "gt"), protocol, metrics=metrics, batch_size=2,
+                     weights_dir=lpips_weights_dir, allow_unofficial_weights=True, progress=False)  # fmt: skip
+    memory = TensorScorer(refs, protocol, metrics=metrics, weights_dir=lpips_weights_dir, batch_size=2,
+                          allow_unofficial_weights=True).score(preds)  # fmt: skip
+    rows = sorted(files.rows, key=lambda row: int(row["key"]))
+    for metric in metrics:
+        assert memory.values[metric].tolist() == [row[metric] for row in rows], metric
+        summary = {k: v for k, v in files.summary["metrics"][metric].items() if k != "how"}
+        assert {k: v for k, v in memory.metrics[metric].items() if k != "how"} == summary, metric
+    assert memory.warnings and all("not the official" in w for w in memory.warnings)
+    with pytest.raises(ValueError, match="need more than two sets of images"):
+        TensorScorer(refs, protocol, metrics=["ssim_garment"])
+
+
+def test_the_ablation_scores_through_eval_and_notes_what_it_leaves_out(
+    tmp_path: Path, lpips_weights_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))  # no weights but the test's
+    recipe = load_recipe("smoke")
+    images = _images(3, torch.Generator().manual_seed(1))
+    test = _TestSet([], ["a__b", "c__d", "e__f"], images, torch.zeros(3, 2, 64, 48))
+    scorer, notes = _scorer(recipe, test, lpips_weights_dir, True)
+    assert scorer.metrics == ("ssim", "psnr", "lpips")
+    assert notes == {"fid": "weights absent: weights-inception-2015-12-05-6726825d.pth"}
+    scores = scorer.score(images)
+    assert scores.values["ssim"].tolist() == [1.0, 1.0, 1.0] and scores.values["lpips"].abs().max() < 1e-6
+    assert set(scores.metrics) == {"ssim", "psnr", "lpips"}
+    bare, notes = _scorer(recipe, test, tmp_path, False)
+    assert bare.metrics == ("ssim", "psnr") and notes["lpips"] == "weights absent: alexnet-owt-7be5be79.pth"
+
+
+def test_unofficial_weights_are_refused_before_any_training(tmp_path: Path, lpips_weights_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    with pytest.raises(UnofficialWeightsError, match="alexnet-owt-7be5be79.pth's"):
+        prepare_weights(load_recipe("smoke"), lpips_weights_dir)
+    note = prepare_weights(load_recipe("smoke"), lpips_weights_dir, allow_unofficial_weights=True)
+    assert note is not None and "weights-inception-2015-12-05-6726825d.pth" in note and "alexnet" not in note
 
 
 def test_runs_recorded_before_scale_flow_heads_are_reused_as_official_heads(tmp_path: Path) -> None:

@@ -6,9 +6,13 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from bench.ablate import AblationResult
 from bench.ablate.scoring import NO_WARP, TUTOR
-from bench.report.ablation import AblationResult, rerender, write_report
+from bench.errors import InputError
+from bench.records import SCHEMA_VERSION, AblationRecord
+from bench.report.ablation import rerender, write_report
 from pftryon.train.config import STAGES
 
 PAIRS = [f"{i:06d}__{i + 1:06d}" for i in range(8)]
@@ -53,18 +57,19 @@ def make_ablation() -> AblationResult:
                        "resamples": 200, "confidence": 0.95},
     }  # fmt: skip
     gaps = [{"higher": "tt-adjustable", "lower": "tutor-adjustable", "difference": _ci(0.05)}]
-    summary = {
-        "recipe": recipe, "data": {"manifest": {"n": 20}, "fingerprint_sha256": "ab" * 32}, "train_pairs": 12,
-        "test_pairs": len(PAIRS), "table": table,
-        "orderings": [{"parse_noise": 0.5, "order": ["tt-adjustable", "tutor-adjustable"], "gaps": gaps}],
-        "metric_notes": {"lpips": NOTE}, "runs": [_run("tutor/pb-warp"), _run("noise-0.5/tt-adjustable/pf-warp")],
-        "timing": {"total_s": 30.0, "training_s": 20.0, "evaluation_s": 5.0, "budget_s": 60.0,
-                   "training_wall_s_all_runs": 20.0},
-        "machine": {"cpu": "test cpu", "cpu_count": 2, "torch_threads": 2, "load_average_start": [0.1, 0.1, 0.1],
-                    "load_average_end": [0.2, 0.1, 0.1]},
-        "device": "cpu",
-        "metadata": {"date": "2026-12-04T10:00:00+00:00", "git_commit": "79b70ec", "versions": {"torch": "2.13.0"}},
-    }  # fmt: skip
+    summary = AblationRecord(
+        schema_version=SCHEMA_VERSION, kind="ablation", recipe=recipe,
+        data={"manifest": {"n": 20}, "fingerprint_sha256": "ab" * 32}, train_pairs=12, test_pairs=len(PAIRS),
+        table=table, orderings=[{"parse_noise": 0.5, "order": ["tt-adjustable", "tutor-adjustable"], "gaps": gaps}],
+        metric_notes={"lpips": NOTE}, scoring={"by": "a test", "warnings": []},
+        runs=[_run("tutor/pb-warp"), _run("noise-0.5/tt-adjustable/pf-warp")],
+        timing={"total_s": 30.0, "training_s": 20.0, "evaluation_s": 5.0, "budget_s": 60.0,
+                "training_wall_s_all_runs": 20.0},
+        machine={"cpu": "test cpu", "cpu_count": 2, "torch_threads": 2, "load_average_start": [0.1, 0.1, 0.1],
+                 "load_average_end": [0.2, 0.1, 0.1]},
+        device="cpu",
+        metadata={"date": "2026-12-04T10:00:00+00:00", "git_commit": "79b70ec", "versions": {"torch": "2.13.0"}},
+    )  # fmt: skip
     steps = np.arange(1, 41)
     curves = {f"fake/{stage}": (steps, 1.5 / np.sqrt(steps)) for stage in STAGES}
     return AblationResult(summary=summary, rows=rows, curves=curves)
@@ -92,3 +97,10 @@ def test_rerender_redraws_the_page_from_the_folder_alone(tmp_path: Path) -> None
     assert (tmp_path / "index.html").read_text() == first, "per_sample.csv gives the same page as the rows"
     assert (tmp_path / "ablation.md").read_bytes() == markdown
     assert json.loads((tmp_path / "ablation.json").read_text())["recipe"]["name"] == "fake"
+
+
+def test_rerender_refuses_a_record_of_another_kind(tmp_path: Path) -> None:
+    (tmp_path / "ablation.json").write_text(json.dumps({"schema_version": 1, "kind": "eval-summary"}))
+    with pytest.raises(InputError, match="'eval-summary' record, not a 'ablation' one"):
+        rerender(tmp_path)
+    assert not (tmp_path / "index.html").exists()

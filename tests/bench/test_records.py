@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any, get_type_hints
 
 import pytest
+from test_ablation_page import make_ablation
 
 from bench.data import create_dataset
 from bench.data.readers import InputError
@@ -15,7 +16,16 @@ from bench.eval import run_eval
 from bench.methods import create_method
 from bench.predict import MANIFEST, predict
 from bench.protocols import load_protocol
-from bench.records import SCHEMA_VERSION, EvalSummary, PredictIdentity, PredictRecord, RunRecord, read_record
+from bench.records import (
+    SCHEMA_VERSION,
+    AblationRecord,
+    EvalSummary,
+    PredictIdentity,
+    PredictRecord,
+    RunRecord,
+    read_record,
+)
+from bench.report.ablation import rerender, write_report
 from bench.suite import load_suite
 from bench.suite.runner import _run_record
 
@@ -57,11 +67,30 @@ def test_summary_json_is_an_eval_summary(viton: Path, predicted: Path, tmp_path:
 
 
 def test_run_record_has_exactly_the_run_records_keys() -> None:
-    ctx = SimpleNamespace(notes=["a note"], evaluations=[], cells=SimpleNamespace(hits=2, misses=3), device="cpu")
+    ctx = SimpleNamespace(
+        notes=["a note"], evaluations=[], cells=SimpleNamespace(hits=2, misses=3), device="cpu", weights=None
+    )
     record = _run_record(load_suite("synthetic"), {"pfafn": load_protocol("pfafn")}, [], [], [], ctx, {"total": 1.0})  # type: ignore[arg-type]
     assert (record["kind"], record["schema_version"]) == ("suite-run", SCHEMA_VERSION)
     assert set(record) == _keys(RunRecord) and record["cells"] == {"reused": 2, "computed": 3}
     json.dumps(record, default=str)  # what write_suite_report writes
+
+
+def test_ablation_json_is_an_ablation_record(tmp_path: Path) -> None:
+    write_report(make_ablation(), tmp_path)
+    data = json.loads((tmp_path / "ablation.json").read_text())
+    assert (data["kind"], data["schema_version"]) == ("ablation", SCHEMA_VERSION)
+    assert set(data) == _keys(AblationRecord) and list(data)[:2] == ["schema_version", "kind"]
+    assert read_record(tmp_path / "ablation.json", "ablation") == data
+
+
+def test_an_ablation_record_written_before_schema_versions_still_renders(tmp_path: Path) -> None:
+    committed = Path(__file__).resolve().parents[2] / "reports" / "ablation"
+    old = json.loads((committed / "ablation.json").read_text())
+    assert "schema_version" not in old, "the committed reports predate versions"
+    assert read_record(committed / "ablation.json", "ablation") == old  # version 0, kept as written
+    (tmp_path / "ablation.json").write_text(json.dumps(old))
+    assert '<table id="ablation-table">' in rerender(tmp_path).read_text()
 
 
 def _one_line_error(path: Path, kind: str, match: str) -> None:
