@@ -15,15 +15,19 @@ from typing import Any
 
 import pandas as pd
 
+from bench.records import read_record
+from bench.report.comparisons import comparisons_html, comparisons_markdown
 from bench.report.html import render_html
-from bench.report.plots import Plot, pareto_front, write_plots
-from bench.report.qualitative import QualitativeRow, write_grid
+from bench.report.plots import Plot, pareto_front, quality_speed_metrics, write_plots
+from bench.report.qualitative import Grid, QualitativeRow, write_grid
 from bench.report.tables import (
     COLUMNS,
     METRICS,
+    below_lower_bounds,
     latency_tables,
     markdown,
     method_order,
+    method_titles,
     place,
     precision_tables,
     prepare,
@@ -33,7 +37,7 @@ from bench.report.tables import (
 from bench.results import INTEGER_COLUMNS
 from pftryon.models import atomic_write
 
-__all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "write_report"]
+__all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "rerender", "write_report"]
 
 _logger = logging.getLogger(__name__)
 
@@ -53,8 +57,8 @@ def _missing_cells(frame: pd.DataFrame) -> list[str]:
 
 
 def _grid_methods(rows: Sequence[QualitativeRow], order: list[str]) -> list[str]:
-    """The methods with outputs in the grid: in report order, then any others sorted."""
-    named = {m for row in rows for m in row.outputs}
+    """The methods of the grid (with outputs, or failed): in report order, then any others sorted."""
+    named = {m for row in rows for m in (*row.outputs, *row.failed)}
     return [m for m in order if m in named] + sorted(named - set(order))
 
 
@@ -66,6 +70,50 @@ def _with_integers(table: pd.DataFrame) -> pd.DataFrame:
         if (values.dropna() % 1 == 0).all():
             out[column] = values.astype("Int64")
     return out
+
+
+def _comparisons(out: Path) -> list[dict[str, Any]]:
+    """The rows of ``out/comparisons.csv`` (written by the suite before the report), or none."""
+    path = out / "comparisons.csv"
+    if not path.is_file():
+        return []
+    return pd.read_csv(path, keep_default_na=False, na_values=[""]).to_dict("records")
+
+
+def _render(frame: pd.DataFrame, run: Mapping[str, Any], out: Path, grid: Grid | None, plots: bool) -> list[Path]:
+    """``table.md``, the plots and ``index.html`` of a :func:`~bench.report.tables.prepare`-d frame (index reset);
+    returns the paths written, the grid's (drawn before) before the page."""
+    order = method_order(frame, run)
+    titles = method_titles(run, order)
+    quality, latency, precision = quality_tables(frame, run), latency_tables(frame, run), precision_tables(frame, run)
+    compared = _comparisons(out)
+    matrices = comparisons_markdown(compared, method_titles=titles, level=3) if compared else ""
+    paths = [out / "table.md"]
+    tail = f"\n## Paired comparisons (comparisons.csv)\n\n{matrices}" if matrices else ""
+    atomic_write(paths[0], markdown(run, quality, latency, precision) + tail)
+
+    report = run["suite"].get("report") or {}
+    drawn, skipped_plots = (
+        write_plots(frame, order, out / "plots", titles=titles, quality_speed=quality_speed_metrics(report))
+        if plots
+        else ([], [("all", "plots=False")])
+    )
+    for name, reason in skipped_plots:
+        _logger.info("plot %s skipped: %s", name, reason)
+    paths += [path for plot in drawn for path in (plot.png, plot.svg)]
+    if grid is not None:
+        paths.append(grid.path)
+        for warning in grid.warnings:
+            _logger.warning(warning)
+
+    page = render_html(
+        run, out, quality=quality, latency=latency, precision=precision, plots=drawn, skipped_plots=skipped_plots,
+        missing_cells=_missing_cells(frame), grid=grid, caveats=below_lower_bounds(frame, run),
+        comparisons=comparisons_html(compared, method_titles=titles) if compared else "",
+    )  # fmt: skip
+    paths.append(out / "index.html")
+    atomic_write(paths[-1], page)
+    return paths
 
 
 def write_report(
@@ -83,7 +131,9 @@ def write_report(
 
     Args:
         results: the tidy table, one row per number, with exactly the columns :data:`COLUMNS`.
-        run: the run metadata (JSON-like); only ``run["suite"]["name"]`` is required, the rest is shown when present.
+        run: the run metadata (JSON-like); only ``run["suite"]["name"]`` is required, the rest is shown when present
+            (``run["suite"]["report"]``: what the report leads with and explains; ``run["methods"][key]["title"]``:
+            display titles).
         out_dir: the report folder (created when absent).
         qualitative: pairs for the qualitative grid, each with the same methods' outputs.
         plots: draw the plots (about a second each); ``False`` lists them all as skipped.
@@ -99,31 +149,47 @@ def write_report(
         raise ValueError("run['suite']['name'] is required (the resolved suite config)")
     out = Path(out_dir)
     frame = prepare(results)
-    paths = [out / "results.csv", out / "table.md"]
     table = results.reset_index(drop=True).iloc[frame.index][list(COLUMNS)]
-    atomic_write(paths[0], _with_integers(table).to_csv(index=False))
+    atomic_write(out / "results.csv", _with_integers(table).to_csv(index=False))
     frame = frame.reset_index(drop=True)
-    order = method_order(frame, run)
-    quality, latency, precision = quality_tables(frame, run), latency_tables(frame, run), precision_tables(frame, run)
-    atomic_write(paths[1], markdown(run, quality, latency, precision))
-
-    drawn, skipped_plots = write_plots(frame, order, out / "plots") if plots else ([], [("all", "plots=False")])
-    for name, reason in skipped_plots:
-        _logger.info("plot %s skipped: %s", name, reason)
-    paths += [path for plot in drawn for path in (plot.png, plot.svg)]
-
-    grid, grid_methods, grid_warnings = None, [], []
+    grid = None
     if qualitative:
-        grid, grid_methods = out / "qualitative.png", _grid_methods(qualitative, order)
-        grid_warnings = write_grid(list(qualitative), grid_methods, grid)
-        paths.append(grid)
-    for warning in grid_warnings:
-        _logger.warning(warning)
+        order = method_order(frame, run)
+        methods = _grid_methods(qualitative, order)
+        titles = method_titles(run, methods)
+        grid = write_grid(list(qualitative), methods, out / "qualitative.png", titles)
+    return [out / "results.csv", *_render(frame, run, out, grid, plots)]
 
-    page = render_html(
-        run, out, quality=quality, latency=latency, precision=precision, plots=drawn, skipped_plots=skipped_plots,
-        missing_cells=_missing_cells(frame), grid=grid, grid_methods=grid_methods, grid_warnings=grid_warnings,
-    )  # fmt: skip
-    paths.append(out / "index.html")
-    atomic_write(paths[-1], page)
-    return paths
+
+def rerender(folder: str | os.PathLike[str], *, plots: bool = True) -> list[Path]:
+    """Redraw ``table.md``, the plots and ``index.html`` of a finished suite report from its ``results.csv`` and
+    ``run.json``, running nothing (after a change to the report's code). ``results.csv``, ``run.json`` and
+    ``qualitative.png`` stay as they are (the grid's images are not in the folder: the page shows it as drawn);
+    plot files the report no longer draws are removed. A column ``results.csv`` was written without reads as empty.
+
+    Args:
+        folder: a report folder written by ``pftryon bench``.
+        plots: redraw the plots (else the page lists them as not drawn and ``plots/`` is left alone).
+
+    Returns:
+        The paths written.
+
+    Raises:
+        InputError: ``run.json`` is missing, unreadable or not a suite run's.
+        FileNotFoundError: ``results.csv`` is missing.
+    """
+    out = Path(folder)
+    run = read_record(out / "run.json", "suite-run")
+    text = ("method", "dataset", "split", "pairs", "protocol", "metric", "source", "device", "dtype", "note",
+            "citation")  # fmt: skip
+    results = pd.read_csv(out / "results.csv", keep_default_na=False, na_values=[""], dtype=dict.fromkeys(text, str))
+    results = results.assign(**{c: "" for c in COLUMNS if c not in results.columns})[list(COLUMNS)]
+    drawn = out / "qualitative.png"
+    grid = Grid(drawn, (), {}, ()) if drawn.is_file() else None
+    paths = _render(prepare(results).reset_index(drop=True), run, out, grid, plots)
+    if plots:
+        written = {p.name for p in paths}
+        for stale in (out / "plots").glob("*"):
+            if stale.suffix in (".png", ".svg") and stale.name not in written:
+                stale.unlink()
+    return [p for p in paths if p != drawn]

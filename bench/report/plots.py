@@ -1,28 +1,35 @@
-"""The report's plots (matplotlib, no pyplot state): quality against speed, bars with CIs, one metric across protocols.
+"""The report's plots (matplotlib, no pyplot state): quality against speed, bars with intervals, one metric across
+protocols.
 
-Each plot is written as PNG and SVG under ``plots/``; a plot whose data are absent is skipped with its reason.
+Every method keeps one colour in every plot and is named by its display title. The quality-speed plot draws the suite's
+quality metric(s) (``report.quality_speed``) against ms/image, one figure per protocol and device setting, each point
+labelled, with its 95% CI (and the p10-p90 of its time where measured) and the Pareto front of that metric in its
+direction. A bar chart draws the panels that have values; its title names only what is drawn (intervals, published
+rows). Each plot is written as PNG and SVG under ``plots/``; a plot whose data are absent is skipped with its reason.
 Outputs are byte-identical across reruns (fixed SVG hash salt, no dates in the metadata).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from bench.report.tables import METRICS, PUBLISHED, place, setting
+from bench.report.tables import METRICS, PUBLISHED, SPREAD, place, setting, spreads
 from pftryon.models import atomic_write
 
-__all__ = ["Plot", "pareto_front", "write_plots"]
+__all__ = ["Plot", "method_colours", "pareto_front", "quality_speed_metrics", "write_plots"]
 
-_QUALITY_AXES = ("ssim", "lpips", "fid")
-_SPEED_AXES = ("ms_per_image", "gflops")
-_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h", "*", "p")
-_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+_DEFAULT_QUALITY = ("ssim",)  # the quality-speed plot of a suite that names neither quality_speed nor lead metrics
+_SPEED = "ms_per_image"
+_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+            "#17becf", "#393b79", "#ad494a")  # fmt: skip
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "h")  # one per latency setting of a device
 _RC = {
     "svg.hashsalt": "pftryon-report",
     "text.parse_math": False,
@@ -30,16 +37,20 @@ _RC = {
     "axes.spines.top": False,
     "axes.spines.right": False,
 }
+_LABEL_PT = 8  # point labels' font size
 
 
 @dataclass(frozen=True)
 class Plot:
-    """A written plot: ``name`` (file stem), a one-line ``title``, and its PNG and SVG paths."""
+    """A written plot: ``name`` (file stem), a one-line ``title``, its PNG and SVG paths, its ``kind``
+    (``quality_speed``, ``bars``, ``cross_protocol``) and the ``metric`` it is about (a bar chart's)."""
 
     name: str
     title: str
     png: Path
     svg: Path
+    kind: str = ""
+    metric: str = ""
 
 
 def pareto_front(x: Sequence[float], y: Sequence[float], *, y_higher_is_better: bool = True) -> np.ndarray:
@@ -66,23 +77,39 @@ def pareto_front(x: Sequence[float], y: Sequence[float], *, y_higher_is_better: 
     return valid & ~dominated
 
 
+def method_colours(methods: Sequence[str]) -> dict[str, str]:
+    """One colour per method, in report order (the same in every plot)."""
+    return {m: _COLOURS[i % len(_COLOURS)] for i, m in enumerate(methods)}
+
+
+def quality_speed_metrics(report: Mapping[str, Sequence[str]]) -> tuple[str, ...]:
+    """The quality metric(s) of the quality-speed plot: the suite's ``report.quality_speed``, else its lead metrics,
+    else SSIM."""
+    return tuple(report.get("quality_speed") or report.get("lead") or _DEFAULT_QUALITY)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
 def _figure(
-    panels: int, *, cols: int = 3, size: tuple[float, float] = (4.6, 3.4), legend: list[str] = (), below: float = 0.6
-):
+    panels: int, *, cols: int = 3, size: tuple[float, float] = (4.6, 3.4), legend: Sequence[str] = (),
+    below: float = 0.6, left: float = 0.85,
+):  # fmt: skip
     """A figure of ``panels`` axes (``cols`` per row, each ``size`` inches) with a fixed layout: room on the right
-    for a legend of the ``legend`` labels, ``below`` inches under each row for tick labels and the x label.
-    (Constrained layout would do this at twice the drawing time.)"""
+    for a legend of the ``legend`` labels, ``below`` inches under each row for tick labels and the x label, ``left``
+    inches beside each panel for its y labels. (Constrained layout would do this at twice the drawing time.)"""
     from matplotlib.figure import Figure
 
     cols = min(panels, cols)
     rows = -(-panels // cols)
     right = 0.075 * max(map(len, legend)) + 0.7 if legend else 0.25  # about 0.075 in per character at 9 pt
     title = 0.35  # a title line: the figure's above the first row, each panel's above its axes
-    width, height = cols * size[0] + 0.85 + right, rows * (size[1] + below + title) + title
+    width, height = cols * (size[0] + left) + right, rows * (size[1] + below + title) + title
     fig = Figure(figsize=(width, height))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    fig.subplots_adjust(left=0.85 / width, right=1 - right / width, top=1 - 2 * title / height,
-                        bottom=below / height, wspace=0.3, hspace=(below + title) / size[1])  # fmt: skip
+    fig.subplots_adjust(left=left / width, right=1 - right / width, top=1 - 2 * title / height,
+                        bottom=below / height, wspace=left / size[0], hspace=(below + title) / size[1])  # fmt: skip
     for ax in axes[panels:]:
         ax.set_visible(False)
     return fig, axes[:panels]
@@ -94,9 +121,9 @@ def _legend(fig, handles: list) -> None:
     fig.legend(handles=handles, loc="upper left", bbox_to_anchor=(right, fig.subplotpars.top), frameon=False)
 
 
-def _save(fig, out: Path, name: str, title: str) -> Plot:
+def _save(fig, out: Path, name: str, title: str, kind: str, metric: str = "") -> Plot:
     """Write ``fig`` as PNG and SVG (inside :func:`write_plots`'s rc context, which fixes the SVG hash salt)."""
-    plot = Plot(name, title, out / f"{name}.png", out / f"{name}.svg")
+    plot = Plot(name, title, out / f"{name}.png", out / f"{name}.svg", kind, metric)
     for path, fmt, metadata in ((plot.png, "png", {"Software": None}), (plot.svg, "svg", {"Date": None})):
         buffer = io.BytesIO()
         fig.savefig(buffer, format=fmt, dpi=110, metadata=metadata)
@@ -108,161 +135,254 @@ def _panel_title(dataset: str, split: str, protocol: str) -> str:
     return place(dataset, split) + (f" ({protocol})" if protocol else "")
 
 
-def _scatter(ax, points: pd.DataFrame, quality: str, colour: dict, marker: dict[str, str]) -> None:
-    """The points of one panel (one speed axis), coloured by setting, with a Pareto front per setting."""
+def _interval(value: float, low: float, high: float) -> list[list[float]] | None:
+    """A one-point asymmetric error bar, or ``None`` where no interval was computed."""
+    if np.isnan(low) or np.isnan(high):
+        return None
+    return [[max(value - low, 0.0)], [max(high - value, 0.0)]]
+
+
+def _place_labels(ax, points: list[tuple[float, float, str, str]]) -> None:
+    """Write each point's label beside it (right, else left, above or below), off the markers and the labels already
+    placed: ``points`` are ``(x, y, text, colour)`` in data coordinates."""
+    ax.get_xlim(), ax.get_ylim()  # settles the limits the transform reads
+    to_pixels = ax.transData.transform
+    height = _LABEL_PT * ax.figure.dpi / 72 * 1.25
+    dots = [to_pixels((x, y)) for x, y, _, _ in points]
+    placed = [(px - 5, py - 5, px + 5, py + 5) for px, py in dots]  # labels keep off the markers too
+    order = sorted(points, key=lambda p: -to_pixels((p[0], p[1]))[1])
+    for x, y, text, colour in order:
+        px, py = to_pixels((x, y))
+        width = 0.6 * _LABEL_PT * ax.figure.dpi / 72 * len(text)
+        offsets = [(6, 3), (6, -height - 1), (-width - 6, 3), (-width - 6, -height - 1), (6, height + 3),
+                   (6, -2 * height - 3), (-width - 6, height + 3), (-width - 6, -2 * height - 3)]  # fmt: skip
+        for dx, dy in offsets:
+            box = (px + dx, py + dy, px + dx + width, py + dy + height)
+            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
+                break
+        else:
+            dx, dy = offsets[0]
+            box = (px + dx, py + dy, px + dx + width, py + dy + height)
+        placed.append(box)
+        ax.annotate(text, (x, y), xytext=(dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi), textcoords="offset points",
+                    fontsize=_LABEL_PT, color=colour, va="bottom", ha="left", zorder=4)  # fmt: skip
+
+
+def _scatter(ax, points: pd.DataFrame, metric: str, colours: Mapping[str, str], titles: Mapping[str, str],
+             markers: Mapping[tuple[str, str, str], str]) -> bool:  # fmt: skip
+    """One panel: ``metric`` against ms/image, a point per method and setting with its CI (and p10-p90 of its time),
+    the measured points' Pareto front. Returns whether a Pareto front was drawn."""
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
-    for where, group in points.groupby(["device_speed", "dtype_speed", "batch_speed"], sort=True):
-        for record in group.to_dict("records"):
-            fill = "none" if record["source"] == PUBLISHED else colour[where]
-            ax.scatter(record["value_speed"], record["value"], s=55, marker=marker[record["method"]], zorder=3,
-                       facecolors=fill, edgecolors=colour[where], linewidths=1.4)  # fmt: skip
-        measured = group[group["source"] != PUBLISHED].sort_values("value_speed", kind="mergesort")
-        higher = METRICS[quality].higher_is_better
-        front = measured[pareto_front(measured["value_speed"], measured["value"], y_higher_is_better=higher)]
-        if len(front) > 1:
-            ax.step(front["value_speed"], front["value"], where="post", color=colour[where], alpha=0.6,
-                    linestyle="--", linewidth=1.2, zorder=2)  # fmt: skip
+    labels = []
+    for record in points.to_dict("records"):
+        x, y, method = record["value_speed"], record["value"], record["method"]
+        published = record["source"] == PUBLISHED
+        spread = record["spread"]
+        xerr = None if spread is None else [[max(x - spread[0], 0.0)], [max(spread[1] - x, 0.0)]]
+        colour = colours[method]
+        ax.errorbar([x], [y], yerr=_interval(y, record["ci_low"], record["ci_high"]), xerr=xerr,
+                    fmt=markers[record["device_speed"], record["dtype_speed"], record["batch_speed"]], color=colour,
+                    markerfacecolor="none" if published else colour, markersize=7, elinewidth=1, capsize=2,
+                    zorder=3)  # fmt: skip
+        labels.append((x, y, titles[method] + (" †" if published else ""), colour))
+    measured = points[points["source"] != PUBLISHED].sort_values("value_speed", kind="mergesort")
+    higher = METRICS[metric].higher_is_better
+    front = measured[pareto_front(measured["value_speed"], measured["value"], y_higher_is_better=higher)]
+    if len(front) > 1:
+        ax.step(front["value_speed"], front["value"], where="post", color="#555", alpha=0.7, linestyle="--",
+                linewidth=1.1, zorder=2)  # fmt: skip
     if points["value_speed"].max() > 20 * points["value_speed"].min() > 0:
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels of a log axis overlap
-        ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))  # plain text: math parsing is off
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))  # plain text: math parsing is off
+    ax.margins(x=0.12, y=0.1)
     ax.grid(alpha=0.3)
+    ax.set(xlabel=f"{METRICS[_SPEED].heading} (median)", ylabel=METRICS[metric].heading)
+    _place_labels(ax, labels)
+    return len(front) > 1
 
 
-def _quality_speed(frame: pd.DataFrame, quality: str, methods: list[str], out: Path) -> Plot | str:
-    """``quality`` against ms/image and GFLOPs: a row of panels per dataset/split/protocol, Pareto fronts marked.
-
-    Measured quality pairs with measured speed of the same method; published with published of the same citation.
-    """
+def _quality_speed(frame: pd.DataFrame, metrics: Sequence[str], colours: Mapping[str, str],
+                   titles: Mapping[str, str], out: Path) -> list[Plot | tuple[str, str]]:  # fmt: skip
+    """``metrics`` against ms/image: one figure per dataset, protocol and device (a panel per metric), a marker per
+    dtype and batch of that device. Measured quality pairs with measured speed of the same method; published with
+    published of the same citation."""
     from matplotlib.lines import Line2D
 
     finite = frame[frame["value"].notna()]
-    scores, costs = finite[finite["metric"] == quality], finite[finite["metric"].isin(_SPEED_AXES)]
+    scores, costs = finite[finite["metric"].isin(metrics)], finite[finite["metric"] == _SPEED]
+    names = " and ".join(METRICS[m].label for m in metrics)
     if costs.empty:
-        return "no ms/image or GFLOPs rows (no latency measured)"
+        return [("quality_speed", "no ms/image values (no latency measured)")]
     points = scores.merge(costs, on=["method", "source", "citation"], suffixes=("", "_speed"))
     # A speed row tied to a dataset pairs only with quality rows of that dataset.
     points = points[(points["dataset_speed"] == "") | (points["dataset_speed"] == points["dataset"])]
     if points.empty:
-        return f"no method has both {METRICS[quality].label} and ms/image or GFLOPs"
-    speeds = [s for s in _SPEED_AXES if s in set(points["metric_speed"])]
-    settings = sorted(set(zip(points["device_speed"], points["dtype_speed"], points["batch_speed"], strict=True)))
-    colour = {s: _COLOURS[i % len(_COLOURS)] for i, s in enumerate(settings)}
-    marker = {m: _MARKERS[i % len(_MARKERS)] for i, m in enumerate(methods)}
-    panels = list(points.groupby(["dataset", "split", "protocol"], sort=True))
-    shown = [m for m in methods if m in set(points["method"])]
-    handles = [Line2D([], [], color="#444", marker=marker[m], linestyle="", label=m) for m in shown]
-    handles += [Line2D([], [], color=colour[s], marker="o", linestyle="", label=setting(*s)) for s in settings]
-    if (points["source"] != PUBLISHED).any():
-        handles.append(Line2D([], [], color="#444", linestyle="--", label="Pareto front (measured)"))
-    if (points["source"] == PUBLISHED).any():
-        handles.append(Line2D([], [], color="#444", marker="o", markerfacecolor="none", linestyle="",
-                              label="† published (hollow)"))  # fmt: skip
-    fig, axes = _figure(len(panels) * len(speeds), cols=len(speeds), legend=[h.get_label() for h in handles])
-    for i, ((dataset, split, protocol), panel) in enumerate(panels):
-        for ax, speed in zip(axes[i * len(speeds) :], speeds, strict=False):
-            ax.set(title=_panel_title(dataset, split, protocol), xlabel=METRICS[speed].heading,
-                   ylabel=METRICS[quality].heading)  # fmt: skip
-            if (panel["metric_speed"] == speed).any():
-                _scatter(ax, panel[panel["metric_speed"] == speed], quality, colour, marker)
-    _legend(fig, handles)
-    title = f"{METRICS[quality].label} against " + " and ".join(METRICS[s].label for s in speeds)
-    fig.suptitle(title)
-    return _save(fig, out, f"quality_speed_{quality}", title)
+        return [("quality_speed", f"no method has both {names} and ms/image")]
+    spread = spreads(frame)
+    where = ["method", "source", "citation", "device_speed", "dtype_speed", "batch_speed", "dataset_speed",
+             "split_speed"]  # fmt: skip
+    points = points.assign(spread=[spread.get(tuple(r)) for r in points[where].itertuples(index=False)])
+    points = points.assign(device_kind=points["device_speed"].str.split().str[0])
+    datasets = points[["dataset", "split"]].drop_duplicates().shape[0]
+    drawn: list[Plot | tuple[str, str]] = []
+    for (dataset, split, protocol, kind), group in points.groupby(["dataset", "split", "protocol", "device_kind"],
+                                                                  sort=True):  # fmt: skip
+        panels = [m for m in metrics if m in set(group["metric"])]
+        settings = sorted(set(zip(group["device_speed"], group["dtype_speed"], group["batch_speed"], strict=True)))
+        markers = {s: _MARKERS[i % len(_MARKERS)] for i, s in enumerate(settings)}
+        handles = [Line2D([], [], color="#444", marker=markers[s], linestyle="", label=setting(*s))
+                   for s in settings] if len(settings) > 1 else []  # fmt: skip
+        if (group["source"] == PUBLISHED).any():
+            handles.append(Line2D([], [], color="#444", marker="o", markerfacecolor="none", linestyle="",
+                                  label="† published (hollow)"))  # fmt: skip
+        room = [h.get_label() for h in handles] + ["Pareto front (measured)"]
+        fig, axes = _figure(len(panels), cols=2, size=(5.4, 4.0), legend=room)
+        fronts = [_scatter(ax, group[group["metric"] == metric], metric, colours, titles, markers)
+                  for ax, metric in zip(axes, panels, strict=True)]  # fmt: skip
+        if any(fronts):
+            handles.append(Line2D([], [], color="#555", linestyle="--", label="Pareto front (measured)"))
+        if handles:
+            _legend(fig, handles)
+        what = " and ".join(METRICS[m].label for m in panels)
+        device = setting(*settings[0]) if len(settings) == 1 else group["device_speed"].iloc[0]
+        title = f"{what} against ms/image: {protocol} on {place(dataset, split)}, {device}"
+        fig.suptitle(title)
+        name = f"quality_speed_{_slug(protocol)}_{_slug(kind)}" + (f"_{_slug(dataset)}" if datasets > 1 else "")
+        drawn.append(_save(fig, out, name, title, "quality_speed"))
+    return drawn
 
 
-def _error_bars(values: pd.Series, lows: pd.Series, highs: pd.Series) -> np.ndarray:
-    """Asymmetric error bar lengths (2 x n); NaN (no bar drawn) where no interval was computed."""
-    below, above = (values - lows).clip(lower=0), (highs - values).clip(lower=0)
-    return np.vstack([below.to_numpy(), above.to_numpy()])
+def _bar_layout(labels: Sequence[str], bars: int, panels: int, *, legend: Sequence[str] = ()):
+    """A figure of ``panels`` horizontal bar charts (two a row) of ``bars`` bars, room on the left for ``labels``."""
+    left = 0.07 * max(map(len, labels)) + 0.35  # about 0.07 in per character of a 9 pt tick label
+    height = 0.26 * bars + 0.45
+    return _figure(panels, cols=2, size=(4.0, height), below=0.55, left=left, legend=legend)
 
 
-def _bars(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Plot | str:
-    """One panel per table group: a bar per method and source, CI error bars, published bars hatched."""
-    rows = frame[frame["metric"] == metric]
-    if rows["value"].notna().sum() == 0:
-        return f"no {METRICS[metric].label} values"
-    groups = ["device", "dtype", "batch", "dataset", "split"] if METRICS[metric].speed else ["dataset", "split"]
+def _bars(frame: pd.DataFrame, metric: str, colours: Mapping[str, str], titles: Mapping[str, str], methods: list[str],
+          out: Path) -> Plot | str:  # fmt: skip
+    """One panel per table group that has values: a horizontal bar per method and source, in report order; published
+    bars hatched; ms/image with p10-p90 whiskers where measured, else 95% CI error bars where computed."""
+    rows = frame[(frame["metric"] == metric) & frame["value"].notna()]
+    spec = METRICS[metric]
+    if rows.empty:
+        return f"no {spec.label} values"
+    groups = ["device", "dtype", "batch", "dataset", "split"] if spec.speed else ["dataset", "split"]
     groups.append("protocol")
     panels = list(rows.groupby(groups, sort=True))
-    bars = max(len(panel) for _, panel in panels)
-    fig, axes = _figure(len(panels), size=(max(3.4, 0.45 * bars + 1.2), 3.2), below=0.75)
+    spread = spreads(frame) if metric == _SPEED else {}
+    labels = [titles[m] + (" †" if s == PUBLISHED else "") for m, s in zip(rows["method"], rows["source"], strict=True)]
+    fig, axes = _bar_layout(labels, max(len(panel) for _, panel in panels), len(panels))
     rank = {m: i for i, m in enumerate(methods)}
+    cis = whiskers = published_any = False
     for ax, (key, panel) in zip(axes, panels, strict=True):
         panel = panel.assign(_rank=panel["method"].map(rank)).sort_values(["_rank", "source", "citation"])
         positions = np.arange(len(panel))
         published = (panel["source"] == PUBLISHED).to_numpy()
-        heights = panel["value"].fillna(0).to_numpy()
-        colours = [_COLOURS[rank[m] % len(_COLOURS)] for m in panel["method"]]
-        drawn = ax.bar(positions, heights, color=colours, edgecolor="#333", linewidth=0.6,
-                      yerr=_error_bars(panel["value"], panel["ci_low"], panel["ci_high"]), capsize=3)  # fmt: skip
+        values = panel["value"].to_numpy()
+        lows, highs = panel["ci_low"].to_numpy(copy=True), panel["ci_high"].to_numpy(copy=True)
+        where = ["method", "source", "citation", "device", "dtype", "batch", "dataset", "split"]
+        spread_of = [spread.get(tuple(record)) for record in panel[where].itertuples(index=False)]
+        cis |= any(s is None and not np.isnan(lo) and not np.isnan(hi) for s, lo, hi in zip(spread_of, lows, highs,
+                                                                                            strict=True))  # fmt: skip
+        for i, pair in enumerate(spread_of):
+            if pair is not None:  # the p10-p90 of a time, in place of its CI
+                lows[i], highs[i] = pair
+                whiskers = True
+        errors = np.vstack([np.clip(values - lows, 0, None), np.clip(highs - values, 0, None)])
+        drawn = ax.barh(positions, values, color=[colours[m] for m in panel["method"]], edgecolor="#333",
+                        linewidth=0.6, xerr=errors, capsize=3, height=0.7)  # fmt: skip
         for bar, is_published in zip(drawn, published, strict=True):
             if is_published:
                 bar.set_alpha(0.45)
                 bar.set_hatch("//")
-        for position, value in zip(positions, panel["value"], strict=True):
-            if np.isnan(value):
-                ax.annotate("n/a", (position, 0), ha="center", va="bottom", fontsize=8, color="#a00")
-        labels = [f"{m} †" if p else m for m, p in zip(panel["method"], published, strict=True)]
-        ax.set_xticks(positions, labels, rotation=30, ha="right")
-        title = setting(*key[:3]) if METRICS[metric].speed else _panel_title(key[0], key[1], key[2])
-        ax.set(title=title, ylabel=METRICS[metric].heading)
-        ax.grid(axis="y", alpha=0.3)
-    title = f"{METRICS[metric].label} per method (95% CI; † published, hatched)"
+        published_any |= bool(published.any())
+        ax.set_yticks(positions, [titles[m] + (" †" if p else "") for m, p in zip(panel["method"], published,
+                                                                                 strict=True)])  # fmt: skip
+        ax.invert_yaxis()
+        title = setting(*key[:3]) if spec.speed else _panel_title(key[0], key[1], key[2])
+        ax.set(title=title, xlabel=spec.heading)
+        ax.grid(axis="x", alpha=0.3)
+    notes = (["median; whiskers p10–p90"] if whiskers else []) + (["95% CI"] if cis else [])
+    notes += ["† published, hatched"] if published_any else []
+    title = f"{spec.label} per method" + (f" ({'; '.join(notes)})" if notes else "")
     fig.suptitle(title)
-    return _save(fig, out, f"bars_{metric}", title)
+    return _save(fig, out, f"bars_{metric}", title, "bars", metric)
 
 
-def _cross_protocol(frame: pd.DataFrame, metric: str, methods: list[str], out: Path) -> Plot | str:
-    """Grouped bars: per method, the measured ``metric`` under each protocol (with dataset/split when they vary)."""
+def _cross_protocol(frame: pd.DataFrame, metric: str, colours: Mapping[str, str], titles: Mapping[str, str],
+                    methods: list[str], out: Path) -> Plot:  # fmt: skip
+    """Grouped horizontal bars: per method, the measured ``metric`` under each of its protocols (two or more; with
+    dataset/split when they vary), a shade per protocol."""
     rows = frame[(frame["metric"] == metric) & (frame["source"] != PUBLISHED) & frame["value"].notna()]
     rows = rows.assign(_under=[_panel_title(d, s, p) for d, s, p in zip(rows["dataset"], rows["split"],
                                                                         rows["protocol"], strict=True)])  # fmt: skip
     unders = sorted(set(rows["_under"]))
-    if len(set(rows["protocol"])) < 2:
-        return f"{METRICS[metric].label} measured under fewer than two protocols"
     shown = [m for m in methods if m in set(rows["method"])]
-    fig, axes = _figure(1, size=(max(4.0, 0.3 * len(shown) * len(unders) + 1.5), 3.4), legend=unders, below=0.7)
+    fig, axes = _bar_layout([titles[m] for m in shown], len(shown) * len(unders) // 2 + len(shown), 1, legend=unders)
     ax = axes[0]
-    width = 0.8 / len(unders)
+    height = 0.8 / len(unders)
+    shades = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
+    cis = False
     for i, under in enumerate(unders):
         part = rows[rows["_under"] == under].set_index("method").reindex(shown)
-        positions = np.arange(len(shown)) + (i - (len(unders) - 1) / 2) * width
-        ax.bar(positions, part["value"], width, label=under, color=_COLOURS[i % len(_COLOURS)],
-               yerr=_error_bars(part["value"], part["ci_low"], part["ci_high"]), capsize=2)  # fmt: skip
-    ax.set_xticks(np.arange(len(shown)), shown, rotation=30, ha="right")
-    ax.set(ylabel=METRICS[metric].heading)
-    ax.grid(axis="y", alpha=0.3)
+        positions = np.arange(len(shown)) + (i - (len(unders) - 1) / 2) * height
+        below, above = part["value"] - part["ci_low"], part["ci_high"] - part["value"]
+        errors = np.vstack([below.clip(lower=0), above.clip(lower=0)])
+        cis |= bool(np.isfinite(errors).any())
+        ax.barh(positions, part["value"], height, label=under, color=shades[i % len(shades)], xerr=errors, capsize=2)
+    ax.set_yticks(np.arange(len(shown)), [titles[m] for m in shown])
+    ax.invert_yaxis()
+    ax.set(xlabel=METRICS[metric].heading)
+    ax.grid(axis="x", alpha=0.3)
     _legend(fig, ax.get_legend_handles_labels()[0])
-    title = f"{METRICS[metric].label} under each protocol (measured, 95% CI)"
+    title = f"{METRICS[metric].label} under each protocol (measured{', 95% CI' if cis else ''})"
     fig.suptitle(title)
-    return _save(fig, out, f"cross_protocol_{metric}", title)
+    return _save(fig, out, f"cross_protocol_{metric}", title, "cross_protocol", metric)
 
 
-def write_plots(frame: pd.DataFrame, methods: list[str], out: Path) -> tuple[list[Plot], list[tuple[str, str]]]:
+def write_plots(
+    frame: pd.DataFrame, methods: list[str], out: Path, *, titles: Mapping[str, str] | None = None,
+    quality_speed: Sequence[str] = _DEFAULT_QUALITY,
+) -> tuple[list[Plot], list[tuple[str, str]]]:  # fmt: skip
     """Write every plot the data allow under ``out`` (a :func:`~bench.report.tables.prepare`-d frame).
 
     Args:
         frame: the prepared results.
-        methods: method order (markers and colours follow it).
+        methods: method order (colours follow it).
         out: the plots folder.
+        titles: display title per method (default: the names).
+        quality_speed: the quality metric(s) of the quality-speed plot (one panel each).
 
     Returns:
         The plots written, and ``(name, reason)`` for each plot skipped.
     """
     import matplotlib
 
-    present = [m for m in METRICS if m in set(frame["metric"])]
-    jobs = [(f"quality_speed_{q}", _quality_speed, (q,)) for q in _QUALITY_AXES if q in present]
-    jobs += [(f"bars_{m}", _bars, (m,)) for m in present]
-    jobs += [(f"cross_protocol_{m}", _cross_protocol, (m,)) for m in present if not METRICS[m].speed]
+    titles = {m: m for m in methods} | dict(titles or {})
+    colours = method_colours(methods)
+    present = [m for m in METRICS if m in set(frame["metric"]) and m not in SPREAD]
+    wanted = [m for m in quality_speed if m in present]
     plots, skipped = [], []
     with matplotlib.rc_context(_RC):
-        for name, draw, args in jobs:
-            result = draw(frame, *args, methods, out)
+        results: list[Plot | tuple[str, str]] = []
+        if wanted:
+            results += _quality_speed(frame, wanted, colours, titles, out)
+        else:
+            names = ", ".join(METRICS[m].label if m in METRICS else m for m in quality_speed)
+            results.append(("quality_speed", f"no {names} rows"))
+        for metric in present:
+            bars = _bars(frame, metric, colours, titles, methods, out)
+            results.append(bars if isinstance(bars, Plot) else (f"bars_{metric}", bars))
+        measured = frame[(frame["source"] != PUBLISHED) & frame["value"].notna()]
+        across = measured.groupby("metric")["protocol"].nunique()
+        results += [_cross_protocol(frame, metric, colours, titles, methods, out)
+                    for metric in present if not METRICS[metric].speed and across.get(metric, 0) > 1]  # fmt: skip
+        for result in results:
             if isinstance(result, Plot):
                 plots.append(result)
             else:
-                skipped.append((name, result))
+                skipped.append(result)
     return plots, skipped

@@ -15,14 +15,20 @@ __all__ = ["RESULT_COLUMNS", "Suite", "SuiteResult", "list_suites", "load_suite"
 
 
 def write_suite_report(result: SuiteResult, out_dir: str | os.PathLike[str], *, plots: bool = True) -> list[Path]:
-    """Write ``run.json`` and the report (:func:`bench.report.write_report`: results.csv, table.md, plots,
-    qualitative.png, index.html) into ``out_dir``; returns every path written."""
+    """Write ``comparisons.csv`` (:func:`bench.stats.write_comparisons`), ``run.json`` and the report
+    (:func:`bench.report.write_report`: results.csv, table.md, plots, qualitative.png, index.html, which show the
+    comparisons) into ``out_dir``; returns every path written."""
     from bench.report import QualitativeRow, write_report
 
     out = Path(out_dir)
     rows = [
-        QualitativeRow(r["pair"], Path(r["person"]), Path(r["garment"]), dict(r["outputs"])) for r in result.qualitative
-    ]
-    paths = write_report(result.results, result.run, out, qualitative=rows or None, plots=plots)
+        QualitativeRow(r["pair"], Path(r["person"]), Path(r["garment"]), dict(r["outputs"]),
+                       truth=Path(r["truth"]) if r.get("truth") else None, failed=dict(r.get("failed") or {}))
+        for r in result.qualitative
+    ]  # fmt: skip
+    from bench.stats import write_comparisons
+
+    paths = [write_comparisons(out / "comparisons.csv", result.comparisons.rows)]
+    paths += write_report(result.results, result.run, out, qualitative=rows or None, plots=plots)
     atomic_write(out / "run.json", json.dumps(result.run, indent=2, default=str) + "\n")
     return [*paths, out / "run.json"]

@@ -18,14 +18,15 @@ from typing import Any, ClassVar, Literal
 from bench.config_files import ConfigFolder, require
 from bench.data import DATASETS
 from bench.methods import list_methods, register_method
+from bench.metrics.specs import list_metrics, metric_spec
 from bench.precision import INFERENCE_DTYPES
 from bench.protocols import EXTRA_METRICS, METRIC_NAMES, load_protocol
 from pftryon.config_mapping import from_mapping
 from pftryon.config_types import check_value
 
 __all__ = [
-    "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "SUITE_DIR", "Suite", "TrainSpec", "list_suites",
-    "load_suite", "method_key",
+    "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "ReportSpec", "SUITE_DIR", "Suite", "TrainSpec",
+    "list_suites", "load_suite", "method_key",
 ]  # fmt: skip
 
 SUITE_DIR = Path(__file__).parents[1] / "suites"
@@ -185,6 +186,32 @@ class QualitativeSpec:
 
 
 @dataclass(frozen=True)
+class ReportSpec:
+    """What the suite's report leads with and explains (:mod:`bench.report`).
+
+    Attributes:
+        lead: the metrics that separate the methods: their columns come first in the quality table (in this order,
+            under each protocol that has them) and their bar charts are shown first.
+        quality_speed: the quality metric(s) of the quality-speed plot, one panel each; empty: ``lead``, else SSIM.
+        caveats: sentences for the report's "How to read it" (what the numbers do not say).
+    """
+
+    lead: tuple[str, ...] = ()
+    quality_speed: tuple[str, ...] = ()
+    caveats: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        quality = [name for name in list_metrics() if not metric_spec(name).speed]
+        require(
+            [
+                (set(self.lead) <= set(quality), f"lead: quality metrics among {', '.join(quality)}"),
+                (set(self.quality_speed) <= set(quality), f"quality_speed: quality metrics among {', '.join(quality)}"),
+            ],
+            "report",
+        )
+
+
+@dataclass(frozen=True)
 class Suite:
     """A benchmark table: methods x datasets x protocols (+ latency), and the published rows shown beside it.
 
@@ -199,6 +226,7 @@ class Suite:
         latency: timing sweeps (each a :class:`LatencySpec`; a single mapping in YAML is one sweep); empty: none.
         literature: published-results files (``bench/literature/<name>.yaml``) whose rows are shown.
         qualitative: the qualitative grid, or ``None``.
+        report: what the report leads with and explains (:class:`ReportSpec`).
         batch_size: prediction and evaluation batch size.
         version: bump when a change can move a number.
     """
@@ -212,6 +240,7 @@ class Suite:
     latency: tuple[LatencySpec, ...] = (LatencySpec(),)
     literature: tuple[str, ...] = ()
     qualitative: QualitativeSpec | None = field(default_factory=QualitativeSpec)
+    report: ReportSpec = field(default_factory=ReportSpec)
     batch_size: int = 8
     version: int = 1
     # One sweep may be written as a single mapping; null: no timing.
@@ -274,8 +303,11 @@ class Suite:
         def qualitative(value: Any) -> QualitativeSpec | None:
             return None if value is None else from_mapping(QualitativeSpec, value, f"{where}: qualitative")
 
+        def report(value: Any) -> ReportSpec:
+            return from_mapping(ReportSpec, value or {}, f"{where}: report")
+
         return from_mapping(cls, data, where, methods=methods, datasets=datasets, latency=latency,
-                            qualitative=qualitative)  # fmt: skip
+                            qualitative=qualitative, report=report)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready) for results files, with the YAML's keys (``from_dict`` reads it back)."""

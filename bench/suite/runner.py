@@ -20,6 +20,7 @@ import functools
 import hashlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,36 +38,58 @@ from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
+from bench.metrics.specs import metric_spec
 from bench.metrics.weights import WEIGHTS, check_official, search_dirs
 from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.records import SCHEMA_VERSION, RunCells, RunRecord
-from bench.results import bootstrap_ci, run_metadata
-from bench.suite.cells import CellCache, cell_key
+from bench.results import BOOTSTRAP, WEIGHTS_ABSENT, bootstrap_ci, code_fingerprint, git_state, machine, run_metadata
+from bench.stats import Comparisons, compare
+from bench.suite.cells import CellCache, cell_feature_sets, cell_key, feature_arrays, per_sample_values
 from bench.suite.config import MethodSpec, Suite
 from bench.suite.data import PreparedDataset, prepare_dataset
 from bench.suite.literature import load_literature
-from bench.suite.rows import RESULT_COLUMNS
+from bench.suite.rows import RESULT_COLUMNS, pair_list
 from bench.suite.rows import row as _row
 from bench.suite.timing import Timed, device_label, latency_cells, not_timed
 from bench.suite.training import recipe_work, train_method
-from bench.train.recipe import load_recipe
+from bench.train.recipe import Recipe, load_recipe
 from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["RESULT_COLUMNS", "SuiteResult", "run_suite"]
 
 TRUTH_PROTOCOL = "exact-truth"
+TRUTH_METRICS = ("ssim_truth", "psnr_truth", "flow_epe")
+TRUTH_PROTOCOL_RECORD = {
+    "name": TRUTH_PROTOCOL,
+    "description": (
+        "Synthetic data only: each unpaired try-on (a person in another garment) against the exact try-on the "
+        "generator rendered for that person and garment (the true try-on), and each predicted garment flow against "
+        "the generator's true flow. SSIM (pytorch-ssim form: 11x11 Gaussian, sigma 1.5) and PSNR at the predictions' "
+        "own size, nothing resized; flow end-point error (EPE): the mean Euclidean distance, in pixels, between the "
+        "predicted and the true flow vector (the garment point a pixel samples) over the true garment region. A "
+        "method that predicts no flow (a thin-plate-spline warp, a lower bound) has no EPE."
+    ),
+    "source": "pftryon's synthetic generator (bench.data.synthetic): the true try-on and flow are rendered with the "
+    "data; bench.metrics.flow.flow_epe",
+    "metrics": list(TRUTH_METRICS),
+    "pair_list": "unpaired",
+}
+"""The exact-truth protocol as ``run.json`` lists it beside the shipped protocols (the report explains it from here)."""
+_FID_RESAMPLES = 10  # bootstrap resamples of FID's std (bench.eval.evaluate's fid_resamples)
 FROM_FILES = "predictions scored from files"  # the family of a predictions row in run.json
 Progress = Callable[[str], None]
 
 
 @dataclass
 class SuiteResult:
-    """The tidy results table, the run's provenance (``run.json``) and the qualitative grid's rows."""
+    """The tidy results table, the run's provenance (``run.json``), the qualitative grid's rows and the paired
+    comparisons between rows (:func:`bench.stats.compare`)."""
 
     results: pd.DataFrame
     run: RunRecord
     qualitative: list[dict[str, Any]] = field(default_factory=list)
+    comparisons: Comparisons = field(default_factory=Comparisons)
 
 
 @dataclass(frozen=True)
@@ -172,7 +195,7 @@ def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: P
     for metric in metrics:
         missing = missing_weights(metric_weights(metric, protocol), weights_dir)
         if missing:
-            absent[metric] = (f"weights absent: {WEIGHTS[missing[0]].filename} (not in "
+            absent[metric] = (f"{WEIGHTS_ABSENT}: {WEIGHTS[missing[0]].filename} (not in "
                               f"{', '.join(map(str, search_dirs(weights_dir)))}; see --weights-dir)")  # fmt: skip
     return absent
 
@@ -228,29 +251,43 @@ def _truth_cell(dataset: PreparedDataset, unpaired: dict[str, Path], batch_size:
     protocol = load_protocol("pfafn")  # pytorch-ssim at the predictions' own size, nothing resized
     description = {"mode": "synthetic ground truth", "truth": str(dataset.truth / "tryon")}
     result = evaluate(EvalSet(pairs, [], [], description), protocol, metrics=("ssim", "psnr"), batch_size=batch_size,
-                      device=device, progress=False)  # fmt: skip
+                      device=device, progress=False, seed=BOOTSTRAP.seed)  # fmt: skip
     cell = {f"{k}_truth": v for k, v in result.summary["metrics"].items()}
+    per_sample = {f"{m}_truth": v for m, v in per_sample_values(result.rows, ("ssim", "psnr")).items()}
     flows = [unpaired[n].with_suffix(".npy") for n in names]
     if all(f.is_file() for f in flows):
         epe = [float(flow_epe(torch.from_numpy(np.load(f))[None], _true_flow(dataset.truth, n))[0])
                for f, n in zip(flows, names, strict=True)]  # fmt: skip
-        mean, low, high = bootstrap_ci(epe)
+        mean, low, high = bootstrap_ci(epe, resamples=BOOTSTRAP.resamples, confidence=BOOTSTRAP.confidence,
+                                       seed=BOOTSTRAP.seed)  # fmt: skip
         cell["flow_epe"] = {"mean": mean, "ci95": [low, high], "n": len(epe),
                             "how": {"unit": "pixels, mean over the true garment region"}}  # fmt: skip
-    return cell
+        per_sample["flow_epe"] = dict(zip(names, epe, strict=True))
+    return {**cell, "per_sample": per_sample}
 
 
 def _true_flow(truth: Path, name: str) -> torch.Tensor:
     return torch.from_numpy(np.load(truth / "flow" / f"{name}.npy").astype(np.float32)).permute(2, 0, 1)[None]
 
 
-def _quality_rows(method: _Method, dataset: PreparedDataset, protocol: str, metrics: dict[str, Any]) -> list[dict]:
-    """One result row per summary entry, read as its metric's spec says (:meth:`MetricSpec.result_row`)."""
-    from bench.metrics.specs import metric_spec
+def _list_of(metric: str) -> str:
+    """The pair list whose outputs a metric reads: the feature-set metrics (FID, KID, ...) and the exact truth the
+    unpaired list's, every other one the paired list's."""
+    return "unpaired" if metric in (*_INCEPTION_SET, *_DINO_SET) or metric_spec(metric).fed_by == "truth" else "paired"
 
-    base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": protocol,
-            "dtype": method.spec.dtype}  # fmt: skip
-    return [_row(**base, metric=metric, **metric_spec(metric).result_row(entry)) for metric, entry in metrics.items()]
+
+def _cell_row(ctx: _Context, method: _Method, dataset: PreparedDataset, protocol: str, metric: str,
+              **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """A quality row of ``method`` on ``dataset``, naming the pair list the metric reads (:func:`pair_list`)."""
+    return _row(method=method.name, dataset=dataset.key, split=dataset.spec.split, protocol=protocol, metric=metric,
+                dtype=method.spec.dtype, pairs=ctx.pair_lists[dataset.key][_list_of(metric)], **fields)  # fmt: skip
+
+
+def _quality_rows(ctx: _Context, method: _Method, dataset: PreparedDataset, protocol: str,
+                  metrics: dict[str, Any]) -> list[dict]:  # fmt: skip
+    """One result row per summary entry, read as its metric's spec says (:meth:`MetricSpec.result_row`)."""
+    return [_cell_row(ctx, method, dataset, protocol, metric, **metric_spec(metric).result_row(entry))
+            for metric, entry in metrics.items()]  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -325,7 +362,10 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
     return _Outputs.written(dataset, out)
 
 
-def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, _Outputs]) -> list[dict[str, Any]]:
+def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, _Outputs],
+                 failed: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
+    """The grid's unpaired pairs: person, garment, the true try-on (synthetic data; else ``None``), each method's
+    output, and ``failed``: the methods that could not run on the dataset, with why."""
     if suite.qualitative is None:
         return []
     entries = dataset.loaders["unpaired"].entries
@@ -336,8 +376,9 @@ def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, _Out
         entry = entries[int(index)]
         name = f"{entry.person_id}__{entry.cloth_id}"
         predictions = {m: o.files["unpaired"][name] for m, o in outputs.items() if "unpaired" in o.files}
-        rows.append({"pair": name, "person": entry.files["person"], "garment": entry.files["cloth"],
-                     "outputs": predictions})  # fmt: skip
+        truth = dataset.truth / "tryon" / f"{name}.png" if dataset.truth is not None else None
+        rows.append({"pair": name, "person": entry.files["person"], "garment": entry.files["cloth"], "truth": truth,
+                     "outputs": predictions, "failed": dict(failed)})  # fmt: skip
     return rows
 
 
@@ -351,26 +392,44 @@ class _Context:
     report: Progress
     notes: list[str]
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # per cell: what was matched and resized
+    pair_lists: dict[str, dict[str, str]] = field(default_factory=dict)  # per dataset and mode: pair_list()
     allow_unofficial_weights: bool = False
+    scores: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)  # per dataset: per-sample values
+    sets: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)  # per dataset: FID / KID features
+
+
+def _fake_keys(dataset: PreparedDataset, outputs: _Outputs) -> list[str]:
+    """The sample key of each FID prediction, in the order of :func:`_eval_set`'s fake list (first pair of a file)."""
+    first: dict[Path, str] = {}
+    for key in _keys(dataset, "unpaired"):
+        first.setdefault(outputs.files["unpaired"][key], key)
+    return list(first.values())
 
 
 def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
-           protocol: Protocol, metrics: tuple[str, ...]) -> dict[str, Any]:  # fmt: skip
+           protocol: Protocol, metrics: tuple[str, ...], key: str) -> dict[str, Any]:  # fmt: skip
+    """One eval cell; the FID / KID features are kept beside it (:meth:`CellCache.save_arrays`) for comparisons."""
     ctx.report(f"{method.name} on {dataset.key}: scoring under {protocol.name} ({', '.join(metrics)})")
-    result = evaluate(_eval_set(dataset, outputs), protocol, metrics=metrics,
+    eval_set = _eval_set(dataset, outputs)
+    result = evaluate(eval_set, protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
-                      feature_cache=ctx.work / "features", progress=False,
+                      feature_cache=ctx.work / "features", progress=False, seed=BOOTSTRAP.seed,
+                      fid_resamples=_FID_RESAMPLES,
                       allow_unofficial_weights=ctx.allow_unofficial_weights)  # fmt: skip
+    if result.features:
+        real_keys = [os.path.relpath(path, dataset.root) for path in eval_set.real]
+        ctx.cells.save_arrays(key, feature_arrays(result.features, real_keys=real_keys,
+                                                  fake_keys=_fake_keys(dataset, outputs)))  # fmt: skip
     inputs = result.summary["inputs"]
     return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", []),
-            "matching": inputs.get("matching"), "resize": inputs.get("resize")}  # fmt: skip
+            "matching": inputs.get("matching"), "resize": inputs.get("resize"),
+            "per_sample": per_sample_values(result.rows, metrics)}  # fmt: skip
 
 
 def _without_outputs(metrics: tuple[str, ...], outputs: _Outputs) -> dict[str, str]:
     """``{metric: why}`` for the metrics a row without one list's outputs cannot have: the feature-set metrics
     (FID, KID, ...) read the unpaired list's outputs, every other one the paired list's."""
-    needs = {m: "unpaired" if m in (*_INCEPTION_SET, *_DINO_SET) else "paired" for m in metrics}
-    return {m: f"no {mode} predictions given" for m, mode in needs.items() if mode not in outputs.files}
+    return {m: f"no {_list_of(m)} predictions given" for m in metrics if _list_of(m) not in outputs.files}
 
 
 def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
@@ -385,51 +444,103 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
         if computable:
             key = cell_key("eval", **method.identity(), data=dataset.fingerprints, protocol=protocol.to_dict(),
                            metrics=computable)  # fmt: skip
-            compute = functools.partial(_score, ctx, method, dataset, outputs, protocol, computable)
+            compute = functools.partial(_score, ctx, method, dataset, outputs, protocol, computable, key)
             try:
-                cell = ctx.cells.get_or_compute(key, compute)
+                cell = ctx.cells.get_or_compute(key, compute, require=("per_sample",))
             except InputError as err:  # e.g. a resolution the protocol's source does not support
                 why = str(err).replace(str(ctx.work), "<work>")  # the table stays the same wherever --work is
                 absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
-        rows += _quality_rows(method, dataset, name, cell["metrics"])
+        rows += _quality_rows(ctx, method, dataset, name, cell["metrics"])
+        ctx.scores.setdefault(dataset.key, {})[method.name, name] = cell.get("per_sample", {})
+        if computable and (sets := cell_feature_sets(ctx.cells.load_arrays(key), computable,
+                                                     kid_scale=protocol.kid.scale)):  # fmt: skip
+            ctx.sets.setdefault(dataset.key, {})[method.name, name] = sets
         ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
         if cell.get("matching") or cell.get("resize"):
             ctx.evaluations.append({"method": method.name, "dataset": dataset.key, "protocol": name,
                                     "matching": cell.get("matching"), "resize": cell.get("resize")})  # fmt: skip
-        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "protocol": name,
-                "dtype": method.spec.dtype}  # fmt: skip
-        rows += [_row(**base, metric=m, note=why) for m, why in absent.items()]
+        rows += [_cell_row(ctx, method, dataset, name, m, note=why) for m, why in absent.items()]
     if dataset.truth is not None and "unpaired" not in outputs.files:
-        base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "dtype": method.spec.dtype}
-        rows += [_row(**base, protocol=TRUTH_PROTOCOL, metric=m, note="no unpaired predictions given")
+        rows += [_cell_row(ctx, method, dataset, TRUTH_PROTOCOL, m, note="no unpaired predictions given")
                  for m in ("ssim_truth", "psnr_truth")]  # fmt: skip
     elif dataset.truth is not None:
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
         compute = functools.partial(_truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
-        rows += _quality_rows(method, dataset, TRUTH_PROTOCOL, ctx.cells.get_or_compute(key, compute))
+        truth = dict(ctx.cells.get_or_compute(key, compute, require=("per_sample",)))
+        ctx.scores.setdefault(dataset.key, {})[method.name, TRUTH_PROTOCOL] = truth.pop("per_sample")
+        rows += _quality_rows(ctx, method, dataset, TRUTH_PROTOCOL, truth)
     return rows
+
+
+_SET_RESAMPLES = 50  # bootstrap resamples of each FID / KID comparison (each costs one metric per row)
+
+
+def _comparisons(ctx: _Context, datasets: list[PreparedDataset]) -> Comparisons:
+    """Every two rows of a dataset compared on each metric they share, one Holm family per dataset's table; with
+    several datasets the ``protocol`` column reads ``<dataset> <protocol>``."""
+    out = Comparisons()
+    for dataset in datasets:
+        label = (lambda name: name) if len(datasets) == 1 else (lambda name, d=dataset.key: f"{d} {name}")
+        scores, sets = ({(m, label(p)): v for (m, p), v in found.get(dataset.key, {}).items()}
+                        for found in (ctx.scores, ctx.sets))  # fmt: skip
+        part = compare(scores, sets, resamples=BOOTSTRAP.resamples, confidence=BOOTSTRAP.confidence,
+                       seed=BOOTSTRAP.seed, set_resamples=_SET_RESAMPLES, progress=ctx.report)  # fmt: skip
+        out.rows += part.rows
+        out.unmatched += part.unmatched
+        out.notes += part.notes
+    return out
 
 
 def _unavailable(ctx: _Context, method: _Method, dataset: PreparedDataset, protocols: dict[str, Protocol],
                  why: str) -> list[dict[str, Any]]:  # fmt: skip
     """One empty cell with ``why`` per metric the method would have had on the dataset."""
-    base = {"method": method.name, "dataset": dataset.key, "split": dataset.spec.split, "dtype": method.spec.dtype}
-    rows = [_row(**base, protocol=name, metric=m, note=why)
+    rows = [_cell_row(ctx, method, dataset, name, m, note=why)
             for name, protocol in protocols.items() for m in ctx.suite.metrics if m in protocol.metrics]  # fmt: skip
     if dataset.truth is not None:
-        rows += [_row(**base, protocol=TRUTH_PROTOCOL, metric=m, note=why) for m in ("ssim_truth", "psnr_truth")]
+        rows += [_cell_row(ctx, method, dataset, TRUTH_PROTOCOL, m, note=why) for m in ("ssim_truth", "psnr_truth")]
     return rows
 
 
 def _published_rows(names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The rows of the suite's published-results files; a table printed at several resolutions gives a row per
+    resolution (its citation names it)."""
     rows = []
     for name in names:
         for p in load_literature(name):
             batch = np.nan if p.batch is None else p.batch
+            citation = f"{p.source}, at {p.resolution}" if p.resolution else p.source
             rows.append(_row(method=p.method, dataset=p.dataset, split="test", protocol=p.protocol, metric=p.metric,
                              value=p.value, source="published", device=p.device, dtype=p.dtype, batch=batch,
-                             note=p.resolution, citation=p.source))  # fmt: skip
+                             note=p.resolution, citation=citation))  # fmt: skip
     return rows
+
+
+def _recipe_sha256(recipe: Recipe) -> str:
+    """The sha256 of a recipe's resolved contents (its first 12 hex digits name its work folder)."""
+    return hashlib.sha256(json.dumps(recipe.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def _provenance(suite: Suite, weights: Path | None) -> dict[str, Any]:
+    """What ``run.json``'s metadata adds to :func:`bench.results.run_metadata`: whether the tree was clean, the command
+    line, the machine, the code fingerprint, the bootstrap, every training recipe's contents and hash, the seeds and
+    the command that fetches the suite's metric weights."""
+    names = [d.synth for d in suite.datasets if d.synth] + [m.train.recipe for m in suite.methods if m.train]
+    recipes = {name: load_recipe(name) for name in dict.fromkeys(names)}
+    seeds = {"bootstrap": BOOTSTRAP.seed}
+    if suite.qualitative is not None:
+        seeds["qualitative pairs"] = suite.qualitative.seed
+    for name, recipe in recipes.items():
+        seeds |= {f"{name} data": recipe.data.seed, f"{name} training": recipe.seed}
+    return {
+        "git_clean": git_state()[1],
+        "command": list(sys.argv),
+        "machine": machine(),
+        "code_fingerprint": code_fingerprint(),
+        "bootstrap": {**dataclasses.asdict(BOOTSTRAP), "fid_resamples": _FID_RESAMPLES},
+        "recipes": {name: {"sha256": _recipe_sha256(r), "contents": r.to_dict()} for name, r in recipes.items()},
+        "seeds": seeds,
+        "weights_fetch": Selection.of_suite(suite).command(weights),
+    }
 
 
 def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Method],
@@ -439,9 +550,11 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         if m.method is None:
             return {"title": m.spec.label or m.spec.name, "family": FROM_FILES, "predictions": m.folders}
         c = m.method.card
+        title = m.spec.label or c.title
         low = {} if m.spec.dtype == "fp32" else {"method": m.spec.name, "dtype": m.spec.dtype,
                                                  "precision": m.precision}  # fmt: skip
-        return {"title": c.title, "family": c.family, "citation": c.citation, "inputs": list(c.inputs),
+        return {"title": title if m.spec.dtype == "fp32" else f"{title} ({m.spec.dtype})", "family": c.family,
+                "citation": c.citation, "inputs": list(c.inputs),
                 "parser_free": c.parser_free, "config": m.method.config, "checkpoints": m.method.checkpoints,
                 "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None, **low}  # fmt: skip
 
@@ -449,14 +562,15 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         schema_version=SCHEMA_VERSION,
         kind="suite-run",
         suite=suite.to_dict(),
-        protocols={name: protocol.to_dict() for name, protocol in protocols.items()},
+        protocols={name: protocol.to_dict() for name, protocol in protocols.items()}
+        | ({TRUTH_PROTOCOL: TRUTH_PROTOCOL_RECORD} if any(d.truth is not None for d in datasets) else {}),
         methods={m.name: card(m) for m in methods},
-        datasets={d.key: d.describe() for d in datasets},
+        datasets={d.key: d.describe() | {"pair_lists": ctx.pair_lists[d.key]} for d in datasets},
         skipped=skipped,
         warnings=ctx.notes,
         evaluations=ctx.evaluations,
         cells=RunCells(reused=ctx.cells.hits, computed=ctx.cells.misses),
-        metadata={**run_metadata(), "device": device_label(ctx.device)},
+        metadata={**run_metadata(), "device": device_label(ctx.device), **_provenance(suite, ctx.weights)},
         timings=timings,
     )
 
@@ -507,11 +621,13 @@ def run_suite(
             report(f"fetched {line}")
     _check_weights(suite, ctx.weights, allow_unofficial_weights, report)
     datasets = _prepare_datasets(suite, work, report)
+    ctx.pair_lists = {d.key: {mode: pair_list(d.root, loader.entries, f"{d.key} {mode} list")
+                              for mode, loader in d.loaders.items()} for d in datasets}  # fmt: skip
     given = {s.key: _from_files(s, datasets, report) for s in suite.methods if s.predictions is not None}
     loaded = {m.name: m for m in _load_methods(suite, work, device, report)}
     methods = [given.get(s.key) or loaded[s.key] for s in suite.methods]
     timings = {"setup_s": round(time.perf_counter() - start, 1)}
-    rows, outputs = [], {}
+    rows, outputs, failed = [], {}, {}
     for dataset in datasets:
         ctx.notes += dataset.notes
         for method in methods:
@@ -520,6 +636,7 @@ def run_suite(
                 scored = _predictions(method, dataset, work, suite, device, ctx.notes)
             except MissingFieldError as err:
                 ctx.notes.append(str(err))
+                failed.setdefault(dataset.key, {})[method.name] = f"cannot run: {err}"
                 rows += _unavailable(ctx, method, dataset, protocols, f"cannot run: {err}")
                 continue
             outputs.setdefault(dataset.key, {})[method.name] = scored
@@ -536,7 +653,9 @@ def run_suite(
         from_files += [not_timed(name, sweep) for name in given]
     rows += list({(r["method"], r["device"], r["dtype"], r["batch"]): r for r in from_files}.values())  # one a cell
     rows += _published_rows(suite.literature)
+    comparisons = _comparisons(ctx, datasets)
     timings["total_s"] = round(time.perf_counter() - start, 1)
     run = _run_record(suite, protocols, methods, datasets, skipped, ctx, timings)
-    qualitative = _qualitative(suite, datasets[0], outputs[datasets[0].key])
-    return SuiteResult(pd.DataFrame(rows, columns=RESULT_COLUMNS), run, qualitative)
+    first = datasets[0].key
+    qualitative = _qualitative(suite, datasets[0], outputs.get(first, {}), failed.get(first, {}))
+    return SuiteResult(pd.DataFrame(rows, columns=RESULT_COLUMNS), run, qualitative, comparisons)

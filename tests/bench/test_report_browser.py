@@ -18,7 +18,7 @@ from PIL import Image
 from test_ablation_page import make_ablation
 from test_report import make_pairs, make_results, make_run
 
-from bench.report import write_report
+from bench.report import rerender, write_report
 from bench.report.ablation import write_report as write_ablation_report
 
 BROWSER = shutil.which("chromium")
@@ -113,15 +113,42 @@ def test_report_page_renders_with_its_images_and_no_console_errors(tmp_path):
     assert counts.get((255, 246, 224), 0) > 100, "no published row (shaded) in the screenshot"
 
 
-# Appended to a copy of the ablation page: after load, records what the browser laid out in a body attribute.
+# Appended to a copy of a page: after load, records what the browser laid out in a body attribute (and, inside a frame,
+# sends it to the frame's parent).
 _PROBE = """<script>window.addEventListener("load", () => {
-  const table = document.getElementById("ablation-table");
-  document.body.setAttribute("data-probe", JSON.stringify({
-    images: [...document.images].map(i => [i.alt, i.naturalWidth]),
+  const table = document.getElementById("ablation-table") || document.querySelector("table.results");
+  const nav = document.querySelector("nav");
+  const links = [...nav.querySelectorAll("a")].map(a => a.getBoundingClientRect().right);
+  const data = JSON.stringify({
+    images: [...document.images].map(i => [i.getAttribute("src").slice(0, 40), i.naturalWidth]),
     table: [table.scrollWidth, table.parentElement.clientWidth],
     page: [document.documentElement.scrollWidth, window.innerWidth],
-  }));
+    nav: [Math.max(...links), nav.getBoundingClientRect().right, window.innerWidth],
+  });
+  document.body.setAttribute("data-probe", data);
+  if (window.parent !== window) window.parent.postMessage(data, "*");
 });</script>"""
+# Headless chromium keeps its window at least 500 px wide: a phone's viewport is a frame of that width in a page.
+_PHONE_FRAME = """<!DOCTYPE html><html><body style="margin:0">
+<iframe src="probe.html" style="width:{width}px;height:{height}px;border:0"></iframe>
+<script>window.addEventListener("message", e => document.body.setAttribute("data-probe", e.data));</script>
+</body></html>"""
+
+
+def _probe(page: Path, profile: Path, viewport: tuple[int, int]) -> dict:
+    """Lay ``page`` out in a ``viewport`` (a frame when narrower than a window can be) and return what
+    :data:`_PROBE` measured; no console message allowed."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
+    if viewport[0] < 500:
+        framed = page.with_name("frame.html")
+        framed.write_text(_PHONE_FRAME.format(width=viewport[0], height=viewport[1]))
+        probe, viewport = framed, (800, viewport[1] + 100)
+    result = _chromium(probe, profile, "--virtual-time-budget=5000", "--dump-dom", window=viewport)
+    assert _console_lines(result.stderr) == [], _console_lines(result.stderr)
+    found = re.search(r'data-probe="([^"]*)"', result.stdout)
+    assert found, "the probe did not run"
+    return json.loads(found.group(1).replace("&quot;", '"'))
 
 
 def test_ablation_page_renders_its_images_and_its_table_fits_at_1400_px(tmp_path):
@@ -135,14 +162,30 @@ def test_ablation_page_renders_its_images_and_its_table_fits_at_1400_px(tmp_path
     assert len(parsed.sources) == 2 and all(s.startswith("data:image/png;base64,") for s in parsed.sources)
     assert _console_lines(dom.stderr) == [], "console messages on a page without scripts"
 
-    probe = out / "probe.html"
-    probe.write_text(page.read_text().replace("</body>", _PROBE + "</body>"))
-    result = _chromium(probe, tmp_path / "profile-probe", "--virtual-time-budget=5000", "--dump-dom",
-                       window=(1400, 2000))  # fmt: skip
-    assert _console_lines(result.stderr) == [], _console_lines(result.stderr)
-    found = re.search(r'data-probe="([^"]*)"', result.stdout)
-    assert found, "the probe did not run"
-    measured = json.loads(found.group(1).replace("&quot;", '"'))
+    measured = _probe(page, tmp_path / "profile-probe", (1400, 2000))
     assert len(measured["images"]) == 2 and all(width > 0 for _, width in measured["images"]), measured["images"]
     assert measured["table"][0] <= measured["table"][1], f"the main table overflows at 1400 px: {measured['table']}"
     assert measured["page"][0] <= measured["page"][1], f"the page scrolls sideways at 1400 px: {measured['page']}"
+
+
+REFERENCE = Path(__file__).parents[2] / "reports" / "synthetic"
+
+
+@pytest.mark.skipif(not (REFERENCE / "run.json").is_file(), reason="no committed reports/synthetic to render")
+def test_the_reference_report_fits_1400_px_and_its_navigation_390_px(tmp_path):
+    """The committed synthetic report, redrawn by this code from its results.csv and run.json (nothing run): the main
+    table fits a 1,400-px window, every image loads, the navigation stays inside a phone's 390-px viewport, and the
+    page never scrolls sideways."""
+    folder = tmp_path / "synthetic"
+    shutil.copytree(REFERENCE, folder)
+    rerender(folder)
+    page = folder / "index.html"
+
+    wide = _probe(page, tmp_path / "profile-wide", (1400, 2000))
+    assert wide["images"] and all(width > 0 for _, width in wide["images"]), wide["images"]
+    assert wide["table"][0] <= wide["table"][1], f"the main table overflows at 1400 px: {wide['table']}"
+    assert wide["page"][0] <= wide["page"][1], f"the page scrolls sideways at 1400 px: {wide['page']}"
+
+    phone = _probe(page, tmp_path / "profile-phone", (390, 2000))
+    assert phone["nav"][0] <= phone["nav"][2] and phone["nav"][1] <= phone["nav"][2], f"nav off screen: {phone['nav']}"
+    assert phone["page"][0] <= phone["page"][1], f"the page scrolls sideways at 390 px: {phone['page']}"

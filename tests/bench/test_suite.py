@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -20,8 +21,11 @@ from bench.cli import main
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
 from bench.records import SCHEMA_VERSION, RunRecord
+from bench.report.tables import prepare
+from bench.results import RESULT_COLUMNS, code_fingerprint
 from bench.suite import list_suites, load_suite, run_suite, write_suite_report
 from bench.suite.literature import list_literature, load_literature
+from bench.suite.runner import _published_rows
 from pftryon import PBAFN, PFAFN
 from pftryon.models import OFFICIAL_GEN_FILE, OFFICIAL_WARP_FILE, init_deterministic_
 
@@ -40,6 +44,7 @@ SUITE = {
     "latency": {"devices": ["cpu", "cuda"], "batches": [1], "dtypes": ["fp32"], "warmup": 0, "iters": 1},
     "literature": ["pfafn-table1"],
     "qualitative": {"pairs": 2, "seed": 0},
+    "report": {"lead": ["ssim_truth", "flow_epe"], "caveats": ["smoke-sized: nothing measured"]},
 }
 
 
@@ -58,6 +63,7 @@ def test_every_shipped_suite_and_literature_file_loads():
     for name in list_literature():
         rows = load_literature(name)
         assert rows and all(r.source and r.dataset and r.protocol for r in rows), name
+        prepare(pd.DataFrame(_published_rows((name,)), columns=RESULT_COLUMNS))  # one cell per row (resolutions)
     quality_speed = load_suite("quality-speed")
     assert quality_speed.methods == load_suite("pfafn-table1").methods  # include merges the parent's keys
     assert {d for sweep in quality_speed.latency for d in sweep.devices} == {"cpu", "cuda"}
@@ -75,6 +81,10 @@ def test_unknown_keys_and_bad_overrides_are_errors(suite_file, tmp_path):
         suite.override(only={"method": ["cp_vton"]})
     with pytest.raises(ValueError, match="--set latency.nope: no such setting"):
         suite.override(settings={"latency.nope": 1})
+    bad.write_text(yaml.safe_dump({**SUITE, "report": {"lead": ["ms_per_image"]}}))
+    with pytest.raises(ValueError, match="report: lead: quality metrics among ssim"):  # a speed metric cannot lead
+        load_suite(str(bad))
+    assert suite.report.lead == ("ssim_truth", "flow_epe") and suite.to_dict()["report"]["caveats"]
     assert suite.override(only={"method": ["no_warp"]}, limit=2).datasets[0].limit == 2
 
 
@@ -110,12 +120,47 @@ def test_run_report_and_rerun_from_the_cache(suite_file, tmp_path):
     (pfafn,) = [e for e in first.run["evaluations"] if e["method"] == "pf_afn" and e["protocol"] == "pfafn"]
     assert pfafn["matching"]["listed"] == pfafn["matching"]["matched"] == 4
     assert pfafn["matching"]["scored_fraction"] == 1.0 and pfafn["resize"]
+    _check_pair_lists(table, Path(first.run["datasets"]["synthetic-viton"]["root"]))
+    _check_provenance(first.run, Path(first.run["datasets"]["synthetic-viton"]["root"]))
+    assert all(Path(row["truth"]).is_file() for row in first.qualitative)  # the true try-on of each grid pair
     paths = write_suite_report(first, tmp_path / "report")
     assert {p.name for p in paths} >= {"results.csv", "run.json", "table.md", "index.html", "qualitative.png"}
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "flow end-point error" in page and "smoke-sized: nothing measured" in page
 
     again = run_suite(suite, work=tmp_path / "work")
     assert again.run["cells"]["computed"] == 0
     pd.testing.assert_frame_equal(first.results, again.results)
+
+
+def _check_pair_lists(table: pd.DataFrame, root: Path) -> None:
+    """Every quality row names the list it was scored on, ``<file>:<sha256>`` of that file's bytes in the data."""
+    quality = table[(table.source == "measured") & (table.protocol != "latency")]
+    named = {p: p.split(":")[0] for p in set(quality.pairs)}
+    assert set(named.values()) == {"test_pairs.txt", "test_pairs_same.txt"}, named
+    for label, name in named.items():
+        assert label == f"{name}:{hashlib.sha256((root / name).read_bytes()).hexdigest()[:8]}"
+    by_metric = quality.groupby("metric").pairs.agg(set)
+    assert by_metric["ssim"] == {p for p, n in named.items() if n == "test_pairs_same.txt"}  # the paired list
+    assert by_metric["fid"] == by_metric["ssim_truth"] == {p for p, n in named.items() if n == "test_pairs.txt"}
+    assert (table[table.protocol == "latency"].pairs == "").all()
+
+
+def _check_provenance(run: dict, root: Path) -> None:
+    """run.json says how to rerun and check the numbers: command, recipe and its hash, seeds, machine, bootstrap, the
+    code's fingerprint, the exact-truth protocol."""
+    meta = run["metadata"]
+    assert meta["command"] == sys.argv and meta["git_clean"] in (True, False, None)
+    assert meta["recipes"]["smoke"]["contents"]["name"] == "smoke"
+    assert root.parent.name == f"smoke-{meta['recipes']['smoke']['sha256'][:12]}"  # the recipe's work folder
+    assert meta["seeds"]["smoke data"] == meta["recipes"]["smoke"]["contents"]["data"]["seed"]
+    assert meta["seeds"]["qualitative pairs"] == SUITE["qualitative"]["seed"] and meta["seeds"]["bootstrap"] == 0
+    assert meta["machine"]["cores"] == os.cpu_count() and meta["machine"]["torch"] == torch.__version__
+    assert meta["bootstrap"] == {"resamples": 10_000, "confidence": 0.95, "seed": 0, "method": "percentile",
+                                 "fid_resamples": 10}  # fmt: skip
+    assert meta["code_fingerprint"] == code_fingerprint()
+    assert meta["weights_fetch"].startswith("pftryon weights fetch ")  # the suite file is not a shipped one
+    assert "end-point error" in run["protocols"]["exact-truth"]["description"]
 
 
 _KILL_SCRIPT = """
@@ -250,9 +295,29 @@ def test_a_low_precision_row_is_its_own_row_timed_at_its_dtype_and_compared_with
     page = (tmp_path / "report" / "table.md").read_text()
     delta = ssim.loc["pf_afn-int8", "value"] - ssim.loc["pf_afn", "value"]
     section = page.split("## Low precision against fp32")[1].split("## Latency")[0]
-    assert "| pf_afn-int8 |" in section and f"{delta:+.4f}" in section, section
+    assert "| PF-AFN (int8) |" in section and f"{delta:+.4f}" in section, section
     assert "Low precision against fp32" in (tmp_path / "report" / "index.html").read_text() and paths
     again = run_suite(loaded, work=tmp_path / "work")
     assert (
         again.run["cells"]["computed"] == 0 and again.run["methods"]["pf_afn-int8"]["precision"] == record["precision"]
+    )
+
+
+def test_pair_list_names_the_list_file_and_its_sha256(tmp_path):
+    from bench.data.base import Entry
+    from bench.suite.rows import pair_list
+
+    rows = [("000001_0.jpg", "000002_1.jpg"), ("000003_0.jpg", "000001_1.jpg"), ("000002_0.jpg", "000003_1.jpg")]
+    listed = "".join(f"{p} {c}\n" for p, c in rows).encode()
+    (tmp_path / "test_pairs.txt").write_bytes(listed)
+    (tmp_path / "train_pairs.txt").write_bytes(b"000009_0.jpg 000009_1.jpg\n")
+    entries = [Entry(p, c, {"person": tmp_path / "test_img" / p, "cloth": tmp_path / "test_clothes" / c})
+               for p, c in rows]  # fmt: skip
+    assert pair_list(tmp_path, entries, "viton unpaired") == f"test_pairs.txt:{hashlib.sha256(listed).hexdigest()[:8]}"
+    first = "".join(f"{p} {c}\n" for p, c in rows[:2]).encode()
+    assert pair_list(tmp_path, entries[:2], "x") == f"test_pairs.txt[:2]:{hashlib.sha256(first).hexdigest()[:8]}"
+    derived = entries[::-1]  # rows of no list file (a list the loader derives)
+    text = "".join(f"{p} {c}\n" for p, c in rows[::-1]).encode()
+    assert (
+        pair_list(tmp_path, derived, "viton paired list") == f"viton paired list:{hashlib.sha256(text).hexdigest()[:8]}"
     )

@@ -88,6 +88,10 @@ def test_a_folder_of_predictions_scores_as_the_method_does(released, tmp_path):
     assert (half[half.index.get_level_values("metric").isin(["fid", "kid", "ssim_truth", "psnr_truth"])].note
             == "no unpaired predictions given").all()  # fmt: skip
     pd.testing.assert_frame_equal(half.loc["pfafn", NUMBERS], own.loc["pfafn"], check_exact=True, check_like=True)
+    # The paired comparisons see the same samples: no difference at all between the method and its files.
+    same = [r for r in result.comparisons.rows if {r["method_a"], r["method_b"]} == {"no_warp", "no_warp_files"}]
+    assert {r["protocol"] for r in same} == {"pfafn", "ladi", "catvton", "exact-truth"}  # hrviton refuses 64x64
+    assert all(r["diff"] == 0 and r["p_value"] == 1 and r["n"] == 4 for r in same), same
 
     latency = result.results[result.results.protocol == "latency"]
     timed = latency[(latency.method == "no_warp") & (latency.metric == "ms_per_image")]
@@ -111,8 +115,9 @@ def test_a_folder_of_predictions_scores_as_the_method_does(released, tmp_path):
 
     write_suite_report(result, tmp_path / "report", plots=False)
     table = (tmp_path / "report" / "table.md").read_text()
-    assert "| no_warp_files (from files) | measured | 4 |" in table and FROM_FILES_NOTE in table
-    assert "no_warp_files (from files)</td>" in (tmp_path / "report" / "index.html").read_text()
+    assert "| Their method (from files) | " in table and FROM_FILES_NOTE in table
+    assert "Their method (from files)</th>" in (tmp_path / "report" / "index.html").read_text()
+    assert "## Paired comparisons" in table and (tmp_path / "report" / "comparisons.csv").is_file()
     assert run_suite(_suite(rows), work=released["work"]).run["cells"]["computed"] == 0
 
 
