@@ -29,10 +29,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from bench.data.readers import InputError, file_sha256
-from bench.eval import IMAGE_SUFFIXES, EvalSet, evaluate, matching_record
+from bench.eval import IMAGE_SUFFIXES, evaluate
 from bench.eval.matching import match_list
 from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
@@ -43,12 +42,20 @@ from bench.metrics.weights import WEIGHTS, check_official, search_dirs
 from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.records import SCHEMA_VERSION, RunCells, RunRecord
-from bench.results import BOOTSTRAP, WEIGHTS_ABSENT, bootstrap_ci, code_fingerprint, git_state, machine, run_metadata
+from bench.results import BOOTSTRAP, WEIGHTS_ABSENT, code_fingerprint, git_state, machine, run_metadata
 from bench.stats import Comparisons, compare
 from bench.suite.cells import CellCache, cell_feature_sets, cell_key, feature_arrays, per_sample_values
 from bench.suite.config import MethodSpec, Suite
 from bench.suite.data import PreparedDataset, prepare_dataset
 from bench.suite.literature import load_literature
+from bench.suite.outputs import (
+    TRUTH_PROTOCOL,
+    TRUTH_PROTOCOL_RECORD,
+    Outputs,
+    eval_set,
+    fake_keys,
+    truth_cell,
+)  # fmt: skip
 from bench.suite.rows import RESULT_COLUMNS, pair_list
 from bench.suite.rows import row as _row
 from bench.suite.timing import Timed, device_label, latency_cells, not_timed
@@ -58,24 +65,6 @@ from pftryon.models import CHECKPOINT_CONFIG
 
 __all__ = ["RESULT_COLUMNS", "SuiteResult", "run_suite"]
 
-TRUTH_PROTOCOL = "exact-truth"
-TRUTH_METRICS = ("ssim_truth", "psnr_truth", "flow_epe")
-TRUTH_PROTOCOL_RECORD = {
-    "name": TRUTH_PROTOCOL,
-    "description": (
-        "Synthetic data only: each unpaired try-on (a person in another garment) against the exact try-on the "
-        "generator rendered for that person and garment (the true try-on), and each predicted garment flow against "
-        "the generator's true flow. SSIM (pytorch-ssim form: 11x11 Gaussian, sigma 1.5) and PSNR at the predictions' "
-        "own size, nothing resized; flow end-point error (EPE): the mean Euclidean distance, in pixels, between the "
-        "predicted and the true flow vector (the garment point a pixel samples) over the true garment region. A "
-        "method that predicts no flow (a thin-plate-spline warp, a lower bound) has no EPE."
-    ),
-    "source": "pftryon's synthetic generator (bench.data.synthetic): the true try-on and flow are rendered with the "
-    "data; bench.metrics.flow.flow_epe",
-    "metrics": list(TRUTH_METRICS),
-    "pair_list": "unpaired",
-}
-"""The exact-truth protocol as ``run.json`` lists it beside the shipped protocols (the report explains it from here)."""
 _FID_RESAMPLES = 10  # bootstrap resamples of FID's std (bench.eval.evaluate's fid_resamples)
 FROM_FILES = "predictions scored from files"  # the family of a predictions row in run.json
 Progress = Callable[[str], None]
@@ -92,35 +81,12 @@ class SuiteResult:
     comparisons: Comparisons = field(default_factory=Comparisons)
 
 
-@dataclass(frozen=True)
-class _Outputs:
-    """One row's outputs on one dataset: per pair mode, the file of each listed pair by its ``<person>__<cloth>``
-    key (a mode left out: no outputs of it), and for a predictions row how each folder matched its list."""
-
-    files: dict[str, dict[str, Path]]
-    matching: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @classmethod
-    def written(cls, dataset: PreparedDataset, folders: dict[str, Path]) -> _Outputs:
-        """What :func:`bench.predict.predict` wrote: ``<folder>/<person>__<cloth>.png`` per listed pair."""
-        files = {mode: {key: root / f"{key}.png" for key in _keys(dataset, mode)} for mode, root in folders.items()}
-        return cls(files)
-
-    def eval_matching(self) -> dict[str, Any]:
-        """The matching record as :func:`bench.eval.match_dataset` gives it: the paired list's, with the unpaired
-        list's under ``unpaired`` (a row with unpaired outputs only: that list's)."""
-        paired, unpaired = self.matching.get("paired"), self.matching.get("unpaired")
-        if paired is None:
-            return dict(unpaired or {})
-        return {**paired, "unpaired": unpaired} if unpaired else dict(paired)
-
-
 @dataclass
 class _Method:
     spec: MethodSpec
     method: TryOnMethod | None  # None: a predictions row, scored from files
     precision: dict[str, Any] = field(default_factory=dict)  # below fp32: predict's record (error against fp32)
-    given: dict[str, _Outputs] = field(default_factory=dict)  # a predictions row: its matched files per dataset
+    given: dict[str, Outputs] = field(default_factory=dict)  # a predictions row: its matched files per dataset
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # a predictions row: per mode, for run.json
 
     @property
@@ -204,72 +170,6 @@ def _absent_weights(protocol: Protocol, metrics: tuple[str, ...], weights_dir: P
 # Cells.
 
 
-def _keys(dataset: PreparedDataset, mode: str) -> list[str]:
-    """The ``<person>__<cloth>`` key of every line of a list, in order (a repeated line repeated)."""
-    return [f"{e.person_id}__{e.cloth_id}" for e in dataset.loaders[mode].entries]
-
-
-def _eval_set(dataset: PreparedDataset, outputs: _Outputs) -> EvalSet:
-    """The paired list's predictions against the person images; the unpaired list's predictions for FID/KID (a mode
-    without outputs: no pairs, or no FID set). A line repeated in a list is scored once (``pftryon predict`` wrote it
-    once), and the matching record counts it."""
-    entries = dataset.loaders["paired"].entries
-    unique: dict[str, Any] = {}
-    repeated = []
-    for line, entry in enumerate(entries):
-        name = f"{entry.person_id}__{entry.cloth_id}"
-        if name in unique:
-            repeated.append(f"line {line + 1}: {entry.person_id} / {entry.cloth_id}")
-        unique.setdefault(name, entry)
-    paired, unpaired = outputs.files.get("paired"), outputs.files.get("unpaired")
-    pairs = [(name, paired[name], e.files["person"]) for name, e in unique.items()] if paired is not None else []
-    fake = list(dict.fromkeys(unpaired[key] for key in _keys(dataset, "unpaired"))) if unpaired is not None else []
-    real = list(dict.fromkeys(e.files["person"] for e in unique.values()))
-    videos = None
-    if pairs and "video_id" in entries[0].extra:  # VVT: frames of a video consecutive and in order (temporal metrics)
-        videos = [(e.extra["video_id"], e.extra["frame_index"]) for e in unique.values()]
-    pair_list = f"{dataset.spec.name} {dataset.spec.split} paired list"
-    matching = outputs.eval_matching() or matching_record(pair_list, len(pairs), len(real), len(pairs), len(pairs),
-                                                          [], [], False, repeated=repeated)  # fmt: skip
-    matched_by = "any name pftryon eval accepts" if outputs.matching else "<person>__<cloth> names written by predict"
-    description = {
-        "mode": "suite", "dataset": dataset.spec.name, "root": str(dataset.root), "split": dataset.spec.split,
-        "paired_list": f"{len(pairs)} pairs", "fid_fake_set": f"{len(fake)} unpaired predictions",
-        "fid_real_set": f"{len(real)} test person images", "matched_by": matched_by,
-    }  # fmt: skip
-    return EvalSet(pairs, fake, real, description, videos, matching)
-
-
-def _truth_cell(dataset: PreparedDataset, unpaired: dict[str, Path], batch_size: int, device: str) -> dict[str, Any]:
-    """Unpaired predictions (by key) against the exact synthetic try-on (SSIM in the pytorch-ssim form, PSNR), and
-    flows where each prediction has its ``.npy`` beside it."""
-    from bench.metrics.flow import flow_epe
-
-    assert dataset.truth is not None
-    names = _keys(dataset, "unpaired")
-    pairs = [(n, unpaired[n], dataset.truth / "tryon" / f"{n}.png") for n in names]
-    protocol = load_protocol("pfafn")  # pytorch-ssim at the predictions' own size, nothing resized
-    description = {"mode": "synthetic ground truth", "truth": str(dataset.truth / "tryon")}
-    result = evaluate(EvalSet(pairs, [], [], description), protocol, metrics=("ssim", "psnr"), batch_size=batch_size,
-                      device=device, progress=False, seed=BOOTSTRAP.seed)  # fmt: skip
-    cell = {f"{k}_truth": v for k, v in result.summary["metrics"].items()}
-    per_sample = {f"{m}_truth": v for m, v in per_sample_values(result.rows, ("ssim", "psnr")).items()}
-    flows = [unpaired[n].with_suffix(".npy") for n in names]
-    if all(f.is_file() for f in flows):
-        epe = [float(flow_epe(torch.from_numpy(np.load(f))[None], _true_flow(dataset.truth, n))[0])
-               for f, n in zip(flows, names, strict=True)]  # fmt: skip
-        mean, low, high = bootstrap_ci(epe, resamples=BOOTSTRAP.resamples, confidence=BOOTSTRAP.confidence,
-                                       seed=BOOTSTRAP.seed)  # fmt: skip
-        cell["flow_epe"] = {"mean": mean, "ci95": [low, high], "n": len(epe),
-                            "how": {"unit": "pixels, mean over the true garment region"}}  # fmt: skip
-        per_sample["flow_epe"] = dict(zip(names, epe, strict=True))
-    return {**cell, "per_sample": per_sample}
-
-
-def _true_flow(truth: Path, name: str) -> torch.Tensor:
-    return torch.from_numpy(np.load(truth / "flow" / f"{name}.npy").astype(np.float32)).permute(2, 0, 1)[None]
-
-
 def _list_of(metric: str) -> str:
     """The pair list whose outputs a metric reads: the feature-set metrics (FID, KID, ...) and the exact truth the
     unpaired list's, every other one the paired list's."""
@@ -297,7 +197,7 @@ def _quality_rows(ctx: _Context, method: _Method, dataset: PreparedDataset, prot
 def _from_files(spec: MethodSpec, datasets: list[PreparedDataset], progress: Progress) -> _Method:
     """A predictions row: each folder fingerprinted (sha256 over its images' and flows' names and bytes) and matched
     to every dataset's list of its mode; a listed pair without a file stops the run, naming the first ones."""
-    folders, given = {}, {dataset.key: _Outputs({}, {}) for dataset in datasets}
+    folders, given = {}, {dataset.key: Outputs({}, {}) for dataset in datasets}
     for mode, folder in (spec.predictions or {}).items():
         root = Path(folder)
         files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in (*IMAGE_SUFFIXES, ".npy"))
@@ -343,7 +243,7 @@ def _prepare_datasets(suite: Suite, work: Path, progress: Progress) -> list[Prep
 
 
 def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: Suite, device: str,
-                 notes: list[str]) -> _Outputs:  # fmt: skip
+                 notes: list[str]) -> Outputs:  # fmt: skip
     """The row's outputs on ``dataset``: a predictions row's matched files, else the method's predictions of both
     lists into ``work`` (finished ones reused)."""
     if method.method is None:
@@ -359,10 +259,10 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
         if method.spec.dtype != "fp32":
             method.precision[f"{dataset.key} {mode}"] = result.manifest["precision"]
         out[mode] = folder / mode
-    return _Outputs.written(dataset, out)
+    return Outputs.written(dataset, out)
 
 
-def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, _Outputs],
+def _qualitative(suite: Suite, dataset: PreparedDataset, outputs: dict[str, Outputs],
                  failed: dict[str, str]) -> list[dict[str, Any]]:  # fmt: skip
     """The grid's unpaired pairs: person, garment, the true try-on (synthetic data; else ``None``), each method's
     output, and ``failed``: the methods that could not run on the dataset, with why."""
@@ -398,41 +298,33 @@ class _Context:
     sets: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)  # per dataset: FID / KID features
 
 
-def _fake_keys(dataset: PreparedDataset, outputs: _Outputs) -> list[str]:
-    """The sample key of each FID prediction, in the order of :func:`_eval_set`'s fake list (first pair of a file)."""
-    first: dict[Path, str] = {}
-    for key in _keys(dataset, "unpaired"):
-        first.setdefault(outputs.files["unpaired"][key], key)
-    return list(first.values())
-
-
-def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
+def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: Outputs,
            protocol: Protocol, metrics: tuple[str, ...], key: str) -> dict[str, Any]:  # fmt: skip
     """One eval cell; the FID / KID features are kept beside it (:meth:`CellCache.save_arrays`) for comparisons."""
     ctx.report(f"{method.name} on {dataset.key}: scoring under {protocol.name} ({', '.join(metrics)})")
-    eval_set = _eval_set(dataset, outputs)
-    result = evaluate(eval_set, protocol, metrics=metrics,
+    scored = eval_set(dataset, outputs)
+    result = evaluate(scored, protocol, metrics=metrics,
                       weights_dir=ctx.weights, batch_size=ctx.suite.batch_size, device=ctx.device,
                       feature_cache=ctx.work / "features", progress=False, seed=BOOTSTRAP.seed,
                       fid_resamples=_FID_RESAMPLES,
                       allow_unofficial_weights=ctx.allow_unofficial_weights)  # fmt: skip
     if result.features:
-        real_keys = [os.path.relpath(path, dataset.root) for path in eval_set.real]
+        real_keys = [os.path.relpath(path, dataset.root) for path in scored.real]
         ctx.cells.save_arrays(key, feature_arrays(result.features, real_keys=real_keys,
-                                                  fake_keys=_fake_keys(dataset, outputs)))  # fmt: skip
+                                                  fake_keys=fake_keys(dataset, outputs)))  # fmt: skip
     inputs = result.summary["inputs"]
     return {"metrics": result.summary["metrics"], "warnings": result.summary.get("warnings", []),
             "matching": inputs.get("matching"), "resize": inputs.get("resize"),
             "per_sample": per_sample_values(result.rows, metrics)}  # fmt: skip
 
 
-def _without_outputs(metrics: tuple[str, ...], outputs: _Outputs) -> dict[str, str]:
+def _without_outputs(metrics: tuple[str, ...], outputs: Outputs) -> dict[str, str]:
     """``{metric: why}`` for the metrics a row without one list's outputs cannot have: the feature-set metrics
     (FID, KID, ...) read the unpaired list's outputs, every other one the paired list's."""
     return {m: f"no {_list_of(m)} predictions given" for m in metrics if _list_of(m) not in outputs.files}
 
 
-def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: _Outputs,
+def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: Outputs,
              protocols: dict[str, Protocol]) -> list[dict[str, Any]]:  # fmt: skip
     """Every protocol's cell (and the ground-truth cell on synthetic data) of one method on one dataset."""
     rows = []
@@ -465,7 +357,7 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
                  for m in ("ssim_truth", "psnr_truth")]  # fmt: skip
     elif dataset.truth is not None:
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
-        compute = functools.partial(_truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
+        compute = functools.partial(truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
         truth = dict(ctx.cells.get_or_compute(key, compute, require=("per_sample",)))
         ctx.scores.setdefault(dataset.key, {})[method.name, TRUTH_PROTOCOL] = truth.pop("per_sample")
         rows += _quality_rows(ctx, method, dataset, TRUTH_PROTOCOL, truth)
