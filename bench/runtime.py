@@ -24,7 +24,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+        raise InputError("--device cuda: no CUDA device is available here; use --device cpu")
     return torch.device(name)
 
 

@@ -34,15 +34,19 @@ def data() -> None:
 @click.option("--frames", type=click.IntRange(min=2), default=4, show_default=True, help="Frames per VVT video.")
 @click.option("--background", type=click.Choice(BACKGROUNDS), default="varied", show_default=True,
               help="Behind the person: a per-person gradient (varied) or VITON's plain backdrop (studio).")  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Empty a non-empty --out first (refused otherwise).")
+@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out (kept until the new data are written).")
 def synth(layout: str, out: Path, count: int, size: tuple[int, int], parse_noise: float, seed: int,
           test_fraction: float, frames: int, background: str, overwrite: bool) -> None:  # fmt: skip
     """Render synthetic try-on data with exact ground truth in a dataset's official layout."""
     from bench.data.synthetic import synthesize
 
-    manifest = synthesize(layout, out, n=count, size=size, parse_noise=parse_noise, seed=seed,
-                          test_fraction=test_fraction, frames=frames, background=background,
-                          overwrite=overwrite)  # fmt: skip
+    with claim_output(out, overwrite=overwrite) as folder:
+        build = folder / ".synth-build"  # synthesize wants an empty folder; the claim's own files are beside it
+        manifest = synthesize(layout, build, n=count, size=size, parse_noise=parse_noise, seed=seed,
+                              test_fraction=test_fraction, frames=frames, background=background)  # fmt: skip
+        for child in build.iterdir():
+            child.rename(folder / child.name)
+        build.rmdir()
     click.echo(f"wrote {layout} to {out}: " + ", ".join(f"{k} {v}" for k, v in manifest["pairs"].items()))
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import click
 
 from bench.cli.options import _assignments, _size
-from bench.data import DATASETS
+from bench.data import DATASETS, dataset_class
 from bench.errors import InputError
-from bench.output_dir import check_writable, claim_output
+from bench.output_dir import check_writable, claim_output, replace_output
 from bench.precision import INFERENCE_DTYPES
 
 __all__ = ["latency", "methods", "predict", "tryon"]
@@ -27,7 +27,8 @@ __all__ = ["latency", "methods", "predict", "tryon"]
 @click.option("--device", type=click.Choice(["cpu", "cuda", "auto"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--triptych", is_flag=True, help="Write the official [person | garment | try-on] strip.")
-@click.option("--overwrite", is_flag=True, help="Clear --out first when it holds another checkpoint's try-ons.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace --out's contents (kept until the new run succeeds).")  # fmt: skip
 def tryon(
     dataroot: Path | None,
     pairs: Path | None,
@@ -58,8 +59,9 @@ def tryon(
     target = resolve_device(device)
     check_writable(out)
     model, files = load_pfafn(checkpoints)
-    result = run_tryon(model, todo, out, device=target, checkpoints=files, batch_size=batch_size,
-                       triptych=triptych, overwrite=overwrite)  # fmt: skip
+    with replace_output(out, overwrite=overwrite):
+        result = run_tryon(model, todo, out, device=target, checkpoints=files, batch_size=batch_size,
+                           triptych=triptych)  # fmt: skip
     repeated = f", {result.duplicates} repeated pair(s) written once" if result.duplicates else ""
     click.echo(f"wrote {len(result.written)} new images to {out} ({result.done_before} already there{repeated})")
 
@@ -100,11 +102,19 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
     from bench.runtime import init_distributed, resolve_device
 
     try:
-        method_class(method_name)
+        card = method_class(method_name).card
     except ValueError as err:
         raise click.UsageError(str(err)) from None
     if resume and overwrite:
         raise click.UsageError("--resume keeps the finished images, --overwrite recomputes them: give one")
+    if checkpoints is None and card.official_files:
+        raise InputError(
+            f"--method {method_name} needs weights: pass --checkpoints DIR holding "
+            f"{', '.join(card.official_files)} ({card.weights_source}) or a pftryon checkpoint"
+        )
+    splits = dataset_class(dataset_name).splits
+    if split not in splits:
+        raise InputError(f"--split {split}: {dataset_name} has no such split (it has {', '.join(splits)})")
     check_writable(out)
     method = create_method(method_name, checkpoints)
     target = resolve_device(device)
@@ -116,6 +126,10 @@ def predict(method_name: str, checkpoints: Path | None, dataset_name: str, root:
         dataset = create_dataset(dataset_name, root, split=split, pair_mode=pair_mode, size=size, **loader_options)
     except TypeError as err:
         raise click.UsageError(f"{dataset_name}: {err}") from None
+    except InputError:
+        raise
+    except ValueError as err:
+        raise InputError(f"--dataset {dataset_name}: {err}") from None
     with claim_output(out, overwrite=overwrite, resume=resume):
         result = run_predict(method, dataset, out, batch_size=batch_size, device=target, limit=limit,
                              save_flow=save_flow, dtype=dtype, redo=overwrite)  # fmt: skip

@@ -90,10 +90,12 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 @click.option("--seed", type=click.IntRange(min=0),
               help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
                    "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
+@click.option("--allow-unofficial-weights", is_flag=True,
+              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
 @_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None,
-           fetch_weights: bool, overwrite: bool) -> None:  # fmt: skip
+           allow_unofficial_weights: bool, fetch_weights: bool, overwrite: bool) -> None:  # fmt: skip
     """Train PF-AFN's knowledge / distillation variants on synthetic data and score them against its ground truth."""
     import dataclasses
     import time
@@ -116,13 +118,13 @@ def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: 
     default_work = Path("out/ablation") / (spec.name if seed is None else f"{spec.name}-seed{seed}")
     resolve_device(device)
     check_writable(work or default_work, "--work")
-    note = prepare_weights(spec, weights_dir, fetch=fetch_weights)
+    note = prepare_weights(spec, weights_dir, fetch=fetch_weights, allow_unofficial_weights=allow_unofficial_weights)
     if note:
         click.echo(note, err=True)
     with claim_output(out, overwrite=overwrite):
         try:
             result = run_ablation(spec, work or default_work, device=device, weights_dir=weights_dir,
-                                  progress=click.echo)  # fmt: skip
+                                  allow_unofficial_weights=allow_unofficial_weights, progress=click.echo)  # fmt: skip
         except StaleWorkError as err:
             raise InputError(str(err)) from None
         except TrainingDiverged as err:

@@ -9,7 +9,8 @@ import click
 
 from bench.cli.options import _parse_settings
 from bench.data import DATASETS
-from bench.output_dir import check_writable
+from bench.errors import InputError
+from bench.output_dir import check_writable, claim_output
 
 __all__ = ["train"]
 
@@ -28,7 +29,8 @@ __all__ = ["train"]
               help="Override a TrainConfig field: --set width=0.125 --set size=[128,96].")  # fmt: skip
 @click.option("--init", type=click.Path(path_type=Path), help="Previous stage's final/model folder.")
 @click.option("--tutor", type=click.Path(path_type=Path), help="The trained PB-AFN's final/model folder (pf-*).")
-@click.option("--resume", is_flag=True, help="Continue from the newest checkpoint in --out, exactly.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its newest checkpoint, exactly (a larger "
+              "--set max_steps trains a finished run on); with nothing there, start one.")  # fmt: skip
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path, config_file: Path | None,
           settings: tuple[str, ...], init: Path | None, tutor: Path | None, resume: bool,
@@ -37,7 +39,7 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
     from bench.runtime import resolve_device
     from bench.train.wiring import check_stage, train_on_dataset
     from pftryon.train.config import TrainConfig, load_config
-    from pftryon.train.trainer import RunFolderError, TrainingDiverged
+    from pftryon.train.trainer import RESUMABLE_SETTINGS, RunFolderError, TrainingDiverged
 
     try:
         check_stage(method_name, stage)
@@ -51,12 +53,12 @@ def train(method_name: str, stage: str, dataset_name: str, root: Path, out: Path
         raise click.UsageError(str(err)) from None
     resolve_device(device)
     check_writable(out)
-    try:
-        final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
-    except RunFolderError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(2)
-    except TrainingDiverged as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(3)
+    with claim_output(out, resume=resume, resumable=[f"--set {key}" for key in RESUMABLE_SETTINGS]):
+        try:
+            final = train_on_dataset(config, dataset_name, root, out, device=device, resume=resume)
+        except RunFolderError as err:
+            raise InputError(str(err)) from None
+        except TrainingDiverged as err:
+            click.echo(f"error: {err}", err=True)
+            sys.exit(3)
     click.echo(f"trained {method_name} {stage}: {final}")

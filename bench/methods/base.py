@@ -152,7 +152,7 @@ class TryOnMethod(ABC):
             return cls(cls.build_weightless(), {}, {})
         if folder is None:
             raise InputError(
-                f"{cls.card.name}: no checkpoint folder given; pass --checkpoints-for {cls.card.name}=DIR with "
+                f"{cls.card.name}: no checkpoint folder given; it needs a folder with "
                 f"{', '.join(cls.card.official_files)} ({cls.card.weights_source}) or a pftryon checkpoint"
             )
         folder = Path(folder)

@@ -47,14 +47,17 @@ from pftryon.train.config import TrainConfig, with_predated_fields
 from pftryon.train.data import LOADER_STREAM, ShardedBatchSampler, derive_seed
 from pftryon.train.stage import Stage
 
-__all__ = ["RunFolderError", "Trainer", "TrainingDiverged", "latest_checkpoint", "load_exported", "train"]
+__all__ = [
+    "RESUMABLE_SETTINGS", "RunFolderError", "Trainer", "TrainingDiverged", "latest_checkpoint", "load_exported",
+    "train",
+]  # fmt: skip
 
 _logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.pt"
 _STATE_FORMAT = 1
 # Config fields a resumed run may change; any other change would make the continuation a different run.
-_RESUMABLE = frozenset({"max_steps", "save_every", "log_every", "num_workers"})
+RESUMABLE_SETTINGS = frozenset({"max_steps", "save_every", "log_every", "num_workers"})
 _RECORD_KEYS = frozenset({"step", "epoch", "lr", "loss", "images_per_s"})
 
 
@@ -488,12 +491,14 @@ class Trainer:
         if state.get("format") != _STATE_FORMAT:
             raise ValueError(f"{checkpoint}: unknown trainer state format {state.get('format')!r}")
         saved, current = with_predated_fields(state["config"]), self.config.to_dict()
-        changed = sorted(k for k in set(saved) | set(current) if saved.get(k) != current.get(k) and k not in _RESUMABLE)
+        changed = sorted(
+            k for k in set(saved) | set(current) if saved.get(k) != current.get(k) and k not in RESUMABLE_SETTINGS
+        )
         if changed:
             details = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
             raise RunFolderError(
                 f"{checkpoint}: cannot resume with a different config ({details}); "
-                f"only {', '.join(sorted(_RESUMABLE))} may change"
+                f"only {', '.join(sorted(RESUMABLE_SETTINGS))} may change"
             )
         if (state["world_size"], state["steps_per_epoch"]) != (self.world_size, self.sampler.steps):
             raise RunFolderError(

@@ -59,7 +59,7 @@ def test_official_files_load_and_a_missing_one_is_named(tmp_path):
     torch.save(model.gen.state_dict(), tmp_path / "gen_model_final.pth")
     method = create_method("pf_afn", tmp_path)
     assert sorted(Path(p).name for p in method.checkpoints) == ["gen_model_final.pth", "warp_model_final.pth"]
-    with pytest.raises(InputError, match="no checkpoint folder given.*--checkpoints-for pf_afn"):
+    with pytest.raises(InputError, match="pf_afn: no checkpoint folder given; it needs a folder with"):
         create_method("pf_afn")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -140,6 +141,38 @@ def test_cli_errors_are_one_line(viton, tmp_path):
                                    "viton", "--root", viton, "--out", tmp_path / "o", "--device", "cpu"])  # fmt: skip
     assert missing.exit_code == 2 and "Traceback" not in missing.output
     assert missing.stderr.strip().splitlines()[-1].startswith("error: ") and "nope" in missing.stderr
+
+
+def test_a_failed_predict_leaves_nothing_and_the_same_command_then_runs(viton, tmp_path):
+    """A bad image found at the third pair (after two images and predict.json were written) removes the new folder;
+    the same command then runs, neither --overwrite nor --resume asked for."""
+    root = tmp_path / "viton"
+    shutil.copytree(viton, root)
+    person = sorted((root / "test" / "image").iterdir())[2]
+    good = person.read_bytes()
+    person.write_bytes(b"not an image at all")
+    argv = ["predict", "--method", "no_warp", "--dataset", "viton", "--root", root, "--out", tmp_path / "runs" / "out",
+            "--device", "cpu", "--batch-size", "1"]  # fmt: skip
+    failed = CliRunner().invoke(main, [str(a) for a in argv])
+    assert failed.exit_code == 2 and person.name in failed.stderr.strip().splitlines()[-1], failed.output
+    assert not (tmp_path / "runs").exists()
+    person.write_bytes(good)
+    again = CliRunner().invoke(main, [str(a) for a in argv])
+    assert again.exit_code == 0 and "wrote 4 new images" in again.output, again.output
+
+
+def test_cli_names_predicts_own_flags(viton, tmp_path):
+    runner = CliRunner()
+    common = ["--dataset", "viton", "--root", viton, "--out", tmp_path / "o", "--device", "cpu"]
+    weights = runner.invoke(main, [str(a) for a in ["predict", "--method", "pf_afn", *common]])
+    assert weights.exit_code == 2 and "pass --checkpoints DIR" in weights.stderr
+    assert "--checkpoints-for" not in weights.output, "bench's flag, not predict's"
+    split = runner.invoke(main, [str(a) for a in ["predict", "--method", "no_warp", *common, "--split", "val"]])
+    assert (
+        split.exit_code == 2
+        and split.stderr.strip() == "error: --split val: viton has no such split (it has train, test)"
+    )
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.slow

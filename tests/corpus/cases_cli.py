@@ -124,6 +124,19 @@ def _synth(ws: Workspace, *extra: object, layout: str = "viton", out: str = "syn
     return ["data", "synth", "--layout", layout, "--n", 6, "--size", "64x64", "--out", ws.path(out), *extra]
 
 
+def _overlap(ws: Workspace, *extra: object) -> list[object]:
+    return ["data", "overlap", "--dataset", "viton", "--root", ws.asset("viton"), "--out", ws.path("overlap"), *extra]
+
+
+def _official_parent(ws: Workspace) -> Path:
+    """A ``--weights`` folder holding ``pf_afn/`` with the official file names (see :func:`_official`)."""
+    parent = ws.path("weights")
+    parent.mkdir(exist_ok=True)
+    if not (parent / "pf_afn").exists():
+        ws.path("official").rename(parent / "pf_afn")
+    return parent
+
+
 def _check(ws: Workspace, *extra: object) -> list[object]:
     return ["data", "check", "--dataset", "viton", "--root", ws.asset("viton"), *extra]
 
@@ -143,14 +156,25 @@ def _train(ws: Workspace, *extra: object, stage: str = "pb-warp", out: str = "ru
             *TINY_TRAIN, *extra]  # fmt: skip
 
 
-def _trained(ws: Workspace) -> None:
-    """A finished one-step pb-warp run in ``run/`` (its checkpoint included)."""
+def _cli(argv: list[object]) -> None:
+    """Run ``pftryon ARGV`` (a case's setup), which must succeed."""
     from click.testing import CliRunner
 
     from bench.cli import main
 
-    result = CliRunner().invoke(main, [str(a) for a in _train(ws)])
+    result = CliRunner().invoke(main, [str(a) for a in argv])
     assert result.exit_code == 0, result.output
+
+
+def _trained(ws: Workspace) -> None:
+    """A finished one-step pb-warp run in ``run/`` (its checkpoint included)."""
+    _cli(_train(ws))
+
+
+def _changed_copy(ws: Workspace, name: str, copy: str) -> None:
+    """``copy``: the asset ``name`` with one more file (so its fingerprint differs)."""
+    shutil.copytree(ws.asset(name), ws.path(copy))
+    ws.path(f"{copy}/notes.txt").write_text("one more file")
 
 
 def _text(name: str, content: str | bytes) -> Callable[[Workspace], None]:
@@ -203,11 +227,12 @@ TRYON = [
     Case(
         "tryon-other-checkpoint-overwrite",
         "tryon",
-        "--out of another checkpoint with --overwrite: cleared, redone",
-        "accepted",
+        "--out of another checkpoint with --overwrite: replaced, nothing of it left",
+        "replaced",
         setup=(lambda ws: _manifest(ws, sha="0" * 64)),
         argv=lambda ws: _tryon(ws, "--overwrite"),
         writes=("out",),
+        gone=("out/old__other.png",),
     ),
     Case(
         "tryon-same-checkpoint-resumes",
@@ -496,11 +521,22 @@ DATA = [
     Case(
         "data-synth-overwrite",
         "data",
-        "data synth --overwrite into an old folder: emptied first",
-        "accepted",
+        "data synth --overwrite into an old folder: replaced, nothing of it left",
+        "replaced",
         setup=_text("synth/old_0.jpg", "stale"),
         argv=lambda ws: _synth(ws, "--overwrite"),
         writes=("synth",),
+        gone=("synth/old_0.jpg",),
+    ),
+    Case(
+        "data-synth-rerun-finished",
+        "data",
+        "data synth again into its own finished dataset, no flag",
+        "error",
+        setup=lambda ws: _cli(_synth(ws)),
+        argv=lambda ws: _synth(ws, "--seed", 1),
+        names="synth",
+        expect="finished run of pftryon data synth.*--overwrite",
     ),
     Case(
         "data-synth-out-is-a-file",
@@ -746,6 +782,43 @@ TRAIN = [
         expect="cannot resume",
     ),
     Case(
+        "train-resume-finished-same",
+        "train",
+        "--resume of a finished run with the same settings",
+        "noop",
+        setup=_trained,
+        argv=lambda ws: _train(ws, "--resume"),
+        expect="nothing to do",
+    ),
+    Case(
+        "train-resume-finished-longer",
+        "train",
+        "--resume of a finished run with a larger max_steps: trains on",
+        "accepted",
+        setup=_trained,
+        argv=lambda ws: _train(ws, "--resume", "--set", "max_steps=2"),
+        writes=("run",),
+    ),
+    Case(
+        "train-resume-nothing-there",
+        "train",
+        "--resume into an empty folder: a new run, with a note",
+        "warning",
+        argv=lambda ws: _train(ws, "--resume"),
+        expect="nothing to resume in --out; starting a new run",
+        writes=("run",),
+    ),
+    Case(
+        "train-resume-other-root",
+        "train",
+        "--resume of a finished run with another dataset folder",
+        "error",
+        setup=lambda ws: (_trained(ws), _changed_copy(ws, "viton", "viton2")),
+        argv=lambda ws: [*_train(ws, "--resume")[:6], ws.path("viton2"), *_train(ws, "--resume")[7:]],
+        names="run",
+        expect="--root",
+    ),
+    Case(
         "train-rerun-without-resume",
         "train",
         "a second run into a run folder without --resume",
@@ -887,6 +960,54 @@ METHODS = [
         argv=lambda ws: ["methods", "--weights", ws.path("nosuch")],
         expect="NOT found",
     ),
+    Case(
+        "methods-weights-is-a-file",
+        "methods",
+        "--weights names a file, not a folder: each says NOT found",
+        "warning",
+        argv=lambda ws: ["methods", "--weights", ws.asset("viton") / "test_pairs.txt"],
+        expect="NOT found",
+    ),
+    Case(
+        "methods-weights-found",
+        "methods",
+        "--weights holding a method's official files: found",
+        "warning",
+        setup=lambda ws: _official(ws, lambda name: b"not read by methods"),
+        argv=lambda ws: ["methods", "--weights", _official_parent(ws)],
+        expect=r"weights found in .*pf_afn",
+    ),
+    Case(
+        "methods-option-unknown",
+        "methods",
+        "an option methods does not have (--out)",
+        "error",
+        argv=lambda ws: ["methods", "--out", ws.path("x")],
+        names="--out",
+    ),
 ]
 
-CASES = [*TRYON, *CHECKPOINTS, *DATA, *TRAIN, *ABLATE, *METHODS]
+OVERLAP = [
+    Case(
+        "data-overlap-rerun-finished",
+        "data",
+        "data overlap again into its finished report, other threshold, no flag",
+        "error",
+        setup=lambda ws: _cli(_overlap(ws)),
+        argv=lambda ws: _overlap(ws, "--threshold", 5),
+        names="overlap",
+        expect="finished run of pftryon data overlap; pass --overwrite",
+    ),
+    Case(
+        "data-overlap-overwrite",
+        "data",
+        "data overlap --overwrite of a finished report holding a stray file",
+        "replaced",
+        setup=lambda ws: (_cli(_overlap(ws)), _text("overlap/stray.csv", "stray")(ws)),
+        argv=lambda ws: _overlap(ws, "--threshold", 5, "--overwrite"),
+        writes=("overlap",),
+        gone=("overlap/stray.csv",),
+    ),
+]
+
+CASES = [*TRYON, *CHECKPOINTS, *DATA, *OVERLAP, *TRAIN, *ABLATE, *METHODS]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import json
 import shutil
 import struct
 import zlib
@@ -91,7 +92,44 @@ def _file(name: str, data: bytes = b"not a folder\n") -> Callable[[Workspace], N
 
 
 def _old_report(ws: Workspace) -> None:
+    """``report``: an earlier report of no recorded run (made by hand or by an older pftryon)."""
     _file("report/summary.md", b"# an earlier report\n")(ws)
+    _file("report/notes.md", b"notes\n")(ws)
+
+
+def _ran(argv: Callable[[Workspace], list]) -> Callable[[Workspace], None]:
+    """A setup step: ``pftryon ARGV`` runs to its end."""
+
+    def setup(ws: Workspace) -> None:
+        from click.testing import CliRunner
+
+        from bench.cli import main
+
+        result = CliRunner().invoke(main, [str(a) for a in argv(ws)])
+        assert result.exit_code == 0, result.output
+
+    return setup
+
+
+def _as_if_killed(folder: str, drop: str | None = None) -> Callable[[Workspace], None]:
+    """A setup step: the finished run in ``folder`` as a SIGKILL would have left it (its record not marked finished,
+    and the output ``drop`` matches not yet written)."""
+
+    def setup(ws: Workspace) -> None:
+        from bench.output_dir import RECORD
+
+        record = ws.path(folder) / RECORD
+        record.write_text(json.dumps({**json.loads(record.read_text()), "finished": None}))
+        if drop:
+            sorted(ws.path(folder).glob(drop))[-1].unlink()
+
+    return setup
+
+
+def _swap_first_prediction(ws: Workspace) -> None:
+    """The first prediction replaced by another one's bytes (a valid image, other contents)."""
+    first, second = sorted(ws.asset("preds").iterdir())[:2]
+    first.write_bytes(second.read_bytes())
 
 
 def _held_lock(ws: Workspace) -> None:
@@ -211,20 +249,20 @@ def _stale_journal(ws: Workspace) -> None:
     _file("report/.partial/rows.jsonl", b'{"index": 0, "pred_sha256": "00", "gt_sha256": "00", "ssim": 1.0}\n')(ws)
 
 
-def _predict(*extra: str, out: str = "out") -> Callable[[Workspace], list]:
-    return lambda ws: ["predict", "--method", "no_warp", "--dataset", "viton", "--root", ws.asset("viton"),
+def _predict(*extra: str, out: str = "out", method: str = "no_warp") -> Callable[[Workspace], list]:
+    return lambda ws: ["predict", "--method", method, "--dataset", "viton", "--root", ws.asset("viton"),
                        "--out", ws.path(out), "--device", "cpu", *extra]  # fmt: skip
 
 
-def _predicted_once(ws: Workspace) -> None:
-    """``out``: a finished ``predict`` run with one image removed (as if stopped before it)."""
-    from click.testing import CliRunner
+def _break_test_person(index: int) -> Callable[[Workspace], None]:
+    """A setup step: the ``index``-th test person of the viton template becomes random bytes (found when its batch is
+    read, after the earlier batches' images were written)."""
 
-    from bench.cli import main
+    def setup(ws: Workspace) -> None:
+        path = sorted((ws.asset("viton") / "test" / "image").iterdir())[index]
+        path.write_bytes(np.random.default_rng(index).bytes(512))
 
-    result = CliRunner().invoke(main, [str(a) for a in _predict()(ws)])
-    assert result.exit_code == 0, result.output
-    sorted(ws.path("out").glob("*.png"))[0].unlink()
+    return setup
 
 
 def _latency(*extra: str, out: str = "lat") -> Callable[[Workspace], list]:
@@ -234,6 +272,32 @@ def _latency(*extra: str, out: str = "lat") -> Callable[[Workspace], list]:
 
 def _bench(out: str = "report") -> Callable[[Workspace], list]:
     return lambda ws: ["bench", "--suite", "synthetic", "--work", ws.path("work"), "--out", ws.path(out)]
+
+
+TINY_SUITE = """name: corpus
+description: one weight-free method on the viton template, under one protocol, not timed
+methods: [{name: no_warp}]
+datasets: [{name: viton}]
+protocols: [pfafn]
+latency: []
+qualitative: {pairs: 1, seed: 0}
+"""
+
+
+def _tiny_bench(*extra: str) -> Callable[[Workspace], list]:
+    """``bench`` of :data:`TINY_SUITE` (``suite.yaml``, written unless there) on the viton template."""
+
+    def argv(ws: Workspace) -> list:
+        if not ws.path("suite.yaml").exists():
+            ws.path("suite.yaml").write_text(TINY_SUITE)
+        return ["bench", "--suite", ws.path("suite.yaml"), "--root-for", f"viton={ws.asset('viton')}",
+                "--work", ws.path("work"), "--out", ws.path("report"), *extra]  # fmt: skip
+
+    return argv
+
+
+def _edit_suite(ws: Workspace) -> None:
+    ws.path("suite.yaml").write_text(TINY_SUITE.replace("protocols: [pfafn]", "protocols: [pfafn, hrviton]"))
 
 
 # fmt: off
@@ -266,8 +330,11 @@ CASES = [
     Case("eval-repeated-list-line", "eval", "a line repeated in the paired list", "warning",
          _eval(), setup=_edit_list(lambda lines, _: [*lines, lines[0]]), expect="1 repeated line.s. in viton",
          report=REPORT, writes=("report",)),
-    Case("eval-matched-by-line-order", "eval", "outputs named 0.jpg, 1.jpg, ... (PF-AFN's test script)", "warning",
-         _eval(), setup=_by_line_number, expect="matched by line order", report=REPORT, writes=("report",)),
+    Case("eval-matched-by-line-order", "eval", "outputs named 0.jpg, 1.jpg, ... (PF-AFN's test script), --match lines",
+         "warning", _eval("--match", "lines"), setup=_by_line_number, expect="matched by line order", report=REPORT,
+         writes=("report",)),
+    Case("eval-line-numbers-without-match-lines", "eval", "outputs named 0.jpg, 1.jpg, ... without --match lines",
+         "error", _eval(), setup=_by_line_number, names="preds", expect="--match lines"),
     Case("eval-unpaired-lines-in-paired-list", "eval", "the unpaired list given as the paired one", "warning",
          _eval(), setup=_edit_list(lambda _, root: (root / "test_pairs.txt").read_text().splitlines()),
          expect="pair a person with another id's garment", report=REPORT, writes=("report",)),
@@ -314,30 +381,30 @@ CASES = [
          expect="no CUDA device" if NO_CUDA else "", writes=("report",)),
     # Image files and modes.
     Case("eval-pred-16-bit-grey", "eval", "16-bit greyscale PNG predictions", "warning",
-         _eval(), setup=_rewrite_predictions(_sixteen_bit_grey), expect="16-bit greyscale scaled to 8 bits",
+         _eval(), setup=_rewrite_predictions(_sixteen_bit_grey), expect="16-bit .*8-bit",
          report=REPORT, writes=("report",)),
     Case("eval-pred-16-bit-rgb", "eval", "48-bit RGB PNG predictions (read at 8 bits)", "accepted",
          _eval(), setup=_rgb16_predictions, writes=("report",)),
     Case("eval-pred-rgba", "eval", "RGBA PNG predictions", "warning",
-         _eval(), setup=_rewrite_predictions(lambda im: im.convert("RGBA")), expect="alpha channel dropped",
+         _eval(), setup=_rewrite_predictions(lambda im: im.convert("RGBA")), expect="alpha ignored",
          report=REPORT, writes=("report",)),
     Case("eval-pred-grey", "eval", "8-bit greyscale predictions", "warning",
-         _eval(), setup=_rewrite_predictions(lambda im: im.convert("L")), expect="greyscale replicated to RGB",
+         _eval(), setup=_rewrite_predictions(lambda im: im.convert("L")), expect="greyscale .*RGB",
          report=REPORT, writes=("report",)),
     Case("eval-pred-palette", "eval", "palette PNG predictions", "warning",
-         _eval(), setup=_rewrite_predictions(lambda im: im.convert("P")), expect="palette image expanded",
+         _eval(), setup=_rewrite_predictions(lambda im: im.convert("P")), expect="palette .*RGB",
          report=REPORT, writes=("report",)),
     Case("eval-pred-cmyk-jpeg", "eval", "CMYK JPEG predictions", "warning",
          _eval(), setup=_rewrite_predictions(lambda im: im.convert("CMYK"), ".jpg", "JPEG"), expect="CMYK",
          report=REPORT, writes=("report",)),
     Case("eval-pred-random-bytes", "eval", "a prediction that is random bytes", "error",
          _eval(), setup=_corrupt_first(lambda _: np.random.default_rng(0).bytes(512)), names="000006_0.jpg",
-         expect="unreadable image"),
+         expect="not a readable image"),
     Case("eval-pred-empty-file", "eval", "a zero-byte prediction", "error",
-         _eval(), setup=_corrupt_first(lambda _: b""), names="000006_0.jpg", expect="unreadable image"),
+         _eval(), setup=_corrupt_first(lambda _: b""), names="000006_0.jpg", expect="not a readable image"),
     Case("eval-pred-truncated", "eval", "a prediction cut in half", "error",
          _eval(), setup=_corrupt_first(lambda data: data[: len(data) // 2]), names="000006_0.jpg",
-         expect="unreadable image"),
+         expect="not a readable image"),
     Case("eval-pred-wrong-size", "eval", "a 32x32 prediction for a 64x64 reference (pfafn never resizes)", "error",
          _eval(), setup=_shrink_first, names="000006_0.jpg", expect="never resizes"),
     # Metric weights.
@@ -366,43 +433,82 @@ CASES = [
          _eval("--out", "ws:afile/report"), setup=_file("afile"), names="afile", expect="not a folder"),
     Case("eval-out-not-empty", "eval", "--out holds an earlier report", "error",
          _eval(), setup=_old_report, names="report", expect="--overwrite"),
-    Case("eval-out-not-empty-overwrite", "eval", "--out holds an earlier report, --overwrite", "accepted",
-         _eval("--overwrite"), setup=_old_report, writes=("report",)),
+    Case("eval-out-not-empty-overwrite", "eval", "--out holds an earlier report, --overwrite", "replaced",
+         _eval("--overwrite"), setup=_old_report, writes=("report",), gone=("report/notes.md",)),
     Case("eval-out-locked", "eval", "another run holds --out's lock", "error",
          _eval(), setup=_held_lock, names="report", expect="another run"),
     Case("eval-feature-cache-is-a-file", "eval", "--feature-cache names an existing file", "error",
          _eval("--feature-cache", "ws:cache"), setup=_file("cache"), names="cache",
          expect="--feature-cache is an existing file"),
-    # Resume.
-    Case("eval-resume-fresh", "eval", "--resume with nothing to continue", "accepted",
-         _eval("--resume"), writes=("report",)),
-    Case("eval-resume-finished-report", "eval", "--resume where the report is already complete", "accepted",
-         _eval("--resume"), setup=_old_report, writes=("report",)),
+    Case("eval-rerun-finished", "eval", "a finished report, rerun with other metrics and no flag", "error",
+         _eval(metrics="ssim"), setup=_ran(_eval()), names="report",
+         expect="finished run of pftryon eval.*--overwrite"),
+    Case("eval-overwrite-all-by-one-protocol", "eval", "a --protocol all report overwritten by one protocol",
+         "replaced", _eval("--overwrite"), setup=_ran(_eval(protocol="all")), writes=("report",),
+         gone=("report/protocols.md", "report/pfafn/summary.json")),
+    # Resume: only the recorded run, finished or stopped.
+    Case("eval-resume-fresh", "eval", "--resume with nothing to continue: a new run, with a note", "warning",
+         _eval("--resume"), expect="nothing to resume", writes=("report",)),
+    Case("eval-resume-finished-report", "eval", "--resume where a report of no recorded run is", "error",
+         _eval("--resume"), setup=_old_report, names="report", expect="cannot tell what made them"),
+    Case("eval-resume-finished-same", "eval", "--resume of a finished run with the same settings", "noop",
+         _eval("--resume"), setup=_ran(_eval()), expect="nothing to do"),
+    Case("eval-resume-finished-other-metrics", "eval", "--resume of a finished run with other metrics", "error",
+         _eval("--resume", metrics="ssim"), setup=_ran(_eval()), names="report", expect=r"--metrics \(ssim,psnr"),
+    Case("eval-resume-predictions-changed", "eval", "--resume of a finished run whose predictions changed", "error",
+         _eval("--resume"), setup=_steps(_ran(_eval()), _swap_first_prediction), names="report",
+         expect=r"--pred \(other contents\)"),
+    Case("eval-resume-stopped", "eval", "--resume of a killed run: continued", "accepted",
+         _eval("--resume"), setup=_steps(_ran(_eval()), _as_if_killed("report")), writes=("report",)),
+    Case("eval-stopped-no-flag", "eval", "a killed run's folder, no flag", "error",
+         _eval(), setup=_steps(_ran(_eval()), _as_if_killed("report")), names="report",
+         expect="stopped run .*--resume to continue it"),
     Case("eval-resume-with-fid", "eval", "--resume of a run with FID", "error",
          _eval("--resume", metrics="ssim,fid"), names="report", expect="per-sample metrics only"),
-    Case("eval-resume-other-run", "eval", "--resume where the stopped run had other arguments", "error",
-         _eval("--resume"), setup=_stale_journal, names="report/.partial", expect="other inputs"),
+    Case("eval-resume-other-run", "eval", "--resume where the stopped run had other metrics", "error",
+         _eval("--resume"), setup=_steps(_ran(_eval(metrics="ssim")), _as_if_killed("report"), _stale_journal),
+         names="report", expect=r"cannot resume: the stopped run .*--metrics \(ssim -> ssim,psnr\)"),
     # predict, latency, bench: the same --out convention.
     Case("predict-fresh", "predict", "none: a weight-free method into a new folder", "accepted",
          _predict(), writes=("out",)),
     Case("predict-out-not-empty", "predict", "--out holds other files", "error",
-         _predict(), setup=_file("out/notes.txt"), names="out", expect="--resume"),
+         _predict(), setup=_file("out/notes.txt"), names="out", expect="--overwrite"),
     Case("predict-out-is-a-file", "predict", "--out names an existing file", "error",
          _predict(), setup=_file("out"), names="out", expect="not a folder"),
-    Case("predict-resume", "predict", "--resume of a stopped run", "accepted",
-         _predict("--resume"), setup=_predicted_once, writes=("out",)),
-    Case("predict-overwrite", "predict", "--overwrite of a finished run", "accepted",
-         _predict("--overwrite"), setup=_predicted_once, writes=("out",)),
+    Case("predict-resume", "predict", "--resume of a killed run", "accepted",
+         _predict("--resume"), setup=_steps(_ran(_predict()), _as_if_killed("out", "*.png")), writes=("out",)),
+    Case("predict-overwrite", "predict", "--overwrite of a finished run holding a stray file", "replaced",
+         _predict("--overwrite"), setup=_steps(_ran(_predict()), _file("out/stray.png")), writes=("out",),
+         gone=("out/stray.png",)),
+    Case("predict-resume-finished-same", "predict", "--resume of a finished run with the same settings", "noop",
+         _predict("--resume"), setup=_ran(_predict()), expect="nothing to do"),
+    Case("predict-resume-finished-other-limit", "predict", "--resume of a finished run with another --limit",
+         "error", _predict("--resume", "--limit", "2"), setup=_ran(_predict()), names="out", expect=r"--limit"),
+    Case("predict-rerun-finished", "predict", "a finished run's folder, no flag", "error",
+         _predict(), setup=_ran(_predict()), names="out", expect="finished run of pftryon predict.*--overwrite"),
     Case("predict-resume-and-overwrite", "predict", "--resume with --overwrite", "error",
          _predict("--resume", "--overwrite"), expect="give one"),
+    Case("predict-split-unknown", "predict", "--split of a split the layout lacks", "error",
+         _predict("--split", "nosuch"), names="nosuch", expect="--split nosuch: viton has no such split"),
+    Case("predict-checkpoints-missing", "predict", "a method with weights and no --checkpoints", "error",
+         _predict(method="pf_afn"), expect="pass --checkpoints DIR"),
+    Case("predict-bad-image-mid-run", "predict", "the third test person is unreadable (batch size 1)", "error",
+         _predict("--batch-size", "1"), setup=_break_test_person(2), names="000008_0.jpg",
+         expect="not a readable image"),
+    Case("predict-bad-image-mid-overwrite", "predict", "--overwrite of a finished run; a bad image midway", "error",
+         _predict("--batch-size", "1", "--overwrite"), setup=_steps(_ran(_predict()), _break_test_person(2)),
+         names="000008_0.jpg", expect="not a readable image"),
     Case("latency-fresh", "latency", "none: one configuration into a new folder", "accepted",
          _latency(), writes=("lat",)),
     Case("latency-out-is-a-file", "latency", "--out names an existing file", "error",
          _latency(), setup=_file("lat"), names="lat", expect="not a folder"),
     Case("latency-out-not-empty", "latency", "--out holds an earlier report", "error",
          _latency(), setup=_file("lat/latency_old.csv"), names="lat", expect="--overwrite"),
-    Case("latency-out-not-empty-overwrite", "latency", "--out holds an earlier report, --overwrite", "accepted",
-         _latency("--overwrite"), setup=_file("lat/latency_old.csv"), writes=("lat",)),
+    Case("latency-out-not-empty-overwrite", "latency", "--out holds an earlier report, --overwrite", "replaced",
+         _latency("--overwrite"), setup=_file("lat/latency_old.csv"), writes=("lat",), gone=("lat/latency_old.csv",)),
+    Case("latency-rerun-finished", "latency", "a finished report, rerun with other --iters", "error",
+         _latency("--iters", "2"), setup=_ran(_latency()), names="lat",
+         expect="finished run of pftryon latency; pass --overwrite"),
     Case("latency-device-cuda-without-gpu" if NO_CUDA else "latency-device-cuda", "latency", "--device cuda",
          "error" if NO_CUDA else "accepted", _latency("--device", "cuda"),
          expect="no CUDA device" if NO_CUDA else "", writes=("lat",)),
@@ -410,5 +516,18 @@ CASES = [
          _bench(), setup=_file("report"), names="report", expect="not a folder"),
     Case("bench-out-not-empty", "bench", "--out holds an earlier report", "error",
          _bench(), setup=_old_report, names="report", expect="--overwrite"),
+    Case("bench-tiny-suite", "bench", "none: one method, one dataset, one protocol", "accepted",
+         _tiny_bench(), writes=("report", "work")),
+    Case("bench-resume-finished-same", "bench", "--resume of a finished report with the same suite", "noop",
+         _tiny_bench("--resume"), setup=_ran(_tiny_bench()), expect="nothing to do"),
+    Case("bench-resume-other-suite", "bench", "--resume of a finished report after the suite file changed", "error",
+         _tiny_bench("--resume"), setup=_steps(_ran(_tiny_bench()), _edit_suite), names="report",
+         expect=r"--suite \(other contents\)"),
+    Case("bench-overwrite", "bench", "--overwrite of a finished report holding a stray file", "replaced",
+         _tiny_bench("--overwrite"), setup=_steps(_ran(_tiny_bench()), _file("report/stray.md")),
+         writes=("report", "work"), gone=("report/stray.md",)),
+    Case("bench-checkpoints-missing", "bench", "a suite method with weights and no --checkpoints-for", "error",
+         _tiny_bench(), setup=_file("suite.yaml", TINY_SUITE.replace("name: no_warp", "name: pf_afn").encode()),
+         names="pf_afn", expect="--checkpoints-for pf_afn=DIR"),
 ]
 # fmt: on

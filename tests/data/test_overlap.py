@@ -142,7 +142,7 @@ def test_a_non_empty_out_is_refused_without_overwrite(planted: Path, tmp_path: P
     assert not (tmp_path / "overlap.csv").exists()
     code, output = _run("--dataset", "viton", "--root", str(planted), "--out", str(tmp_path), "--overwrite")
     assert code == 0, output
-    assert (tmp_path / "notes.txt").exists() and (tmp_path / "overlap.json").exists()
+    assert not (tmp_path / "notes.txt").exists() and (tmp_path / "overlap.json").exists()  # replaced as one unit
 
 
 def test_a_bad_root_is_one_line_and_exit_2(tmp_path: Path) -> None:
