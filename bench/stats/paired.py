@@ -45,7 +45,7 @@ def sign_flip_p_value(differences: Sequence[float] | np.ndarray, *, permutations
                       seed: int = 0) -> float:  # fmt: skip
     """Two-sided p-value of the mean of paired ``differences`` under sign flips (exact when ``2^n <= permutations``).
 
-    Identical methods (every difference 0) give 1.
+    Identical methods (every difference 0) give 1, and so does a single sample (its two flips tie).
 
     Args:
         differences: per-sample differences ``a - b`` of matched samples (finite).
@@ -60,6 +60,8 @@ def sign_flip_p_value(differences: Sequence[float] | np.ndarray, *, permutations
         raise ValueError(f"sign_flip_p_value needs one or more finite differences, got {d.size} value(s)")
     if permutations < 1:
         raise ValueError(f"permutations must be >= 1, got {permutations}")
+    if d.size == 1:  # both flips give the same |mean|: no evidence either way
+        return 1.0
     rng = np.random.default_rng(seed)
     result = stats.permutation_test((d,), _mean, permutation_type="samples", vectorized=True,
                                     n_resamples=permutations, batch=_BATCH, rng=rng)  # fmt: skip

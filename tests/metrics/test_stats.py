@@ -29,6 +29,7 @@ def test_exact_p_value_matches_a_hand_count() -> None:
     # d = (1, -1, 2, 0.5): sums of +-1 +-1 +-2 +-0.5 over 16 flips; |sum| >= 2.5 for 4.5, 3.5, 2.5 (twice) and their
     # negatives: 8 of 16 (the observed 2.5 is tied by another flip).
     assert sign_flip_p_value([1.0, -1.0, 2.0, 0.5]) == pytest.approx(8 / 16)
+    assert sign_flip_p_value([2.5]) == 1.0  # one sample: its two sign flips tie
 
 
 def test_random_flips_count_the_observed_one() -> None:
