@@ -22,9 +22,11 @@ from bench.ablate import AblationResult
 from bench.ablate.convergence import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
 from bench.ablate.scoring import NO_WARP, TUTOR
 from bench.records import read_record
+from bench.report.comparisons import comparisons_html
 from bench.report.html import figure_html, page_html, value_html
 from bench.results import bootstrap_ci
 from bench.runtime import atomic_write
+from bench.stats import Comparisons, compare, write_comparisons
 from pftryon.train.config import STAGES
 
 __all__ = ["rerender", "write_report"]
@@ -397,8 +399,34 @@ def _how_to_read(summary: dict[str, Any]) -> str:
     )
 
 
-def _page(summary: dict[str, Any], rows: list[dict[str, Any]], loss_curves: bytes | None) -> str:
-    """``index.html``: how to read it, the table, the paired differences, loss curves, convergence, provenance."""
+_METRICS = ("ssim", "psnr", "epe", "lpips")  # the per-sample columns of per_sample.csv
+
+
+def _scores(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, dict[str, float]]]:
+    """``per_sample.csv`` rows as :func:`bench.stats.compare` takes them: one row per variant and parse noise."""
+    scores: dict[tuple[str, str], dict[str, dict[str, float]]] = {}
+    for row in rows:
+        noise = row.get("parse_noise")
+        name = row["variant"] if noise is None or noise != noise else f"{row['variant']} @ {noise:g}"
+        per = scores.setdefault((name, "exact-truth"), {})
+        for metric in _METRICS:
+            if metric in row:
+                per.setdefault(metric, {})[str(row["pair"])] = float(row[metric])
+    return scores
+
+
+def comparisons(summary: dict[str, Any], rows: list[dict[str, Any]]) -> Comparisons:
+    """Every two rows compared on each per-sample metric (paired bootstrap CI, permutation p, Holm over the table),
+    at the recipe's bootstrap settings."""
+    evaluation = summary["recipe"]["evaluation"]
+    return compare(_scores(rows), resamples=evaluation["resamples"], confidence=evaluation["confidence"],
+                   seed=summary["recipe"]["seed"])  # fmt: skip
+
+
+def _page(summary: dict[str, Any], rows: list[dict[str, Any]], loss_curves: bytes | None,
+          compared: Comparisons) -> str:  # fmt: skip
+    """``index.html``: how to read it, the table, the paired differences, loss curves, the comparisons' matrices,
+    convergence, provenance."""
     recipe = summary["recipe"]
     header, cells = _main_table(summary)
     notes = {note: chr(ord("a") + i) for i, note in enumerate(dict.fromkeys(summary["metric_notes"].values()))}
@@ -422,6 +450,9 @@ def _page(summary: dict[str, Any], rows: list[dict[str, Any]], loss_curves: byte
     if loss_curves is not None:
         caption = "One panel per stage, one line per run, moving average of the training loss."
         sections.append(("loss-curves", "Loss curves", figure_html(_data_uri(loss_curves), "loss curves", caption)))
+    if compared.rows:
+        matrices = comparisons_html(compared.rows, directions={"epe": False}, notes=compared.notes)
+        sections.append(("comparisons", "Paired comparisons", matrices))
     sections.append(("convergence", "Convergence", _table_html(*_convergence_table(summary), 1, "convergence-table")
                      + f'<p class="legend">{escape(_TERM_NOTE)}</p>'))  # fmt: skip
     provenance = {
@@ -456,7 +487,8 @@ pre { background: var(--band); padding: 10px; overflow-x: auto; font-size: 0.85e
 
 
 def write_report(result: AblationResult, out_dir: str | os.PathLike[str]) -> list[Path]:
-    """Write ``ablation.{md,csv,json}``, ``per_sample.csv``, ``loss_curves.png`` and ``index.html`` into ``out_dir``."""
+    """Write ``ablation.{md,csv,json}``, ``per_sample.csv``, ``comparisons.csv``, ``loss_curves.png`` and
+    ``index.html`` into ``out_dir``."""
     import pandas as pd
 
     out = Path(out_dir)
@@ -464,18 +496,21 @@ def write_report(result: AblationResult, out_dir: str | os.PathLike[str]) -> lis
         out / name
         for name in ("ablation.md", "ablation.csv", "per_sample.csv", "ablation.json", "loss_curves.png", "index.html")
     ]
+    compared = comparisons(result.summary, result.rows)
+    paths.append(write_comparisons(out / "comparisons.csv", compared.rows))
     atomic_write(paths[0], _markdown(result.summary))
     atomic_write(paths[1], pd.DataFrame(_summary_rows(result.summary)).to_csv(index=False))
     atomic_write(paths[2], pd.DataFrame(result.rows).to_csv(index=False))
     atomic_write(paths[3], json.dumps(result.summary, indent=2) + "\n")
     curves = _plot(result.curves, paths[4])
-    atomic_write(paths[5], _page(result.summary, result.rows, curves))
+    atomic_write(paths[5], _page(result.summary, result.rows, curves, compared))
     return paths
 
 
 def rerender(folder: str | os.PathLike[str]) -> Path:
     """Redraw ``index.html`` of a finished report from its ``ablation.json``, ``per_sample.csv`` and
-    ``loss_curves.png`` (the last two optional), without retraining; the other files are left alone.
+    ``loss_curves.png`` (the last two optional), without retraining, and write ``comparisons.csv`` (the paired
+    comparisons, computed again from ``per_sample.csv``); the other files are left alone.
 
     Args:
         folder: a report folder written by ``pftryon ablate``.
@@ -497,5 +532,7 @@ def rerender(folder: str | os.PathLike[str]) -> Path:
     per_sample, curves = out / "per_sample.csv", out / "loss_curves.png"
     rows = pd.read_csv(per_sample, dtype={"pair": str}).to_dict("records") if per_sample.is_file() else []
     page = out / "index.html"
-    atomic_write(page, _page(summary, rows, curves.read_bytes() if curves.is_file() else None))
+    compared = comparisons(summary, rows)
+    write_comparisons(out / "comparisons.csv", compared.rows)
+    atomic_write(page, _page(summary, rows, curves.read_bytes() if curves.is_file() else None, compared))
     return page

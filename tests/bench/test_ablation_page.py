@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bench.ablate import AblationResult
@@ -86,6 +87,11 @@ def test_the_page_is_written_with_the_table_the_chart_and_the_curves(tmp_path: P
     assert "<details>" in page and "79b70ec" in page and "How to read it" in page
     assert "n/a<sup>a</sup>" in page and NOTE in page, "the LPIPS note is a footnote, not a wide cell"
     assert "<script" not in page
+    # Every two rows compared on each per-sample metric, the same rows in the CSV and the page's matrices.
+    compared = pd.read_csv(tmp_path / "comparisons.csv")
+    assert tmp_path / "comparisons.csv" in paths and set(compared.metric) >= {"ssim"}
+    assert len(compared) == len(compared[["method_a", "method_b", "metric"]].drop_duplicates())
+    assert 'id="comparisons"' in page and compared.p_holm.between(0, 1).all()
 
 
 def test_rerender_redraws_the_page_from_the_folder_alone(tmp_path: Path) -> None:
