@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast bench bench-speed bench-metrics corpus lint clean
+.PHONY: setup test test-fast bench bench-speed bench-metrics gpu-check corpus lint clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,17 @@ bench-speed: setup
 # ~5-10 min on 2 cores: pftryon eval against pytorch-fid + fidelity --kid + per-image skimage / lpips loops.
 bench-metrics: setup
 	$(BIN)/python -m bench.speed metrics --check
+
+# The GPU check (bench/gpu_check, docs/speed.md): the official models' golden vectors, predict and one training step
+# of every stage on the device against the CPU, and the latency table of every method, within GPU_CHECK_BUDGET
+# seconds. No setup: it runs with the project's .venv where there is one, else with the python3 that holds torch
+# (a GPU machine where nothing is installed). Writes run.json, summary.md and a CSV per part into GPU_CHECK_OUT.
+GPU_CHECK_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+GPU_CHECK_OUT    ?= /tmp/pftryon-gpu-check
+GPU_CHECK_BUDGET ?= 330
+GPU_CHECK_ARGS   ?=
+gpu-check:
+	PYTHONPATH=. $(GPU_CHECK_PYTHON) -m bench.gpu_check --out $(GPU_CHECK_OUT) --budget $(GPU_CHECK_BUDGET) $(GPU_CHECK_ARGS)
 
 # The bad-input corpus (tests/corpus/cases_*.py): cases per command and outcome class; `make test` runs them all.
 corpus: setup

@@ -184,23 +184,41 @@ def methods(checkpoints_dir: Path | None) -> None:
 @click.option("--optimize", is_flag=True, help="pftryon's inference copy (BatchNorm folded).")
 @click.option("--warmup", type=click.IntRange(min=0), default=5, show_default=True)
 @click.option("--iters", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--cuda-graph", is_flag=True, help="Time replays of the model captured as a CUDA graph (CUDA; not "
+              "with --compile).")  # fmt: skip
+@click.option("--offline-s", type=click.FloatRange(min=0), default=0.2, show_default=True,
+              help="Seconds of back-to-back calls for the offline images/s (and energy per image).")  # fmt: skip
+@click.option("--stage-iters", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Calls with hooks for the stage split (0: none).")  # fmt: skip
+@click.option("--no-peak", is_flag=True, help="Skip measuring the device's peak rate.")
 @click.option("--out", type=click.Path(path_type=Path),
               help="Folder for latency_<UTC time>.{csv,md}, rewritten as each configuration finishes.")  # fmt: skip
-@click.option("--overwrite", is_flag=True, help="Write into a non-empty --out (earlier reports stay).")
+@click.option("--overwrite", is_flag=True, help="Replace the contents of a non-empty --out.")
 def latency(models: str, sizes: str, batches: str, dtypes: str, device: str, compile_: bool, channels_last: bool,
-            optimize: bool, warmup: int, iters: int, out: Path | None, overwrite: bool) -> None:  # fmt: skip
-    """Time models on CPU or GPU: median, p10/p90, images/s, peak memory, parameters, FLOPs."""
-    from bench.latency import LatencyReport, latency_table, parse_batches, parse_precisions, parse_sizes, run_latency
+            optimize: bool, warmup: int, iters: int, cuda_graph: bool, offline_s: float, stage_iters: int,
+            no_peak: bool, out: Path | None, overwrite: bool) -> None:  # fmt: skip
+    """Time models on CPU or GPU: single-stream percentiles, offline throughput, cold vs warm, stage split, peak
+    memory, FLOPs."""
+    from bench.latency import (
+        LatencyReport,
+        Scenarios,
+        latency_text,
+        parse_batches,
+        parse_precisions,
+        parse_sizes,
+        run_latency,
+    )
 
     grid = (models, parse_sizes(sizes), parse_batches(batches), parse_precisions(dtypes), device)
-    options = {"compile": compile_, "channels_last": channels_last, "optimize": optimize, "warmup": warmup,
-               "iters": iters}  # fmt: skip
+    scenarios = Scenarios(offline_s=offline_s, stage_iters=stage_iters, measure_peak=not no_peak)
+    options = {"compile": compile_, "cuda_graph": cuda_graph, "channels_last": channels_last, "optimize": optimize,
+               "warmup": warmup, "iters": iters, "scenarios": scenarios}  # fmt: skip
     if out is None:
         results = run_latency(*grid, **options)
     else:
         with claim_output(out, overwrite=overwrite):
             report = LatencyReport(out)
             results = run_latency(*grid, **options, out_dir=report)
-    click.echo(latency_table(results).to_string(index=False))
+    click.echo(latency_text(results))
     if out is not None:
         click.echo(f"wrote {report.csv_path} and {report.md_path}")

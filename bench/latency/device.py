@@ -1,11 +1,15 @@
-"""Facts about where latency is measured: the device asked for, NVIDIA's datasheet peak rates, and the environment
-(device, library versions, settings, date, commit) a report states."""
+"""Facts about where latency is measured: the device asked for, NVIDIA's datasheet peak rates, the peak rate measured
+on the device itself, what NVML reads (driver, clocks, the energy counter), the settings in force for each timed
+configuration, and the environment (device, library versions, settings, date, commit) a report states."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -16,7 +20,9 @@ from bench.results import run_metadata
 if TYPE_CHECKING:
     from bench.latency.measure import LatencyResult
 
-__all__ = ["PEAK_TFLOPS", "peak_tflops"]
+__all__ = ["PEAK_TFLOPS", "MeasuredPeak", "Nvml", "measured_peak", "nvml_of", "peak_tflops", "settings"]
+
+_logger = logging.getLogger(__name__)
 
 
 def _resolve_device(device: torch.device | str) -> torch.device:
@@ -65,6 +71,155 @@ def peak_tflops(device_name: str, precision: str) -> float | None:
     return None
 
 
+@dataclass(frozen=True)
+class MeasuredPeak:
+    """The rate a device reached on a dense workload in this process: ``tflops`` and ``how`` it was measured."""
+
+    tflops: float
+    how: str
+
+
+_GPU_PEAK_N = 8192  # a matrix product large enough to fill an H100/H200 (2 * 8192^3 = 1.1 TFLOP)
+_GPU_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+@functools.cache
+def _cpu_fp32_peak() -> MeasuredPeak:
+    from bench.speed.peak import compare_with_peak
+
+    _, peak = compare_with_peak({}, repeats=3, warmup=1)
+    return MeasuredPeak(peak.gflops / 1e3, "fp32: best of a 2048^2 sgemm and a 3x3 256-channel convolution, "
+                        f"{torch.get_num_threads()} threads (bench.speed.peak)")  # fmt: skip
+
+
+def _gpu_matmul_peak(device: torch.device, precision: str) -> MeasuredPeak:
+    n, dtype = _GPU_PEAK_N, _GPU_DTYPES[precision]
+    generator = torch.Generator(device).manual_seed(0)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=generator) for _ in range(2))
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    try:
+        for _ in range(2):
+            a @ b
+        times = []
+        for _ in range(5):
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            a @ b
+            end.record()
+            end.synchronize()
+            times.append(start.elapsed_time(end) / 1e3)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+    mode = {"fp32": "fp32, TF32 off", "tf32": "fp32 inputs, TF32 on"}.get(precision, precision)
+    return MeasuredPeak(2 * n**3 / min(times) / 1e12, f"{mode}: fastest of 5 {n}^3 matrix products (CUDA events)")
+
+
+@functools.cache
+def measured_peak(device: torch.device, precision: str) -> MeasuredPeak | None:
+    """The peak rate measured on ``device`` for ``precision`` (once per process and setting).
+
+    CPU: the fp32 peak of :mod:`bench.speed.peak` (for every precision: the CPU's half-precision and int8 rates are
+    not measured). CUDA: the fastest of five 8192^3 matrix products in the precision's dtype (TF32 on only for
+    ``tf32``). ``None`` for int8 on a GPU (never timed there).
+    """
+    if device.type == "cpu":
+        peak = _cpu_fp32_peak()
+        return peak if precision == "fp32" else MeasuredPeak(peak.tflops, f"{peak.how}; {precision} rows too")
+    if precision not in _GPU_DTYPES:
+        return None
+    return _gpu_matmul_peak(device, precision)
+
+
+class Nvml:
+    """What NVML (``pynvml``, the ``nvidia-ml-py`` package) reads of one CUDA device: the driver, the clocks now and
+    the board's energy counter. Every read gives ``None`` where NVML is absent or refuses, and :attr:`reason` says
+    why."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.handle: Any = None
+        self.reason = ""
+        try:
+            import pynvml
+        except ImportError:
+            self.reason = "pynvml (nvidia-ml-py) is not installed"
+            return
+        self.nvml = pynvml
+        try:
+            pynvml.nvmlInit()
+            uuid = str(getattr(torch.cuda.get_device_properties(device), "uuid", "") or "")
+            if uuid:
+                self.handle = pynvml.nvmlDeviceGetHandleByUUID(uuid if uuid.startswith("GPU-") else f"GPU-{uuid}")
+            else:
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+        except pynvml.NVMLError as err:
+            self.reason = f"NVML: {err}"
+
+    def _read(self, what: str, *args: Any) -> Any:
+        if self.handle is None:
+            return None
+        try:
+            return getattr(self.nvml, what)(*args)
+        except self.nvml.NVMLError as err:
+            self.reason = f"NVML {what}: {err}"
+            return None
+
+    def driver(self) -> str | None:
+        """The driver version, e.g. ``580.159.03``."""
+        version = self._read("nvmlSystemGetDriverVersion")
+        return version.decode() if isinstance(version, bytes) else version
+
+    def clocks(self) -> str | None:
+        """``SM 1980 MHz (max 1980), memory 3201 MHz``: the clocks at the time of the call."""
+        nvml = getattr(self, "nvml", None)
+        if nvml is None or self.handle is None:
+            return None
+        sm, memory = (self._read("nvmlDeviceGetClockInfo", self.handle, c) for c in (nvml.NVML_CLOCK_SM,
+                                                                                    nvml.NVML_CLOCK_MEM))  # fmt: skip
+        top = self._read("nvmlDeviceGetMaxClockInfo", self.handle, nvml.NVML_CLOCK_SM)
+        if sm is None:
+            return None
+        return f"SM {sm} MHz (max {top}), memory {memory} MHz"
+
+    def energy_mj(self) -> int | None:
+        """The board's energy counter in millijoules since the driver loaded (Volta and later)."""
+        return self._read("nvmlDeviceGetTotalEnergyConsumption", self.handle)
+
+
+@functools.cache
+def nvml_of(device: torch.device) -> Nvml:
+    """The :class:`Nvml` of a CUDA device (one per process)."""
+    return Nvml(device)
+
+
+def _cpu_clock() -> str | None:
+    try:
+        with open("/proc/cpuinfo") as info:
+            speeds = [float(line.split(":", 1)[1]) for line in info if line.startswith("cpu MHz")]
+    except (OSError, ValueError):
+        return None
+    return f"{sum(speeds) / len(speeds):.0f} MHz (mean of {len(speeds)} cores, /proc/cpuinfo)" if speeds else None
+
+
+def settings(device: torch.device) -> dict[str, Any]:
+    """What is in force now on ``device`` for a timed configuration: driver and clocks (NVML; the CPU's clock from
+    ``/proc/cpuinfo``), cuDNN version, TF32 flags and ``cudnn.benchmark``."""
+    cudnn = torch.backends.cudnn
+    facts: dict[str, Any] = {
+        "driver": None,
+        "clocks": _cpu_clock() if device.type == "cpu" else None,
+        "cudnn": str(cudnn.version()) if device.type == "cuda" and cudnn.is_available() else None,
+        "tf32": None,
+        "cudnn_benchmark": cudnn.benchmark if device.type == "cuda" else None,
+    }
+    if device.type == "cuda":
+        reads = nvml_of(device)
+        facts["driver"], facts["clocks"] = reads.driver(), reads.clocks()
+        matmul, conv = torch.backends.cuda.matmul.allow_tf32, cudnn.allow_tf32
+        facts["tf32"] = f"matmul {'on' if matmul else 'off'}, cuDNN {'on' if conv else 'off'}"
+    return facts
+
+
 def _environment(results: Sequence[LatencyResult]) -> dict[str, str]:
     def values(field: str) -> str:
         labels = (
@@ -83,8 +238,10 @@ def _environment(results: Sequence[LatencyResult]) -> dict[str, str]:
         "device": values("device"),
         "torch": torch.__version__,
         "cuda": cuda,
+        "driver": values("driver"),
         "dtype": values("dtype"),
         "compile": values("compile"),
+        "cuda_graph": values("cuda_graph"),
         "channels_last": values("channels_last"),
         "optimize": values("optimize"),
         "warmup": values("warmup"),

@@ -35,12 +35,16 @@ class LatencySpec:
             int64) (:meth:`~bench.methods.TryOnMethod.example_inputs`).
         multiple: Height and width must be multiples of this.
         summary: One line on what is timed.
+        stages: The networks of the pipeline, as submodule names of the timed model, whose time the stage split
+            reports (the adapter's ``checkpoint_submodules``: one network per official file, e.g. ``warp`` and
+            ``gen``, ``gmm`` and ``tom``); empty: no split.
     """
 
     build: Callable[[Size, Mapping[str, Any] | None], nn.Module]
     inputs: Callable[[int, Size, torch.Generator], tuple[torch.Tensor, ...]]
     multiple: int
     summary: str
+    stages: tuple[str, ...] = ()
 
     def make_inputs(
         self,
@@ -78,7 +82,13 @@ def latency_spec(name: str) -> LatencySpec:
                          "adapter class as module:Class")  # fmt: skip
     adapter = method_class(name)
     summary = adapter.timing_summary or f"{adapter.card.title}: its adapter's model on example_inputs"
-    return LatencySpec(adapter.build_for_timing, adapter.example_inputs, adapter.size_multiple, summary)
+    return LatencySpec(
+        adapter.build_for_timing,
+        adapter.example_inputs,
+        adapter.size_multiple,
+        summary,
+        tuple(adapter.checkpoint_submodules),
+    )
 
 
 def _check_size(name: str, size: Sequence[int]) -> Size:

@@ -3,6 +3,7 @@ rewritten after every configuration so that a stopped run keeps what it measured
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import gc
 import logging
@@ -20,14 +21,26 @@ from tqdm.auto import tqdm
 
 from bench.data.readers import InputError
 from bench.latency.device import _environment, _resolve_device
-from bench.latency.measure import _DTYPE_ALIASES, PRECISIONS, LatencyResult, _check_counts, _measure, _precision
+from bench.latency.measure import (
+    _DTYPE_ALIASES,
+    DEFAULT_SCENARIOS,
+    PRECISIONS,
+    LatencyResult,
+    Scenarios,
+    _check_counts,
+    _check_mode,
+    _measure,
+    _precision,
+)
 from bench.latency.models import Size, _check_size, build_latency_model, latency_spec
-from bench.report.latency_markdown import latency_markdown
+from bench.report.latency_markdown import latency_markdown, mode_label
 from pftryon.models import atomic_write
 
 __all__ = [
     "LatencyReport",
+    "STAGE_COLUMN",
     "latency_table",
+    "latency_text",
     "parse_batches",
     "parse_precisions",
     "parse_sizes",
@@ -89,11 +102,13 @@ def run_latency(
     device: torch.device | str = "cpu",
     *,
     compile: bool = False,
+    cuda_graph: bool = False,
     channels_last: bool = False,
     optimize: bool = False,
     warmup: int = 5,
     iters: int = 20,
     config: Mapping[str, Any] | None = None,
+    scenarios: Scenarios = DEFAULT_SCENARIOS,
     out_dir: str | os.PathLike[str] | LatencyReport | None = None,
     progress: bool = True,
 ) -> list[LatencyResult]:
@@ -108,11 +123,13 @@ def run_latency(
         dtypes: Precisions (see :func:`measure_latency`).
         device: ``"cpu"`` or ``"cuda"``.
         compile: See :func:`measure_latency`.
+        cuda_graph: See :func:`measure_latency`.
         channels_last: See :func:`measure_latency`.
         optimize: See :func:`measure_latency`.
         warmup: See :func:`measure_latency`.
         iters: See :func:`measure_latency`.
         config: Constructor arguments passed to every model (e.g. a tiny width for a smoke test).
+        scenarios: See :func:`measure_latency`.
         out_dir: When given, a :class:`LatencyReport` there (or this one) is rewritten after every result, so a
             stopped run keeps the finished configurations.
         progress: Show a tqdm progress bar.
@@ -136,20 +153,22 @@ def run_latency(
             _check_size(name, size)
     for batch in batch_list:
         _check_counts(batch, warmup, iters)
+    _check_mode(compile, cuda_graph, target)
     if not (names and size_list and batch_list and precisions):
         raise InputError("run_latency needs at least one model, size, batch size and dtype")
 
     grid = [(n, s, b, p) for n in names for s in size_list for b in batch_list for p in precisions]
     report = out_dir if isinstance(out_dir, LatencyReport) or out_dir is None else LatencyReport(out_dir)
     results: list[LatencyResult] = []
-    built: tuple[str, Size, nn.Module] | None = None
+    built: tuple[str, Size, nn.Module, nn.Module] | None = None  # name, size, the model timed, a pristine copy
     bar = tqdm(grid, desc="latency", unit="config", disable=not progress)
     for name, size, batch, precision in bar:
         bar.set_postfix_str(f"{name} {size[0]}x{size[1]} b{batch} {precision}")
         if built is None or built[:2] != (name, size):
             built = None
             gc.collect()
-            built = (name, size, build_latency_model(name, size, config))
+            pristine = build_latency_model(name, size, config)
+            built = (name, size, copy.deepcopy(pristine), pristine)
         results.append(
             _measure(
                 name,
@@ -159,12 +178,15 @@ def run_latency(
                 precision=precision,
                 device=target,
                 compile=compile,
+                cuda_graph=cuda_graph,
                 channels_last=channels_last,
                 warmup=warmup,
                 iters=iters,
                 optimize=optimize,
                 config=config,
                 seed=0,
+                scenarios=scenarios,
+                pristine=built[3],
             )  # fmt: skip
         )
         if report is not None:
@@ -175,21 +197,61 @@ def run_latency(
 
 
 _TABLE_COLUMNS = [
-    "model", "config", "size", "batch", "dtype", "compile", "channels_last", "optimize", "median_ms", "p10_ms",
-    "p90_ms", "images_per_s", "peak_memory_mib", "memory_measure", "params", "flops", "achieved_tflops",
-    "peak_tflops", "peak_fraction", "max_abs_diff", "dssim", "quantized", "compile_s", "device", "warmup", "iters",
+    "model", "config", "size", "batch", "dtype", "compile", "cuda_graph", "channels_last", "optimize",
+    "median_ms", "p10_ms", "p90_ms", "p99_ms", "median_ci_low_ms", "median_ci_high_ms", "mean_ms", "mean_ci_low_ms",
+    "mean_ci_high_ms", "cold_ms", "images_per_s", "offline_ms", "offline_calls", "energy_j_per_image", "energy_note",
+    "peak_memory_mib", "memory_measure", "params", "flops", "achieved_tflops", "measured_peak_tflops",
+    "measured_peak_fraction", "measured_peak", "peak_tflops", "peak_fraction", "max_abs_diff", "dssim", "quantized",
+    "compile_s", "device", "driver", "clocks", "cudnn", "tf32", "cudnn_benchmark", "warmup", "iters",
 ]  # fmt: skip
+STAGE_COLUMN = "stage_{}_ms"
+"""The table's column of a stage's median time per call (``stage_warp_ms``, ``stage_other_ms``, ...)."""
 
 
 def latency_table(results: Iterable[LatencyResult]) -> pd.DataFrame:
-    """One row per result (raw units: ms, MiB, parameter and FLOP counts); ``size`` as ``"HxW"``."""
-    rows = []
+    """One row per result (raw units: ms per call, MiB, parameter and FLOP counts); ``size`` as ``"HxW"``; one
+    :data:`STAGE_COLUMN` per stage any result has, after ``energy_note`` (empty where a model has no such stage)."""
+    rows, stages = [], []
     for result in results:
         row = dataclasses.asdict(result)
         row.pop("times_ms")
+        for stage, ms in row.pop("stage_ms").items():
+            row[STAGE_COLUMN.format(stage)] = ms
+            stages.append(STAGE_COLUMN.format(stage))
         row["size"] = f"{result.size[0]}x{result.size[1]}"
         rows.append(row)
-    return pd.DataFrame(rows, columns=_TABLE_COLUMNS)
+    at = _TABLE_COLUMNS.index("energy_note") + 1
+    return pd.DataFrame(rows, columns=[*_TABLE_COLUMNS[:at], *dict.fromkeys(stages), *_TABLE_COLUMNS[at:]])
+
+
+def latency_text(results: Iterable[LatencyResult]) -> str:
+    """A console summary, one block per configuration: single-stream percentiles, offline throughput, cold against
+    warm, the stage split, and the cost (what ``pftryon latency`` prints)."""
+    blocks = []
+    for r in results:
+        mode = mode_label(compile=r.compile, cuda_graph=r.cuda_graph, channels_last=r.channels_last,
+                          optimize=r.optimize)  # fmt: skip
+        head = f"{r.model} {r.size[0]}x{r.size[1]} batch {r.batch} {r.dtype} {mode} on {r.device}"
+        lines = [
+            head,
+            f"  single stream ({r.iters} queries): p50 {r.median_ms:.2f} ms [95% CI {r.median_ci_low_ms:.2f}, "
+            f"{r.median_ci_high_ms:.2f}], p90 {r.p90_ms:.2f}, p99 {r.p99_ms:.2f}, mean {r.mean_ms:.2f} "
+            f"[{r.mean_ci_low_ms:.2f}, {r.mean_ci_high_ms:.2f}]",
+            f"  offline: {r.images_per_s:.1f} images/s ({r.offline_ms:.2f} ms per batch over {r.offline_calls} calls)"
+            + ("" if r.energy_j_per_image is None else f", {r.energy_j_per_image:.3g} J/image"),
+            f"  cold: {r.cold_ms:.2f} ms (first call) vs warm p50 {r.median_ms:.2f} ms "
+            f"({r.cold_ms / r.median_ms:.1f}x)",
+        ]
+        if r.stage_ms:
+            lines.append("  stages (eager, median ms): " + ", ".join(f"{k} {v:.2f}" for k, v in r.stage_ms.items()))
+        share = "" if r.measured_peak_fraction is None else f", {100 * r.measured_peak_fraction:.1f}% of measured peak"
+        memory = "n/a" if r.peak_memory_mib is None else f"{r.peak_memory_mib:.1f} MiB ({r.memory_measure})"
+        lines.append(f"  cost: {r.flops / 1e9:.2f} GFLOP per call, {r.achieved_tflops:.3g} TFLOP/s{share}; "
+                     f"{r.params / 1e6:.2f} M params; peak memory {memory}")  # fmt: skip
+        if r.max_abs_diff is not None:
+            lines.append(f"  against fp32 eager: max_abs_diff {r.max_abs_diff:.3g}, dssim {r.dssim:.3g}")
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
 
 
 class LatencyReport:

@@ -17,10 +17,12 @@ def test_latency_command_writes_a_self_describing_report(tmp_path):
     csv = next(tmp_path.glob("latency_*.csv"))
     table = pd.read_csv(csv)
     assert list(table["dtype"]) == ["fp32", "bf16"] and (table["median_ms"] > 0).all()
-    assert {"torch", "git_commit", "weights"} <= set(table.columns)
+    assert {"torch", "git_commit", "weights", "p99_ms", "cold_ms", "measured_peak"} <= set(table.columns)
+    assert (table["p99_ms"] >= table["median_ms"]).all() and (table["images_per_s"] > 0).all()
     markdown = csv.with_suffix(".md").read_text()
     assert "Device:" in markdown and "deterministic stand-ins" in markdown and "| no_warp |" in markdown
-    assert str(csv) in result.stdout
+    assert "## Single stream" in markdown and "## Offline" in markdown
+    assert str(csv) in result.stdout and "p99" in result.stdout and "cold" in result.stdout
 
 
 def test_latency_command_rejects_bad_input_in_one_line():
