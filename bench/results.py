@@ -63,11 +63,15 @@ _ISA_LEVELS = (("avx512f", "AVX-512"), ("avx2", "AVX2"), ("avx", "AVX"), ("sse4_
 
 
 def git_state() -> tuple[str | None, bool | None]:
-    """HEAD of the checkout this code runs from and whether its tracked files are unchanged (``None``: no git)."""
+    """HEAD of the checkout this code runs from and whether its tracked files are unchanged (``None``: no git).
+
+    The committed reports (``reports/``) are left out: a run rewriting its own report folder does not make the code
+    that produced it any less clean."""
     try:
         run = partial(subprocess.run, cwd=_ROOT, capture_output=True, text=True, check=True, timeout=10)
         head = run(["git", "rev-parse", "HEAD"]).stdout.strip()
-        dirty = run(["git", "status", "--porcelain", "--untracked-files=no"]).stdout.strip()
+        dirty = run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)reports"]).stdout
+        dirty = dirty.strip()
     except (OSError, subprocess.SubprocessError):
         return None, None
     return head, not dirty
