@@ -72,6 +72,15 @@ def _with_integers(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _small_sample_warnings(frame: pd.DataFrame) -> list[str]:
+    """One line per set-level metric measured on fewer images than it needs to be unbiased (FID below 10,000)."""
+    from bench.metrics.fid_infinity import set_size_warning
+
+    scored = frame[frame["value"].notna() & frame["n"].notna()][["metric", "n"]].drop_duplicates()
+    found = (set_size_warning(metric, int(n)) for metric, n in scored.itertuples(index=False))
+    return list(dict.fromkeys(w for w in found if w))
+
+
 def _comparisons(out: Path) -> list[dict[str, Any]]:
     """The rows of ``out/comparisons.csv`` (written by the suite before the report), or none."""
     path = out / "comparisons.csv"
@@ -88,8 +97,10 @@ def _render(frame: pd.DataFrame, run: Mapping[str, Any], out: Path, grid: Grid |
     quality, latency, precision = quality_tables(frame, run), latency_tables(frame, run), precision_tables(frame, run)
     compared = _comparisons(out)
     matrices = comparisons_markdown(compared, method_titles=titles, level=3) if compared else ""
+    small = _small_sample_warnings(frame)
     paths = [out / "table.md"]
-    tail = f"\n## Paired comparisons (comparisons.csv)\n\n{matrices}" if matrices else ""
+    tail = "".join(f"\n- {warning}\n" for warning in small)
+    tail += f"\n## Paired comparisons (comparisons.csv)\n\n{matrices}" if matrices else ""
     atomic_write(paths[0], markdown(run, quality, latency, precision) + tail)
 
     report = run["suite"].get("report") or {}
@@ -108,7 +119,7 @@ def _render(frame: pd.DataFrame, run: Mapping[str, Any], out: Path, grid: Grid |
 
     page = render_html(
         run, out, quality=quality, latency=latency, precision=precision, plots=drawn, skipped_plots=skipped_plots,
-        missing_cells=_missing_cells(frame), grid=grid, caveats=below_lower_bounds(frame, run),
+        missing_cells=_missing_cells(frame), grid=grid, caveats=[*below_lower_bounds(frame, run), *small],
         comparisons=comparisons_html(compared, method_titles=titles) if compared else "",
     )  # fmt: skip
     paths.append(out / "index.html")

@@ -394,6 +394,15 @@ def test_plots_without_latency_rows_are_skipped_and_listed(tmp_path):
     assert "### cpu" not in (tmp_path / "table.md").read_text()
 
 
+def test_fid_below_ten_thousand_images_is_flagged_once(tmp_path):
+    """The measured FIDs come from 2,032 images: one warning (not one per row) in table.md and on the page; a
+    published FID has no n and is not flagged."""
+    write_report(make_results(latency=False), make_run(), tmp_path, plots=False)
+    table, page = (tmp_path / "table.md").read_text(), (tmp_path / "index.html").read_text()
+    assert table.count("FID from 2,032 images, below the 10,000") == 1
+    assert "FID from 2,032 images, below the 10,000" in page
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The qualitative grid.
 
