@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import _FETCH_WEIGHTS, _csv
+from bench.cli.options import _ALLOW_UNOFFICIAL_WEIGHTS, _FETCH_WEIGHTS, _csv
 from bench.data import DATASETS, dataset_class
 from bench.output_dir import check_writable, claim_output
 
@@ -50,8 +50,7 @@ __all__ = ["eval_"]
 @click.option("--strict", is_flag=True,
               help="Refuse (exit 2) when the given pairing fails the pairing check: not clearly better than random "
               "re-pairings of the same files.")  # fmt: skip
-@click.option("--allow-unofficial-weights", is_flag=True,
-              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@_ALLOW_UNOFFICIAL_WEIGHTS
 @_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run in --out (per-sample metrics only).")

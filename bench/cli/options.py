@@ -13,6 +13,11 @@ __all__: list[str] = []
 _FETCH_WEIGHTS = click.option(
     "--fetch-weights", is_flag=True, help="First download the run's missing metric weights (as pftryon weights fetch)."
 )
+# eval, bench and ablate: metric weights whose sha256 is not the official one only when asked for.
+_ALLOW_UNOFFICIAL_WEIGHTS = click.option(
+    "--allow-unofficial-weights", is_flag=True,
+    help="Use metric weights whose sha256 is not the official one (warned in the report).",
+)  # fmt: skip
 
 
 def _size(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, int] | None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bench.cli.options import _FETCH_WEIGHTS, _assignments, _parse_settings
+from bench.cli.options import _ALLOW_UNOFFICIAL_WEIGHTS, _FETCH_WEIGHTS, _assignments, _parse_settings
 from bench.errors import InputError
 from bench.output_dir import check_writable, claim_output
 
@@ -36,8 +36,7 @@ _RECIPES = ", ".join(sorted(p.stem for p in (_SHIPPED / "recipes").glob("*.yaml"
               help="Where the methods run (latency: the suite's devices).")  # fmt: skip
 @click.option("--weights-dir", type=click.Path(path_type=Path), help="Searched first for LPIPS / Inception weights.")
 @click.option("--skip-missing", is_flag=True, help="Run what is there; the report lists missing roots/checkpoints.")
-@click.option("--allow-unofficial-weights", is_flag=True,
-              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@_ALLOW_UNOFFICIAL_WEIGHTS
 @_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 @click.option("--resume", is_flag=True, help="Continue a stopped run: finished cells come from --work, the report "
@@ -90,8 +89,7 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
 @click.option("--seed", type=click.IntRange(min=0),
               help="Training seed instead of the recipe's (weights, data order, unpaired garments, parse noise; "
                    "the data stay the recipe's): a replicate. Default work out/ablation/<recipe>-seed<N>.")  # fmt: skip
-@click.option("--allow-unofficial-weights", is_flag=True,
-              help="Use metric weights whose sha256 is not the official one (warned in the report).")  # fmt: skip
+@_ALLOW_UNOFFICIAL_WEIGHTS
 @_FETCH_WEIGHTS
 @click.option("--overwrite", is_flag=True, help="Write into a non-empty --out, replacing its report.")
 def ablate(recipe: str, work: Path | None, out: Path, device: str, weights_dir: Path | None, seed: int | None,

@@ -15,7 +15,7 @@ from bench.data.readers import InputError
 from bench.protocols import GT_MATCHES, Protocol
 
 __all__ = [
-    "FOLDER_RULES", "IMAGE_SUFFIXES", "MATCH_MODES", "EvalSet", "ListMatch", "catvton_id", "folder_rule",
+    "IMAGE_SUFFIXES", "MATCH_MODES", "EvalSet", "ListMatch", "catvton_id",
     "match_dataset", "match_folders", "match_list", "matching_record",
 ]  # fmt: skip
 
@@ -23,8 +23,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp")
 MATCH_MODES = ("names", "lines")
 """How a dataset list is matched: ``names`` (the names methods write) or ``lines`` (the prediction named by the
 0-based line number of each line, PF-AFN's test script); line order is never a silent fallback."""
-FOLDER_RULES = GT_MATCHES
-"""How ``--gt`` folders are matched: exact file stems, or CatVTON's eval.py id (:func:`catvton_id`)."""
 _RULE_TEXT = {
     "stem": "file stem",
     "catvton-id": "CatVTON id: the 8 characters of the file name from its first digit (Zheng-Chong/CatVTON eval.py)",
@@ -77,7 +75,8 @@ def matching_record(pair_list: str, predictions: int, references: int, listed: i
     ``listed`` counts distinct pairs; ``repeated`` names lines that repeat an earlier one (scored once);
     ``by_line`` the pairs whose prediction carries no name, only the list's line number; ``unpaired_lines`` the
     lines of a paired list whose person and garment ids differ; ``rule`` says how names were matched
-    (:data:`MATCH_MODES`, :data:`FOLDER_RULES`); ``stems_differ`` the pairs a rule matched whose file stems differ."""
+    (:data:`MATCH_MODES`, :data:`bench.protocols.GT_MATCHES`); ``stems_differ`` the pairs a rule matched whose file
+    stems differ."""
     return {
         "pair_list": pair_list, "rule": _RULE_TEXT.get(rule, rule), "predictions_found": predictions,
         "references_found": references, "listed": listed, "matched": matched, "unmatched": _counted(unmatched),
@@ -130,12 +129,6 @@ def catvton_id(name: str) -> str | None:
     return None if start is None else name[start : start + 8]
 
 
-def folder_rule(protocol: Protocol) -> str:
-    """The ``--gt`` matching rule of ``protocol`` (:data:`FOLDER_RULES`), as its YAML declares it (``gt_match``):
-    CatVTON's id for the protocols that follow CatVTON's eval.py, exact file stems for every other one."""
-    return protocol.gt_match
-
-
 def _by_catvton_id(files: dict[str, Path], what: str) -> dict[str, Path]:
     """``files`` re-keyed by :func:`catvton_id`; a name without a digit or two files of one id are refused."""
     found: dict[str, Path] = {}
@@ -156,7 +149,7 @@ def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[st
     """Pair every prediction with the reference of the same key; FID compares the two whole folders.
 
     The key is the file stem (relative path without suffix), or with ``rule="catvton-id"`` CatVTON's id
-    (:func:`catvton_id`; the rule of the catvton protocols, :func:`folder_rule`). The reference folder is the list:
+    (:func:`catvton_id`; the catvton protocols' ``gt_match``). The reference folder is the list:
     a reference without a prediction makes the prediction folder partial, an error unless ``allow_partial`` (then
     the summary says what fraction was scored).
 
@@ -164,8 +157,8 @@ def match_folders(pred_dir: str | os.PathLike[str], gt_dir: str | os.PathLike[st
         InputError: a prediction without a reference (named), a partial prediction folder, an empty folder, an
             unknown rule; under ``catvton-id`` a name without a digit or two files of one id (ambiguous).
     """
-    if rule not in FOLDER_RULES:
-        raise InputError(f"unknown folder matching rule {rule!r}; choose one of {', '.join(FOLDER_RULES)}")
+    if rule not in GT_MATCHES:
+        raise InputError(f"unknown folder matching rule {rule!r}; choose one of {', '.join(GT_MATCHES)}")
     pred_dir, gt_dir = Path(pred_dir), Path(gt_dir)
     preds, refs = _images_by_stem(pred_dir, "prediction"), _images_by_stem(gt_dir, "reference")
     if rule == "catvton-id":

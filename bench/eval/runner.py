@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from bench.data.readers import InputError
 from bench.eval.journal import RESUMABLE, Journal
-from bench.eval.matching import EvalSet, folder_rule, match_dataset, match_folders
+from bench.eval.matching import EvalSet, match_dataset, match_folders
 from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
 from bench.eval.passes import (
     _check_weights,
@@ -286,7 +286,7 @@ def run_eval(
     on rank 0). Returns the files written (none on ranks > 0) and the Markdown report to print.
 
     ``match`` goes to :func:`match_dataset` (``"lines"``: pair the list by line order); a ``gt`` folder is matched
-    under each protocol's rule (:func:`bench.eval.matching.folder_rule`). A failed pairing check is logged as one
+    under each protocol's rule (its ``gt_match``). A failed pairing check is logged as one
     warning line (stderr under the CLI) and, with ``strict``, refused before anything is written.
 
     Raises:
@@ -327,7 +327,7 @@ def run_eval(
             results[name] = f"defines none of {', '.join(metrics or ())}"
             continue
         if gt is not None:
-            eval_set = match_folders(pred, gt, allow_partial=allow_partial, rule=folder_rule(protocol))
+            eval_set = match_folders(pred, gt, allow_partial=allow_partial, rule=protocol.gt_match)
         else:
             extra = {"pairs_file": pairs_file} if pairs_file else {}
             eval_set = match_dataset(pred, dataset, root, protocol, pred_unpaired_dir=pred_unpaired,

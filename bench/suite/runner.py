@@ -372,8 +372,8 @@ def _comparisons(ctx: _Context, datasets: list[PreparedDataset]) -> Comparisons:
     several datasets the ``protocol`` column reads ``<dataset> <protocol>``."""
     out = Comparisons()
     for dataset in datasets:
-        label = (lambda name: name) if len(datasets) == 1 else (lambda name, d=dataset.key: f"{d} {name}")
-        scores, sets = ({(m, label(p)): v for (m, p), v in found.get(dataset.key, {}).items()}
+        prefix = "" if len(datasets) == 1 else f"{dataset.key} "
+        scores, sets = ({(m, prefix + p): v for (m, p), v in found.get(dataset.key, {}).items()}
                         for found in (ctx.scores, ctx.sets))  # fmt: skip
         part = compare(scores, sets, resamples=BOOTSTRAP.resamples, confidence=BOOTSTRAP.confidence,
                        seed=BOOTSTRAP.seed, set_resamples=_SET_RESAMPLES, progress=ctx.report)  # fmt: skip

@@ -20,7 +20,7 @@ from bench.data import create_dataset
 from bench.data.readers import InputError
 from bench.data.synthetic import synthesize
 from bench.eval import Journal, evaluate, match_dataset, match_folders, run_eval
-from bench.eval.matching import catvton_id, folder_rule
+from bench.eval.matching import catvton_id
 from bench.eval.summary import PAIRING_RESAMPLES, _pairing_check
 from bench.protocols import load_protocol
 
@@ -212,8 +212,8 @@ def _image(path: Path, value: int) -> None:
 
 
 def test_catvton_protocols_match_gt_folders_by_id_and_others_by_stem(tmp_path: Path) -> None:
-    assert folder_rule(load_protocol("catvton")) == folder_rule(load_protocol("catvton-512")) == "catvton-id"
-    assert {folder_rule(load_protocol(n)) for n in ("pfafn", "hrviton", "ladi", "vvt")} == {"stem"}
+    assert load_protocol("catvton").gt_match == load_protocol("catvton-512").gt_match == "catvton-id"
+    assert {load_protocol(n).gt_match for n in ("pfafn", "hrviton", "ladi", "vvt")} == {"stem"}
     ids = ["00006_00", "00008_00", "00013_00", "00017_00"]
     for i, person in enumerate(ids):
         _image(tmp_path / "gt" / f"{person}.jpg", 40 * i)
