@@ -214,8 +214,9 @@ class GMM(nn.Module):
     Args:
         in_channels_a: Channels of the person representation (22).
         in_channels_b: Channels of the cloth input: 3 for CP-VTON, 1 (the cloth mask) for CP-VTON+.
-        fine_height: Image height; a multiple of 64.
-        fine_width: Image width; a multiple of 64.
+        fine_height: Image height; a multiple of 32 (the official 256x192 is a multiple of 64; the TOM U-Net has
+            one level fewer at other sizes, :func:`tom_levels`).
+        fine_width: Image width; a multiple of 32.
         grid_size: TPS control points per side.
         width: Multiplier on the feature extractors' and the regression's channel widths (1.0 = official).
     """
@@ -292,6 +293,12 @@ class UnetSkipConnectionBlock(nn.Module):
         return self.model(x) if self.outermost else torch.cat([x, self.model(x)], dim=1)
 
 
+def tom_levels(height: int, width: int) -> int:
+    """The TOM U-Net's stride-2 levels at ``height x width``: the official 6 where both sides are multiples of 64
+    (256x192 down to 4x3), else 5 (multiples of 32: 128x96 down to 4x3 too)."""
+    return 6 if height % 64 == 0 and width % 64 == 0 else 5
+
+
 class UnetGenerator(nn.Module):
     """The TOM U-Net: ``num_downs`` stride-2 levels with ``ngf`` doubling up to ``8 * ngf``.
 
@@ -331,8 +338,8 @@ class GMMWarp(nn.Module):
         width: float = 1.0,
     ) -> None:
         super().__init__()
-        if fine_height % 64 or fine_width % 64 or fine_height <= 0 or fine_width <= 0:
-            raise ValueError(f"fine_height and fine_width must be multiples of 64, got {fine_height}x{fine_width}")
+        if fine_height % 32 or fine_width % 32 or fine_height <= 0 or fine_width <= 0:
+            raise ValueError(f"fine_height and fine_width must be multiples of 32, got {fine_height}x{fine_width}")
         if width <= 0:
             raise ValueError(f"width must be positive, got {width}")
         self.plus = plus
@@ -363,8 +370,9 @@ class CPVTON(GMMWarp):
     Args:
         plus: Build CP-VTON+: the GMM reads the cloth mask instead of the cloth and the TOM also reads
             the warped mask (26 input channels instead of 25).
-        fine_height: Image height; a multiple of 64.
-        fine_width: Image width; a multiple of 64.
+        fine_height: Image height; a multiple of 32 (the official 256x192 is a multiple of 64; the TOM U-Net has
+            one level fewer at other sizes, :func:`tom_levels`).
+        fine_width: Image width; a multiple of 32.
         grid_size: TPS control points per side.
         width: Multiplier on every channel width of the GMM (feature extractors, regression) and the TOM U-Net
             (``ngf = 64 * width``); 1.0 is the released model, whose checkpoints load unchanged.
@@ -391,7 +399,8 @@ class CPVTON(GMMWarp):
         width: float = 1.0,
     ) -> None:
         super().__init__(plus=plus, fine_height=fine_height, fine_width=fine_width, grid_size=grid_size, width=width)
-        self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4, ngf=scaled(64, width))
+        self.tom = UnetGenerator(_AGNOSTIC_CHANNELS + (4 if plus else 3), 4, tom_levels(fine_height, fine_width),
+                                 ngf=scaled(64, width))  # fmt: skip
 
     def forward(
         self,

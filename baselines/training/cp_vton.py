@@ -13,7 +13,7 @@ stage            loss
 ===============  =================================================================================================
 
 Both stages train a whole :class:`~baselines.cp_vton.CPVTON` (``width`` from the config, built at ``config.size``,
-multiples of 64) exported as ``{"model": ...}`` (architecture ``cp_vton``), so ``final/model`` is what the TOM
+multiples of 32) exported as ``{"model": ...}`` (architecture ``cp_vton``), so ``final/model`` is what the TOM
 stage's ``init`` and the ``cp_vton`` / ``cp_vton_plus`` / ``tps_only`` methods load. The GMM stage leaves the TOM at
 its initialisation (and starts its GMM from ``init`` when one is given, as the official ``--checkpoint``). The TOM
 stage copies the GMM of ``init`` (the GMM stage's final model) and keeps it frozen in eval mode: officially the GMM's
@@ -92,9 +92,7 @@ class _CPStage(Stage):
         super().__init__()
         if config.stage != self.name:
             raise ValueError(f"{type(self).__name__} trains stage {self.name!r}, got a config for {config.stage!r}")
-        height, width = config.size
-        if height % 64 or width % 64:
-            raise ValueError(f"{self.name}: size must be multiples of 64 (CP-VTON's GMM), got {height}x{width}")
+        height, width = config.size  # multiples of 32 (TrainConfig)
         self.train_config = config
         self.model = CPVTON(plus=self.plus, fine_height=height, fine_width=width, width=config.width)
 

@@ -95,15 +95,21 @@ def fs_widths(config: TrainConfig) -> dict[str, Any]:
     }
 
 
+# The generator's narrowest level (16 channels in the official MobileNetV2 U-Net) keeps at least the 8 channels of
+# PF-AFN's narrowest generator level at width 0.125: below that its 2-channel decoder cannot learn to render.
+_DM_GEN_MIN_MULT = 8 / 16
+
+
 def dm_widths(config: TrainConfig) -> dict[str, Any]:
-    """:class:`~baselines.dm_vton.DMVTON` arguments for ``config``: MobileNetV2 multiplier ``width`` for both pyramids
-    and the generator, FPN width and flow heads as PF-AFN's :func:`scaled_widths` (so the FPN matches the tutor's)."""
+    """:class:`~baselines.dm_vton.DMVTON` arguments for ``config``: MobileNetV2 multiplier ``width`` for both pyramids,
+    FPN width and flow heads as PF-AFN's :func:`scaled_widths` (so the FPN matches the tutor's); the generator's
+    multiplier ``width`` too, but at least 0.5 (its narrowest level 8 channels, as PF-AFN's at width 0.125)."""
     widths = scaled_widths(config.width, scale_flow_heads=config.scale_flow_heads)
     return {
         "width_mult": config.width,
         "fpn_dim": widths["fpn_dim"],
         "flow_channels": widths["flow_channels"],
-        "gen_width_mult": config.width,
+        "gen_width_mult": max(config.width, _DM_GEN_MIN_MULT),
     }
 
 

@@ -65,7 +65,7 @@ class CPVTONMethod(TryOnMethod):
     model_class = CPVTON
     plus = False
     stages = ("cp-gmm", "cp-tom")
-    size_multiple = 64
+    size_multiple = 32
     checkpoint_submodules = ("gmm", "tom")
     timing_summary = "CP-VTON: GMM (TPS warp) + TOM U-Net + composition, built for the timed size"
 
@@ -143,7 +143,7 @@ class TPSOnlyMethod(TryOnMethod):
         parser_free=False, latency_model="tps_only",
     )  # fmt: skip
     model_class = CPVTON  # what a pftryon checkpoint holds; its GMM is kept
-    size_multiple = 64
+    size_multiple = 32
     checkpoint_submodules = ("gmm",)
     timing_summary = (
         "TPS-only lower bound: CP-VTON's GMM warp pasted by the warped mask (no TOM), built for the timed size"

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import default_collate
 
 from baselines import create_baseline
-from baselines.cp_vton import CPVTON, GMM, TpsGridGen
+from baselines.cp_vton import CPVTON, GMM, TpsGridGen, tom_levels
 from baselines.cp_vton_agnostic import agnostic_from_common, cpvton_agnostic
 from baselines.tps_only import TPSOnly
 from baselines.training.cp_vton import grid_regularisation
@@ -199,8 +199,16 @@ def test_init_gives_the_gmm_and_must_be_the_same_variant(tmp_path: Path) -> None
         assert all(torch.equal(state[k], v) for k, v in expected.items()), stage
     with pytest.raises(ValueError, match=r"cpplus-tom: init .* is another CP-VTON \(plus: False \(init\) vs True\)"):
         build_stage(_config("cpplus-tom", init=str(init)))
-    with pytest.raises(ValueError, match="size must be multiples of 64"):
-        build_stage(TrainConfig.for_stage("cp-gmm", size=(96, 64)))
+
+
+def test_sizes_off_the_official_multiple_of_64_get_a_shallower_tom() -> None:
+    """At 128x96 (multiples of 32, not 64) the TOM U-Net has 5 levels, ending at 4x3 as the official 6 do at
+    256x192; the try-on keeps the input's size."""
+    model = build_stage(TrainConfig.for_stage("cp-tom", size=(128, 96), width=0.125, perceptual="none")).model.eval()
+    assert tom_levels(128, 96) == 5 and tom_levels(256, 192) == 6
+    with torch.no_grad():
+        out = model(torch.zeros(1, 22, 128, 96), torch.zeros(1, 3, 128, 96), torch.ones(1, 1, 128, 96))
+    assert out["tryon"].shape == (1, 3, 128, 96)
 
 
 def test_official_schedule_is_56_epochs_at_a_constant_rate() -> None:
