@@ -13,6 +13,7 @@ _PAIRED = tuple(list_metrics(fed_by="pairs"))
 _TEMPORAL = tuple(list_metrics(fed_by="videos"))
 _INCEPTION_SET = tuple(list_metrics(fed_by="fid_features"))  # the protocol's FID features
 _DINO_SET = tuple(list_metrics(fed_by="dino_features"))
+_VIDEO_SETS = tuple(list_metrics(fed_by="video_features"))  # clip features of whole videos
 # Per-pair metrics fed by the two images alone (no parse, no embedder, one value per pair): with the FID feature
 # set's, what bench.eval.TensorScorer computes from images held in memory.
 _IMAGES_ONLY = tuple(m for m in _PAIRED if m not in REGION_METRICS and metric_spec(m).summary == "per_sample"

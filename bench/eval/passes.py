@@ -28,6 +28,7 @@ from bench.data.schema import LABEL_SETS
 from bench.eval.decoding import _loader, _Views
 from bench.eval.journal import Journal
 from bench.eval.matching import EvalSet
+from bench.eval.metric_groups import _VIDEO_SETS
 from bench.eval.resolution import _Plan
 from bench.metrics import LPIPS, MSE, PSNR, SSIM, InceptionScore, MissingWeightsError, resolve_weights
 from bench.metrics import functional as MF
@@ -89,7 +90,8 @@ def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str 
     When a protocol metric's file is absent, MissingWeightsError names every absent file of the run in one line
     with the ``pftryon weights fetch`` command that gets them; an extra metric's absent file only drops it:
     ``{metric: "weights absent: <file> (where)"}``. A file that is not the official one raises UnofficialWeightsError
-    unless ``allow_unofficial``, which turns it into a warning. Returns ``(absent, warnings)``."""
+    unless ``allow_unofficial``, which turns it into a warning. A video Fréchet distance's absent file only drops it
+    too (its backbones are large downloads few runs have). Returns ``(absent, warnings)``."""
     absent: dict[str, str] = {}
     missing: list[str] = []
     paths: dict[str, Path] = {}
@@ -100,7 +102,7 @@ def _check_weights(metrics: Sequence[str], protocol: Protocol, weights_dir: str 
             except MissingWeightsError as err:
                 missing += [name] if name not in missing else []
                 absent.setdefault(metric, f"weights absent: {err}")
-    if set(absent) - set(EXTRA_METRICS):
+    if set(absent) - set(EXTRA_METRICS) - set(_VIDEO_SETS):
         raise MissingWeightsError(missing_message(missing, weights_dir, Selection.of_protocol(protocol, metrics)))
     warnings = [check_official(name, path, allow_unofficial) for name, path in paths.items()]
     return absent, [w for w in warnings if w]
@@ -275,10 +277,12 @@ def _resume(journal: Journal, scorers: dict[str, Metric], digests: dict[str, _Co
 
 def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], video: VideoMetrics | None,
                  digests: dict[str, _Collected], sets: Sequence[_FeatureSets], batch_size: int, workers: int,
-                 device: str, bar: tqdm, journal: Journal | None, thumbs: dict[str, _Collected]) -> None:  # fmt: skip
-    """Decode every pair once and feed the per-pair metrics, the video metrics, the feature-set members and the
-    pairing check's ``thumbs`` (by role); with a journal, continue after its finished rows (decoded again for their
-    thumbnails only) and record every batch as it is scored."""
+                 device: str, bar: tqdm, journal: Journal | None, thumbs: dict[str, _Collected],
+                 video_sets: dict[str, Metric]) -> None:  # fmt: skip
+    """Decode every pair once and feed the per-pair metrics, the video metrics, the feature-set members, the
+    pairing check's ``thumbs`` (by role) and the video Fréchet distances (references as their real set); with a
+    journal, continue after its finished rows (decoded again for their thumbnails only) and record every batch as it
+    is scored."""
     start = 0 if journal is None else _resume(journal, scorers, digests)
     if start:
         _thumbnails_of_done(eval_set, plan, start, thumbs, batch_size, workers)
@@ -301,9 +305,14 @@ def _paired_pass(eval_set: EvalSet, plan: _Plan, scorers: dict[str, Metric], vid
                 metric.update(pred, gt, masks.to(device))
             else:
                 metric.update(pred, gt)
-        if video is not None:
+        if video is not None or video_sets:
             frames = [eval_set.videos[i] for i in index.tolist()]  # type: ignore[index]
-            video.update(pred, gt, video_ids=[v for v, _ in frames], frame_indices=[f for _, f in frames])
+            ids, positions = [v for v, _ in frames], [f for _, f in frames]
+        if video is not None:
+            video.update(pred, gt, video_ids=ids, frame_indices=positions)
+        for metric in video_sets.values():
+            metric.update(gt, real=True, video_ids=ids, frame_indices=positions)
+            metric.update(pred, real=False, video_ids=ids, frame_indices=positions)
         digests["pred"].update(index, _digest_tensor(pred_hash))
         digests["gt"].update(index, _digest_tensor(gt_hash))
         thumbs["pred"].update(index, _thumbnails(pred))

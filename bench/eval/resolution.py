@@ -12,7 +12,7 @@ from typing import Any
 from bench.data.readers import InputError
 from bench.eval.decoding import _header, _mode_warnings, _target, _Views
 from bench.eval.matching import EvalSet, _counted
-from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
+from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL, _VIDEO_SETS
 from bench.protocols import Protocol, hxw
 
 __all__: list[str] = []
@@ -104,7 +104,7 @@ def _plan(eval_set: EvalSet, protocol: Protocol, metrics: Sequence[str], crop_pa
     report and its warnings; refuse what the source would refuse (a size it never resizes, a pair whose sizes
     differ after the resize)."""
     rule, name = protocol.resize, protocol.name
-    paired = bool(set(metrics) & {*_PAIRED, *_TEMPORAL})
+    paired = bool(set(metrics) & {*_PAIRED, *_TEMPORAL, *_VIDEO_SETS})
     features = bool(set(metrics) & {*_INCEPTION_SET, *_DINO_SET})
     pred_files = [p for _, p, _ in eval_set.pairs] if paired else []
     fake_files = eval_set.fake if features else []

@@ -17,7 +17,7 @@ from tqdm import tqdm
 from bench.data.readers import InputError
 from bench.eval.journal import RESUMABLE, Journal
 from bench.eval.matching import EvalSet, match_dataset, match_folders
-from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
+from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL, _VIDEO_SETS
 from bench.eval.passes import (
     _check_weights,
     _Collected,
@@ -44,6 +44,7 @@ from bench.metrics.needs import Selection
 from bench.metrics.region import REGION_METRICS
 from bench.metrics.specs import list_metrics, metric_spec
 from bench.metrics.video import VideoMetrics
+from bench.metrics.video_fid import VideoFrechetDistance
 from bench.protocols import EXTRA_METRICS, METRIC_NAMES, Protocol
 from bench.records import SCHEMA_VERSION, EvalSummary
 from bench.results import run_metadata
@@ -129,8 +130,10 @@ def evaluate(
     rank, _ = _world()
     paired = [m for m in _PAIRED if m in metrics]
     temporal = [m for m in _TEMPORAL if m in metrics]
-    if temporal and eval_set.videos is None:
-        raise InputError(f"protocol {protocol.name}: {temporal} need video frames (a video dataset such as vvt)")
+    video_set_names = [m for m in _VIDEO_SETS if m in metrics]
+    if (temporal or video_set_names) and eval_set.videos is None:
+        raise InputError(f"protocol {protocol.name}: {temporal + video_set_names} need video frames (a video dataset "
+                         "such as vvt)")  # fmt: skip
     region = [m for m in REGION_METRICS if m in metrics]
     if region and eval_set.parses is None:
         raise InputError(f"{region} need the reference persons' parse maps: score against a dataset (--dataset) "
@@ -139,6 +142,9 @@ def evaluate(
     embedders = {name: build_embedder(name, weights_dir).to(device) for name in dict.fromkeys(uses) if name}
     scorers = _scorers(paired, protocol, weights_dir, embedders, device)
     video = VideoMetrics(frame_metrics=()).to(device) if temporal else None
+    video_sets = {name: VideoFrechetDistance(name, weights_dir=weights_dir,
+                                             allow_unofficial_weights=allow_unofficial_weights).to(device)
+                  for name in video_set_names}  # fmt: skip
     digests = {role: _Collected().to(device) for role in ("pred", "gt")}
     thumbs = {role: _Collected().to(device) for role in ("pred", "gt")}
     extractors: dict[str, torch.nn.Module] = {}
@@ -150,13 +156,15 @@ def evaluate(
     for key, extractor in extractors.items():
         extractor.to(device)
         caches[key] = _FeatureCache(feature_cache, eval_set.real, extractor, plan.real) if feature_cache else None
-        sets[key] = _FeatureSets(eval_set, extractor, plan, caches[key], bool(paired or temporal), device)
+        sets[key] = _FeatureSets(eval_set, extractor, plan, caches[key], bool(paired or temporal or video_sets),
+                                 device)  # fmt: skip
 
-    total = len(eval_set.pairs) * bool(paired or temporal) + sum(len(r) for s in sets.values() for r in s.rest.values())
+    decode_pairs = bool(paired or temporal or video_sets)
+    total = len(eval_set.pairs) * decode_pairs + sum(len(r) for s in sets.values() for r in s.rest.values())
     with tqdm(total=total, desc=f"eval {protocol.name}", unit="img", disable=not progress or rank != 0) as bar:
-        if paired or temporal:
+        if decode_pairs:
             _paired_pass(eval_set, plan, scorers, video, digests, list(sets.values()), batch_size, workers, device,
-                         bar, journal, thumbs)  # fmt: skip
+                         bar, journal, thumbs, video_sets)  # fmt: skip
         for feature_set in sets.values():
             feature_set.embed_rest(batch_size, workers, bar)
 
@@ -199,6 +207,7 @@ def evaluate(
         else:
             summary_metrics |= _dino_metrics(real, fake, extractors[key], fid_resamples, seed)
         image_sets |= {names[role]: _fingerprint(d) for role, d in set_digests.items()}
+    summary_metrics |= {name: metric.summary() for name, metric in video_sets.items()}
     summary_metrics |= {name: {"absent": why} for name, why in absent.items()}
     thumbnails = [t.compute().cpu() for t in thumbs.values()] if thumbs["pred"].update_called else [None, None]
     pairing = _pairing_check(*thumbnails, seed)

@@ -36,12 +36,13 @@ __all__ = [
     "EVAL_INPUTS", "FED_BY", "SUMMARIES", "MetricSpec", "Summary", "list_metrics", "metric_spec", "register_metric",
 ]  # fmt: skip
 
-FedBy = Literal["pairs", "videos", "fid_features", "dino_features", "truth", "latency"]
-FED_BY: tuple[str, ...] = ("pairs", "videos", "fid_features", "dino_features", "truth", "latency")
+FedBy = Literal["pairs", "videos", "fid_features", "dino_features", "video_features", "truth", "latency"]
+FED_BY: tuple[str, ...] = ("pairs", "videos", "fid_features", "dino_features", "video_features", "truth", "latency")
 """What feeds a metric: one value per (prediction, reference) pair; per video transition; the protocol's FID
-feature sets of the predictions and the references; the DINOv2 feature sets; the suite's exact synthetic ground
+feature sets of the predictions and the references; the DINOv2 feature sets; the clip features of the predicted and
+the reference videos (video Fréchet distances, :mod:`bench.metrics.video_fid`); the suite's exact synthetic ground
 truth; a latency measurement."""
-EVAL_INPUTS: tuple[str, ...] = ("pairs", "videos", "fid_features", "dino_features")
+EVAL_INPUTS: tuple[str, ...] = ("pairs", "videos", "fid_features", "dino_features", "video_features")
 """The inputs ``pftryon eval`` computes metrics from: its metrics are the specs fed by one of these."""
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -270,6 +271,7 @@ def _fid_extractor(protocol: Protocol) -> tuple[str, ...]:
 _IMAGE, _PERCEPTUAL, _REGION = "bench.metrics.image", "bench.metrics.perceptual", "bench.metrics.region:GarmentRegion"
 _FUNCTIONAL, _VIDEO = "bench.metrics.functional", "bench.metrics.video:VideoMetrics"
 _SIMILARITY, _LATENCY = "bench.metrics.embedding:FeatureSimilarity", "bench.latency:measure_latency"
+_VIDEO_FD = "bench.metrics.video_fid:VideoFrechetDistance"
 
 _BUILT_IN = (
     # The metrics the protocols' sources compute.
@@ -287,6 +289,13 @@ _BUILT_IN = (
     # Video metrics (videos only: bench.metrics.video).
     MetricSpec("tce", "temporal change error", False, 4, "videos", "per_sample", 110, implementation=_VIDEO),
     MetricSpec("flicker", "colour flicker error", False, 4, "videos", "per_sample", 120, implementation=_VIDEO),
+    # Video Fréchet distances on clip features (bench.metrics.video_fid), as CatV2TON's eval_video_metrics.py.
+    MetricSpec("vfid_i3d", "VFID (I3D)", False, 3, "video_features", "set", 112, weights=("i3d_vfid",),
+               implementation=_VIDEO_FD),
+    MetricSpec("vfid_resnext", "VFID (ResNeXt)", False, 3, "video_features", "set", 114, weights=("resnext101_vfid",),
+               implementation=_VIDEO_FD),
+    MetricSpec("fvd", "FVD (VideoMAE)", False, 2, "video_features", "set", 116, weights=("videomae_vitg",),
+               implementation=_VIDEO_FD),
     # pftryon additions: no try-on script computes them; every protocol accepts them through --metrics.
     MetricSpec("ms_ssim", "MS-SSIM", True, 4, "pairs", "per_sample", 130, addition=True,
                implementation=f"{_PERCEPTUAL}:MSSSIM"),

@@ -17,8 +17,8 @@ Notation: a video has predicted frames ``p_0 .. p_{T-1}`` and ground-truth frame
 
 :class:`VideoMetrics` streams frames in batches with their video ids and frame indices (the VVT loader's
 ``video_id`` / ``frame_index``). :class:`VideoFID` is a Fréchet distance between clip features of torchvision's
-Kinetics-400 R3D-18: it is **not** the VFID of FW-GAN / ClothFormer tables, which use I3D (or 3D-ResNeXt-101)
-features; no I3D weights ship with any installed package, so that number cannot be reproduced here.
+Kinetics-400 R3D-18: it is **not** the VFID of published VVT tables, which use I3D (or 3D-ResNeXt-101) features;
+that VFID, and FVD, as CatV2TON computes them are :mod:`bench.metrics.video_fid`.
 """
 
 from __future__ import annotations

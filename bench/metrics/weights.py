@@ -171,6 +171,37 @@ WEIGHTS: dict[str, WeightsFile] = {
         "torchvision (video FID, bench.metrics.video)",
         "https://download.pytorch.org/models/r3d_18-b3b3357e.pth",
     ),
+    # VFID backbones as CatV2TON's eval_video_metrics.py gets them (huggingface_hub snapshot_download of
+    # "zhengchong/VFID", then modules/fid_metrics/vfid.py loads <snapshot>/i3d.pt and <snapshot>/resnext-101.pth):
+    # pass that snapshot folder as --weights-dir. sha256 not pinned: no public digest found.
+    "i3d_vfid": WeightsFile(
+        "i3d_vfid",
+        "i3d.pt",
+        "CatV2TON VFID (I3D), Hugging Face zhengchong/VFID",
+        "https://huggingface.co/zhengchong/VFID/resolve/main/i3d.pt",
+    ),
+    "resnext101_vfid": WeightsFile(
+        "resnext101_vfid",
+        "resnext-101.pth",
+        "CatV2TON VFID (3D ResNeXt-101), Hugging Face zhengchong/VFID",
+        "https://huggingface.co/zhengchong/VFID/resolve/main/resnext-101.pth",
+    ),
+    # FVD backbones as cd-fvd 0.1.1 downloads them (cdfvd/third_party/VideoMAEv2/utils.py load_videomae_model and
+    # cdfvd/third_party/i3d/utils.py load_i3d_model). sha256 not pinned: no public digest found; the I3D file is
+    # git blob a867b87ac3a9097d200598b1d48a1b890d8ec744 of songweige/TATS (tats/fvd/i3d_pretrained_400.pt), which
+    # `git hash-object` on a copy reproduces.
+    "videomae_vitg": WeightsFile(
+        "videomae_vitg",
+        "vit_g_hybrid_pt_1200e_ssv2_ft.pth",
+        "cd-fvd (FVD, VideoMAE v2 ViT-g/14 fine-tuned on SSv2)",
+        "https://huggingface.co/OpenGVLab/InternVideoMAE_models/resolve/main/mae-g/vit_g_hybrid_pt_1200e_ssv2_ft.pth",
+    ),
+    "i3d_fvd": WeightsFile(
+        "i3d_fvd",
+        "i3d_pretrained_400.pt",
+        "cd-fvd (FVD, I3D from TATS)",
+        "https://github.com/songweige/TATS/raw/main/tats/fvd/i3d_pretrained_400.pt",
+    ),
     # DISTS alpha / beta as piq.DISTS loads them (piq.perceptual.DISTS._weights_url); the trunk is "vgg".
     # sha256 not pinned: no public digest found.
     "dists": WeightsFile(

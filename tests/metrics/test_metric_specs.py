@@ -98,14 +98,14 @@ def test_every_metric_a_protocol_allows_has_a_spec() -> None:
 
 def test_the_harness_reads_the_registry() -> None:
     """No second table: the report, eval's groups and the suite's metric list are views of the specs."""
-    from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL
+    from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET, _PAIRED, _TEMPORAL, _VIDEO_SETS
     from bench.report.tables import METRICS
     from bench.suite.config import Suite
 
     assert set(METRICS) == set(ALL) and all(METRICS[name] is metric_spec(name) for name in ALL)
     assert [METRICS[m].column for m in METRICS] == sorted(metric_spec(m).column for m in ALL)
     assert len({metric_spec(m).column for m in ALL}) == len(ALL), "two metrics share a report column"
-    assert {*_PAIRED, *_TEMPORAL, *_INCEPTION_SET, *_DINO_SET} == set(METRIC_NAMES)
+    assert {*_PAIRED, *_TEMPORAL, *_INCEPTION_SET, *_DINO_SET, *_VIDEO_SETS} == set(METRIC_NAMES)
     suite_metrics = Suite.__dataclass_fields__["metrics"].default
     assert suite_metrics == tuple(m for m in METRIC_NAMES if not metric_spec(m).addition)
 
