@@ -30,12 +30,14 @@ __all__ = [
 ]
 
 RESULT_COLUMNS = (
-    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n", "pairs",
+    "method", "dataset", "split", "protocol", "metric", "value", "ci_low", "ci_high", "n", "seeds", "pairs",
     "source", "device", "dtype", "batch", "note", "citation",
 )  # fmt: skip
 """The columns of a suite's tidy results table (``results.csv``), in order: one row per number. ``pairs`` names the
-pair list a quality row was scored on and the start of its sha256 (``test_pairs.txt:3f2a1c9d``)."""
-INTEGER_COLUMNS = ("n", "batch")
+pair list a quality row was scored on and the start of its sha256 (``test_pairs.txt:3f2a1c9d``); ``seeds`` the number of
+training seeds a trained row's value is the mean of (its interval includes their spread, :mod:`bench.suite.seeds`),
+empty for a row nothing was trained for."""
+INTEGER_COLUMNS = ("n", "seeds", "batch")
 """Columns that hold whole numbers (or nothing): written as integers."""
 WEIGHTS_ABSENT = "weights absent"
 """How a result row's note starts when the metric's weights file is absent (the report gathers those columns)."""

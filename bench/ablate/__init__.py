@@ -36,11 +36,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.ablate.convergence import run_record
 from bench.ablate.scoring import evaluate_models
 from bench.records import SCHEMA_VERSION, AblationRecord
 from bench.results import run_metadata
 from bench.speed import cpu_model
+from bench.train.convergence import run_record
 from bench.train.data import prepare_data, split_pairs
 from bench.train.recipe import Recipe
 from bench.train.runs import Progress, plan_runs, train_run

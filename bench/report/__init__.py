@@ -20,12 +20,12 @@ from bench.report.comparisons import comparisons_html, comparisons_markdown
 from bench.report.html import render_html
 from bench.report.plots import Plot, pareto_front, quality_speed_metrics, write_plots
 from bench.report.qualitative import Grid, QualitativeRow, write_grid
+from bench.report.table_markdown import markdown
 from bench.report.tables import (
     COLUMNS,
     METRICS,
     below_lower_bounds,
     latency_tables,
-    markdown,
     method_order,
     method_titles,
     place,
@@ -37,7 +37,7 @@ from bench.report.tables import (
 from bench.results import INTEGER_COLUMNS
 from pftryon.models import atomic_write
 
-__all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "rerender", "write_report"]
+__all__ = ["COLUMNS", "METRICS", "Plot", "QualitativeRow", "pareto_front", "rerender", "with_integers", "write_report"]
 
 _logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def _grid_methods(rows: Sequence[QualitativeRow], order: list[str]) -> list[str]
     return [m for m in order if m in named] + sorted(named - set(order))
 
 
-def _with_integers(table: pd.DataFrame) -> pd.DataFrame:
+def with_integers(table: pd.DataFrame) -> pd.DataFrame:
     """``table`` with its whole-number columns (:data:`bench.results.INTEGER_COLUMNS`) as integers, empty cells kept."""
     out = table.copy()
     for column in INTEGER_COLUMNS:
@@ -161,7 +161,7 @@ def write_report(
     out = Path(out_dir)
     frame = prepare(results)
     table = results.reset_index(drop=True).iloc[frame.index][list(COLUMNS)]
-    atomic_write(out / "results.csv", _with_integers(table).to_csv(index=False))
+    atomic_write(out / "results.csv", with_integers(table).to_csv(index=False))
     frame = frame.reset_index(drop=True)
     grid = None
     if qualitative:

@@ -19,7 +19,6 @@ import numpy as np
 import yaml
 
 from bench.ablate import AblationResult
-from bench.ablate.convergence import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
 from bench.ablate.scoring import NO_WARP, TUTOR
 from bench.records import read_record
 from bench.report.comparisons import comparisons_html
@@ -27,6 +26,7 @@ from bench.report.html import figure_html, page_html, value_html
 from bench.results import bootstrap_ci
 from bench.runtime import atomic_write
 from bench.stats import Comparisons, compare, write_comparisons
+from bench.train.convergence import CONVERGENCE_TOLERANCE, MIN_CONVERGENCE_STEPS
 from pftryon.train.config import STAGES
 
 __all__ = ["rerender", "write_report"]

@@ -44,6 +44,7 @@ th, td { padding: 5px 10px; border-bottom: 1px solid var(--line); text-align: le
 thead th { background: var(--band); border-bottom: 2px solid var(--line); white-space: nowrap; }
 tbody tr:nth-child(even) { background: #fbfcfd; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.training { font-size: 0.85em; color: var(--muted, #555); min-width: 10em; }
 td .ci { display: block; color: var(--muted); font-size: 0.85em; }
 tr.published td { background: var(--pub); font-style: italic; }
 td.na { color: #a02020; }
@@ -210,7 +211,9 @@ def _wall(run: Mapping[str, Any]) -> str:
     if "total_s" not in timings:
         return "not recorded"
     parts = [f"{key.removesuffix('_s')} {_minutes(v)}" for key, v in timings.items() if key != "total_s"]
-    return escape(_minutes(timings["total_s"]) + (f" ({', '.join(parts)})" if parts else ""))
+    peak = (run.get("metadata") or {}).get("cpu_fp32_peak_gflops")
+    speed = f"; CPU fp32 peak measured {peak:g} GFLOP/s" if isinstance(peak, int | float) else ""
+    return escape(_minutes(timings["total_s"]) + (f" ({', '.join(parts)}{speed})" if parts or speed else ""))
 
 
 def _fingerprint(meta: Mapping[str, Any]) -> str:
@@ -285,6 +288,13 @@ def _how_to_read(run: Mapping[str, Any], quality: Sequence[Table], latency: Sequ
         "<p>One row per method (its display title), one column per metric, grouped by protocol. ↑: higher is "
         f"better; ↓: lower is better. Under a measured value: its 95% confidence interval ({escape(how)})."
         + (f" The shaded columns ({escape(', '.join(lead))}) separate the methods: read them first." if lead else "")
+        + (
+            " A row trained at several seeds shows the mean over them; its interval adds the seeds' spread (where "
+            "a rerun with other seeds lands 95% of the time), and its training column gives its steps, seeds and "
+            "how many converged."
+            if any(t.trained for t in quality)
+            else ""
+        )
         + f" n/a<sup>x</sup>: tried and not computed (reason x under the table); {MISSING}: not part of this run; "
         "† published: copied from the cited source, never measured here. A column no row could compute is left "
         "out, with a note saying why.</p>"
@@ -346,6 +356,7 @@ def _table_html(table: Table, anchor: str, flagged: Mapping[str, str] | None = N
     n_column = table.per_row_n
     span = ' rowspan="2"' if grouped else ""
     head = f'<tr><th class="method"{span}>method</th>' + (f'<th class="num"{span}>n</th>' if n_column else "")
+    head += f'<th class="training"{span}>training</th>' if table.trained else ""
     if grouped:
         head += "".join(
             f'<th class="group{" lead" if lead else ""}" colspan="{count}"><a href="#read-{escape(p)}">{escape(p)}</a>'
@@ -365,6 +376,7 @@ def _table_html(table: Table, anchor: str, flagged: Mapping[str, str] | None = N
                       "</a></span>")  # fmt: skip
         cells = "".join(_cell_html(cell, column.lead) for cell, column in zip(row.cells, table.columns, strict=True))
         n = f'<td class="num">{escape(row.n)}</td>' if n_column else ""
+        n += f'<td class="training">{escape(row.training)}</td>' if table.trained else ""
         kind = "published" if row.published else "measured"
         body.append(f'<tr class="{kind}"><th class="method" scope="row">{label}</th>{n}{cells}</tr>')
     facts = [f"n = {escape(table.n)} per cell"] if table.n else []

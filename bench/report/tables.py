@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from bench.metrics.specs import MetricSpec, list_metrics, metric_spec
+from bench.report.training import training_text
 from bench.results import RESULT_COLUMNS, WEIGHTS_ABSENT
 
 __all__ = [
@@ -38,7 +39,6 @@ __all__ = [
     "below_lower_bounds",
     "latency_tables",
     "lead_metrics",
-    "markdown",
     "method_order",
     "method_titles",
     "place",
@@ -116,6 +116,7 @@ class Row:
     cells: tuple[Cell | None, ...]
     from_files: bool = False  # scored from prediction files (run["methods"][method]["predictions"])
     title: str = ""  # the display title (default: the method's key)
+    training: str = ""  # a trained row's steps, seeds and convergence (bench.report.training)
 
     @property
     def published(self) -> bool:
@@ -155,6 +156,11 @@ class Table:
     dropped: tuple[Dropped, ...] = ()
     n: str = ""
     pairs: tuple[str, ...] = ()
+
+    @property
+    def trained(self) -> bool:
+        """True when a row was trained by the suite: the table needs a ``training`` column."""
+        return any(row.training for row in self.rows)
 
     @property
     def per_row_n(self) -> bool:
@@ -370,10 +376,10 @@ def _what(columns: Sequence[Column], show_protocol: bool) -> str:
 def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[str], run: Mapping[str, Any], *,
            show_protocol: bool, lead: Sequence[str] = (),
            spread: Mapping[tuple[str, str, str], tuple[float, float]] | None = None,
-           counts: bool = True) -> Table:  # fmt: skip
+           counts: bool = True, training: bool = False) -> Table:  # fmt: skip
     """One table of ``frame``'s rows: columns (protocol, metric), rows (method, source, citation). ``spread``: the
     p10-p90 of a row's ms/image, by (method, source, citation); ``counts``: give each row's n (the samples of its
-    cells)."""
+    cells); ``training``: give each trained row's training (:func:`training_text`)."""
     columns = _columns(set(zip(frame["protocol"], frame["metric"], strict=True)), protocols, lead, show_protocol)
     index = {(c.protocol, c.metric): i for i, c in enumerate(columns)}
     titles = method_titles(run, methods)
@@ -402,7 +408,8 @@ def _table(frame: pd.DataFrame, title: str, methods: list[str], protocols: list[
         shown = tuple(Cell("n/a", marker=reasons.setdefault(c, _letter(len(reasons)))) if isinstance(c, str) else c
                       for c in (cells[i] for i in kept))  # fmt: skip
         reference = citations.setdefault(citation, len(citations) + 1) if source == PUBLISHED else None
-        rows.append(Row(method, source, reference, n, shown, method in from_files, titles[method]))
+        trained = training_text(run, method) if training and source != PUBLISHED else ""
+        rows.append(Row(method, source, reference, n, shown, method in from_files, titles[method], trained))
     counts = {row.n for row in rows if row.n}
     lists = tuple(sorted(set(frame["pairs"]) - {""}))
     return Table(title, tuple(columns[i] for i in kept), tuple(rows), tuple(citations),
@@ -461,7 +468,16 @@ def quality_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]:
     methods = method_order(frame, run)
     protocols = _ordered(frame["protocol"], run.get("protocols") or {})
     return [
-        _table(group, place(dataset, split), methods, protocols, run, show_protocol=True, lead=lead_metrics(run))
+        _table(
+            group,
+            place(dataset, split),
+            methods,
+            protocols,
+            run,
+            show_protocol=True,
+            lead=lead_metrics(run),
+            training=True,
+        )
         for (dataset, split), group in quality.groupby(["dataset", "split"], sort=True)
     ]
 
@@ -530,71 +546,3 @@ def precision_tables(frame: pd.DataFrame, run: Mapping[str, Any]) -> list[Table]
         if rows:
             tables.append(Table(f"{place(dataset, split)}: against fp32", columns, tuple(rows), (), ()))
     return tables
-
-
-def _md(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _markdown_table(table: Table) -> list[str]:
-    per_row_n = table.per_row_n
-    lines = [
-        "| method | " + ("n | " if per_row_n else "") + " | ".join(_md(c.label) for c in table.columns) + " |",
-        "|---|" + ("---:|" if per_row_n else "") + "---:|" * len(table.columns),
-    ]
-    for row in table.rows:
-        cells = []
-        for cell in row.cells:
-            if cell is None:
-                cells.append(MISSING)
-            elif cell.missing:
-                cells.append(f"{cell.text} [{cell.marker}]")
-            else:
-                cells.append(" ".join(part for part in (cell.text, cell.ci) if part))
-        method = _md(row.label) + (f" † [{row.reference}]" if row.published else "")
-        lines.append(f"| {method} | " + (f"{row.n} | " if per_row_n else "") + " | ".join(cells) + " |")
-    facts = ([f"n = {table.n} per cell."] if table.n else []) + (
-        [f"Pair lists: {', '.join(table.pairs)}."] if table.pairs else [])  # fmt: skip
-    if facts:
-        lines += ["", " ".join(facts)]
-    if any(row.from_files for row in table.rows):
-        lines += ["", FROM_FILES_NOTE]
-    if table.citations:
-        lines += ["", "† Published (copied, not measured here):", ""]
-        lines += [f"- [{i}] {_md(c)}" for i, c in enumerate(table.citations, 1)]
-    if table.reasons:
-        lines += ["", "n/a: could not be computed:", ""]
-        lines += [f"- [{letter}] {_md(note)}" for letter, note in table.reasons]
-    if table.dropped:
-        lines += ["", "Not shown (not computed for any row):", ""]
-        lines += [f"- {_md(d.what)}: {_md(d.reason)}" for d in table.dropped]
-    return lines
-
-
-def markdown(
-    run: Mapping[str, Any], quality: Sequence[Table], latency: Sequence[Table], precision: Sequence[Table] = ()
-) -> str:
-    """``table.md``: the suite's name and description, the quality tables, the low-precision changes, the latency
-    tables, skips and warnings."""
-    suite = run["suite"]
-    lines = [f"# pftryon bench: {_md(suite['name'])}", ""]
-    if suite.get("description"):
-        lines += [str(suite["description"]).strip(), ""]
-    lines += [
-        f"Measured cells: value [95% CI] where an interval was computed. {MISSING}: not part of this run. "
-        "n/a [x]: the run tried and could not compute it (reason x below the table). "
-        "† [k]: published, copied from source k, never merged with measured numbers.",
-        "",
-    ]
-    for heading, tables in (("Quality", quality), (PRECISION_HEADING, precision), ("Latency", latency)):
-        if not tables:
-            continue
-        lines += [f"## {heading}", ""]
-        for table in tables:
-            lines += [f"### {_md(table.title)}", "", *(_markdown_table(table) if table.columns else
-                      [f"Not shown: {_md(d.what)}: {_md(d.reason)}" for d in table.dropped]), ""]  # fmt: skip
-    for heading, key in (("Skipped", "skipped"), ("Warnings", "warnings")):
-        if run.get(key):
-            lines += [f"## {heading}", "", *(f"- {_md(str(item))}" for item in run[key]), ""]
-    return "\n".join(lines)

@@ -26,6 +26,7 @@ from pftryon.config_types import check_value
 
 __all__ = [
     "DatasetSpec", "LatencySpec", "MethodSpec", "QualitativeSpec", "ReportSpec", "SUITE_DIR", "Suite", "TrainSpec",
+    "TrainingSpec",
     "list_suites", "load_suite", "method_key",
 ]  # fmt: skip
 
@@ -186,6 +187,31 @@ class QualitativeSpec:
 
 
 @dataclass(frozen=True)
+class TrainingSpec:
+    """How the suite trains its trained rows.
+
+    Attributes:
+        seeds: training seeds; every trained row is trained once per seed (same data) and reported as the mean over
+            the seeds, its interval widened by their spread. Empty: the recipe's own seed, once.
+        workers: seeds trained side by side in that many processes (the machine's threads shared between them);
+            1 trains them one after another in this process.
+    """
+
+    seeds: tuple[int, ...] = ()
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        require(
+            [
+                (len(set(self.seeds)) == len(self.seeds), "seeds: each once"),
+                (all(s >= 0 for s in self.seeds), "seeds: non-negative integers"),
+                (self.workers >= 1, "workers: at least 1"),
+            ],
+            "training",
+        )
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """What the suite's report leads with and explains (:mod:`bench.report`).
 
@@ -227,6 +253,7 @@ class Suite:
         literature: published-results files (``bench/literature/<name>.yaml``) whose rows are shown.
         qualitative: the qualitative grid, or ``None``.
         report: what the report leads with and explains (:class:`ReportSpec`).
+        training: seeds and parallel workers of the trained rows (:class:`TrainingSpec`).
         batch_size: prediction and evaluation batch size.
         version: bump when a change can move a number.
     """
@@ -241,6 +268,7 @@ class Suite:
     literature: tuple[str, ...] = ()
     qualitative: QualitativeSpec | None = field(default_factory=QualitativeSpec)
     report: ReportSpec = field(default_factory=ReportSpec)
+    training: TrainingSpec = field(default_factory=TrainingSpec)
     batch_size: int = 8
     version: int = 1
     # One sweep may be written as a single mapping; null: no timing.
@@ -306,8 +334,11 @@ class Suite:
         def report(value: Any) -> ReportSpec:
             return from_mapping(ReportSpec, value or {}, f"{where}: report")
 
+        def training(value: Any) -> TrainingSpec:
+            return from_mapping(TrainingSpec, value or {}, f"{where}: training", seeds=lambda v: tuple(v or ()))
+
         return from_mapping(cls, data, where, methods=methods, datasets=datasets, latency=latency,
-                            qualitative=qualitative, report=report)  # fmt: skip
+                            qualitative=qualitative, report=report, training=training)  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (JSON-ready) for results files, with the YAML's keys (``from_dict`` reads it back)."""

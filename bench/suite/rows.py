@@ -21,7 +21,7 @@ _SHORT = 8  # hex digits of a pair list's sha256 in the ``pairs`` column
 def row(**values: Any) -> dict[str, Any]:
     """A result row: every column present, measured, numbers NaN unless given."""
     out = dict.fromkeys(RESULT_COLUMNS, "")
-    out.update(value=np.nan, ci_low=np.nan, ci_high=np.nan, n=np.nan, batch=np.nan, source="measured")
+    out.update(value=np.nan, ci_low=np.nan, ci_high=np.nan, n=np.nan, seeds=np.nan, batch=np.nan, source="measured")
     out.update(values)
     return out
 

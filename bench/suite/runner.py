@@ -29,11 +29,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from bench.data.readers import InputError, file_sha256
 from bench.eval import IMAGE_SUFFIXES, evaluate
 from bench.eval.matching import match_list
 from bench.eval.metric_groups import _DINO_SET, _INCEPTION_SET
+from bench.latency.device import measured_peak
 from bench.methods import MissingFieldError, TryOnMethod, create_method, method_class
 from bench.metrics import resolve_weights
 from bench.metrics.needs import Selection, metric_weights, missing_message, missing_weights
@@ -58,8 +60,9 @@ from bench.suite.outputs import (
 )  # fmt: skip
 from bench.suite.rows import RESULT_COLUMNS, pair_list
 from bench.suite.rows import row as _row
+from bench.suite.seeds import SEED_KEY, mean_per_sample, merge_seed_rows
 from bench.suite.timing import Timed, device_label, latency_cells, not_timed
-from bench.suite.training import recipe_work, train_method
+from bench.suite.training import TrainingJob, method_training, recipe_work, train_jobs, train_method
 from bench.train.recipe import Recipe, load_recipe
 from pftryon.models import CHECKPOINT_CONFIG
 
@@ -79,12 +82,15 @@ class SuiteResult:
     run: RunRecord
     qualitative: list[dict[str, Any]] = field(default_factory=list)
     comparisons: Comparisons = field(default_factory=Comparisons)
+    seeds: pd.DataFrame = field(default_factory=pd.DataFrame)  # a trained row's cells at each seed (seeds.csv)
 
 
 @dataclass
 class _Method:
     spec: MethodSpec
     method: TryOnMethod | None  # None: a predictions row, scored from files
+    seed: int | None = None  # a trained row: the training seed of this instance (one instance per seed)
+    primary: bool = True  # the instance that is timed and drawn (a trained row's first seed)
     precision: dict[str, Any] = field(default_factory=dict)  # below fp32: predict's record (error against fp32)
     given: dict[str, Outputs] = field(default_factory=dict)  # a predictions row: its matched files per dataset
     folders: dict[str, dict[str, Any]] = field(default_factory=dict)  # a predictions row: per mode, for run.json
@@ -190,6 +196,11 @@ def _quality_rows(ctx: _Context, method: _Method, dataset: PreparedDataset, prot
             for metric, entry in metrics.items()]  # fmt: skip
 
 
+def _seeded(method: _Method, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A trained row's cells marked with its seed, to be merged over the seeds (:func:`merge_seed_rows`)."""
+    return rows if method.spec.train is None else [{**r, SEED_KEY: method.seed} for r in rows]
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # The run.
 
@@ -219,15 +230,27 @@ def _from_files(spec: MethodSpec, datasets: list[PreparedDataset], progress: Pro
     return _Method(spec, None, given=given, folders=folders)
 
 
+def _jobs(suite: Suite, spec: MethodSpec) -> list[TrainingJob]:
+    """A trained row's training, once per seed of the suite (the recipe's own seed when it names none)."""
+    assert spec.train is not None
+    return [TrainingJob(spec.train.recipe, spec.train.run, seed) for seed in suite.training.seeds or (None,)]
+
+
 def _load_methods(suite: Suite, work: Path, device: str, progress: Progress) -> list[_Method]:
+    """Every row that runs a model; a trained row gives one instance per training seed, all trained first."""
+    trained = [spec for spec in suite.methods if spec.train is not None and spec.predictions is None]
+    jobs = list(dict.fromkeys(job for spec in trained for job in _jobs(suite, spec)))
+    train_jobs(sorted(jobs, key=lambda j: -1 if j.seed is None else j.seed), work, device, suite.training.workers,
+               progress)  # fmt: skip
     methods = []
     for spec in suite.methods:
         if spec.predictions is not None:
             continue  # matched before any training (_from_files)
-        folder = spec.checkpoints
-        if spec.train is not None:
-            folder = train_method(spec.train.recipe, spec.train.run, work, device, progress)
-        methods.append(_Method(spec, create_method(spec.name, folder)))
+        if spec.train is None:
+            methods.append(_Method(spec, create_method(spec.name, spec.checkpoints)))
+        for number, job in enumerate(_jobs(suite, spec) if spec.train is not None else ()):
+            folder = train_method(job, work, device, progress)  # trained above: found finished
+            methods.append(_Method(spec, create_method(spec.name, folder), seed=job.seed, primary=number == 0))
         progress(f"method {spec.key}: {', '.join(methods[-1].method.checkpoints) or 'no weights'}")
     return methods
 
@@ -343,12 +366,13 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
                 why = str(err).replace(str(ctx.work), "<work>")  # the table stays the same wherever --work is
                 absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
         rows += _quality_rows(ctx, method, dataset, name, cell["metrics"])
-        ctx.scores.setdefault(dataset.key, {})[method.name, name] = cell.get("per_sample", {})
-        if computable and (sets := cell_feature_sets(ctx.cells.load_arrays(key), computable,
-                                                     kid_scale=protocol.kid.scale)):  # fmt: skip
+        ctx.scores.setdefault(dataset.key, {}).setdefault((method.name, name), []).append(cell.get("per_sample", {}))
+        if method.primary and computable and (sets := cell_feature_sets(ctx.cells.load_arrays(key), computable,
+                                                                        kid_scale=protocol.kid.scale)):  # fmt: skip
             ctx.sets.setdefault(dataset.key, {})[method.name, name] = sets
-        ctx.notes += [f"{method.name} on {dataset.key} under {name}: {w}" for w in cell["warnings"]]
-        if cell.get("matching") or cell.get("resize"):
+        ctx.notes += [n for w in cell["warnings"] if (n := f"{method.name} on {dataset.key} under {name}: {w}")
+                      not in ctx.notes]  # fmt: skip
+        if method.primary and (cell.get("matching") or cell.get("resize")):
             ctx.evaluations.append({"method": method.name, "dataset": dataset.key, "protocol": name,
                                     "matching": cell.get("matching"), "resize": cell.get("resize")})  # fmt: skip
         rows += [_cell_row(ctx, method, dataset, name, m, note=why) for m, why in absent.items()]
@@ -359,9 +383,11 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
         compute = functools.partial(truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
         truth = dict(ctx.cells.get_or_compute(key, compute, require=("per_sample",)))
-        ctx.scores.setdefault(dataset.key, {})[method.name, TRUTH_PROTOCOL] = truth.pop("per_sample")
+        ctx.scores.setdefault(dataset.key, {}).setdefault((method.name, TRUTH_PROTOCOL), []).append(
+            truth.pop("per_sample")
+        )
         rows += _quality_rows(ctx, method, dataset, TRUTH_PROTOCOL, truth)
-    return rows
+    return _seeded(method, rows)
 
 
 _SET_RESAMPLES = 50  # bootstrap resamples of each FID / KID comparison (each costs one metric per row)
@@ -373,8 +399,8 @@ def _comparisons(ctx: _Context, datasets: list[PreparedDataset]) -> Comparisons:
     out = Comparisons()
     for dataset in datasets:
         prefix = "" if len(datasets) == 1 else f"{dataset.key} "
-        scores, sets = ({(m, prefix + p): v for (m, p), v in found.get(dataset.key, {}).items()}
-                        for found in (ctx.scores, ctx.sets))  # fmt: skip
+        scores = {(m, prefix + p): mean_per_sample(v) for (m, p), v in ctx.scores.get(dataset.key, {}).items()}
+        sets = {(m, prefix + p): v for (m, p), v in ctx.sets.get(dataset.key, {}).items()}
         part = compare(scores, sets, resamples=BOOTSTRAP.resamples, confidence=BOOTSTRAP.confidence,
                        seed=BOOTSTRAP.seed, set_resamples=_SET_RESAMPLES, progress=ctx.report)  # fmt: skip
         out.rows += part.rows
@@ -390,7 +416,7 @@ def _unavailable(ctx: _Context, method: _Method, dataset: PreparedDataset, proto
             for name, protocol in protocols.items() for m in ctx.suite.metrics if m in protocol.metrics]  # fmt: skip
     if dataset.truth is not None:
         rows += [_cell_row(ctx, method, dataset, TRUTH_PROTOCOL, m, note=why) for m in ("ssim_truth", "psnr_truth")]
-    return rows
+    return _seeded(method, rows)
 
 
 def _published_rows(names: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -414,19 +440,21 @@ def _recipe_sha256(recipe: Recipe) -> str:
 
 def _provenance(suite: Suite, weights: Path | None) -> dict[str, Any]:
     """What ``run.json``'s metadata adds to :func:`bench.results.run_metadata`: whether the tree was clean, the command
-    line, the machine, the code fingerprint, the bootstrap, every training recipe's contents and hash, the seeds and
-    the command that fetches the suite's metric weights."""
+    line, the machine and its CPU's measured fp32 peak (beside which the wall time reads), the code fingerprint, the
+    bootstrap, every training recipe's contents and hash, the seeds and the command that fetches the suite's metric
+    weights."""
     names = [d.synth for d in suite.datasets if d.synth] + [m.train.recipe for m in suite.methods if m.train]
     recipes = {name: load_recipe(name) for name in dict.fromkeys(names)}
     seeds = {"bootstrap": BOOTSTRAP.seed}
     if suite.qualitative is not None:
         seeds["qualitative pairs"] = suite.qualitative.seed
     for name, recipe in recipes.items():
-        seeds |= {f"{name} data": recipe.data.seed, f"{name} training": recipe.seed}
+        seeds |= {f"{name} data": recipe.data.seed, f"{name} training": list(suite.training.seeds) or recipe.seed}
     return {
         "git_clean": git_state()[1],
         "command": list(sys.argv),
         "machine": machine(),
+        "cpu_fp32_peak_gflops": round(measured_peak(torch.device("cpu"), "fp32").tflops * 1e3, 1),
         "code_fingerprint": code_fingerprint(),
         "bootstrap": {**dataclasses.asdict(BOOTSTRAP), "fid_resamples": _FID_RESAMPLES},
         "recipes": {name: {"sha256": _recipe_sha256(r), "contents": r.to_dict()} for name, r in recipes.items()},
@@ -448,7 +476,9 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         return {"title": title if m.spec.dtype == "fp32" else f"{title} ({m.spec.dtype})", "family": c.family,
                 "citation": c.citation, "inputs": list(c.inputs),
                 "parser_free": c.parser_free, "config": m.method.config, "checkpoints": m.method.checkpoints,
-                "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None, **low}  # fmt: skip
+                "trained_by_suite": dataclasses.asdict(m.spec.train) if m.spec.train else None,
+                **({"training": [method_training(job, ctx.work) for job in _jobs(suite, m.spec)]}
+                   if m.spec.train else {}), **low}  # fmt: skip
 
     return RunRecord(
         schema_version=SCHEMA_VERSION,
@@ -456,7 +486,7 @@ def _run_record(suite: Suite, protocols: dict[str, Protocol], methods: list[_Met
         suite=suite.to_dict(),
         protocols={name: protocol.to_dict() for name, protocol in protocols.items()}
         | ({TRUTH_PROTOCOL: TRUTH_PROTOCOL_RECORD} if any(d.truth is not None for d in datasets) else {}),
-        methods={m.name: card(m) for m in methods},
+        methods={m.name: card(m) for m in methods if m.primary},
         datasets={d.key: d.describe() | {"pair_lists": ctx.pair_lists[d.key]} for d in datasets},
         skipped=skipped,
         warnings=ctx.notes,
@@ -516,9 +546,12 @@ def run_suite(
     ctx.pair_lists = {d.key: {mode: pair_list(d.root, loader.entries, f"{d.key} {mode} list")
                               for mode, loader in d.loaders.items()} for d in datasets}  # fmt: skip
     given = {s.key: _from_files(s, datasets, report) for s in suite.methods if s.predictions is not None}
-    loaded = {m.name: m for m in _load_methods(suite, work, device, report)}
-    methods = [given.get(s.key) or loaded[s.key] for s in suite.methods]
-    timings = {"setup_s": round(time.perf_counter() - start, 1)}
+    loaded: dict[str, list[_Method]] = {}
+    prepared = time.perf_counter()
+    for instance in _load_methods(suite, work, device, report):
+        loaded.setdefault(instance.name, []).append(instance)  # a trained row: one instance per seed
+    methods = [m for s in suite.methods for m in ([given[s.key]] if s.key in given else loaded[s.key])]
+    timings = {"setup_s": round(prepared - start, 1), "training_s": round(time.perf_counter() - prepared, 1)}
     rows, outputs, failed = [], {}, {}
     for dataset in datasets:
         ctx.notes += dataset.notes
@@ -527,15 +560,17 @@ def run_suite(
             try:
                 scored = _predictions(method, dataset, work, suite, device, ctx.notes)
             except MissingFieldError as err:
-                ctx.notes.append(str(err))
+                ctx.notes += [str(err)] if str(err) not in ctx.notes else []
                 failed.setdefault(dataset.key, {})[method.name] = f"cannot run: {err}"
                 rows += _unavailable(ctx, method, dataset, protocols, f"cannot run: {err}")
                 continue
-            outputs.setdefault(dataset.key, {})[method.name] = scored
+            if method.primary:
+                outputs.setdefault(dataset.key, {})[method.name] = scored
             rows += _quality(ctx, method, dataset, scored, protocols)
-    timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"], 1)
+    timings["quality_s"] = round(time.perf_counter() - start - timings["setup_s"] - timings["training_s"], 1)
     native = list(dict.fromkeys(tuple(d.loaders["paired"][0]["person"].shape[-2:]) for d in datasets))
-    timed = [Timed.of(m.spec, m.method.config) for m in methods if m.method is not None]
+    rows, per_seed = merge_seed_rows(rows)
+    timed = [Timed.of(m.spec, m.method.config) for m in methods if m.method is not None and m.primary]
     timed += [Timed.of(s, {}) for s in skipped_methods if s.predictions is None]
     from_files: list[dict[str, Any]] = []
     for sweep in suite.latency:
@@ -550,4 +585,5 @@ def run_suite(
     run = _run_record(suite, protocols, methods, datasets, skipped, ctx, timings)
     first = datasets[0].key
     qualitative = _qualitative(suite, datasets[0], outputs.get(first, {}), failed.get(first, {}))
-    return SuiteResult(pd.DataFrame(rows, columns=RESULT_COLUMNS), run, qualitative, comparisons)
+    return SuiteResult(pd.DataFrame(rows, columns=RESULT_COLUMNS), run, qualitative, comparisons,
+                       pd.DataFrame(per_seed, columns=[*RESULT_COLUMNS, "seed"]))  # fmt: skip

@@ -9,5 +9,6 @@ Modules (import from them; this package imports nothing):
   :class:`~bench.train.recipe.Recipe` (unknown keys are errors);
 - :mod:`~bench.train.data`: a recipe's synthetic data, synthesised once, and its splits as training batches;
 - :mod:`~bench.train.runs`: a recipe's training runs in order (:func:`~bench.train.runs.plan_runs`), each trained
-  resumably (:func:`~bench.train.runs.train_run`).
+  resumably (:func:`~bench.train.runs.train_run`);
+- :mod:`~bench.train.convergence`: whether a run converged by the suite's criterion, read from its log.
 """

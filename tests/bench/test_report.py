@@ -568,8 +568,9 @@ def test_rerender_redraws_a_finished_report_from_its_files(report, tmp_path):
 
 
 def test_whole_number_columns_are_written_as_integers() -> None:
-    from bench.report import _with_integers
+    from bench.report import with_integers
 
-    table = pd.DataFrame({"n": [54.0, np.nan, ""], "batch": [1.0, "", 8.0], "value": [0.5, 1.0, 2.0]})
-    text = _with_integers(table).to_csv(index=False)
-    assert text.splitlines() == ["n,batch,value", "54,1,0.5", ",,1.0", ",8,2.0"]
+    table = pd.DataFrame({"n": [54.0, np.nan, ""], "seeds": [3.0, "", ""], "batch": [1.0, "", 8.0],
+                          "value": [0.5, 1.0, 2.0]})  # fmt: skip
+    text = with_integers(table).to_csv(index=False)
+    assert text.splitlines() == ["n,seeds,batch,value", "54,3,1,0.5", ",,,1.0", ",,8,2.0"]

@@ -168,7 +168,7 @@ def test_offline_ok_says_what_is_missing_in_one_line(monkeypatch: pytest.MonkeyP
     result = _fetch(tmp_path / "w", "--suite", "synthetic", "--offline-ok")
     assert result.exit_code == 0, result.output
     (line,) = [line for line in result.output.splitlines() if line.strip()]
-    for name in ("alex", "inception", "pt_inception", "inception_imagenet"):
+    for name in ("alex", "pt_inception"):  # the synthetic suite's protocol: pfafn
         assert WEIGHTS[name].filename in line
     assert "pftryon weights fetch --suite synthetic" in line and "pftryon weights list --suite synthetic" in line
     assert _fetch(tmp_path / "w", "--suite", "synthetic").exit_code == 1  # without it: a failure per file
@@ -245,14 +245,14 @@ def test_one_answer_for_what_a_run_needs(tmp_path: Path, monkeypatch: pytest.Mon
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
     suite = load_suite("synthetic")
-    assert list(Selection.of_suite(suite).needs()) == ["inception", "alex", "pt_inception", "inception_imagenet"]
+    assert list(Selection.of_suite(suite).needs()) == ["alex", "pt_inception"]
     assert Selection.of_suite(suite).needs() == Selection(suite="synthetic").needs()
     assert list(Selection(("catvton",), ("lpips", "dists")).needs()) == ["vgg", "squeeze", "dists"]
     messages: list[str] = []
     _check_weights(suite, tmp_path, False, messages.append)
     (message,) = messages
-    assert all(WEIGHTS[n].filename in message for n in ("inception", "alex", "pt_inception", "inception_imagenet"))
-    assert "pftryon weights fetch --protocol pfafn --protocol hrviton" in message and "n/a cells" in message
+    assert all(WEIGHTS[n].filename in message for n in ("alex", "pt_inception"))
+    assert "pftryon weights fetch --protocol pfafn" in message and "n/a cells" in message
     note = prepare_weights(load_recipe("smoke"), tmp_path)
     assert note is not None and "alexnet-owt-7be5be79.pth, weights-inception-2015-12-05-6726825d.pth" in note
     assert "pftryon weights fetch --names alex,inception" in note

@@ -1,4 +1,5 @@
-"""Each ablation run's convergence: its summary record and loss curve, read from the run's log."""
+"""A training run's convergence by the suite's criterion: its summary record and loss curve, read from the run's log
+(shared by `pftryon ablate` and the suite's trained rows)."""
 
 from __future__ import annotations
 
