@@ -25,10 +25,10 @@ test: setup
 test-fast: setup
 	$(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"
 
-# The embedded default: synthesise data, train PF-AFN and its tutor at CPU scale (reused by fingerprint), score every
-# method under pfafn and hrviton and against the exact ground truth, time them, write reports/synthetic/. First the
-# suite's metric weights are fetched (LPIPS, FID/KID, IS); offline, one line says what is missing and the suite runs
-# without those metrics (n/a cells).
+# The embedded default: synthesise data, train every method at CPU scale at three seeds (reused by fingerprint), score
+# every method under pfafn and against the exact ground truth, time them, write reports/synthetic/. First the suite's
+# metric weights are fetched (LPIPS, FID/KID); offline, one line says what is missing and the suite runs without
+# those metrics (n/a cells).
 bench: setup
 	$(BIN)/pftryon weights fetch --suite synthetic --offline-ok
 	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic --overwrite
