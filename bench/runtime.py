@@ -8,7 +8,8 @@ therefore in input order.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as dist
@@ -16,7 +17,7 @@ import torch.distributed as dist
 from bench.errors import InputError
 from pftryon.models import atomic_write
 
-__all__ = ["atomic_write", "init_distributed", "resolve_device"]
+__all__ = ["atomic_write", "barrier", "init_distributed", "is_main_process", "main_process_first", "resolve_device"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -53,3 +54,24 @@ def init_distributed(device: str) -> None:
         dist.init_process_group("nccl" if device == "cuda" else "gloo")
         if device == "cuda":
             torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+
+
+def is_main_process() -> bool:
+    """True outside ``torchrun`` and on its rank 0: the process that times, writes reports and prints tables."""
+    return _world()[0] == 0
+
+
+def barrier() -> None:
+    """Wait for every process of the group (no-op outside ``torchrun``)."""
+    if _world()[1] > 1:
+        dist.barrier()
+
+
+@contextmanager
+def main_process_first() -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. writes shared data); the others run it after, finding its work done."""
+    if not is_main_process():
+        barrier()
+    yield
+    if is_main_process():
+        barrier()

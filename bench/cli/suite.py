@@ -45,12 +45,16 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
           only: tuple[str, ...], limit: int | None, out: Path | None, work: Path, device: str,
           weights_dir: Path | None, skip_missing: bool, allow_unofficial_weights: bool, fetch_weights: bool,
           overwrite: bool, resume: bool) -> None:  # fmt: skip
-    """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report."""
-    from bench.runtime import resolve_device
+    """Regenerate a benchmark table: every method x dataset x protocol, latency, published rows, one report.
+
+    Under ``torchrun`` the processes share the work (training with DDP, predictions and scoring sharded); rank 0
+    alone times the methods and writes the report."""
+    from bench.runtime import init_distributed, is_main_process, resolve_device
     from bench.suite import Suite, load_suite, run_suite, write_suite_report
     from pftryon.train.trainer import TrainingDiverged
 
     resolve_device(device)
+    init_distributed(device)
     try:
         suite = load_suite(suite_name).override(
             roots=_assignments(roots, "--root-for"), checkpoints=_assignments(checkpoints, "--checkpoints-for"),
@@ -68,7 +72,9 @@ def bench(suite_name: str, roots: tuple[str, ...], checkpoints: tuple[str, ...],
         except TrainingDiverged as err:
             click.echo(f"error: {err}", err=True)
             sys.exit(3)
-        paths = write_suite_report(result, out)
+        paths = write_suite_report(result, out) if is_main_process() else []
+    if not paths:
+        return
     table = next(p for p in paths if p.name == "table.md")
     click.echo(table.read_text())
     for path in paths:

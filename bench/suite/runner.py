@@ -45,6 +45,7 @@ from bench.predict import predict
 from bench.protocols import Protocol, load_protocol
 from bench.records import SCHEMA_VERSION, RunCells, RunRecord
 from bench.results import BOOTSTRAP, WEIGHTS_ABSENT, code_fingerprint, git_state, machine, run_metadata
+from bench.runtime import _world, barrier, is_main_process, main_process_first
 from bench.stats import Comparisons, compare
 from bench.suite.cells import CellCache, cell_feature_sets, cell_key, feature_arrays, per_sample_values
 from bench.suite.config import MethodSpec, Suite
@@ -440,7 +441,8 @@ def _recipe_sha256(recipe: Recipe) -> str:
 
 def _provenance(suite: Suite, weights: Path | None) -> dict[str, Any]:
     """What ``run.json``'s metadata adds to :func:`bench.results.run_metadata`: whether the tree was clean, the command
-    line, the machine and its CPU's measured fp32 peak (beside which the wall time reads), the code fingerprint, the
+    line, the machine and its CPU's measured fp32 peak (beside which the wall time reads), the processes (``torchrun``
+    world size), the code fingerprint, the
     bootstrap, every training recipe's contents and hash, the seeds and the command that fetches the suite's metric
     weights."""
     names = [d.synth for d in suite.datasets if d.synth] + [m.train.recipe for m in suite.methods if m.train]
@@ -455,6 +457,7 @@ def _provenance(suite: Suite, weights: Path | None) -> dict[str, Any]:
         "command": list(sys.argv),
         "machine": machine(),
         "cpu_fp32_peak_gflops": round(measured_peak(torch.device("cpu"), "fp32").tflops * 1e3, 1),
+        "processes": _world()[1],
         "code_fingerprint": code_fingerprint(),
         "bootstrap": {**dataclasses.asdict(BOOTSTRAP), "fid_resamples": _FID_RESAMPLES},
         "recipes": {name: {"sha256": _recipe_sha256(r), "contents": r.to_dict()} for name, r in recipes.items()},
@@ -542,7 +545,8 @@ def run_suite(
         for line in fetch_or_raise(Selection.of_suite(suite), ctx.weights):
             report(f"fetched {line}")
     _check_weights(suite, ctx.weights, allow_unofficial_weights, report)
-    datasets = _prepare_datasets(suite, work, report)
+    with main_process_first():  # rank 0 writes the synthetic data, the others find it
+        datasets = _prepare_datasets(suite, work, report)
     ctx.pair_lists = {d.key: {mode: pair_list(d.root, loader.entries, f"{d.key} {mode} list")
                               for mode, loader in d.loaders.items()} for d in datasets}  # fmt: skip
     given = {s.key: _from_files(s, datasets, report) for s in suite.methods if s.predictions is not None}
@@ -572,6 +576,7 @@ def run_suite(
     rows, per_seed = merge_seed_rows(rows)
     timed = [Timed.of(m.spec, m.method.config) for m in methods if m.method is not None and m.primary]
     timed += [Timed.of(s, {}) for s in skipped_methods if s.predictions is None]
+    timed = timed if is_main_process() else []  # under torchrun rank 0 times alone; the others wait
     from_files: list[dict[str, Any]] = []
     for sweep in suite.latency:
         sizes = [tuple(s) for s in sweep.sizes] if sweep.sizes else native
@@ -580,7 +585,8 @@ def run_suite(
         from_files += [not_timed(name, sweep) for name in given]
     rows += list({(r["method"], r["device"], r["dtype"], r["batch"]): r for r in from_files}.values())  # one a cell
     rows += _published_rows(suite.literature)
-    comparisons = _comparisons(ctx, datasets)
+    comparisons = _comparisons(ctx, datasets) if is_main_process() else Comparisons()
+    barrier()
     timings["total_s"] = round(time.perf_counter() - start, 1)
     run = _run_record(suite, protocols, methods, datasets, skipped, ctx, timings)
     first = datasets[0].key

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.runtime import _world
 from bench.train.convergence import CONVERGENCE_TOLERANCE, run_record
 from bench.train.data import split_pairs
 from bench.train.recipe import Recipe, load_recipe
@@ -101,8 +102,9 @@ def _threads(groups: int, workers: int, threads: int) -> list[int]:
 
 
 def train_jobs(jobs: Sequence[TrainingJob], work: Path, device: str, workers: int, progress: Progress) -> None:
-    """Train every job: in this process, one after another, with ``workers`` 1 (or on CUDA); else each seed's jobs
-    in a worker process, ``workers`` seeds side by side, the machine's threads shared (:func:`_threads`)."""
+    """Train every job: in this process, one after another, with ``workers`` 1, on CUDA or under ``torchrun`` (each
+    run then trains with DDP over the processes); else each seed's jobs in a worker process, ``workers`` seeds side
+    by side, the machine's threads shared (:func:`_threads`)."""
     import torch
 
     by_seed: dict[int | None, list[TrainingJob]] = {}
@@ -111,7 +113,7 @@ def train_jobs(jobs: Sequence[TrainingJob], work: Path, device: str, workers: in
             by_seed.setdefault(job.seed, []).append(job)  # finished jobs are reused where the rows are loaded
     if not by_seed:
         return
-    if workers == 1 or len(by_seed) == 1 or device != "cpu":
+    if workers == 1 or len(by_seed) == 1 or device != "cpu" or _world()[1] > 1:
         for job in (j for group in by_seed.values() for j in group):
             train_method(job, work, device, progress)
         return
@@ -136,13 +138,15 @@ def method_training(job: TrainingJob, work: Path) -> dict[str, Any]:
         trained = json.loads((run.folder / "final" / "training.json").read_text())
         record, _ = run_record(run, trained)
         stages[run.config.stage] = {"steps": trained["steps"], "images": trained["steps"] * trained["global_batch"],
-                                    "wall_time_s": trained["wall_time_s"], "converged": record["converged"],
+                                    "wall_time_s": trained["wall_time_s"], "processes": trained["world_size"],
+                                    "converged": record["converged"],
                                     "last_quarter_fall": record["last_quarter_fall"]}  # fmt: skip
     return {
         "seed": _seeded(job)[1].seed,
         "steps": sum(s["steps"] for s in stages.values()),
         "images": sum(s["images"] for s in stages.values()),
         "wall_time_s": round(sum(s["wall_time_s"] for s in stages.values()), 1),
+        "processes": max(s["processes"] for s in stages.values()),
         "converged": _all_converged([s["converged"] for s in stages.values()]),
         "criterion": f"each stage's mean loss fell by less than {CONVERGENCE_TOLERANCE:.0%} over its last quarter",
         "stages": stages,
