@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast bench bench-speed bench-metrics gpu-check corpus lint clean
+.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check corpus lint clean
 
 setup: $(STAMP)
 
@@ -32,6 +32,14 @@ test-fast: setup
 bench: setup
 	$(BIN)/pftryon weights fetch --suite synthetic --offline-ok
 	$(BIN)/pftryon bench --suite synthetic --out reports/synthetic --overwrite
+
+# Does the reference report's interval hold a rerun? Retrain the synthetic suite at three other seeds (as long as
+# `make bench`), then count the trained cells whose new value lands inside reports/synthetic's intervals, and inside
+# their test-pair part alone.
+bench-rerun: setup
+	$(BIN)/pftryon bench --suite synthetic --set "training.seeds=[3,4,5]" --work out/bench-rerun \
+		--out out/bench-rerun/report --overwrite
+	$(BIN)/python -m bench.suite.reruns reports/synthetic out/bench-rerun/report
 
 # The speed benchmarks (PF-AFN inference fast path and its time split, correlation, synthetic data, dataset cache,
 # start-up, the width knob): each figure with its min / median ratio, share of the fp32 peak timed in the same rounds
