@@ -1,4 +1,4 @@
-"""The TPS-only lower bound: CP-VTON's GMM warp pasted onto the person by the warped mask, no try-on module.
+"""The TPS-only baseline: CP-VTON's GMM warp pasted onto the person by the warped mask, no try-on module.
 
 It isolates what CP-VTON's thin-plate-spline warp alone achieves: the garment warped by the GMM replaces the
 person's pixels wherever the warped garment mask lies, and nothing renders the arms, the neck or the old garment's
@@ -53,7 +53,7 @@ class TPSOnly(GMMWarp):
 
     @classmethod
     def from_cpvton(cls, model: CPVTON) -> TPSOnly:
-        """The lower bound of a CP-VTON or CP-VTON+ model: its GMM (weights shared), in ``model``'s mode."""
+        """The TPS-only baseline of a CP-VTON or CP-VTON+ model: its GMM (weights shared), in ``model``'s mode."""
         config = model.config
         tps = cls(**config)
         tps.gmm = model.gmm

@@ -1,8 +1,9 @@
 """The one interface every try-on method has in the harness: a card, its checkpoints, and a batch -> try-on call.
 
 A method adapter turns a batch of the common sample schema (:mod:`bench.data.schema`, collated) into the inputs its
-official test script builds, runs the model, and returns the model's outputs (``tryon`` always, in [-1, 1]; ``flow``
-when the method warps by appearance flow). Models live in :mod:`pftryon` and :mod:`baselines` and know nothing of
+official test script builds, runs the model, and returns the model's outputs (``tryon`` always, in [-1, 1]; ``flow``,
+the normalised sampling grid ``[B, 2, H, W]`` the garment was warped by, when the method warps by a dense grid: an
+appearance flow or CP-VTON's thin-plate spline). Models live in :mod:`pftryon` and :mod:`baselines` and know nothing of
 the harness; adapters are the only place that knows both a model and the sample schema.
 """
 

@@ -1,8 +1,10 @@
-"""CP-VTON and CP-VTON+ (thin-plate-spline warp + try-on module) from the common sample schema, and the TPS-only lower
-bound (CP-VTON's GMM warp pasted, no try-on module).
+"""CP-VTON and CP-VTON+ (thin-plate-spline warp + try-on module) from the common sample schema, and the TPS-only
+baseline (CP-VTON's GMM warp pasted, no try-on module).
 
-Each loads the official files or a pftryon checkpoint of architecture ``cp_vton`` (what ``pftryon train --method
-cp_vton`` / ``cp_vton_plus`` writes in ``final/model``); its ``plus`` flag must be the method's.
+Each returns the GMM's thin-plate-spline sampling grid as its ``flow`` (channels first; ``align_corners=True`` like the
+appearance flows), so that its warp is scored by the same end-point error. Each loads the official files or a pftryon
+checkpoint of architecture ``cp_vton`` (what ``pftryon train --method cp_vton`` / ``cp_vton_plus`` writes in
+``final/model``); its ``plus`` flag must be the method's.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ def _gmm_example_inputs(batch_size: int, size: Size, generator: torch.Generator 
     (18)), the cloth, the cloth mask."""
     g = generator or torch.Generator().manual_seed(0)
     return random_image(g, batch_size, size, 22), random_image(g, batch_size, size), random_mask(g, batch_size, size)
+
+
+def _with_flow(outputs: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The model's outputs with its TPS grid ``[B, H, W, 2]`` also as the ``flow`` ``[B, 2, H, W]`` of the harness."""
+    return {**outputs, "flow": outputs["grid"].permute(0, 3, 1, 2)}
 
 
 class CPVTONMethod(TryOnMethod):
@@ -110,6 +117,11 @@ class CPVTONMethod(TryOnMethod):
         tom = cpvton_agnostic(parse, person, keypoints, plus=True, stage="tom")
         return gmm, batch["cloth"], mask, tom
 
+    @torch.inference_mode()
+    def __call__(self, batch: Batch) -> dict[str, Tensor]:
+        """As :meth:`TryOnMethod.__call__`, with the GMM's grid as the ``flow``."""
+        return _with_flow(super().__call__(batch))
+
 
 class CPVTONPlusMethod(CPVTONMethod):
     """CP-VTON+ (``minar09/cp-vton-plus``): the GMM reads the cloth mask, the TOM also the warped mask, and its own
@@ -129,13 +141,13 @@ class CPVTONPlusMethod(CPVTONMethod):
 
 
 class TPSOnlyMethod(TryOnMethod):
-    """TPS-only lower bound (:class:`baselines.tps_only.TPSOnly`): the GMM of a CP-VTON (or CP-VTON+) checkpoint warps
-    the cloth, pasted over the person by the warped mask; no TOM. Inputs as CP-VTON's GMM reads them."""
+    """TPS-only baseline (:class:`baselines.tps_only.TPSOnly`): the GMM of a CP-VTON (or CP-VTON+) checkpoint warps the
+    cloth, pasted over the person by the warped mask; no TOM. Inputs as CP-VTON's GMM reads them."""
 
     card = MethodCard(
-        name="tps_only", title="TPS only (lower bound)",
-        family="lower bound: CP-VTON's GMM (thin-plate-spline) warp pasted by the warped mask, no try-on module",
-        citation="pftryon lower bound from Wang et al., CP-VTON (ECCV 2018): its GMM without the TOM",
+        name="tps_only", title="TPS warp pasted (no generator)",
+        family="baseline: CP-VTON's GMM (thin-plate-spline) warp pasted by the warped mask, no try-on module",
+        citation="pftryon baseline from Wang et al., CP-VTON (ECCV 2018): its GMM without the TOM",
         inputs=("person", "cloth", "cloth_mask", "parse", "keypoints"), resolution=(256, 192),
         official_files=("gmm_final.pth",),
         weights_source="a CP-VTON checkpoint folder: sergeywong/cp-vton issue #5 (gmm_final.pth; a CP-VTON+ "
@@ -146,7 +158,7 @@ class TPSOnlyMethod(TryOnMethod):
     size_multiple = 32
     checkpoint_submodules = ("gmm",)
     timing_summary = (
-        "TPS-only lower bound: CP-VTON's GMM warp pasted by the warped mask (no TOM), built for the timed size"
+        "TPS-only baseline: CP-VTON's GMM warp pasted by the warped mask (no TOM), built for the timed size"
     )
 
     def __init__(self, model: nn.Module, checkpoints: Mapping[str, str], config: Mapping[str, Any]) -> None:
@@ -177,3 +189,8 @@ class TPSOnlyMethod(TryOnMethod):
         agnostic = cpvton_agnostic(parse, person, batch["keypoints"], plus=self.model.plus, stage="gmm")
         mask = (batch["cloth_mask"] >= 0.5).to(person.dtype)
         return agnostic, batch["cloth"], mask, person
+
+    @torch.inference_mode()
+    def __call__(self, batch: Batch) -> dict[str, Tensor]:
+        """As :meth:`TryOnMethod.__call__`, with the GMM's grid as the ``flow``."""
+        return _with_flow(super().__call__(batch))

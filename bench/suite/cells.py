@@ -28,7 +28,8 @@ __all__ = [
     "CELL_FORMAT", "EXTRACTORS", "CellCache", "cell_feature_sets", "cell_key", "feature_arrays", "per_sample_values",
 ]  # fmt: skip
 
-CELL_FORMAT = 2  # 2: evaluation cells keep the matching and resize records
+CELL_FORMAT = 3  # 2: evaluation cells keep the matching and resize records; 3: a TPS warp's grid saved as its flow
+"""The cells' (and the suite's prediction folders') format: part of every key, so a bump recomputes them."""
 EXTRACTORS = {"fid_features": "inception", "dino_features": "dinov2"}
 """The feature sets of a cell by what feeds a metric (:attr:`MetricSpec.fed_by`): their names in ``<key>.npz``."""
 

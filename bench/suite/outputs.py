@@ -29,8 +29,9 @@ TRUTH_PROTOCOL_RECORD = {
         "generator rendered for that person and garment (the true try-on), and each predicted garment flow against "
         "the generator's true flow. SSIM (pytorch-ssim form: 11x11 Gaussian, sigma 1.5) and PSNR at the predictions' "
         "own size, nothing resized; flow end-point error (EPE): the mean Euclidean distance, in pixels, between the "
-        "predicted and the true flow vector (the garment point a pixel samples) over the true garment region. A "
-        "method that predicts no flow (a thin-plate-spline warp, a lower bound) has no EPE."
+        "predicted and the true flow vector (the garment point a pixel samples) over the true garment region, for "
+        "every method that warps the garment by a dense sampling grid (appearance flows, CP-VTON's thin-plate "
+        "spline); a method without one (no warp) has no EPE."
     ),
     "source": "pftryon's synthetic generator (bench.data.synthetic): the true try-on and flow are rendered with the "
     "data; bench.metrics.flow.flow_epe",

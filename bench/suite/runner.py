@@ -47,7 +47,7 @@ from bench.records import SCHEMA_VERSION, RunCells, RunRecord
 from bench.results import BOOTSTRAP, WEIGHTS_ABSENT, code_fingerprint, git_state, machine, run_metadata
 from bench.runtime import _world, barrier, is_main_process, main_process_first
 from bench.stats import Comparisons, compare
-from bench.suite.cells import CellCache, cell_feature_sets, cell_key, feature_arrays, per_sample_values
+from bench.suite.cells import CELL_FORMAT, CellCache, cell_feature_sets, cell_key, feature_arrays, per_sample_values
 from bench.suite.config import MethodSpec, Suite
 from bench.suite.data import PreparedDataset, prepare_dataset
 from bench.suite.literature import load_literature
@@ -272,7 +272,7 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
     lists into ``work`` (finished ones reused)."""
     if method.method is None:
         return method.given[dataset.key]
-    identity = json.dumps({**method.identity(), "data": dataset.fingerprints}, sort_keys=True)
+    identity = json.dumps({**method.identity(), "data": dataset.fingerprints, "format": CELL_FORMAT}, sort_keys=True)
     folder = work / "predictions" / dataset.key / f"{method.name}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
     out = {}
     for mode, loader in dataset.loaders.items():

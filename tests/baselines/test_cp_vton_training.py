@@ -1,5 +1,5 @@
 """CP-VTON / CP-VTON+ training (baselines.training.cp_vton), the width knob, cp_vton checkpoints in the methods and
-the TPS-only lower bound: losses fall on generated data, cp-gmm resumes bit-identically, the CLI trains and predicts."""
+the TPS-only baseline: losses fall on generated data, cp-gmm resumes bit-identically, the CLI trains and predicts."""
 
 from __future__ import annotations
 

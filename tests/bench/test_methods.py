@@ -12,6 +12,7 @@ from bench.data.readers import InputError
 from bench.methods import METHODS, MissingFieldError, create_method, list_methods, method_class
 from bench.predict import _collate
 from pftryon import PBAFN, PFAFN, create_model, save_pretrained
+from pftryon.layers import warp
 from pftryon.models import init_deterministic_, mask_garment
 
 
@@ -95,6 +96,19 @@ def test_no_warp_pastes_the_garment_by_its_mask(viton):
     tryon = method(batch)["tryon"]
     mask = (batch["cloth_mask"] > 0.5).float()
     assert torch.equal(tryon, batch["person"] * (1 - mask) + batch["cloth"] * mask)
+
+
+@pytest.mark.parametrize("name", ["cp_vton", "cp_vton_plus", "tps_only"])
+def test_a_tps_warp_gives_its_grid_as_a_flow_in_the_appearance_flows_convention(viton, name):
+    # The flow EPE reads every method's flow as a channel-first align_corners=True grid: warping the cloth by this one
+    # as an appearance flow is warped must give the GMM's own warped cloth.
+    cls = method_class(name)
+    method = cls(cls.build_for_timing((64, 64), {} if name == "tps_only" else {"width": 0.125}), {}, {})
+    batch = _batch(viton, "unpaired")
+    outputs = method(batch)
+    assert outputs["flow"].shape == (2, 2, 64, 64)
+    assert torch.equal(outputs["flow"], outputs["grid"].permute(0, 3, 1, 2))
+    torch.testing.assert_close(warp(batch["cloth"], outputs["flow"], "border"), outputs["warped_cloth"])
 
 
 def test_registry_entries_are_lazy_strings():
