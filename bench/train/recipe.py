@@ -151,6 +151,8 @@ class Recipe:
             :class:`~pftryon.train.fake_cache.FakeCache`): each fake image is computed by the first run that needs
             it; ``False``: every run computes its own on the fly, as the official code does.
         evaluation: how the models are scored.
+        bn_recalibration: training batches over which every stage re-estimates its BatchNorm statistics after its
+            last step (``TrainConfig.bn_recalibration``; 0: as trained).
     """
 
     name: str
@@ -167,6 +169,7 @@ class Recipe:
     budget_s: float = 1800.0
     fake_cache: bool = True
     evaluation: EvalRecipe = field(default_factory=EvalRecipe)
+    bn_recalibration: int = 0
     config_hints: ClassVar[dict[str, Any]] = {"baselines": tuple[str, ...] | None}  # null: none
 
     def __post_init__(self) -> None:
@@ -242,6 +245,7 @@ class Recipe:
             perceptual=self.perceptual,
             seed=self.seed,
             log_every=1,
+            bn_recalibration=self.bn_recalibration,
             **fields_,
         )
 

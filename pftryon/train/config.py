@@ -92,6 +92,10 @@ class TrainConfig:
         num_workers: DataLoader workers.
         amp: bf16 autocast on CUDA (ignored on CPU).
         max_steps: stop after this many steps in total (tests, smoke runs); ``None`` = the full schedule.
+        bn_recalibration: after the last step, re-estimate the BatchNorm running statistics of the trained networks
+            over this many training batches (precise BatchNorm: an equal-weight average under the final weights,
+            forward only); 0 keeps the running averages training left, as the official code does. Short runs need
+            it: their running averages trail weights that moved fast, and evaluation reads them.
     """
 
     stage: str
@@ -118,6 +122,7 @@ class TrainConfig:
     num_workers: int = 0
     amp: bool = False
     max_steps: int | None = None
+    bn_recalibration: int = 0
 
     def __post_init__(self) -> None:
         values = _numbers({item.name: getattr(self, item.name) for item in dataclasses.fields(self)})
@@ -132,6 +137,7 @@ class TrainConfig:
             (self.niter >= 0 and self.niter_decay >= 0 and self.niter + self.niter_decay > 0, "need epochs"),
             (self.batch_size > 0 and self.save_every > 0 and self.log_every > 0, "sizes must be positive"),
             (self.max_steps is None or self.max_steps >= 1, f"max_steps must be >= 1 or null, got {self.max_steps}"),
+            (self.bn_recalibration >= 0, f"bn_recalibration must be >= 0, got {self.bn_recalibration}"),
             (self.fake_cache is None or self.stage in TUTORED_STAGES, f"fake_cache: only {TUTORED_STAGES} use one"),
         ]
         for ok, message in checks:
@@ -196,7 +202,7 @@ def _numbers(values: dict[str, Any]) -> dict[str, Any]:
 
 
 # Fields added after runs were first recorded, with the value those earlier runs had.
-_PREDATED: dict[str, Any] = {"scale_flow_heads": False}
+_PREDATED: dict[str, Any] = {"scale_flow_heads": False, "bn_recalibration": 0}
 
 
 def with_predated_fields(recorded: dict[str, Any]) -> dict[str, Any]:

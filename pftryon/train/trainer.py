@@ -259,6 +259,7 @@ class Trainer:
         try:
             self._start()
             self._run()
+            self._recalibrate_batchnorm()
             return self._finish()
         finally:
             if self._bar is not None:
@@ -356,11 +357,13 @@ class Trainer:
             self.model = DistributedDataParallel(self.stage, device_ids=device_ids)
         self.phase = phase
 
-    def _loader(self) -> DataLoader:
-        epoch = self.position.epoch
+    def _loader(self, epoch: int | None = None) -> DataLoader:
+        """The batches of ``epoch`` (default: the current one, from the current batch on)."""
+        start = self.position.batch if epoch is None else 0
+        epoch = self.position.epoch if epoch is None else epoch
         if hasattr(self.dataset, "set_epoch"):
             self.dataset.set_epoch(epoch)
-        self.sampler.set_epoch(epoch, start=self.position.batch)
+        self.sampler.set_epoch(epoch, start=start)
         # Worker seeds come from this generator: a function of (seed, epoch, rank), not of the global RNG.
         generator = torch.Generator().manual_seed(derive_seed(self.config.seed, LOADER_STREAM, epoch, self.rank))
         return DataLoader(
@@ -371,9 +374,11 @@ class Trainer:
             pin_memory=self.device.type == "cuda",
         )
 
+    def _on_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
     def _step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        device = self.device
-        batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        batch = self._on_device(batch)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             loss, logs = self.model(batch, self.position.epoch)
         finite = torch.isfinite(loss.detach()).to(torch.int32)
@@ -389,6 +394,30 @@ class Trainer:
         loss.backward()
         self.optimizer.step()
         return loss.detach(), {name: value.detach() for name, value in logs.items()}
+
+    def _recalibrate_batchnorm(self) -> None:
+        """Precise BatchNorm: re-estimate the running statistics of every BatchNorm of the exported networks under
+        the final weights, as the equal-weight average over ``config.bn_recalibration`` training batches (forward in
+        train mode, no gradients; an epoch's order that no training epoch used), averaged over the processes."""
+        count = self.config.bn_recalibration
+        norms = [module for network in self.stage.exported().values() for module in network.modules()
+                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats]  # fmt: skip
+        if count == 0 or not norms:
+            return
+        momenta = [norm.momentum for norm in norms]
+        for norm in norms:
+            norm.reset_running_stats()
+            norm.momentum = None  # a cumulative average: every batch weighs the same
+        self.stage.train()
+        with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
+            for _, batch in zip(range(count), self._loader(self.config.epochs + 1), strict=False):
+                self.stage(self._on_device(batch), self.position.epoch)
+        for norm, momentum in zip(norms, momenta, strict=True):
+            norm.momentum = momentum
+            if self.world_size > 1:
+                for statistic in (norm.running_mean, norm.running_var):
+                    dist.all_reduce(statistic)
+                    statistic /= self.world_size
 
     def _last_good(self) -> str:
         checkpoint = latest_checkpoint(self.out_dir)

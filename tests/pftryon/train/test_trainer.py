@@ -208,3 +208,28 @@ def test_a_checkpoint_from_before_scale_flow_heads_resumes_with_the_official_hea
     with pytest.raises(ValueError, match=r"different config \(scale_flow_heads: False -> True\)"):
         run(tmp_path, resume=True)
     run(tmp_path, resume=True, max_steps=4, scale_flow_heads=False)
+
+
+def test_bn_recalibration_averages_the_batch_statistics_under_the_final_weights(tmp_path):
+    """Precise BatchNorm: the saved running statistics are the equal-weight means of the per-batch statistics of
+    ``bn_recalibration`` batches of an unused epoch, under the final weights; every weight is the one trained."""
+    trainer = _trainer(ToyStage, tmp_path / "precise", max_steps=3, bn_recalibration=3)
+    final = trainer.fit()
+    plain = run(tmp_path / "plain", max_steps=3)
+    saved, trained = load_file(final / "net" / "model.safetensors"), load_file(plain / "net" / "model.safetensors")
+    statistics = {"1.running_mean", "1.running_var", "1.num_batches_tracked"}
+    assert set(saved) == set(trained)
+    for key in set(saved) - statistics:
+        torch.testing.assert_close(saved[key], trained[key], rtol=0, atol=0)
+    assert not torch.equal(saved["1.running_mean"], trained["1.running_mean"])
+
+    conv = trainer.stage.net[0].eval()
+    means, variances = [], []
+    with torch.no_grad():
+        for _, batch in zip(range(3), trainer._loader(trainer.config.epochs + 1), strict=False):
+            features = conv(torch.cat([batch["cloth_un"], batch["pose"], batch["cloth_mask"]], 1))
+            means.append(features.mean(dim=(0, 2, 3)))
+            variances.append(features.var(dim=(0, 2, 3), unbiased=True))
+    torch.testing.assert_close(saved["1.running_mean"], torch.stack(means).mean(0))
+    torch.testing.assert_close(saved["1.running_var"], torch.stack(variances).mean(0))
+    assert trainer.stage.net[1].momentum == 0.1  # restored for whoever trains on
