@@ -396,19 +396,21 @@ class Trainer:
         return loss.detach(), {name: value.detach() for name, value in logs.items()}
 
     def _recalibrate_batchnorm(self) -> None:
-        """Precise BatchNorm: re-estimate the running statistics of every BatchNorm of the exported networks under
-        the final weights, as the equal-weight average over ``config.bn_recalibration`` training batches (forward in
-        train mode, no gradients; an epoch's order that no training epoch used), averaged over the processes."""
+        """Precise BatchNorm: re-estimate the running statistics of every BatchNorm that the stage trains in its
+        exported networks under the final weights, as the equal-weight average over ``config.bn_recalibration``
+        training batches (forward in train mode, no gradients; an epoch's order that no training epoch used),
+        averaged over the processes. A network the stage keeps in eval mode (a frozen GMM) keeps its statistics."""
         count = self.config.bn_recalibration
+        self.stage.train()
         norms = [module for network in self.stage.exported().values() for module in network.modules()
-                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats]  # fmt: skip
+                 if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats
+                 and module.training]  # fmt: skip
         if count == 0 or not norms:
             return
         momenta = [norm.momentum for norm in norms]
         for norm in norms:
             norm.reset_running_stats()
             norm.momentum = None  # a cumulative average: every batch weighs the same
-        self.stage.train()
         with torch.no_grad(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp):
             for _, batch in zip(range(count), self._loader(self.config.epochs + 1), strict=False):
                 self.stage(self._on_device(batch), self.position.epoch)

@@ -19,6 +19,7 @@ from toy_training import ToySamples, ToyStage, run, toy_config
 
 from pftryon import create_model, load_pretrained
 from pftryon.train.data import TrainingPairs
+from pftryon.train.stage import ParamGroup
 from pftryon.train.trainer import STATE_FILE, RunFolderError, Trainer, TrainingDiverged, latest_checkpoint, train
 
 SCRIPT = Path(__file__).with_name("toy_training.py")
@@ -233,3 +234,26 @@ def test_bn_recalibration_averages_the_batch_statistics_under_the_final_weights(
     torch.testing.assert_close(saved["1.running_mean"], torch.stack(means).mean(0))
     torch.testing.assert_close(saved["1.running_var"], torch.stack(variances).mean(0))
     assert trainer.stage.net[1].momentum == 0.1  # restored for whoever trains on
+
+
+class _FrozenNetStage(ToyStage):
+    """Trains only ``head``; keeps ``net`` (and its BatchNorm) in eval mode, as CP-VTON's TOM stage keeps its GMM."""
+
+    def param_groups(self, phase: int) -> list[ParamGroup]:
+        return [ParamGroup("head", list(self.head.parameters()))]
+
+    def train(self, mode: bool = True) -> _FrozenNetStage:
+        super().train(mode)
+        self.net.eval()
+        return self
+
+
+def test_bn_recalibration_leaves_a_network_kept_in_eval_mode_alone(tmp_path):
+    before = _FrozenNetStage().net[1]
+    torch.manual_seed(0)
+    before.running_mean.uniform_()  # statistics the frozen network came with
+    stage = _FrozenNetStage()
+    stage.net[1].running_mean.copy_(before.running_mean)
+    config = toy_config(max_steps=2, bn_recalibration=3)
+    final = Trainer(config, stage, TrainingPairs(ToySamples(8), seed=0), tmp_path).fit()
+    torch.testing.assert_close(load_file(final / "net" / "model.safetensors")["1.running_mean"], before.running_mean)
