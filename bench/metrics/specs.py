@@ -21,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -144,6 +145,8 @@ class MetricSpec:
         embedder: the :data:`~bench.metrics.embedding.EMBEDDERS` entry whose features it uses (its weights file).
         implementation: the class or function that computes it, ``"module:Name"``, imported only by
             :meth:`implementation_object`.
+        domain: the values it can take, ``(low, high)``; an interval built from a spread (over training seeds) is
+            clipped to it.
     """
 
     name: str
@@ -157,6 +160,7 @@ class MetricSpec:
     weights: tuple[str, ...] | Callable[[Protocol], tuple[str, ...]] = ()
     embedder: str | None = None
     implementation: str = ""
+    domain: tuple[float, float] = (-math.inf, math.inf)
 
     def __post_init__(self) -> None:
         checks = [
@@ -169,6 +173,7 @@ class MetricSpec:
             (self.summary in SUMMARIES, f"summary must be one of {tuple(SUMMARIES)}"),
             (self.embedder is None or not self.weights, "give weights or embedder, not both"),
             (not self.implementation or ":" in self.implementation, "implementation must be 'module:Name'"),
+            (len(self.domain) == 2 and self.domain[0] < self.domain[1], "domain must be (low, high) with low < high"),
         ]  # fmt: skip
         for ok, message in checks:
             if not ok:
@@ -273,60 +278,67 @@ _FUNCTIONAL, _VIDEO = "bench.metrics.functional", "bench.metrics.video:VideoMetr
 _SIMILARITY, _LATENCY = "bench.metrics.embedding:FeatureSimilarity", "bench.latency:measure_latency"
 _VIDEO_FD = "bench.metrics.video_fid:VideoFrechetDistance"
 
+# Domains: SSIM in [-1, 1]; distances, errors and PSNR of images in range non-negative; precision/recall fractions.
+_SSIM_RANGE, _NON_NEGATIVE, _FRACTION = (-1.0, 1.0), (0.0, math.inf), (0.0, 1.0)
+
 _BUILT_IN = (
     # The metrics the protocols' sources compute.
-    MetricSpec("ssim", "SSIM", True, 4, "pairs", "per_sample", 10, implementation=f"{_IMAGE}:SSIM"),
-    MetricSpec("psnr", "PSNR (dB)", True, 2, "pairs", "per_sample", 20, implementation=f"{_IMAGE}:PSNR"),
-    MetricSpec("mse", "MSE", False, 5, "pairs", "per_sample", 60, implementation=f"{_IMAGE}:MSE"),
+    MetricSpec("ssim", "SSIM", True, 4, "pairs", "per_sample", 10, implementation=f"{_IMAGE}:SSIM", domain=_SSIM_RANGE),
+    MetricSpec("psnr", "PSNR (dB)", True, 2, "pairs", "per_sample", 20,
+               implementation=f"{_IMAGE}:PSNR", domain=_NON_NEGATIVE),
+    MetricSpec("mse", "MSE", False, 5, "pairs", "per_sample", 60, implementation=f"{_IMAGE}:MSE", domain=_NON_NEGATIVE),
     MetricSpec("lpips", "LPIPS", False, 4, "pairs", "per_sample", 30, weights=_lpips_net,
-               implementation=f"{_IMAGE}:LPIPS"),
+               implementation=f"{_IMAGE}:LPIPS", domain=_NON_NEGATIVE),
     MetricSpec("is", "IS", True, 3, "pairs", "splits", 70, weights=("inception_imagenet",),
                implementation=f"{_IMAGE}:InceptionScore"),
     MetricSpec("fid", "FID", False, 2, "fid_features", "set", 40, weights=_fid_extractor,
-               implementation=f"{_FUNCTIONAL}:fid_from_features"),
+               implementation=f"{_FUNCTIONAL}:fid_from_features", domain=_NON_NEGATIVE),
     MetricSpec("kid", "KID", False, 4, "fid_features", "subsets", 50, weights=_fid_extractor,
                implementation=f"{_FUNCTIONAL}:kid_from_features"),
     # Video metrics (videos only: bench.metrics.video).
-    MetricSpec("tce", "temporal change error", False, 4, "videos", "per_sample", 110, implementation=_VIDEO),
-    MetricSpec("flicker", "colour flicker error", False, 4, "videos", "per_sample", 120, implementation=_VIDEO),
+    MetricSpec("tce", "temporal change error", False, 4, "videos", "per_sample", 110,
+               implementation=_VIDEO, domain=_NON_NEGATIVE),
+    MetricSpec("flicker", "colour flicker error", False, 4, "videos", "per_sample", 120,
+               implementation=_VIDEO, domain=_NON_NEGATIVE),
     # Video Fréchet distances on clip features (bench.metrics.video_fid), as CatV2TON's eval_video_metrics.py.
     MetricSpec("vfid_i3d", "VFID (I3D)", False, 3, "video_features", "set", 112, weights=("i3d_vfid",),
-               implementation=_VIDEO_FD),
+               implementation=_VIDEO_FD, domain=_NON_NEGATIVE),
     MetricSpec("vfid_resnext", "VFID (ResNeXt)", False, 3, "video_features", "set", 114, weights=("resnext101_vfid",),
-               implementation=_VIDEO_FD),
+               implementation=_VIDEO_FD, domain=_NON_NEGATIVE),
     MetricSpec("fvd", "FVD (VideoMAE)", False, 2, "video_features", "set", 116, weights=("videomae_vitg",),
-               implementation=_VIDEO_FD),
+               implementation=_VIDEO_FD, domain=_NON_NEGATIVE),
     # pftryon additions: no try-on script computes them; every protocol accepts them through --metrics.
     MetricSpec("ms_ssim", "MS-SSIM", True, 4, "pairs", "per_sample", 130, addition=True,
-               implementation=f"{_PERCEPTUAL}:MSSSIM"),
+               implementation=f"{_PERCEPTUAL}:MSSSIM", domain=_SSIM_RANGE),
     MetricSpec("dists", "DISTS", False, 4, "pairs", "per_sample", 140, addition=True, weights=("vgg", "dists"),
-               implementation=f"{_PERCEPTUAL}:DISTS"),
+               implementation=f"{_PERCEPTUAL}:DISTS", domain=_NON_NEGATIVE),
     MetricSpec("ssim_garment", "SSIM (garment)", True, 4, "pairs", "per_sample", 150, addition=True,
-               implementation=_REGION),
+               implementation=_REGION, domain=_SSIM_RANGE),
     MetricSpec("ssim_outside", "SSIM (outside garment)", True, 4, "pairs", "per_sample", 160, addition=True,
-               implementation=_REGION),
+               implementation=_REGION, domain=_SSIM_RANGE),
     MetricSpec("lpips_garment", "LPIPS (garment)", False, 4, "pairs", "per_sample", 170, addition=True,
-               weights=_lpips_net, implementation=_REGION),
+               weights=_lpips_net, implementation=_REGION, domain=_NON_NEGATIVE),
     MetricSpec("lpips_outside", "LPIPS (outside garment)", False, 4, "pairs", "per_sample", 180, addition=True,
-               weights=_lpips_net, implementation=_REGION),
+               weights=_lpips_net, implementation=_REGION, domain=_NON_NEGATIVE),
     MetricSpec("clip_sim", "CLIP-I similarity", True, 4, "pairs", "per_sample", 190, addition=True, embedder="clip",
                implementation=_SIMILARITY),
     MetricSpec("dino_sim", "DINOv2 similarity", True, 4, "pairs", "per_sample", 200, addition=True,
                embedder="dinov2", implementation=_SIMILARITY),
     MetricSpec("fd_dinov2", "FD-DINOv2", False, 2, "dino_features", "set", 210, addition=True, embedder="dinov2",
-               implementation=f"{_FUNCTIONAL}:fid_from_features"),
+               implementation=f"{_FUNCTIONAL}:fid_from_features", domain=_NON_NEGATIVE),
     MetricSpec("precision", "precision", True, 3, "fid_features", "knn", 220, addition=True, weights=_fid_extractor,
-               implementation=f"{_FUNCTIONAL}:precision_recall_from_features"),
+               implementation=f"{_FUNCTIONAL}:precision_recall_from_features", domain=_FRACTION),
     MetricSpec("recall", "recall", True, 3, "fid_features", "knn", 230, addition=True, weights=_fid_extractor,
-               implementation=f"{_FUNCTIONAL}:precision_recall_from_features"),
+               implementation=f"{_FUNCTIONAL}:precision_recall_from_features", domain=_FRACTION),
     MetricSpec("fid_inf", "FID-infinity", False, 2, "fid_features", "set", 45, addition=True, weights=_fid_extractor,
-               implementation="bench.metrics.fid_infinity:fid_infinity"),
+               implementation="bench.metrics.fid_infinity:fid_infinity", domain=_NON_NEGATIVE),
     # Against the exact ground truth of synthetic data (the suite's exact-truth protocol).
-    MetricSpec("ssim_truth", "SSIM vs truth", True, 4, "truth", "per_sample", 80, implementation=f"{_IMAGE}:SSIM"),
+    MetricSpec("ssim_truth", "SSIM vs truth", True, 4, "truth", "per_sample", 80,
+               implementation=f"{_IMAGE}:SSIM", domain=_SSIM_RANGE),
     MetricSpec("psnr_truth", "PSNR vs truth (dB)", True, 2, "truth", "per_sample", 90,
-               implementation=f"{_IMAGE}:PSNR"),
+               implementation=f"{_IMAGE}:PSNR", domain=_NON_NEGATIVE),
     MetricSpec("flow_epe", "flow EPE (px)", False, 3, "truth", "per_sample", 100,
-               implementation="bench.metrics.flow:flow_epe"),
+               implementation="bench.metrics.flow:flow_epe", domain=_NON_NEGATIVE),
     # Latency (bench.latency), in the report's latency tables.
     MetricSpec("ms_per_image", "ms/image", False, 2, "latency", "value", 240, implementation=_LATENCY),
     MetricSpec("ms_p10", "ms/image p10", False, 2, "latency", "value", 241, implementation=_LATENCY),

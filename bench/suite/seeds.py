@@ -9,7 +9,9 @@ where ``L`` and ``H`` are the mean distances of the seeds' bootstrap bounds from
 the choice of test pairs, as for one seed) and ``T = t(0.975, S - 1) * sd(v_s) * sqrt(2 / S)``: 95% of reruns with
 ``S`` other seeds (or after a change that only moves float rounding, which sends training elsewhere as a new seed
 does) give a mean within ``T`` of ``m``, by the difference of two means of ``S`` draws with Student's t for the
-estimated spread. With one seed nothing is added; a cell without a bootstrap interval gets ``T`` alone.
+estimated spread. With one seed nothing is added; a cell without a bootstrap interval gets ``T`` alone. The interval
+is clipped to the metric's domain (:attr:`bench.metrics.specs.MetricSpec.domain`: an end-point error never below 0,
+SSIM never above 1), which a t-interval over few seeds can overrun.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 
 import numpy as np
 from scipy import stats
+
+from bench.metrics.specs import metric_spec
 
 __all__ = ["SEED_KEY", "merge_seed_rows", "mean_per_sample", "training_halfwidth"]
 
@@ -52,7 +56,9 @@ def _merged(group: list[dict[str, Any]]) -> dict[str, Any]:
     high = [float(r["ci_high"]) - v for r, v in zip(group, values, strict=True)]
     below = float(np.mean(low)) if all(map(math.isfinite, low)) else 0.0
     above = float(np.mean(high)) if all(map(math.isfinite, high)) else 0.0
-    out.update(value=mean, ci_low=mean - math.hypot(below, spread), ci_high=mean + math.hypot(above, spread))
+    low_end, high_end = metric_spec(out["metric"]).domain
+    out.update(value=mean, ci_low=max(low_end, mean - math.hypot(below, spread)),
+               ci_high=min(high_end, mean + math.hypot(above, spread)))  # fmt: skip
     return out
 
 

@@ -20,7 +20,7 @@ from bench.suite.seeds import SEED_KEY, mean_per_sample, merge_seed_rows, traini
 from bench.suite.training import _threads
 
 
-def _cell(seed: int | None, value: float, low: float, high: float, metric: str = "ssim") -> dict:
+def _cell(seed: int | None, value: float, low: float, high: float, metric: str = "kid") -> dict:
     row = {"method": "m", "dataset": "d", "protocol": "p", "metric": metric, "value": value, "ci_low": low,
            "ci_high": high, "n": 10, "note": ""}  # fmt: skip
     return row if seed is None else {**row, SEED_KEY: seed}
@@ -46,6 +46,17 @@ def test_one_seed_keeps_its_interval_and_a_seed_without_a_value_empties_the_cell
     (no_ci,), _ = merge_seed_rows([_cell(0, 1.0, np.nan, np.nan), _cell(1, 3.0, np.nan, np.nan)])
     spread = training_halfwidth([1.0, 3.0])
     assert no_ci["ci_low"] == pytest.approx(2.0 - spread) and no_ci["ci_high"] == pytest.approx(2.0 + spread)
+
+
+def test_an_interval_over_seeds_is_clipped_to_the_metric_domain():
+    # Three seeds' end-point errors 1, 2 and 12 px: the t-interval reaches below 0 px, which no EPE can be.
+    (epe,), _ = merge_seed_rows([_cell(s, v, v - 0.1, v + 0.1, "flow_epe") for s, v in enumerate((1.0, 2.0, 12.0))])
+    spread = training_halfwidth([1.0, 2.0, 12.0])
+    assert epe["ci_low"] == 0.0 and epe["ci_high"] == pytest.approx(5.0 + math.hypot(0.1, spread))
+    ssims = (0.5, 0.9, 0.99)
+    (ssim,), _ = merge_seed_rows([_cell(s, v, v - 0.01, v + 0.01, "ssim_truth") for s, v in enumerate(ssims)])
+    below = float(np.mean(ssims)) - math.hypot(0.01, training_halfwidth(ssims))
+    assert ssim["ci_high"] == 1.0 and ssim["ci_low"] == pytest.approx(below)  # inside [-1, 1]: kept
 
 
 def test_a_rerun_with_other_seeds_lands_inside_the_training_interval_95_percent_of_the_time():
