@@ -143,29 +143,38 @@ def _interval(value: float, low: float, high: float) -> list[list[float]] | None
 
 
 def _place_labels(ax, points: list[tuple[float, float, str, str]]) -> None:
-    """Write each point's label beside it (right, else left, above or below), off the markers and the labels already
-    placed: ``points`` are ``(x, y, text, colour)`` in data coordinates."""
+    """Write each point's label beside it (right, else left, above or below), inside the axes (or as little out of them
+    as it can) and off the markers and the labels already placed: ``points`` are ``(x, y, text, colour)`` in data
+    coordinates."""
     ax.get_xlim(), ax.get_ylim()  # settles the limits the transform reads
     to_pixels = ax.transData.transform
+    frame = ax.bbox
     height = _LABEL_PT * ax.figure.dpi / 72 * 1.25
     dots = [to_pixels((x, y)) for x, y, _, _ in points]
     placed = [(px - 5, py - 5, px + 5, py + 5) for px, py in dots]  # labels keep off the markers too
+
+    def free(box: tuple[float, ...]) -> bool:
+        return not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed)
+
+    def overflow(box: tuple[float, ...]) -> float:
+        """How far ``box`` reaches out of the axes, in pixels (0 inside)."""
+        return sum(max(0.0, d) for d in (frame.x0 - box[0], box[2] - frame.x1, frame.y0 - box[1], box[3] - frame.y1))
+
     order = sorted(points, key=lambda p: -to_pixels((p[0], p[1]))[1])
     for x, y, text, colour in order:
         px, py = to_pixels((x, y))
         width = 0.6 * _LABEL_PT * ax.figure.dpi / 72 * len(text)
-        offsets = [(6, 3), (6, -height - 1), (-width - 6, 3), (-width - 6, -height - 1), (6, height + 3),
-                   (6, -2 * height - 3), (-width - 6, height + 3), (-width - 6, -2 * height - 3)]  # fmt: skip
-        for dx, dy in offsets:
-            box = (px + dx, py + dy, px + dx + width, py + dy + height)
-            if not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in placed):
-                break
-        else:
-            dx, dy = offsets[0]
-            box = (px + dx, py + dy, px + dx + width, py + dy + height)
+        # (side, dy): a label right of the point starts 6 px after it, one left of it ends 6 px before it (so the
+        # estimated width only decides where it fits, never where the text begins).
+        offsets = [("left", 3), ("left", -height - 1), ("right", 3), ("right", -height - 1), ("left", height + 3),
+                   ("left", -2 * height - 3), ("right", height + 3), ("right", -2 * height - 3)]  # fmt: skip
+        boxes = [(ha, dy, (px + 6, py + dy, px + 6 + width, py + dy + height) if ha == "left"
+                  else (px - 6 - width, py + dy, px - 6, py + dy + height)) for ha, dy in offsets]  # fmt: skip
+        ha, dy, box = min(boxes, key=lambda b: (overflow(b[2]), not free(b[2])))  # the first best, in order
         placed.append(box)
+        dx = 6 if ha == "left" else -6
         ax.annotate(text, (x, y), xytext=(dx * 72 / ax.figure.dpi, dy * 72 / ax.figure.dpi), textcoords="offset points",
-                    fontsize=_LABEL_PT, color=colour, va="bottom", ha="left", zorder=4)  # fmt: skip
+                    fontsize=_LABEL_PT, color=colour, va="bottom", ha=ha, zorder=4)  # fmt: skip
 
 
 def _scatter(ax, points: pd.DataFrame, metric: str, colours: Mapping[str, str], titles: Mapping[str, str],

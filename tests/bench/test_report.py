@@ -574,3 +574,27 @@ def test_whole_number_columns_are_written_as_integers() -> None:
                           "value": [0.5, 1.0, 2.0]})  # fmt: skip
     text = with_integers(table).to_csv(index=False)
     assert text.splitlines() == ["n,seeds,batch,value", "54,3,1,0.5", ",,,1.0", ",,8,2.0"]
+
+
+def test_point_labels_stay_inside_their_axes():
+    """A long label of a point at the right edge goes left of it, not over the next panel."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.report.plots import _place_labels
+
+    fig, (ax, _) = plt.subplots(1, 2, figsize=(8, 3))
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    points = [(9.8, 5.0, "a long label for the point at the right edge", "C0"), (0.2, 9.9, "top left", "C1"),
+              (9.8, 5.2, "a second label beside the first", "C2")]  # fmt: skip
+    _place_labels(ax, points)
+    fig.canvas.draw()
+    frame = ax.get_window_extent()
+    for text in ax.texts:
+        box = text.get_window_extent()
+        assert frame.x0 - 1 <= box.x0 and box.x1 <= frame.x1 + 1, text.get_text()
+        assert frame.y0 - 1 <= box.y0 and box.y1 <= frame.y1 + 1, text.get_text()
+    plt.close(fig)
