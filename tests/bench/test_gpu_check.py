@@ -108,7 +108,8 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     predicted = {r["method"]: r for r in _csv(out / "b_predictions.csv")}
     assert set(predicted) == set(list_methods())
     assert all(r["images"] == "4" and r["max_png_levels"] == "0" for r in predicted.values())
-    assert predicted["pf_afn"]["max_flow_error"] == "0.0" and predicted["cp_vton"]["max_flow_error"] == ""
+    assert predicted["pf_afn"]["max_flow_error"] == "0.0" and predicted["cp_vton"]["max_flow_error"] == "0.0"
+    assert predicted["no_warp"]["max_flow_error"] == ""  # no warp, no flow
     # (c) the last stage of every trainable method (--tiny), the same loss on both sides
     stages = _csv(out / "c_training.csv")
     assert {r["stage"] for r in stages} == {"pf-e2e", "cp-tom", "cpplus-tom", "fs-e2e", "dm-e2e"}
