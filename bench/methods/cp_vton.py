@@ -51,12 +51,17 @@ def _gmm_example_inputs(batch_size: int, size: Size, generator: torch.Generator 
     return random_image(g, batch_size, size, 22), random_image(g, batch_size, size), random_mask(g, batch_size, size)
 
 
-def _with_flow(outputs: dict[str, Tensor]) -> dict[str, Tensor]:
-    """The model's outputs with its TPS grid ``[B, H, W, 2]`` also as the ``flow`` ``[B, 2, H, W]`` of the harness."""
-    return {**outputs, "flow": outputs["grid"].permute(0, 3, 1, 2)}
+class _GridAsFlow(TryOnMethod):
+    """A method whose model returns its TPS sampling grid ``[B, H, W, 2]``: the harness's ``flow`` ``[B, 2, H, W]``."""
+
+    @torch.inference_mode()
+    def __call__(self, batch: Batch) -> dict[str, Tensor]:
+        """As :meth:`TryOnMethod.__call__`, with the GMM's grid as the ``flow``."""
+        outputs = super().__call__(batch)
+        return {**outputs, "flow": outputs["grid"].permute(0, 3, 1, 2)}
 
 
-class CPVTONMethod(TryOnMethod):
+class CPVTONMethod(_GridAsFlow):
     """CP-VTON as ``sngyo/cp-vton`` ``test.py`` runs it (docs/reference/method.md §6): the 22-channel agnostic (body
     shape, head, pose) from the LIP parse, person and keypoints (``cp_dataset.py``), the cloth in [-1, 1] and its mask
     binarised at 128 (``cm_array >= 128``), GMM then TOM at the model's fixed size."""
@@ -117,11 +122,6 @@ class CPVTONMethod(TryOnMethod):
         tom = cpvton_agnostic(parse, person, keypoints, plus=True, stage="tom")
         return gmm, batch["cloth"], mask, tom
 
-    @torch.inference_mode()
-    def __call__(self, batch: Batch) -> dict[str, Tensor]:
-        """As :meth:`TryOnMethod.__call__`, with the GMM's grid as the ``flow``."""
-        return _with_flow(super().__call__(batch))
-
 
 class CPVTONPlusMethod(CPVTONMethod):
     """CP-VTON+ (``minar09/cp-vton-plus``): the GMM reads the cloth mask, the TOM also the warped mask, and its own
@@ -140,7 +140,7 @@ class CPVTONPlusMethod(CPVTONMethod):
     timing_summary = "CP-VTON+: GMM on the cloth mask, 26-channel TOM, built for the timed size"
 
 
-class TPSOnlyMethod(TryOnMethod):
+class TPSOnlyMethod(_GridAsFlow):
     """TPS-only baseline (:class:`baselines.tps_only.TPSOnly`): the GMM of a CP-VTON (or CP-VTON+) checkpoint warps the
     cloth, pasted over the person by the warped mask; no TOM. Inputs as CP-VTON's GMM reads them."""
 
@@ -189,8 +189,3 @@ class TPSOnlyMethod(TryOnMethod):
         agnostic = cpvton_agnostic(parse, person, batch["keypoints"], plus=self.model.plus, stage="gmm")
         mask = (batch["cloth_mask"] >= 0.5).to(person.dtype)
         return agnostic, batch["cloth"], mask, person
-
-    @torch.inference_mode()
-    def __call__(self, batch: Batch) -> dict[str, Tensor]:
-        """As :meth:`TryOnMethod.__call__`, with the GMM's grid as the ``flow``."""
-        return _with_flow(super().__call__(batch))

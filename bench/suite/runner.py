@@ -318,8 +318,13 @@ class _Context:
     evaluations: list[dict[str, Any]] = field(default_factory=list)  # per cell: what was matched and resized
     pair_lists: dict[str, dict[str, str]] = field(default_factory=dict)  # per dataset and mode: pair_list()
     allow_unofficial_weights: bool = False
-    scores: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)  # per dataset: per-sample values
+    # per dataset and (row, protocol): the per-sample values of each of the row's seeds
+    scores: dict[str, dict[tuple[str, str], list[Any]]] = field(default_factory=dict)
     sets: dict[str, dict[tuple[str, str], Any]] = field(default_factory=dict)  # per dataset: FID / KID features
+
+    def add_scores(self, dataset: PreparedDataset, method: _Method, protocol: str, per_sample: Any) -> None:
+        """Keep one seed's per-sample values of ``method`` under ``protocol`` for the paired comparisons."""
+        self.scores.setdefault(dataset.key, {}).setdefault((method.name, protocol), []).append(per_sample)
 
 
 def _score(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: Outputs,
@@ -367,7 +372,7 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
                 why = str(err).replace(str(ctx.work), "<work>")  # the table stays the same wherever --work is
                 absent |= dict.fromkeys(computable, f"refused by the protocol: {why}")
         rows += _quality_rows(ctx, method, dataset, name, cell["metrics"])
-        ctx.scores.setdefault(dataset.key, {}).setdefault((method.name, name), []).append(cell.get("per_sample", {}))
+        ctx.add_scores(dataset, method, name, cell.get("per_sample", {}))
         if method.primary and computable and (sets := cell_feature_sets(ctx.cells.load_arrays(key), computable,
                                                                         kid_scale=protocol.kid.scale)):  # fmt: skip
             ctx.sets.setdefault(dataset.key, {})[method.name, name] = sets
@@ -384,9 +389,7 @@ def _quality(ctx: _Context, method: _Method, dataset: PreparedDataset, outputs: 
         key = cell_key("truth", **method.identity(), data=dataset.fingerprints)
         compute = functools.partial(truth_cell, dataset, outputs.files["unpaired"], ctx.suite.batch_size, ctx.device)
         truth = dict(ctx.cells.get_or_compute(key, compute, require=("per_sample",)))
-        ctx.scores.setdefault(dataset.key, {}).setdefault((method.name, TRUTH_PROTOCOL), []).append(
-            truth.pop("per_sample")
-        )
+        ctx.add_scores(dataset, method, TRUTH_PROTOCOL, truth.pop("per_sample"))
         rows += _quality_rows(ctx, method, dataset, TRUTH_PROTOCOL, truth)
     return _seeded(method, rows)
 

@@ -109,7 +109,7 @@ def train_jobs(jobs: Sequence[TrainingJob], work: Path, device: str, workers: in
 
     by_seed: dict[int | None, list[TrainingJob]] = {}
     for job in jobs:
-        if not all((run.folder / "final" / "training.json").is_file() for run in _runs(job, work)[0]):
+        if not all(run.record.is_file() for run in _runs(job, work)[0]):
             by_seed.setdefault(job.seed, []).append(job)  # finished jobs are reused where the rows are loaded
     if not by_seed:
         return
@@ -135,7 +135,7 @@ def method_training(job: TrainingJob, work: Path) -> dict[str, Any]:
     _, own = _runs(job, work)
     stages = {}
     for run in own:
-        trained = json.loads((run.folder / "final" / "training.json").read_text())
+        trained = json.loads(run.record.read_text())
         record, _ = run_record(run, trained)
         stages[run.config.stage] = {"steps": trained["steps"], "images": trained["steps"] * trained["global_batch"],
                                     "wall_time_s": trained["wall_time_s"], "processes": trained["world_size"],

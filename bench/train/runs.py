@@ -38,6 +38,11 @@ class Run:
         """The trained model's folder (what the next stage's ``init``/``tutor`` points at)."""
         return self.folder / "final" / "model"
 
+    @property
+    def record(self) -> Path:
+        """The finished run's ``training.json`` (present once the run has finished)."""
+        return self.folder / "final" / "training.json"
+
 
 def noise_tag(noise: float) -> str:
     return f"noise-{noise:g}"
@@ -90,7 +95,7 @@ def train_run(run: Run, dataset: TrainingPairs, device: str, progress: Progress)
     """Train ``run`` (skipped when finished, resumed when interrupted); returns its ``training.json``."""
     from pftryon.train.trainer import latest_checkpoint, train
 
-    record_file = run.folder / "final" / "training.json"
+    record_file = run.record
     if record_file.is_file():
         record = json.loads(record_file.read_text())
         expected, recorded = run.config.to_dict(), with_predated_fields(record["config"])
