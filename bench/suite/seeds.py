@@ -89,7 +89,7 @@ def mean_per_sample(seeds: list[Mapping[str, Mapping[str, float]]]) -> dict[str,
     if len(seeds) == 1:
         return {m: dict(v) for m, v in seeds[0].items()}
     out = {}
-    for metric in set.intersection(*(set(s) for s in seeds)):
+    for metric in (m for m in seeds[0] if all(m in s for s in seeds)):  # the first seed's order, not a set's
         keys = set.intersection(*(set(s[metric]) for s in seeds))
         out[metric] = {k: float(np.mean([s[metric][k] for s in seeds])) for k in sorted(keys)}
     return out

@@ -73,6 +73,10 @@ def test_per_sample_scores_are_averaged_over_the_seeds_where_every_seed_has_the_
     seeds = [{"ssim": {"a": 1.0, "b": 2.0}, "psnr": {"a": 1.0}}, {"ssim": {"a": 3.0, "c": 5.0}}]
     assert mean_per_sample(seeds) == {"ssim": {"a": 2.0}}
     assert mean_per_sample(seeds[:1]) == seeds[0]
+    # The metrics keep the first seed's order, whatever the string hashes: comparisons.csv rows follow it.
+    names = ["ssim_truth", "psnr_truth", "flow_epe", "ssim", "psnr", "lpips", "fid"]
+    same = {name: {"a": 1.0} for name in names}
+    assert list(mean_per_sample([same, dict(reversed(same.items()))])) == names
 
 
 def test_worker_threads_are_fixed_by_the_schedule_not_by_timing():
