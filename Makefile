@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check corpus lint clean
+.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check conformance-triton corpus lint clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,12 @@ GPU_CHECK_BUDGET ?= 330
 GPU_CHECK_ARGS   ?=
 gpu-check:
 	PYTHONPATH=. $(GPU_CHECK_PYTHON) -m bench.gpu_check --out $(GPU_CHECK_OUT) --budget $(GPU_CHECK_BUDGET) $(GPU_CHECK_ARGS)
+
+# The golden conformance of the models with PF-AFN's correlation (PF-AFN, DM-VTON) with that correlation computed by
+# its CUDA kernels (Triton), here on the CPU through Triton's interpreter: slow (about 9 minutes), not part of `test`.
+conformance-triton: setup
+	PFTRYON_CORRELATION=triton TRITON_INTERPRET=1 $(BIN)/python -m pytest -q -s -m conformance \
+	    tests/pftryon/test_conformance.py tests/baselines/test_flow_successors.py -k "golden and (pfafn or dmvton)"
 
 # The bad-input corpus (tests/corpus/cases_*.py): cases per command and outcome class; `make test` runs them all.
 corpus: setup

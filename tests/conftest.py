@@ -21,6 +21,11 @@ VITON_DEMO_VARIABLE = "PFTRYON_VITON_DEMO"
 VITON_DEMO_BESIDE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "viton_demo"
 VITON_DEMO_LAYOUT = "PF-AFN's demo layout: demo.txt, dataset/{test_img,test_clothes,test_edge}/, results/demo/PFAFN/"
 
+if not torch.cuda.is_available():
+    # Triton kernels (the CUDA correlation) then run on CPU tensors through Triton's interpreter, so that the tests
+    # check them without a GPU. Triton reads this when it is first imported, hence here, before any test module.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each (and in the processes they start), not two
     # OpenMP pools spinning on the same cores.

@@ -18,11 +18,14 @@ from bench.gpu_check.budget import Part
 __all__ = ["Config", "check_latency", "latency_plan"]
 
 _FIRST = ("pf_afn", "fs_vton", "dm_vton", "cp_vton")  # the methods compared most often: their rows first
+_FAST = ("pf_afn", "dm_vton")  # the inference paths made fast for a GPU: timed in the ``fast`` mode too
 
 
 @dataclass(frozen=True)
 class Config:
-    """One row to time: method, size, batch, precision, mode (``eager``, ``graph`` or ``compile``)."""
+    """One row to time: method, size, batch, precision, mode (``eager``, ``graph``, ``compile``, or ``fast``: the
+    inference copy of :func:`pftryon.models.optimize_for_inference` (BatchNorm folded), channels-last, as a CUDA graph
+    on CUDA)."""
 
     method: str
     size: tuple[int, int]
@@ -38,12 +41,13 @@ def _ordered(methods: list[str]) -> list[str]:
 def latency_plan(methods: list[str], device: torch.device, *, tiny: bool, extra: bool) -> list[Config]:
     """The rows of part (d) (``extra`` false) or part (e) (``extra`` true), in the order they run.
 
-    (d) on CUDA: every method at 256x192 in fp32, TF32, fp16 and bf16 at batches 1, 8 and 64, eager and as a CUDA
-    graph, and ``torch.compile`` at batch 1 in fp32 and bf16. Compiling takes the longest, so the order is: PF-AFN,
+    (d) on CUDA: every method at 256x192 in fp32, TF32, fp16 and bf16 at batches 1, 8 and 64, eager and as a CUDA graph,
+    ``torch.compile`` at batch 1 in fp32 and bf16, and PF-AFN and DM-VTON in the ``fast`` mode at batches 1 and 64 in
+    every precision. Compiling takes the longest, so the order is: PF-AFN eager then as graphs, PF-AFN and DM-VTON fast,
     FS-VTON, DM-VTON and CP-VTON eager then as graphs, PF-AFN compiled, the other methods eager then as graphs, the
     other compiled rows. (e) on CUDA: the VITON-HD size 512x384, eager, fp32 and bf16 at batches 1 and 8. ``tiny`` (a
-    smoke test): 64x64, fp32 at batches 1 and 2, the other precisions at batch 1; (e) the first method at 128x128, fp32,
-    batch 1. On the CPU: fp32, eager (bf16 convolutions have no fast kernel on some CPUs).
+    smoke test): 64x64, fp32 at batches 1 and 2, the other precisions at batch 1, fast at batch 1; (e) the first method
+    at 128x128, fp32, batch 1. On the CPU: fp32, eager and fast (bf16 convolutions have no fast kernel on some CPUs).
     """
     ordered = _ordered(methods)
     if extra:
@@ -63,8 +67,15 @@ def latency_plan(methods: list[str], device: torch.device, *, tiny: bool, extra:
     def compiled(names: list[str]) -> list[Config]:
         return [Config(m, size, 1, d, "compile") for m in names for d in ("fp32", "bf16")] if cuda else []
 
+    fast = [
+        Config(m, size, b, d, "fast")
+        for m in _FAST
+        if m in methods
+        for d in dtypes
+        for b in ((1,) if tiny else (1, 64))
+    ]
     first, rest = [m for m in ordered if m in _FIRST], [m for m in ordered if m not in _FIRST]
-    return timed(first) + compiled(first[:1]) + timed(rest) + compiled(first[1:] + rest)
+    return timed(first[:1]) + fast + timed(first[1:]) + compiled(first[:1]) + timed(rest) + compiled(first[1:] + rest)
 
 
 def _row(config: Config, result: Any) -> dict[str, Any]:
@@ -101,9 +112,12 @@ def check_latency(part: Part, device: torch.device, plan: list[Config], deadline
                 built = None
                 pristine = build_latency_model(config.method, config.size, widths)
                 built = (config.method, config.size, copy.deepcopy(pristine), pristine)
+            fast = config.mode == "fast"  # optimize works on a copy: the built model stays as it was
+            graph = config.mode == "graph" or (fast and device.type == "cuda")
             result = measure_built(config.method, built[2], size=config.size, batch=config.batch, dtype=config.dtype,
-                                   device=device, compile=config.mode == "compile", cuda_graph=config.mode == "graph",
-                                   config=widths, scenarios=scenarios, pristine=built[3], **counts)  # fmt: skip
+                                   device=device, compile=config.mode == "compile", cuda_graph=graph,
+                                   channels_last=fast, optimize=fast, config=widths, scenarios=scenarios,
+                                   pristine=built[3], **counts)  # fmt: skip
             part.rows.append(_row(config, result))
         except Exception as err:  # a capture or compile that fails is a finding; the other rows still run
             part.rows.append(

@@ -42,7 +42,7 @@ def _version(package: str) -> str | None:
 
 def environment(device: torch.device) -> dict[str, Any]:
     """The device (name, capability, memory, driver, clocks; the CPU model on the CPU), Python and package versions,
-    CUDA / cuDNN, and the settings in force (TF32 flags, ``cudnn.benchmark``, threads)."""
+    CUDA / cuDNN, and the settings in force (TF32 flags, ``cudnn.benchmark``, threads, the correlation kernel)."""
     from bench.latency.device import settings
     from bench.speed.timing import device_name
 
@@ -51,7 +51,8 @@ def environment(device: torch.device) -> dict[str, Any]:
         props = torch.cuda.get_device_properties(device)
         facts |= {"capability": f"{props.major}.{props.minor}", "memory_gib": round(props.total_memory / 2**30, 1),
                   "multiprocessors": props.multi_processor_count}  # fmt: skip
-    facts |= {k: v for k, v in settings(device).items() if k in ("driver", "clocks")}
+    in_force = settings(device)
+    facts |= {k: v for k, v in in_force.items() if k in ("driver", "clocks")}
     return {
         "device": facts,
         "python": sys.version.split()[0],
@@ -63,6 +64,7 @@ def environment(device: torch.device) -> dict[str, Any]:
             "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
             "tf32_cudnn": torch.backends.cudnn.allow_tf32,
             "cudnn_benchmark": torch.backends.cudnn.benchmark,
+            "correlation_kernel": in_force["correlation"],
             "torch_threads": torch.get_num_threads(),
         },
     }

@@ -42,15 +42,14 @@ How it is timed, and what the columns mean (a *call* is one forward of one batch
   sub-millisecond peaks); ``None`` without ``/proc``. Activations, workspaces and what the allocator keeps
   count; the weights do not. Never parameter bytes (the DM-VTON "memory" mistake,
   docs/reference/published-results.md §2).
-* ``bf16``/``fp16`` run under ``torch.autocast(device_type, dtype)``: convolutions and matmuls in half precision,
-  the ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. ``int8`` (CPU only) times a
+* ``bf16``/``fp16`` run under ``torch.autocast(device_type, dtype)``: convolutions and matmuls in half precision, the
+  ops autocast keeps in fp32 (normalisation, ``grid_sample`` and the like) in fp32. ``int8`` (CPU only) times a
   statically quantised copy (:func:`bench.precision.quantize_int8`, calibrated on three other random batches): the
-  submodules FX can trace in int8, the rest in fp32, as ``quantized`` says (PF-AFN: the generator; its warp stays
-  fp32). Every row that times something other than the fp32 eager model (another precision, ``compile``, a CUDA
-  graph) states its error against the fp32 eager model on the same inputs: ``max_abs_diff`` (largest absolute
-  difference of the try-on, [-1, 1] units) and ``dssim`` (``1 - SSIM`` between the two try-ons), see
-  :func:`bench.precision.tryon_error`. The inputs are random, so these are a model's sensitivity, not a quality
-  figure.
+  submodules FX can trace in int8, the rest in fp32, as ``quantized`` says (PF-AFN: the generator; its warp stays fp32).
+  Every row that times something other than the fp32 eager model (another precision, ``compile``, a CUDA graph, the
+  ``optimize`` copy) states its error against the fp32 eager model as built on the same inputs: ``max_abs_diff``
+  (largest absolute difference of the try-on, [-1, 1] units) and ``dssim`` (``1 - SSIM`` between the two try-ons), see
+  :func:`bench.precision.tryon_error`. The inputs are random, so these are a model's sensitivity, not a quality figure.
 * ``channels_last`` converts the model and the 4-D inputs to ``torch.channels_last``; ``optimize`` times
   :func:`pftryon.models.optimize_for_inference` (BatchNorm folded).
 * ``compile`` wraps the model with ``torch.compile`` (default mode), after ``torch._dynamo.reset()`` so that every
@@ -66,9 +65,9 @@ How it is timed, and what the columns mean (a *call* is one forward of one batch
 * ``energy_j_per_image`` (CUDA, with ``pynvml``): NVML's board energy counter read after each offline block, the
   energy of the blocks after the first over their images; idle power is included. ``None`` elsewhere, with
   ``energy_note`` saying why.
-* Every row records where it ran: ``device``, ``driver`` and ``clocks`` (NVML; the CPU's clock from
-  ``/proc/cpuinfo``), ``cudnn``, ``tf32``, ``cudnn_benchmark``; the report adds torch and CUDA versions, date and
-  commit.
+* Every row records where it ran: ``device``, ``driver`` and ``clocks`` (NVML; the CPU's clock from ``/proc/cpuinfo``),
+  ``cudnn``, ``tf32``, ``cudnn_benchmark``, ``correlation`` (the kernel of the local correlation in PF-AFN, PB-AFN and
+  DM-VTON: ``bands`` on the CPU, ``triton`` on CUDA); the report adds torch and CUDA versions, date and commit.
 * ``params``: parameters of the model as built, before BatchNorm folding.
 
 Usage: :func:`measure_latency` for one point, :func:`run_latency` for a grid (the ``pftryon latency`` command),

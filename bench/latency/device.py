@@ -16,6 +16,7 @@ import torch
 from bench.data.readers import InputError
 from bench.latency.models import WEIGHTS_NOTE
 from bench.results import run_metadata
+from pftryon.layers import correlation_kernel
 
 if TYPE_CHECKING:
     from bench.latency.measure import LatencyResult
@@ -203,7 +204,8 @@ def _cpu_clock() -> str | None:
 
 def settings(device: torch.device) -> dict[str, Any]:
     """What is in force now on ``device`` for a timed configuration: driver and clocks (NVML; the CPU's clock from
-    ``/proc/cpuinfo``), cuDNN version, TF32 flags and ``cudnn.benchmark``."""
+    ``/proc/cpuinfo``), cuDNN version, TF32 flags, ``cudnn.benchmark``, and the kernel of PF-AFN's local correlation
+    (:func:`pftryon.layers.correlation_kernel`; used by the models that have one: PF-AFN, PB-AFN, DM-VTON)."""
     cudnn = torch.backends.cudnn
     facts: dict[str, Any] = {
         "driver": None,
@@ -211,6 +213,7 @@ def settings(device: torch.device) -> dict[str, Any]:
         "cudnn": str(cudnn.version()) if device.type == "cuda" and cudnn.is_available() else None,
         "tf32": None,
         "cudnn_benchmark": cudnn.benchmark if device.type == "cuda" else None,
+        "correlation": correlation_kernel(torch.empty(0, device=device)),
     }
     if device.type == "cuda":
         reads = nvml_of(device)

@@ -99,6 +99,7 @@ class LatencyResult:
     cudnn: str | None
     tf32: str | None
     cudnn_benchmark: bool | None
+    correlation: str
     times_ms: list[float] = dataclasses.field(repr=False)
 
 
@@ -253,6 +254,8 @@ def measure_built(
     device: torch.device | str = "cpu",
     compile: bool = False,
     cuda_graph: bool = False,
+    channels_last: bool = False,
+    optimize: bool = False,
     warmup: int = 5,
     iters: int = 20,
     config: Mapping[str, Any] | None = None,
@@ -270,8 +273,8 @@ def measure_built(
     _check_mode(compile, cuda_graph, target)
     return _measure(
         model_name, model, size=size, batch=batch, precision=precision, device=target, compile=compile,
-        cuda_graph=cuda_graph, channels_last=False, warmup=warmup, iters=iters, optimize=False, config=config, seed=0,
-        scenarios=scenarios, pristine=pristine,
+        cuda_graph=cuda_graph, channels_last=channels_last, warmup=warmup, iters=iters, optimize=optimize,
+        config=config, seed=0, scenarios=scenarios, pristine=pristine,
     )  # fmt: skip
 
 
@@ -349,6 +352,8 @@ def _measure(
 
     # The cold call's model: a copy of the model as built, never called (made before ``model`` is moved or run).
     cold_source = copy.deepcopy(pristine if pristine is not None else model) if precision != "int8" else None
+    # With ``optimize`` the model as built stays beside its inference copy: the reference the copy's error is taken on.
+    as_built = model.to(device) if optimize else None
     model = prepare(model)
     spec = latency_spec(model_name)
     inputs = spec.make_inputs(batch, size, device=device, seed=seed)
@@ -362,9 +367,9 @@ def _measure(
             cold_ms = cold_call(fresh, inputs, device)
         del fresh, cold_source
     reference, quantized = None, None
-    if precision != "fp32" or compile or cuda_graph:
+    if precision != "fp32" or compile or cuda_graph or optimize:
         with _precision_mode("fp32", device), FlopCounterMode(display=False) as fp32_counter:
-            reference = model(*inputs)["tryon"].clone()
+            reference = (model if as_built is None else as_built)(*inputs)["tryon"].clone()
     if precision == "int8":
         calibration = [spec.make_inputs(batch, size, seed=seed + k) for k in (1, 2, 3)]
         int8 = quantize_int8(model, calibration)

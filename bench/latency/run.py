@@ -202,7 +202,7 @@ _TABLE_COLUMNS = [
     "mean_ci_high_ms", "cold_ms", "images_per_s", "offline_ms", "offline_calls", "energy_j_per_image", "energy_note",
     "peak_memory_mib", "memory_measure", "params", "flops", "achieved_tflops", "measured_peak_tflops",
     "measured_peak_fraction", "measured_peak", "peak_tflops", "peak_fraction", "max_abs_diff", "dssim", "quantized",
-    "compile_s", "device", "driver", "clocks", "cudnn", "tf32", "cudnn_benchmark", "warmup", "iters",
+    "compile_s", "device", "driver", "clocks", "cudnn", "tf32", "cudnn_benchmark", "correlation", "warmup", "iters",
 ]  # fmt: skip
 STAGE_COLUMN = "stage_{}_ms"
 """The table's column of a stage's median time per call (``stage_warp_ms``, ``stage_other_ms``, ...)."""

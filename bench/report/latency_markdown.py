@@ -103,6 +103,7 @@ def latency_markdown(table: pd.DataFrame, env: Mapping[str, str], summaries: Map
         ("cuDNN", _column("cudnn")),
         ("TF32", _column("tf32")),
         ("cudnn.benchmark", _column("cudnn_benchmark")),
+        ("correlation kernel", _column("correlation")),
         ("compile / capture s", _column("compile_s")),
     ]
     peaks = list(dict.fromkeys(str(p) for p in table["measured_peak"] if p != "not measured"))

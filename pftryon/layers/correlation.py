@@ -7,23 +7,37 @@ Definition (docs/reference/method.md §2.4, FlowNet2 style with kernel size 1 an
 for dy, dx in [-d, d] (dy is the slow index), reading zeros outside ``second``. The official layer is a
 CUDA-only cupy kernel; this one runs on any device and dtype.
 
-Two implementations with the same values:
+Implementations with the same values:
 
 * :func:`local_correlation_reference`: the direct 49-shift loop under plain autograd (the definition,
   used by the tests and as the benchmark baseline);
-* :func:`local_correlation`: the same sums computed channels-last (each reduction runs over contiguous
-  memory), one cache-sized band of rows at a time, without an autograd graph, plus a hand-written adjoint
-  that accumulates both gradients in place, band by band. Autograd through the loop allocates and scatters
-  a full padded gradient per shift, which makes it several times slower in training
-  (``python -m bench.speed correlation`` measures both).
+* :func:`local_correlation` picks one of two kernels (:func:`correlation_kernel`):
+
+  - ``bands`` (any device): the same sums computed channels-last (each reduction runs over contiguous
+    memory), one cache-sized band of rows at a time, without an autograd graph, plus a hand-written adjoint
+    that accumulates both gradients in place, band by band. Autograd through the loop allocates and scatters
+    a full padded gradient per shift, which makes it several times slower in training;
+  - ``triton`` (CUDA tensors, where Triton is installed): one kernel launch forward and one per gradient
+    (:mod:`pftryon.layers.correlation_triton`); the banded loop would be ~100 small launches per level.
+
+``python -m bench.speed correlation`` measures them against the loop.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+
 import torch
 import torch.nn.functional as F
 
-__all__ = ["local_correlation", "local_correlation_reference"]
+__all__ = ["KERNELS", "correlation_kernel", "local_correlation", "local_correlation_reference"]
+
+KERNELS = ("bands", "triton")
+"""The kernels :func:`local_correlation` can run; ``PFTRYON_CORRELATION`` names one to force it."""
+
+_TRITON_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+_TRITON_INSTALLED = importlib.util.find_spec("triton") is not None
 
 
 def _check(first: torch.Tensor, second: torch.Tensor) -> None:
@@ -108,7 +122,28 @@ class _LocalCorrelation(torch.autograd.Function):
         return grad_first, grad_second, None
 
 
-def local_correlation(first: torch.Tensor, second: torch.Tensor, max_displacement: int = 3) -> torch.Tensor:
-    """Cost volume ``[B, (2d+1)^2, H, W]`` of ``first`` against ``second`` shifted by up to ``d`` pixels."""
+def correlation_kernel(tensor: torch.Tensor) -> str:
+    """The kernel :func:`local_correlation` runs on ``tensor``: the one ``PFTRYON_CORRELATION`` names if set, else
+    ``triton`` for a CUDA tensor of float32, float16 or bfloat16 where Triton is installed, else ``bands``."""
+    forced = os.environ.get("PFTRYON_CORRELATION", "")
+    if forced:
+        if forced not in KERNELS:
+            raise ValueError(f"PFTRYON_CORRELATION={forced!r}: expected one of {', '.join(KERNELS)}")
+        return forced
+    return "triton" if _TRITON_INSTALLED and tensor.is_cuda and tensor.dtype in _TRITON_DTYPES else "bands"
+
+
+def local_correlation(
+    first: torch.Tensor, second: torch.Tensor, max_displacement: int = 3, *, kernel: str | None = None
+) -> torch.Tensor:
+    """Cost volume ``[B, (2d+1)^2, H, W]`` of ``first`` against ``second`` shifted by up to ``d`` pixels, computed by
+    ``kernel`` (one of :data:`KERNELS`; default :func:`correlation_kernel`)."""
     _check(first, second)
+    kernel = kernel or correlation_kernel(first)
+    if kernel == "triton":
+        from pftryon.layers.correlation_triton import TritonLocalCorrelation
+
+        return TritonLocalCorrelation.apply(first, second, max_displacement)
+    if kernel != "bands":
+        raise ValueError(f"unknown correlation kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
     return _LocalCorrelation.apply(first, second, max_displacement)

@@ -35,13 +35,22 @@ def test_latency_plan() -> None:
     assert {c.dtype for c in eager} == {"fp32", "tf32", "fp16", "bf16"} and {c.batch for c in eager} == {1, 8, 64}
     assert [(c.method, c.mode) for c in cuda[:24]] == [("pf_afn", "eager")] * 12 + [("pf_afn", "graph")] * 12
     assert cuda[0].size == (256, 192)
+    # then the fast inference paths of PF-AFN and DM-VTON, in every precision at batches 1 and 64
+    fast = cuda[24:40]
+    assert {c.mode for c in fast} == {"fast"} and [c.method for c in fast] == ["pf_afn"] * 8 + ["dm_vton"] * 8
+    assert {(c.dtype, c.batch) for c in fast} == {(d, b) for d in ("fp32", "tf32", "fp16", "bf16") for b in (1, 64)}
+    assert len([c for c in cuda if c.mode == "fast"]) == 16
     compiled = [i for i, c in enumerate(cuda) if c.mode == "compile"]
     assert len(compiled) == 2 * len(methods) and all(cuda[i].batch == 1 for i in compiled)
     # PF-AFN compiled right after the four most compared methods, before the others (compiling is slow)
-    assert [cuda[i].method for i in compiled[:2]] == ["pf_afn"] * 2 and compiled[0] == 4 * 24
+    assert [cuda[i].method for i in compiled[:2]] == ["pf_afn"] * 2 and compiled[0] == 4 * 24 + 16
     assert cuda[-1].mode == "compile"
     cpu = latency_plan(methods, torch.device("cpu"), tiny=True, extra=False)
-    assert {c.mode for c in cpu} == {"eager"} and {(c.dtype, c.batch) for c in cpu} == {("fp32", 1), ("fp32", 2)}
+    assert {c.mode for c in cpu} == {"eager", "fast"} and {(c.dtype, c.batch) for c in cpu} == {
+        ("fp32", 1),
+        ("fp32", 2),
+    }
+    assert [(c.method, c.batch) for c in cpu if c.mode == "fast"] == [("pf_afn", 1), ("dm_vton", 1)]
     tiny_cuda = latency_plan(methods, torch.device("cuda"), tiny=True, extra=False)
     assert {(c.dtype, c.batch) for c in tiny_cuda if c.mode == "eager"} == {("fp32", 1), ("fp32", 2), ("tf32", 1),
                                                                              ("fp16", 1), ("bf16", 1)}  # fmt: skip
@@ -97,6 +106,7 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert run["kind"] == "gpu-check" and run["environment"]["device"]["type"] == "cpu"
     assert {name: part["status"] for name, part in run["parts"].items()} == dict.fromkeys("abcde", "ok")
     assert run["environment"]["settings"]["tf32_matmul"] is False
+    assert run["environment"]["settings"]["correlation_kernel"] == "bands"
     files = sorted(p.name for p in out.iterdir())
     assert files == ["a_conformance.csv", "b_predictions.csv", "c_training.csv", "d_latency.csv", "e_latency.csv",
                      "run.json", "summary.md"]  # fmt: skip
@@ -116,7 +126,9 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert all(r["ok"] == "True" and float(r["cpu_loss"]) > 0 and r["rel_diff"] == "0.0" for r in stages)
     # (d) every method's latency rows; a low precision with its error against fp32
     rows = _csv(out / "d_latency.csv")
-    assert len(rows) == 2 * len(list_methods()) and all(r["status"] == "ok" for r in rows)
+    assert len(rows) == 2 * len(list_methods()) + 2 and all(r["status"] == "ok" for r in rows)
+    fast = [r for r in rows if r["mode"] == "fast"]  # the inference copies: their error against the model as built
+    assert [r["method"] for r in fast] == ["pf_afn", "dm_vton"] and all(float(r["max_abs_diff"]) < 1e-4 for r in fast)
     assert all(float(r["median_ms"]) > 0 and float(r["images_per_s"]) > 0 and float(r["cold_ms"]) > 0 for r in rows)
     assert {r["method"] for r in rows if r["stages_ms"].startswith("warp ")} >= {"pf_afn", "fs_vton", "dm_vton"}
     assert "## (d) latency of every method: ok" in (out / "summary.md").read_text()
