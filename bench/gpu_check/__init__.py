@@ -1,6 +1,6 @@
 """A check of the project on a GPU machine, in one call and within a time budget (``make gpu-check``).
 
-``python -m bench.gpu_check --out DIR [--device cuda|cpu] [--tiny] [--budget SECONDS] [--parts abcde]`` runs, in
+``python -m bench.gpu_check --out DIR [--device cuda|cpu] [--tiny] [--budget SECONDS] [--parts abcdef]`` runs, in
 order, with fp32 TF32 off unless a row says otherwise:
 
 * (a) :mod:`~bench.gpu_check.conformance`: the golden vectors of PF-AFN, CP-VTON, FS-VTON and DM-VTON
@@ -10,8 +10,11 @@ order, with fp32 TF32 off unless a row says otherwise:
 * (c) :mod:`~bench.gpu_check.training`: one training step of every trainable stage on the device against the CPU
   (finite loss, same loss before and after one Adam step);
 * (d) :mod:`~bench.gpu_check.latency_grid`: the latency table of every method (fp32, TF32, fp16, bf16; batches 1, 8,
-  64; eager, CUDA graph, ``torch.compile``), each row that is not fp32 eager with its error against it;
-* (e) if time remains: the same at the VITON-HD size (512x384).
+  64; eager, CUDA graph, ``torch.compile``; PF-AFN's and DM-VTON's fast path), each row that is not fp32 eager with
+  its error against it;
+* (e) if time remains: the same at the VITON-HD size (512x384);
+* (f) :mod:`~bench.gpu_check.correlation`: the kernels of PF-AFN's local correlation (the 49-shift loop, the banded
+  kernel, Triton on CUDA) timed against one another over a 256x192 input's pyramid, with their differences.
 
 ``--tiny`` is a smoke test: 64x64 inputs, the narrow widths of :mod:`~bench.gpu_check.tiny` (the golden vectors
 keep the released models), batches 1 and 2, few calls, the last training stage of each method only. The budget

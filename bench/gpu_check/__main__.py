@@ -22,6 +22,7 @@ PARTS = {
     "c": ("training step of every stage on the device against the CPU", 2.5),
     "d": ("latency of every method", 6.0),
     "e": ("latency at the VITON-HD size (if time remains)", 1.0),
+    "f": ("correlation kernels against one another", 1.0),
 }
 """Each part's title and its weight in the time budget."""
 
@@ -34,7 +35,7 @@ def _arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--tiny", action="store_true", help="Tiny sizes and batches 1 and 2: a smoke test.")
     parser.add_argument("--budget", type=float, default=330.0, help="Seconds for all parts together (default 330).")
-    parser.add_argument("--parts", default="abcde", help="Which parts to run, e.g. 'ad' (default abcde).")
+    parser.add_argument("--parts", default="abcdef", help="Which parts to run, e.g. 'ad' (default abcdef).")
     parser.add_argument("--work", type=Path, help="Folder for scratch files (default: a new temporary folder).")
     args = parser.parse_args(argv)
     if args.budget <= 0:
@@ -82,7 +83,13 @@ def _runners(args: argparse.Namespace, device: torch.device, work: Path) -> dict
 
         return run
 
-    return {"a": conformance, "b": predictions, "c": training, "d": latency(False), "e": latency(True)}
+    def correlation(part: Part, deadline: float) -> None:
+        from bench.gpu_check.correlation import check_correlation
+
+        check_correlation(part, device, deadline, tiny=args.tiny)
+
+    return {"a": conformance, "b": predictions, "c": training, "d": latency(False), "e": latency(True),
+            "f": correlation}  # fmt: skip
 
 
 def _run_part(part: Part, run: Callable[[Part, float], None], budget: Budget) -> None:

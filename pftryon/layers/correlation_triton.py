@@ -120,7 +120,9 @@ class TritonLocalCorrelation(torch.autograd.Function):
     def forward(ctx, first: torch.Tensor, second: torch.Tensor, d: int) -> torch.Tensor:  # type: ignore[override]
         b, c, h, w = first.shape
         k = 2 * d + 1
-        out = first.new_empty(b, k * k, h, w)
+        channels_last = first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
+        layout = torch.channels_last if channels_last else torch.contiguous_format  # what the next convolution reads
+        out = torch.empty(b, k * k, h, w, dtype=first.dtype, device=first.device, memory_format=layout)
         grid = (b * h, triton.cdiv(w, _BLOCK_X), k)
         _forward[grid](first, second, out, c, h, w, *first.stride(), *second.stride(), *out.stride(), 1.0 / c,
                        **_constants(d))  # fmt: skip

@@ -104,12 +104,12 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert main(args) == 0
     run = json.loads((out / "run.json").read_text())
     assert run["kind"] == "gpu-check" and run["environment"]["device"]["type"] == "cpu"
-    assert {name: part["status"] for name, part in run["parts"].items()} == dict.fromkeys("abcde", "ok")
+    assert {name: part["status"] for name, part in run["parts"].items()} == dict.fromkeys("abcdef", "ok")
     assert run["environment"]["settings"]["tf32_matmul"] is False
     assert run["environment"]["settings"]["correlation_kernel"] == "bands"
     files = sorted(p.name for p in out.iterdir())
     assert files == ["a_conformance.csv", "b_predictions.csv", "c_training.csv", "d_latency.csv", "e_latency.csv",
-                     "run.json", "summary.md"]  # fmt: skip
+                     "f_correlation.csv", "run.json", "summary.md"]  # fmt: skip
     # (a) the four official models within the conformance tolerances on this device
     golden = _csv(out / "a_conformance.csv")
     assert {r["model"] for r in golden} == {"pf_afn", "cp_vton", "fs_vton", "dm_vton"}
@@ -132,3 +132,12 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert all(float(r["median_ms"]) > 0 and float(r["images_per_s"]) > 0 and float(r["cold_ms"]) > 0 for r in rows)
     assert {r["method"] for r in rows if r["stages_ms"].startswith("warp ")} >= {"pf_afn", "fs_vton", "dm_vton"}
     assert "## (d) latency of every method: ok" in (out / "summary.md").read_text()
+    # (f) the correlation kernels on this device (no Triton on the CPU), each within its tolerance of the loop
+    kernels = _csv(out / "f_correlation.csv")
+    assert [(r["kernel"], r["batch"], r["pass"]) for r in kernels] == [
+        (k, b, p) for b in "12" for p in ("forward", "forward + backward") for k in ("loop", "bands")
+    ]
+    assert all(r["ok"] == "True" and float(r["median_ms"]) > 0 for r in kernels)
+    assert all(
+        float(r["max_abs_diff"]) == 0 and float(r["speedup_vs_loop"]) == 1 for r in kernels if r["kernel"] == "loop"
+    )

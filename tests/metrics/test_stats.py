@@ -78,6 +78,7 @@ def test_holm_matches_a_hand_worked_example() -> None:
 
 def test_holm_agrees_with_statsmodels() -> None:
     from statsmodels.stats.multitest import multipletests  # a dev dependency: the reference implementation
+
     p = np.random.default_rng(4).random(25) ** 3
     assert holm(p) == pytest.approx(multipletests(p, method="holm")[1])
 

@@ -53,6 +53,7 @@ def test_any_memory_format_and_one_gradient():
     first, second = (x.detach().float() for x in _inputs((1, 6, 5, 7), 3))
     first = first.to(memory_format=torch.channels_last).requires_grad_()
     ours = _apply(first, second, 3)
+    assert ours.is_contiguous(memory_format=torch.channels_last)  # the layout of the features it came from
     torch.testing.assert_close(ours, local_correlation_reference(first, second))
     ours.sum().backward()
     expected = torch.autograd.grad(local_correlation_reference(first, second).sum(), first)[0]
