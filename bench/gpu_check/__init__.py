@@ -14,7 +14,8 @@ order, with fp32 TF32 off unless a row says otherwise:
   its error against it;
 * (e) if time remains: the same at the VITON-HD size (512x384);
 * (f) :mod:`~bench.gpu_check.correlation`: the kernels of PF-AFN's local correlation (the 49-shift loop, the banded
-  kernel, Triton on CUDA) timed against one another over a 256x192 input's pyramid, with their differences.
+  kernel, Triton on CUDA) timed against one another over a 256x192 input's pyramid, with their differences, and
+  the Triton forward at other launch configurations.
 
 ``--tiny`` is a smoke test: 64x64 inputs, the narrow widths of :mod:`~bench.gpu_check.tiny` (the golden vectors
 keep the released models), batches 1 and 2, few calls, the last training stage of each method only. The budget

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 import torch
 
-from bench.speed import data, metrics, model, startup, width
+from bench.speed import correlation, data, metrics, model, startup, width
 from bench.speed.timing import BUSY_LOAD, Policy, device_name
 
 __all__ = ["main"]
@@ -40,7 +40,7 @@ def main(which: str, repeats: int, retries: int, busy_load: float, device: str, 
     if which in ("all", "model"):
         model.bench_model(target, repeats, policy)
     if which in ("all", "correlation"):
-        model.bench_correlation(target, repeats, policy)
+        correlation.bench_correlation(target, repeats, policy)
     if which in ("all", "synth"):
         data.bench_synth()
     if which in ("all", "cache"):

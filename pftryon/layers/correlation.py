@@ -31,7 +31,7 @@ import os
 import torch
 import torch.nn.functional as F
 
-__all__ = ["KERNELS", "correlation_kernel", "local_correlation", "local_correlation_reference"]
+__all__ = ["KERNELS", "available_kernels", "correlation_kernel", "local_correlation", "local_correlation_reference"]
 
 KERNELS = ("bands", "triton")
 """The kernels :func:`local_correlation` can run; ``PFTRYON_CORRELATION`` names one to force it."""
@@ -122,15 +122,24 @@ class _LocalCorrelation(torch.autograd.Function):
         return grad_first, grad_second, None
 
 
+def available_kernels(device: torch.device | str) -> tuple[str, ...]:
+    """The kernels that run on ``device``: ``bands`` anywhere, ``triton`` too on CUDA where Triton is installed."""
+    return KERNELS if _TRITON_INSTALLED and torch.device(device).type == "cuda" else ("bands",)
+
+
+def _known(kernel: str, named_by: str) -> str:
+    if kernel not in KERNELS:
+        raise ValueError(f"{named_by}{kernel!r}: expected one of {', '.join(KERNELS)}")
+    return kernel
+
+
 def correlation_kernel(tensor: torch.Tensor) -> str:
     """The kernel :func:`local_correlation` runs on ``tensor``: the one ``PFTRYON_CORRELATION`` names if set, else
     ``triton`` for a CUDA tensor of float32, float16 or bfloat16 where Triton is installed, else ``bands``."""
     forced = os.environ.get("PFTRYON_CORRELATION", "")
     if forced:
-        if forced not in KERNELS:
-            raise ValueError(f"PFTRYON_CORRELATION={forced!r}: expected one of {', '.join(KERNELS)}")
-        return forced
-    return "triton" if _TRITON_INSTALLED and tensor.is_cuda and tensor.dtype in _TRITON_DTYPES else "bands"
+        return _known(forced, "PFTRYON_CORRELATION=")
+    return "triton" if "triton" in available_kernels(tensor.device) and tensor.dtype in _TRITON_DTYPES else "bands"
 
 
 def local_correlation(
@@ -139,11 +148,9 @@ def local_correlation(
     """Cost volume ``[B, (2d+1)^2, H, W]`` of ``first`` against ``second`` shifted by up to ``d`` pixels, computed by
     ``kernel`` (one of :data:`KERNELS`; default :func:`correlation_kernel`)."""
     _check(first, second)
-    kernel = kernel or correlation_kernel(first)
+    kernel = _known(kernel, "correlation kernel ") if kernel else correlation_kernel(first)
     if kernel == "triton":
         from pftryon.layers.correlation_triton import TritonLocalCorrelation
 
         return TritonLocalCorrelation.apply(first, second, max_displacement)
-    if kernel != "bands":
-        raise ValueError(f"unknown correlation kernel {kernel!r}: expected one of {', '.join(KERNELS)}")
     return _LocalCorrelation.apply(first, second, max_displacement)

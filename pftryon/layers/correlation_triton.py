@@ -1,12 +1,13 @@
 """PF-AFN's local correlation as three Triton kernels (forward and both gradients), for CUDA tensors.
 
 The banded loop of :mod:`pftryon.layers.correlation` suits a CPU cache; on a GPU it is ~100 small launches per
-pyramid level. Here each pass is one launch: a program owns one row ``y``, a block of ``BLOCK_X`` columns and one
-vertical displacement ``dy``, loops over the channels in blocks of ``BLOCK_C``, and sums the products for all
+pyramid level. Here each pass is one launch: a forward program owns one row ``y``, a block of ``BLOCK_X`` columns and
+one vertical displacement ``dy``, loops over the channels in blocks of ``BLOCK_C``, and sums the products for all
 ``2d+1`` horizontal displacements at once (a ``[BLOCK_C, BLOCK_X, K_PAD]`` tile), accumulating in float32 whatever
-the input dtype. Out-of-range reads are masked (the zero padding of the definition), so no padded copy is made,
-and any memory format is read through its strides. The gradients are gathers (no atomics): each program sums the
-contributions that reach its own elements, so results do not depend on scheduling.
+the input dtype; a gradient program owns a block of channels instead and loops over ``dy``. Out-of-range reads are
+masked (the zero padding of the definition), so no padded copy is made, and any memory format is read through its
+strides. The gradients are gathers (no atomics): each program sums the contributions that reach its own elements, so
+results do not depend on scheduling.
 
 Import this module only where Triton is installed. With ``TRITON_INTERPRET=1`` set before the import, the same
 kernels run on CPU tensors through Triton's interpreter, which is how the tests check them without a GPU.
@@ -14,14 +15,32 @@ kernels run on CPU tensors through Triton's interpreter, which is how the tests 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import triton
 import triton.language as tl
 
-__all__ = ["TritonLocalCorrelation"]
+__all__ = ["FORWARD_BLOCKS", "GRADIENT_BLOCKS", "Blocks", "TritonLocalCorrelation", "cost_volume"]
 
-_BLOCK_X = 32
-_BLOCK_C = 32
+
+@dataclass(frozen=True)
+class Blocks:
+    """A launch configuration: channels and columns per program, and warps per program."""
+
+    channels: int
+    columns: int
+    warps: int = 4
+
+
+FORWARD_BLOCKS = Blocks(channels=32, columns=32)
+"""The forward's launch: a ``[channels, columns, K_PAD]`` tile a program."""
+GRADIENT_BLOCKS = Blocks(channels=16, columns=32)
+"""The gradients' launch: a ``[channels, columns, K_PAD]`` tile and a ``[channels, columns]`` sum a program; at 16
+channels a thread needs about half the registers it needs at 32, so twice as many programs share an SM. Their loop
+over ``dy`` is not unrolled: unrolled, the compiler hoists the loads and spills registers to memory
+(``tests/pftryon/test_correlation_triton_compile.py`` compiles every kernel for sm_80 and sm_90 and fails on a
+spill)."""
 
 
 @triton.jit
@@ -73,7 +92,7 @@ def _grad_first(grad, second, out, C, H, W,
     c_ok = c < C
     dxs = tl.arange(0, K_PAD)
     acc = tl.zeros((BLOCK_C, BLOCK_X), dtype=tl.float32)
-    for dy in tl.static_range(K):
+    for dy in range(K):
         ys = y + dy - D
         g = tl.load(grad + b * gb + (dy * K + dxs[None, :]) * gk + y * gh + xs[:, None] * gw,
                     mask=(xs < W)[:, None] & (dxs < K)[None, :], other=0.0).to(tl.float32)  # fmt: skip
@@ -96,7 +115,7 @@ def _grad_second(grad, first, out, C, H, W,
     dxs = tl.arange(0, K_PAD)
     x_from = xs[:, None] - dxs[None, :] + D
     acc = tl.zeros((BLOCK_C, BLOCK_X), dtype=tl.float32)
-    for dy in tl.static_range(K):
+    for dy in range(K):
         y = y_to - dy + D
         inside = (x_from >= 0) & (x_from < W) & (dxs[None, :] < K) & (xs < W)[:, None] & (y >= 0) & (y < H)
         g = tl.load(grad + b * gb + (dy * K + dxs[None, :]) * gk + y * gh + x_from * gw, mask=inside,
@@ -108,9 +127,23 @@ def _grad_second(grad, first, out, C, H, W,
     tl.store(target, (acc * scale).to(out.dtype.element_ty), mask=c_ok[:, None] & (xs < W)[None, :])
 
 
-def _constants(d: int) -> dict[str, int]:
+def _constants(d: int, blocks: Blocks) -> dict[str, int]:
     k = 2 * d + 1
-    return {"D": d, "K": k, "K_PAD": triton.next_power_of_2(k), "BLOCK_C": _BLOCK_C, "BLOCK_X": _BLOCK_X}
+    return {"D": d, "K": k, "K_PAD": triton.next_power_of_2(k), "BLOCK_C": blocks.channels,
+            "BLOCK_X": blocks.columns, "num_warps": blocks.warps}  # fmt: skip
+
+
+def cost_volume(first: torch.Tensor, second: torch.Tensor, d: int, blocks: Blocks = FORWARD_BLOCKS) -> torch.Tensor:
+    """The forward pass alone (no autograd), in the layout of ``first`` (channels-last in, channels-last out)."""
+    b, c, h, w = first.shape
+    k = 2 * d + 1
+    channels_last = first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
+    layout = torch.channels_last if channels_last else torch.contiguous_format  # what the next convolution reads
+    out = torch.empty(b, k * k, h, w, dtype=first.dtype, device=first.device, memory_format=layout)
+    grid = (b * h, triton.cdiv(w, blocks.columns), k)
+    _forward[grid](first, second, out, c, h, w, *first.stride(), *second.stride(), *out.stride(), 1.0 / c,
+                   **_constants(d, blocks))  # fmt: skip
+    return out
 
 
 class TritonLocalCorrelation(torch.autograd.Function):
@@ -118,24 +151,17 @@ class TritonLocalCorrelation(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, first: torch.Tensor, second: torch.Tensor, d: int) -> torch.Tensor:  # type: ignore[override]
-        b, c, h, w = first.shape
-        k = 2 * d + 1
-        channels_last = first.is_contiguous(memory_format=torch.channels_last) and not first.is_contiguous()
-        layout = torch.channels_last if channels_last else torch.contiguous_format  # what the next convolution reads
-        out = torch.empty(b, k * k, h, w, dtype=first.dtype, device=first.device, memory_format=layout)
-        grid = (b * h, triton.cdiv(w, _BLOCK_X), k)
-        _forward[grid](first, second, out, c, h, w, *first.stride(), *second.stride(), *out.stride(), 1.0 / c,
-                       **_constants(d))  # fmt: skip
         ctx.save_for_backward(first, second)
         ctx.d = d
-        return out
+        return cost_volume(first, second, d)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
         first, second = ctx.saved_tensors
         b, c, h, w = first.shape
-        grid = (b * h, triton.cdiv(w, _BLOCK_X), triton.cdiv(c, _BLOCK_C))
-        constants = _constants(ctx.d)
+        blocks = GRADIENT_BLOCKS
+        grid = (b * h, triton.cdiv(w, blocks.columns), triton.cdiv(c, blocks.channels))
+        constants = _constants(ctx.d, blocks)
         grad_first = grad_second = None
         if ctx.needs_input_grad[0]:
             grad_first = torch.empty_like(first)

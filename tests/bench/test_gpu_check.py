@@ -141,3 +141,36 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert all(
         float(r["max_abs_diff"]) == 0 and float(r["speedup_vs_loop"]) == 1 for r in kernels if r["kernel"] == "loop"
     )
+
+
+def test_the_correlation_part_times_triton_and_its_launch_sweep(monkeypatch) -> None:
+    """Part (f) where Triton runs (here through its interpreter, on CPU tensors): a Triton row per batch and pass
+    beside the loop's and the banded kernel's, then one forward row per launch configuration, all within tolerance."""
+    pytest.importorskip("triton")
+    from functools import partial
+
+    from bench.gpu_check import correlation
+    from bench.gpu_check.budget import Part
+    from pftryon.layers import local_correlation
+
+    kernels = correlation.correlation_kernels(torch.device("cpu"))
+    monkeypatch.setattr(correlation, "correlation_kernels",
+                        lambda device: kernels | {"triton": partial(local_correlation, kernel="triton")})  # fmt: skip
+    # interpreted kernels take milliseconds a program: one small level, one launch tried, each timed once
+    monkeypatch.setattr(correlation, "_LEVELS", ((48, 40),))
+    monkeypatch.setattr(correlation, "_SWEEP", correlation._SWEEP[:1])
+    monkeypatch.setattr(correlation, "_time", lambda run, tiny: _timed_once(run))
+    part = Part("f", "correlation")
+    correlation.check_correlation(part, torch.device("cpu"), time.perf_counter() + 600, tiny=True)
+    assert part.status != "failed", part.reason
+    names = [r["kernel"] for r in part.rows]
+    assert names[:12] == ["loop", "bands", "triton"] * 4
+    sweep = [(r["kernel"], r["batch"]) for r in part.rows[12:]]
+    assert sweep == [(f"triton c{c} x{x} w{w}", b) for b in (2, 1) for c, x, w in correlation._SWEEP]
+    assert all(r["ok"] and r["pass"] == "forward" for r in part.rows[12:])
+
+
+def _timed_once(run) -> float:
+    start = time.perf_counter()
+    run()
+    return (time.perf_counter() - start) * 1e3

@@ -78,6 +78,11 @@ def test_the_kernel_is_chosen_by_device_or_named(monkeypatch):
     monkeypatch.setenv("PFTRYON_CORRELATION", "cupy")
     with pytest.raises(ValueError, match="PFTRYON_CORRELATION='cupy': expected one of bands, triton"):
         correlation.correlation_kernel(torch.zeros(1))
+    with pytest.raises(ValueError, match="correlation kernel 'cupy': expected one of bands, triton"):
+        correlation.local_correlation(torch.zeros(1, 1, 2, 2), torch.zeros(1, 1, 2, 2), kernel="cupy")
+    # Triton is installed here: it runs on CUDA, not on the CPU (the interpreter is for tests only)
+    assert correlation.available_kernels("cpu") == ("bands",)
+    assert correlation.available_kernels(torch.device("cuda", 0)) == ("bands", "triton")
 
 
 def test_a_model_on_the_triton_kernel_gives_the_banded_results(monkeypatch):
