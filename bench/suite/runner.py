@@ -283,6 +283,7 @@ def _predictions(method: _Method, dataset: PreparedDataset, work: Path, suite: S
         if method.spec.dtype != "fp32":
             method.precision[f"{dataset.key} {mode}"] = result.manifest["precision"]
         out[mode] = folder / mode
+    barrier()  # under torchrun each process wrote its shard: all are on disk before any process reads another's
     return Outputs.written(dataset, out)
 
 
