@@ -1,7 +1,9 @@
 """A check of the project on a GPU machine, in one call and within a time budget (``make gpu-check``).
 
-``python -m bench.gpu_check --out DIR [--device cuda|cpu] [--tiny] [--budget SECONDS] [--parts abcdef]`` runs, in
-order, with fp32 TF32 off unless a row says otherwise:
+``python -m bench.gpu_check --out DIR [--device cuda|cpu] [--tiny] [--budget SECONDS] [--parts abcdef]`` first runs
+the Triton correlation once against its definition (where Triton runs; if it fails to compile or disagrees, the run
+goes on with the banded kernel and ``run.json`` says why), then, in order, with fp32 TF32 off unless a row says
+otherwise:
 
 * (a) :mod:`~bench.gpu_check.conformance`: the golden vectors of PF-AFN, CP-VTON, FS-VTON and DM-VTON
   (``tests/conformance``) reproduced on the device, max errors against the tests' tolerances;

@@ -123,8 +123,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "arguments": " ".join(sys.argv[1:] if argv is None else argv),
         "budget_s": args.budget,
         "work": str(work),
-        "environment": environment(device),
     }
+    from bench.gpu_check.correlation import preflight_correlation
+
+    record["correlation"] = preflight_correlation(device)  # before the environment is read: it may set the kernel
+    print(f"correlation kernel: {record['correlation']['kernel']} ({record['correlation']['preflight']})", flush=True)
+    record["environment"] = environment(device)
     runners = _runners(args, device, work)
     parts: list[Part] = []
     for name in budget.weights:

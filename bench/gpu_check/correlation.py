@@ -9,6 +9,7 @@ batches 64 and 1: the data to tune :data:`pftryon.layers.correlation_triton.FORW
 
 from __future__ import annotations
 
+import os
 import time
 from functools import partial
 from typing import Any
@@ -20,7 +21,7 @@ from bench.gpu_check.budget import Part
 from bench.speed.correlation import Level, correlation_inputs, correlation_kernels, correlation_pass
 from pftryon.layers import local_correlation_reference
 
-__all__ = ["check_correlation"]
+__all__ = ["check_correlation", "preflight_correlation"]
 
 _LEVELS = ((128, 96), (64, 48), (32, 24), (16, 12), (8, 6))  # a 256x192 input's pyramid, finest first
 _TOLERANCE = 1e-4  # fp32, unit-variance features: the kernels differ from the loop by summation order only
@@ -90,3 +91,35 @@ def _sweep_forward(part: Part, batches: tuple[int, ...], channels: int, sizes: l
         ms = _time(partial(correlation_pass, kernel, levels, False), tiny)
         _row(part, f"triton c{blocks.channels} x{blocks.columns} w{blocks.warps}", batch, False, levels, ms, loop_ms,
              errors)  # fmt: skip
+
+
+def preflight_correlation(device: torch.device) -> dict[str, str]:
+    """Before the parts: Triton's correlation run once on ``device`` (fp32 forward and both gradients against the loop,
+    at sizes that leave remainders in every block; a bf16 forward). If it fails to compile or disagrees, the rest of
+    the run uses the banded kernel (``PFTRYON_CORRELATION=bands``), so that one broken kernel costs the run its Triton
+    rows rather than every row of the methods that correlate (part (f) still tries Triton and shows the failure).
+    Returns the kernel in force and the preflight's outcome."""
+    kernels = correlation_kernels(device)
+    if "triton" not in kernels:
+        return {"kernel": "bands", "preflight": "not run: Triton does not run on this device"}
+    if os.environ.get("PFTRYON_CORRELATION"):
+        return {"kernel": os.environ["PFTRYON_CORRELATION"], "preflight": "not run: PFTRYON_CORRELATION is set"}
+    try:
+        for backward in (False, True):
+            levels = correlation_inputs(2, 40, [(9, 37)], device, backward=backward)
+            errors = _differences(correlation_pass(kernels["triton"], levels, backward),
+                                  correlation_pass(kernels["loop"], levels, backward))  # fmt: skip
+            if max(errors) > _TOLERANCE:
+                raise ValueError(f"the {'gradients differ' if backward else 'forward differs'} from the loop by "
+                                 f"{max(errors):.3g}")  # fmt: skip
+        first, second, _ = levels[0]
+        with torch.no_grad():
+            volume = kernels["triton"](first.bfloat16(), second.bfloat16())
+        if volume.dtype != torch.bfloat16 or not volume.isfinite().all():
+            raise ValueError(f"the bf16 forward gave {volume.dtype} with non-finite values")
+    except Exception as err:  # compile errors included: the run goes on with the banded kernel
+        os.environ["PFTRYON_CORRELATION"] = "bands"
+        reason = f"{type(err).__name__}: {err}".splitlines()[0]
+        return {"kernel": "bands", "preflight": f"Triton failed, the banded kernel runs instead: {reason}"}
+    return {"kernel": "triton", "preflight": f"ok: fp32 forward and gradients within {_TOLERANCE} of the loop, bf16 "
+                                             "forward finite"}  # fmt: skip

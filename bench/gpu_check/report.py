@@ -115,6 +115,7 @@ def write_outputs(out: Path, record: dict[str, Any], parts: Sequence[Part]) -> l
         f"{env['device'].get('clocks') or 'clocks not read'})",
         f"- Python {env['python']}, torch {env['packages']['torch']}, CUDA {env['cuda']}, cuDNN {env['cudnn']}",
         f"- Settings: {', '.join(f'{k} {v}' for k, v in env['settings'].items())}",
+        f"- Correlation kernel: {record['correlation']['kernel']} (preflight: {record['correlation']['preflight']})",
         f"- Date: {record['date']}; git commit {record['git_commit']}; arguments: {record['arguments']}",
         f"- Budget {record['budget_s']} s, used {record['elapsed_s']} s",
         "",

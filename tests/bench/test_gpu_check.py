@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -107,6 +108,7 @@ def test_tiny_run_on_the_cpu(tmp_path: Path) -> None:
     assert {name: part["status"] for name, part in run["parts"].items()} == dict.fromkeys("abcdef", "ok")
     assert run["environment"]["settings"]["tf32_matmul"] is False
     assert run["environment"]["settings"]["correlation_kernel"] == "bands"
+    assert run["correlation"] == {"kernel": "bands", "preflight": "not run: Triton does not run on this device"}
     files = sorted(p.name for p in out.iterdir())
     assert files == ["a_conformance.csv", "b_predictions.csv", "c_training.csv", "d_latency.csv", "e_latency.csv",
                      "f_correlation.csv", "run.json", "summary.md"]  # fmt: skip
@@ -174,3 +176,33 @@ def _timed_once(run) -> float:
     start = time.perf_counter()
     run()
     return (time.perf_counter() - start) * 1e3
+
+
+@pytest.mark.parametrize("fault", [None, "raises", "differs"])
+def test_a_failing_triton_kernel_leaves_the_run_to_the_banded_kernel(monkeypatch, fault) -> None:
+    """The preflight runs Triton (here through its interpreter) against the loop; a kernel that raises (a compile
+    error) or disagrees sets ``PFTRYON_CORRELATION=bands`` for the rest of the run, with the reason."""
+    pytest.importorskip("triton")
+    from bench.gpu_check import correlation
+    from pftryon.layers import correlation_kernel, local_correlation
+
+    def triton(first, second):
+        if fault == "raises":
+            raise RuntimeError("PassManager::run failed\nmore lines")
+        return local_correlation(first, second, kernel="triton") * (1.01 if fault == "differs" else 1.0)
+
+    kernels = correlation.correlation_kernels(torch.device("cpu"))
+    monkeypatch.setattr(correlation, "correlation_kernels", lambda device: kernels | {"triton": triton})
+    monkeypatch.setenv("PFTRYON_CORRELATION", "unset below")  # restored after the test
+    monkeypatch.delenv("PFTRYON_CORRELATION")
+    outcome = correlation.preflight_correlation(torch.device("cpu"))
+    if fault is None:
+        assert outcome["kernel"] == "triton" and outcome["preflight"].startswith("ok: ")
+        assert "PFTRYON_CORRELATION" not in os.environ
+        return
+    reason = {"raises": "RuntimeError: PassManager::run failed", "differs": "ValueError: the forward differs from the"}
+    assert outcome["kernel"] == "bands"
+    assert outcome["preflight"].startswith("Triton failed, the banded kernel runs instead: " + reason[fault])
+    assert correlation_kernel(torch.zeros(1, device="cpu")) == "bands" and os.environ["PFTRYON_CORRELATION"] == "bands"
+    monkeypatch.setenv("PFTRYON_CORRELATION", "triton")  # set by hand: no preflight
+    assert correlation.preflight_correlation(torch.device("cpu"))["preflight"] == "not run: PFTRYON_CORRELATION is set"
