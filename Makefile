@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check conformance-triton corpus lint clean
+.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check gpu-check-stack conformance-triton corpus lint clean
 
 setup: $(STAMP)
 
@@ -61,6 +61,18 @@ GPU_CHECK_BUDGET ?= 330
 GPU_CHECK_ARGS   ?=
 gpu-check:
 	PYTHONPATH=. $(GPU_CHECK_PYTHON) -m bench.gpu_check --out $(GPU_CHECK_OUT) --budget $(GPU_CHECK_BUDGET) $(GPU_CHECK_ARGS)
+
+# The GPU check's tiny run on the CPU and the Triton kernels' ahead-of-time compile for sm_80/sm_90, with another
+# machine's torch, torchvision and Triton (the GPU check runs with whatever the GPU machine has) installed over the
+# project's .venv into .stack/ (about 2 GB, once): `make gpu-check-stack STACK="torch==2.11.0 torchvision==0.26.0
+# triton==3.6.0"`. The Triton tests that run the kernels through its interpreter are left out (Triton 3.6's fails
+# with numpy 2.4: an interpreter fault; the compiled kernels are what a GPU runs).
+STACK ?= torch==2.13.0 torchvision==0.28.0 triton==3.7.1
+gpu-check-stack: setup
+	$(BIN)/python -m pip install -q --disable-pip-version-check --target .stack --no-deps --upgrade $(STACK)
+	PYTHONPATH=.stack:. $(BIN)/python -c 'import torch, torchvision, triton; print("torch", torch.__version__, "torchvision", torchvision.__version__, "triton", triton.__version__)'
+	PYTHONPATH=.stack:. $(BIN)/python -m bench.gpu_check --device cpu --tiny --out $(GPU_CHECK_OUT)-stack
+	PYTHONPATH=.stack:. $(BIN)/python -m pytest -q -p no:cacheprovider tests/pftryon/test_correlation_triton_compile.py
 
 # The golden conformance of the models with PF-AFN's correlation (PF-AFN, DM-VTON) with that correlation computed by
 # its CUDA kernels (Triton), here on the CPU through Triton's interpreter: slow (about 9 minutes), not part of `test`.
