@@ -74,7 +74,7 @@ def check_correlation(part: Part, device: torch.device, deadline: float, *, tiny
 def _sweep_forward(part: Part, batches: tuple[int, ...], channels: int, sizes: list[tuple[int, int]],
                    device: torch.device, deadline: float, *, tiny: bool) -> None:  # fmt: skip
     """The Triton forward at each launch of :data:`_SWEEP`, a row each (kernel ``triton c32 x32 w4``), the speed-up
-    still over the loop."""
+    still over the loop; a launch that cannot run is a row with the reason."""
     from pftryon.layers.correlation_triton import Blocks, cost_volume
 
     plan = [(batch, Blocks(*launch)) for batch in batches for launch in _SWEEP]
@@ -86,10 +86,15 @@ def _sweep_forward(part: Part, batches: tuple[int, ...], channels: int, sizes: l
                        if r["kernel"] == "loop" and r["batch"] == batch and r["pass"] == "forward")  # fmt: skip
         levels = correlation_inputs(batch, channels, sizes, device, backward=False, seed=batch)
         kernel = partial(cost_volume, d=3, blocks=blocks)
-        errors = _differences(correlation_pass(kernel, levels, False), correlation_pass(local_correlation_reference,
-                                                                                        levels, False))  # fmt: skip
-        ms = _time(partial(correlation_pass, kernel, levels, False), tiny)
-        _row(part, f"triton c{blocks.channels} x{blocks.columns} w{blocks.warps}", batch, False, levels, ms, loop_ms,
+        name = f"triton c{blocks.channels} x{blocks.columns} w{blocks.warps}"
+        try:
+            outputs = correlation_pass(kernel, levels, False)
+        except Exception as err:  # a launch the device cannot take (registers, shared memory) is a finding, not a fault
+            part.rows.append({"kernel": name, "batch": batch, "pass": "forward", "ok": False,
+                              "note": f"{type(err).__name__}: {err}".splitlines()[0]})  # fmt: skip
+            continue
+        errors = _differences(outputs, correlation_pass(local_correlation_reference, levels, False))
+        _row(part, name, batch, False, levels, _time(partial(correlation_pass, kernel, levels, False), tiny), loop_ms,
              errors)  # fmt: skip
 
 

@@ -31,7 +31,7 @@ _SHOWN = {
           "energy_j_per_image", "max_abs_diff", "compile_s", "note"),
 }  # fmt: skip
 _SHOWN["e"] = _SHOWN["d"]
-_SHOWN["f"] = ("kernel", "batch", "pass", "median_ms", "speedup_vs_loop", "max_abs_diff", "ok")
+_SHOWN["f"] = ("kernel", "batch", "pass", "median_ms", "speedup_vs_loop", "max_abs_diff", "ok", "note")
 
 
 def _version(package: str) -> str | None:

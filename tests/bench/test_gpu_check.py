@@ -158,9 +158,10 @@ def test_the_correlation_part_times_triton_and_its_launch_sweep(monkeypatch) -> 
     kernels = correlation.correlation_kernels(torch.device("cpu"))
     monkeypatch.setattr(correlation, "correlation_kernels",
                         lambda device: kernels | {"triton": partial(local_correlation, kernel="triton")})  # fmt: skip
-    # interpreted kernels take milliseconds a program: one small level, one launch tried, each timed once
+    # interpreted kernels take milliseconds a program: one small level, two launches tried (one the device refuses),
+    # each timed once
     monkeypatch.setattr(correlation, "_LEVELS", ((48, 40),))
-    monkeypatch.setattr(correlation, "_SWEEP", correlation._SWEEP[:1])
+    monkeypatch.setattr(correlation, "_SWEEP", (correlation._SWEEP[0], (24, 32, 4)))  # 24: not a power of two
     monkeypatch.setattr(correlation, "_time", lambda run, tiny: _timed_once(run))
     part = Part("f", "correlation")
     correlation.check_correlation(part, torch.device("cpu"), time.perf_counter() + 600, tiny=True)
@@ -169,7 +170,10 @@ def test_the_correlation_part_times_triton_and_its_launch_sweep(monkeypatch) -> 
     assert names[:12] == ["loop", "bands", "triton"] * 4
     sweep = [(r["kernel"], r["batch"]) for r in part.rows[12:]]
     assert sweep == [(f"triton c{c} x{x} w{w}", b) for b in (2, 1) for c, x, w in correlation._SWEEP]
-    assert all(r["ok"] and r["pass"] == "forward" for r in part.rows[12:])
+    assert all(r["pass"] == "forward" for r in part.rows[12:])
+    refused = [r for r in part.rows[12:] if r["kernel"] == "triton c24 x32 w4"]
+    assert all(not r["ok"] and "power of 2" in r["note"] and "median_ms" not in r for r in refused)
+    assert all(r["ok"] for r in part.rows[12:] if r not in refused)
 
 
 def _timed_once(run) -> float:
