@@ -73,7 +73,8 @@ def bench_correlation(device: torch.device, repeats: int, policy: Policy = DEFAU
     ):
         levels = correlation_inputs(shape[0], shape[1], [shape[2:]], device, backward=backward)
         candidates = {"loop": partial(correlation_pass, kernels["loop"], levels, backward),
-                      "ours": partial(correlation_pass, kernels[default], levels, backward)}  # fmt: skip
+                      "ours": partial(correlation_pass, partial(local_correlation, kernel=default), levels,
+                                      backward)}  # fmt: skip
         if default != "bands":
             candidates["bands"] = partial(correlation_pass, kernels["bands"], levels, backward)
         result, peak = compare_with_peak(candidates, repeats=repeats, device=device, policy=policy)

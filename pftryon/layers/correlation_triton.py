@@ -60,6 +60,20 @@ def _program_row(H, BLOCK_X: tl.constexpr):
 
 
 @triton.jit
+def _channel_block(C, BLOCK_C: tl.constexpr):
+    """A gradient program's ``BLOCK_C`` channels (grid axis 2) and which of them exist."""
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    return c, c < C
+
+
+@triton.jit
+def _store_channels(out, acc, scale, b, c, c_ok, y, xs, W, ob, oc, oh, ow):
+    """Write a gradient program's ``[BLOCK_C, BLOCK_X]`` sums, scaled, to ``out[b, c, y, xs]``."""
+    target = out + b * ob + c[:, None] * oc + y * oh + xs[None, :] * ow
+    tl.store(target, (acc * scale).to(out.dtype.element_ty), mask=c_ok[:, None] & (xs < W)[None, :])
+
+
+@triton.jit
 def _forward(first, second, out, C, H, W,
              fb, fc, fh, fw, sb, sc, sh, sw, ob, ok, oh, ow, scale,
              D: tl.constexpr, K: tl.constexpr, K_PAD: tl.constexpr,
@@ -88,8 +102,7 @@ def _grad_first(grad, second, out, C, H, W,
                 BLOCK_C: tl.constexpr, BLOCK_X: tl.constexpr):  # fmt: skip
     """``d first[c, y, x] = scale * sum_{dy, dx} grad[dy*K + dx, y, x] * second[c, y + dy - D, x + dx - D]``."""
     b, y, xs = _program_row(H, BLOCK_X)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    c_ok = c < C
+    c, c_ok = _channel_block(C, BLOCK_C)
     dxs = tl.arange(0, K_PAD)
     acc = tl.zeros((BLOCK_C, BLOCK_X), dtype=tl.float32)
     for dy in range(K):
@@ -98,8 +111,7 @@ def _grad_first(grad, second, out, C, H, W,
                     mask=(xs < W)[:, None] & (dxs < K)[None, :], other=0.0).to(tl.float32)  # fmt: skip
         s = _shifted(second, b, c, c_ok, ys, xs, dxs, (ys >= 0) & (ys < H), sb, sc, sh, sw, W, D, K)
         acc += tl.sum(s * g[None, :, :], axis=2)
-    target = out + b * ob + c[:, None] * oc + y * oh + xs[None, :] * ow
-    tl.store(target, (acc * scale).to(out.dtype.element_ty), mask=c_ok[:, None] & (xs < W)[None, :])
+    _store_channels(out, acc, scale, b, c, c_ok, y, xs, W, ob, oc, oh, ow)
 
 
 @triton.jit
@@ -110,8 +122,7 @@ def _grad_second(grad, first, out, C, H, W,
     """``d second[c, y', x'] = scale * sum_{dy, dx} grad[dy*K + dx, y, x] * first[c, y, x]`` with
     ``y = y' - dy + D`` and ``x = x' - dx + D`` (the positions whose window reads ``(y', x')``)."""
     b, y_to, xs = _program_row(H, BLOCK_X)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    c_ok = c < C
+    c, c_ok = _channel_block(C, BLOCK_C)
     dxs = tl.arange(0, K_PAD)
     x_from = xs[:, None] - dxs[None, :] + D
     acc = tl.zeros((BLOCK_C, BLOCK_X), dtype=tl.float32)
@@ -123,8 +134,7 @@ def _grad_second(grad, first, out, C, H, W,
         f = tl.load(first + b * fb + c[:, None, None] * fc + y * fh + x_from[None, :, :] * fw,
                     mask=c_ok[:, None, None] & inside[None, :, :], other=0.0).to(tl.float32)  # fmt: skip
         acc += tl.sum(f * g[None, :, :], axis=2)
-    target = out + b * ob + c[:, None] * oc + y_to * oh + xs[None, :] * ow
-    tl.store(target, (acc * scale).to(out.dtype.element_ty), mask=c_ok[:, None] & (xs < W)[None, :])
+    _store_channels(out, acc, scale, b, c, c_ok, y_to, xs, W, ob, oc, oh, ow)
 
 
 def _constants(d: int, blocks: Blocks) -> dict[str, int]:
