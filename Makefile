@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 export HF_DATASETS_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup test test-fast bench bench-rerun bench-speed bench-metrics gpu-check gpu-check-stack conformance-triton corpus lint clean
+.PHONY: setup test test-fast bench bench-rerun bench-speed bench-latency bench-metrics gpu-check gpu-check-stack conformance-triton corpus lint clean
 
 setup: $(STAMP)
 
@@ -46,6 +46,12 @@ bench-rerun: setup
 # and the load other processes put on the CPUs.
 bench-speed: setup
 	$(BIN)/python -m bench.speed all
+
+# Every official method's inference latency on this machine (reports/latency/, replaced): single stream, offline, cold,
+# stage split and cost, at 256x192 in fp32 and bf16, batch 1 and 4; ~10 min on 2 cores.
+bench-latency: setup
+	$(BIN)/pftryon latency --model pf_afn,pb_afn,fs_vton,dm_vton,cp_vton,cp_vton_plus --size 256x192 --batch 1,4 \
+		--dtype fp32,bf16 --iters 10 --warmup 3 --device cpu --out reports/latency --overwrite
 
 # ~5-10 min on 2 cores: pftryon eval against pytorch-fid + fidelity --kid + per-image skimage / lpips loops.
 bench-metrics: setup

@@ -68,6 +68,11 @@ How it is timed, and what the columns mean (a *call* is one forward of one batch
 * Every row records where it ran: ``device``, ``driver`` and ``clocks`` (NVML; the CPU's clock from ``/proc/cpuinfo``),
   ``cudnn``, ``tf32``, ``cudnn_benchmark``, ``correlation`` (the kernel of the local correlation in PF-AFN, PB-AFN and
   DM-VTON: ``bands`` on the CPU, ``triton`` on CUDA); the report adds torch and CUDA versions, date and commit.
+* ``outside_load``: how busy other processes kept the machine while this configuration was timed (single stream,
+  offline and stage split): their CPU time over the wall time and all cores, from ``/proc``
+  (:func:`bench.speed.outside_load`; 0: nothing else ran, 1: every core busy; ``None`` without ``/proc``). Above
+  :data:`bench.speed.BUSY_LOAD` the console marks the row BUSY: its absolute times are inflated, and parts timed in
+  separate calls (the stage split against the p50) may not add up.
 * ``params``: parameters of the model as built, before BatchNorm folding.
 
 Usage: :func:`measure_latency` for one point, :func:`run_latency` for a grid (the ``pftryon latency`` command),

@@ -33,7 +33,7 @@ from bench.latency.scenarios import (
 )
 from bench.latency.scenarios import cuda_graph as cuda_graph_of
 from bench.precision import quantize_int8, tryon_error
-from bench.speed import device_name, sync_device
+from bench.speed import device_name, outside_load, read_cpu_times, sync_device
 from pftryon.models import optimize_for_inference
 
 __all__ = ["DEFAULT_SCENARIOS", "PRECISIONS", "LatencyResult", "Scenarios", "measure_built", "measure_latency"]
@@ -100,6 +100,7 @@ class LatencyResult:
     tf32: str | None
     cudnn_benchmark: bool | None
     correlation: str
+    outside_load: float | None
     times_ms: list[float] = dataclasses.field(repr=False)
 
 
@@ -392,6 +393,7 @@ def _measure(
             runner(*inputs)
         sync_device(device)
 
+        before = read_cpu_times()
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
             times = single_stream(runner, inputs, iters, device)
@@ -406,6 +408,7 @@ def _measure(
         energy = nvml_of(device).energy_mj if device.type == "cuda" else None
         throughput = offline(runner, inputs, scenarios.offline_s, energy)
         stage_ms = _stage_split(model, spec.stages, inputs, device, scenarios.stage_iters)
+        load = outside_load(before, read_cpu_times())
 
     stats = summarise(times)
     name = device_name(device)
@@ -428,7 +431,8 @@ def _measure(
         measured_peak_fraction=None if measured is None else achieved / measured.tflops,
         measured_peak="not measured" if measured is None else measured.how, energy_j_per_image=energy_j,
         energy_note=energy_note, compile_s=compile_s, max_abs_diff=None if error is None else error["max_abs_diff"],
-        dssim=None if error is None else error["dssim"], quantized=quantized, **facts, times_ms=times,
+        dssim=None if error is None else error["dssim"], quantized=quantized, **facts, outside_load=load,
+        times_ms=times,
     )  # fmt: skip
     _logger.info(
         "%s %dx%d batch %d %s: p50 %.2f ms (p90 %.2f, p99 %.2f), cold %.2f ms, offline %.1f images/s",

@@ -34,6 +34,7 @@ from bench.latency.measure import (
 )
 from bench.latency.models import Size, _check_size, build_latency_model, latency_spec
 from bench.report.latency_markdown import latency_markdown, mode_label
+from bench.speed import BUSY_LOAD
 from pftryon.models import atomic_write
 
 __all__ = [
@@ -202,7 +203,8 @@ _TABLE_COLUMNS = [
     "mean_ci_high_ms", "cold_ms", "images_per_s", "offline_ms", "offline_calls", "energy_j_per_image", "energy_note",
     "peak_memory_mib", "memory_measure", "params", "flops", "achieved_tflops", "measured_peak_tflops",
     "measured_peak_fraction", "measured_peak", "peak_tflops", "peak_fraction", "max_abs_diff", "dssim", "quantized",
-    "compile_s", "device", "driver", "clocks", "cudnn", "tf32", "cudnn_benchmark", "correlation", "warmup", "iters",
+    "compile_s", "device", "driver", "clocks", "cudnn", "tf32", "cudnn_benchmark", "correlation", "outside_load",
+    "warmup", "iters",
 ]  # fmt: skip
 STAGE_COLUMN = "stage_{}_ms"
 """The table's column of a stage's median time per call (``stage_warp_ms``, ``stage_other_ms``, ...)."""
@@ -250,6 +252,9 @@ def latency_text(results: Iterable[LatencyResult]) -> str:
                      f"{r.params / 1e6:.2f} M params; peak memory {memory}")  # fmt: skip
         if r.max_abs_diff is not None:
             lines.append(f"  against fp32 eager: max_abs_diff {r.max_abs_diff:.3g}, dssim {r.dssim:.3g}")
+        if r.outside_load is not None and r.outside_load > BUSY_LOAD:
+            lines.append(f"  BUSY: other processes used {100 * r.outside_load:.0f}% of the CPUs while this was timed; "
+                         "its times are inflated and its parts may not add up")  # fmt: skip
         blocks.append("\n".join(lines))
     return "\n".join(blocks)
 

@@ -31,10 +31,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__all__ = ["Comparison", "Policy", "compare", "compare_with_peak", "cpu_model", "device_name", "sync_device"]
+__all__ = [
+    "BUSY_LOAD", "Comparison", "Policy", "compare", "compare_with_peak", "cpu_model", "device_name", "outside_load",
+    "read_cpu_times", "sync_device",
+]  # fmt: skip
 
-_HOMES = dict.fromkeys(("Comparison", "Policy", "compare", "cpu_model", "device_name", "sync_device"),
-                       "bench.speed.timing") | {"compare_with_peak": "bench.speed.peak"}  # fmt: skip
+_HOMES = {name: "bench.speed.timing" for name in __all__} | {"compare_with_peak": "bench.speed.peak"}
 
 
 def __getattr__(name: str) -> Any:

@@ -60,7 +60,8 @@ STAGE_METRIC = "ms_stage_{}"
 
 
 def _settings(timed: dict[str, Any]) -> str:
-    """Where and how a cell ran, for its notes: mode, library versions, driver, clocks, TF32, cudnn.benchmark."""
+    """Where and how a cell ran, for its notes: mode, library versions, driver, clocks, TF32, cudnn.benchmark and the
+    load other processes put on the machine meanwhile."""
     mode = mode_label(compile=timed["compile"], cuda_graph=timed["cuda_graph"], channels_last=timed["channels_last"],
                       optimize=timed["optimize"])  # fmt: skip
     parts = [mode, f"torch {timed.get('torch', torch.__version__)}"]
@@ -70,6 +71,8 @@ def _settings(timed: dict[str, Any]) -> str:
               if timed[key] is not None]  # fmt: skip
     if timed["cudnn_benchmark"] is not None:
         parts.append(f"cudnn.benchmark {'on' if timed['cudnn_benchmark'] else 'off'}")
+    if timed.get("outside_load") is not None:  # a cell timed before outside_load was recorded has none
+        parts.append(f"other processes used {100 * timed['outside_load']:.0f}% of the CPUs while timing")
     return "; ".join(parts)
 
 

@@ -9,6 +9,8 @@ what they check. CUDA checks are marked ``gpu`` and skipped without a CUDA devic
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 import pytest
 import torch
@@ -33,6 +35,7 @@ from bench.latency import (
     write_latency_report,
 )
 from bench.report.latency_markdown import _number
+from bench.speed.timing import CpuTimes
 
 TINY = {"ngf": 8, "channels": (8, 8, 16, 16, 16), "fpn_dim": 16}
 SIZE = (64, 64)
@@ -95,6 +98,16 @@ def test_stage_split_names_the_networks_and_adds_up_to_about_one_call(result: La
     no_flow = measure_latency("pf_afn_no_flow", size=SIZE, config=TINY, **FAST)
     assert list(no_flow.stage_ms) == ["gen", "other"]  # a wrapped model: found by the end of its path
     assert measure_latency("no_warp", size=SIZE, **FAST).stage_ms == {}  # no network, no split
+
+
+def test_outside_load_is_read_around_the_timed_calls(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two samples of the machine's CPU time: before the single stream and after the stage split. Over 10 s on 2 cores
+    # the machine was busy 14 s, 4 of them this process's: others used 10 of 20 core-seconds.
+    samples = iter([CpuTimes(wall=0.0, busy=0.0, own=0.0, cores=2), CpuTimes(wall=10.0, busy=14.0, own=4.0, cores=2)])
+    monkeypatch.setattr("bench.latency.measure.read_cpu_times", lambda: next(samples))
+    assert measure_latency("pf_afn", size=SIZE, config=TINY, **FAST).outside_load == pytest.approx(0.5)
+    monkeypatch.setattr("bench.latency.measure.read_cpu_times", lambda: None)  # no /proc
+    assert measure_latency("pf_afn", size=SIZE, config=TINY, **FAST).outside_load is None
 
 
 def test_measured_peak_on_the_cpu() -> None:
@@ -192,7 +205,7 @@ def test_report_files(result: LatencyResult, tmp_path) -> None:
     assert len(table) == 2 and list(table["dtype"]) == ["fp32", "bf16"]
     columns = (
         "median_ms p10_ms p90_ms p99_ms mean_ms cold_ms images_per_s offline_ms energy_note peak_memory_mib "
-        "params flops achieved_tflops peak_fraction measured_peak_fraction clocks tf32 cudnn_benchmark"
+        "params flops achieved_tflops peak_fraction measured_peak_fraction clocks tf32 cudnn_benchmark outside_load"
     )
     for column in [*columns.split(), "stage_warp_ms", "stage_gen_ms", "stage_other_ms", "device", "torch", "cuda",
                    "date", "git_commit", "weights"]:  # fmt: skip
@@ -234,6 +247,9 @@ def test_console_summary(result: LatencyResult) -> None:
                      f"{result.images_per_s:.1f} images/s", f"cold: {result.cold_ms:.2f} ms",
                      f"warp {result.stage_ms['warp']:.2f}", "GFLOP per call"):  # fmt: skip
         assert fragment in text, fragment
+    quiet, busy = (latency_text([dataclasses.replace(result, outside_load=load)]) for load in (0.1, 0.6))
+    assert "BUSY" not in quiet
+    assert "BUSY: other processes used 60% of the CPUs while this was timed" in busy
 
 
 def test_run_latency_grid(tmp_path) -> None:
