@@ -58,10 +58,11 @@ How it is timed, and what the columns mean (a *call* is one forward of one batch
 * ``flops``: one untimed forward of the eager model under ``torch.utils.flop_counter.FlopCounterMode`` (same
   precision and inputs). It counts convolutions and matmuls (2 FLOPs per multiply-add), not element-wise ops or
   ``grid_sample``. ``achieved_tflops = flops / median``. ``measured_peak_fraction`` divides it by the peak measured
-  on this device (:func:`~bench.latency.device.measured_peak`: on the CPU :mod:`bench.speed.peak`'s fp32 peak, on a
-  GPU the fastest of five 8192^3 matrix products in the precision's dtype), ``peak_fraction`` by the device's dense
-  datasheet peak for the precision (:data:`PEAK_TFLOPS`; ``None`` on CPUs and unknown GPUs). Under autocast part of
-  the work stays in fp32, so the fraction against the half-precision peak understates how busy the fp32 units are.
+  on this device in the row's precision (:func:`~bench.latency.device.measured_peak`: on the CPU
+  :mod:`bench.speed.peak`'s workloads, int8 rows against fp32; on a GPU the fastest of five 8192^3 matrix products),
+  ``peak_fraction`` by the device's dense datasheet peak for the precision (:data:`PEAK_TFLOPS`; ``None`` on CPUs
+  and unknown GPUs). Under autocast part of the work stays in fp32, so the fraction against the half-precision peak
+  understates how busy the fp32 units are.
 * ``energy_j_per_image`` (CUDA, with ``pynvml``): NVML's board energy counter read after each offline block, the
   energy of the blocks after the first over their images; idle power is included. ``None`` elsewhere, with
   ``energy_note`` saying why.

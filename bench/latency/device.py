@@ -85,12 +85,13 @@ _GPU_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloa
 
 
 @functools.cache
-def _cpu_fp32_peak() -> MeasuredPeak:
+def _cpu_peak(precision: str) -> MeasuredPeak:
     from bench.speed.peak import compare_with_peak
 
-    _, peak = compare_with_peak({}, repeats=3, warmup=1)
-    return MeasuredPeak(peak.gflops / 1e3, "fp32: best of a 2048^2 sgemm and a 3x3 256-channel convolution, "
-                        f"{torch.get_num_threads()} threads (bench.speed.peak)")  # fmt: skip
+    _, peak = compare_with_peak({}, repeats=3, warmup=1, dtype=_GPU_DTYPES[precision])
+    how = (f"{precision}: best of a 2048^2 matrix product and a 3x3 256-channel convolution in {precision}, "
+           f"{torch.get_num_threads()} threads (bench.speed.peak)")  # fmt: skip
+    return MeasuredPeak(peak.gflops / 1e3, how)
 
 
 def _gpu_matmul_peak(device: torch.device, precision: str) -> MeasuredPeak:
@@ -120,13 +121,14 @@ def _gpu_matmul_peak(device: torch.device, precision: str) -> MeasuredPeak:
 def measured_peak(device: torch.device, precision: str) -> MeasuredPeak | None:
     """The peak rate measured on ``device`` for ``precision`` (once per process and setting).
 
-    CPU: the fp32 peak of :mod:`bench.speed.peak` (for every precision: the CPU's half-precision and int8 rates are
-    not measured). CUDA: the fastest of five 8192^3 matrix products in the precision's dtype (TF32 on only for
-    ``tf32``). ``None`` for int8 on a GPU (never timed there).
+    CPU: :mod:`bench.speed.peak`'s workloads in the precision's dtype (bf16 and fp16 rates differ from fp32 by up to
+    an order of magnitude, by the CPU's matrix units); int8 rows are read against the fp32 peak (the int8 rate is not
+    measured). CUDA: the fastest of five 8192^3 matrix products in the precision's dtype (TF32 on only for ``tf32``).
+    ``None`` for int8 on a GPU (never timed there).
     """
     if device.type == "cpu":
-        peak = _cpu_fp32_peak()
-        return peak if precision == "fp32" else MeasuredPeak(peak.tflops, f"{peak.how}; {precision} rows too")
+        peak = _cpu_peak("fp32" if precision == "int8" else precision)
+        return peak if precision != "int8" else MeasuredPeak(peak.tflops, f"{peak.how}; int8 rows too")
     if precision not in _GPU_DTYPES:
         return None
     return _gpu_matmul_peak(device, precision)

@@ -1,6 +1,6 @@
 """Where a forward pass spends its time: convolutions against everything else, read against the measured peak.
 
-Issue 14's P1 targets, per forward: the convolutions at >= 85% of the fp32 peak, and the whole forward within 1.25x of
+The targets, per forward: the convolutions at >= 85% of the fp32 peak, and the whole forward within 1.25x of
 the *convolution bound* (every FLOP at the peak, nothing else costing time). The split comes from one profiled call
 (``torch.profiler``, self time per operator); the forward's time is the benchmark's fastest unprofiled one, so the
 profiler's own overhead only shifts the split, not the total.

@@ -2,7 +2,7 @@
 
 An estimate from below: the best rate of a 2048x2048 fp32 matrix product and of a 3x3, 256-channel convolution
 (channels-last, the layout oneDNN runs fastest), with this process's thread count. On a quiet 2-core Zen 4 the
-convolution reaches ~96% of a hand-written FMA loop's rate (issue 14), so fractions of this peak read as fractions of
+convolution reaches ~96% of a hand-written FMA loop's rate, so fractions of this peak read as fractions of
 what the cores can do.
 
 Shared virtual machines slow down for seconds to minutes at a time (other tenants on the host; nothing in ``/proc``
@@ -56,11 +56,11 @@ class Peak:
                 f"{self.matmul_gflops:.0f}, 3x3 convolution 256 ch {self.conv_gflops:.0f})")  # fmt: skip
 
 
-def _workloads(device: torch.device) -> dict[str, Callable[[], object]]:
+def _workloads(device: torch.device, dtype: torch.dtype) -> dict[str, Callable[[], object]]:
     g = torch.Generator().manual_seed(0)
-    a, b = (torch.randn(_N, _N, generator=g).to(device) for _ in range(2))
-    image = torch.randn(_CONV_SHAPE, generator=g).to(device).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device).to(memory_format=torch.channels_last)
+    a, b = (torch.randn(_N, _N, generator=g).to(device, dtype) for _ in range(2))
+    image = torch.randn(_CONV_SHAPE, generator=g).to(device, dtype).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1, bias=False).to(device, dtype).to(memory_format=torch.channels_last)
 
     def matmul() -> torch.Tensor:
         return a @ b
@@ -79,9 +79,10 @@ def compare_with_peak(
     warmup: int = 2,
     device: torch.device = CPU,
     policy: Policy = DEFAULT_POLICY,
+    dtype: torch.dtype = torch.float32,
 ) -> tuple[Comparison, Peak]:
     """:func:`~bench.speed.timing.compare` of ``candidates`` with the peak workloads in every round, and the peak
-    from those rounds."""
-    timing = compare({**candidates, **_workloads(device)}, repeats=repeats, warmup=warmup, device=device,
+    from those rounds (the workloads in ``dtype``: fp32 unless another precision's peak is wanted)."""
+    timing = compare({**candidates, **_workloads(device, dtype)}, repeats=repeats, warmup=warmup, device=device,
                      policy=policy)  # fmt: skip
     return timing, Peak.from_comparison(timing)

@@ -1,4 +1,4 @@
-"""Bad input becomes one clear line or the value the user meant (issue 13: the cases fixed so far)."""
+"""Bad input becomes one clear line or the value the user meant (the cases fixed so far)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 13 on the eval side: a killed eval resumes to identical CSVs, image modes are read faithfully, the feature
+"""Safety on the eval side: a killed eval resumes to identical CSVs, image modes are read faithfully, the feature
 cache is keyed by content, metric weights are verified, output folders are checked and locked, latency rows are kept."""
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ what they check. CUDA checks are marked ``gpu`` and skipped without a CUDA devic
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -116,6 +117,33 @@ def test_measured_peak_on_the_cpu() -> None:
     assert r.measured_peak_tflops > 0 and "bench.speed.peak" in r.measured_peak
     assert r.measured_peak_fraction == pytest.approx(r.achieved_tflops / r.measured_peak_tflops)
     assert r.stage_ms == {}  # stage_iters 0: no split
+
+
+def test_the_cpu_peak_is_measured_in_the_rows_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bf16 row read against the fp32 peak could show several hundred percent on a CPU with bf16 matrix units.
+    from bench.latency import device
+    from bench.speed import peak
+
+    timed = []
+
+    def fake_compare(candidates: dict, *, dtype: torch.dtype, **_: object) -> tuple[None, SimpleNamespace]:
+        timed.append(dtype)
+        return None, SimpleNamespace(gflops={torch.float32: 300.0, torch.bfloat16: 2400.0}[dtype])
+
+    caches = (device.measured_peak, device._cpu_peak)  # once per process and precision
+    for cache in caches:
+        cache.cache_clear()
+    monkeypatch.setattr(peak, "compare_with_peak", fake_compare)
+    try:
+        cpu = torch.device("cpu")
+        fp32, bf16, int8 = (device.measured_peak(cpu, p) for p in ("fp32", "bf16", "int8"))
+    finally:
+        for cache in caches:
+            cache.cache_clear()  # later tests measure for real
+    assert timed == [torch.float32, torch.bfloat16]  # int8 reuses the fp32 measurement
+    assert (fp32.tflops, bf16.tflops, int8.tflops) == (0.3, 2.4, 0.3)
+    assert bf16.how.startswith("bf16: ") and "in bf16" in bf16.how
+    assert int8.how == f"{fp32.how}; int8 rows too"
 
 
 def test_flops_and_params_match_direct_counts(result: LatencyResult) -> None:

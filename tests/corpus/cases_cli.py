@@ -1,4 +1,4 @@
-"""Bad inputs of ``tryon``, ``data``, ``train``, ``ablate`` and ``methods`` (issue 13): checkpoints, output folders,
+"""Bad inputs of ``tryon``, ``data``, ``train``, ``ablate`` and ``methods``: checkpoints, output folders,
 pair lists, dataset trees, training settings and recipes."""
 
 from __future__ import annotations

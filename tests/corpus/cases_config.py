@@ -1,4 +1,4 @@
-"""Config values of the wrong type (issue 13): in a suite, recipe or training YAML, or in ``--set``, a value of the
+"""Config values of the wrong type: in a suite, recipe or training YAML, or in ``--set``, a value of the
 wrong type is one line naming the file (or the ``--set key=value``), the key and the expected type, before any work.
 Protocol files are in cases_eval.py, with the other protocol cases."""
 

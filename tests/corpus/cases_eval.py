@@ -1,4 +1,4 @@
-"""Bad inputs of ``eval``, ``predict``, ``bench`` and ``latency`` (issue 13): matching, metric lists, protocols,
+"""Bad inputs of ``eval``, ``predict``, ``bench`` and ``latency``: matching, metric lists, protocols,
 image modes, metric weights, the ``--out`` convention and ``--resume``.
 
 Predictions are the ``preds`` template (the test persons named by person stem, so perfect paired outputs) scored

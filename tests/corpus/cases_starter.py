@@ -1,4 +1,4 @@
-"""Starter cases: the ones fixed before the corpus existed (issue 13), across eval and train."""
+"""Starter cases: the ones fixed before the corpus existed, across eval and train."""
 
 from __future__ import annotations
 

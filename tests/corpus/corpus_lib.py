@@ -1,4 +1,4 @@
-"""The bad-input corpus (issue 13): every case is a command, a corruption and the outcome class it must get.
+"""The bad-input corpus: every case is a command, a corruption and the outcome class it must get.
 
 A case module is a file ``tests/corpus/cases_<area>.py`` with a list ``CASES`` of :class:`Case`; ``test_corpus.py``
 runs every case of every module, and ``python tests/corpus/summary.py`` (``make corpus``) runs them and prints the cases

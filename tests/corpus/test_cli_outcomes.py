@@ -1,5 +1,5 @@
 """What the accepted and warned cases of ``cases_cli.py`` must leave behind, beyond their outcome class: the files
-written, counted and removed (issue 13)."""
+written, counted and removed."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property tests of the parsers behind the commands (issue 13): for any input, a result or the module's documented
+"""Property tests of the parsers behind the commands: for any input, a result or the module's documented
 one-line error, never another exception; and every layout's synthetic output passes ``data check``."""
 
 from __future__ import annotations

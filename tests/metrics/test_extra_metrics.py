@@ -1,4 +1,4 @@
-"""The extra metrics of issue 12 (MS-SSIM, DISTS, garment-region SSIM / LPIPS, CLIP / DINOv2 embeddings,
+"""The extra metrics (MS-SSIM, DISTS, garment-region SSIM / LPIPS, CLIP / DINOv2 embeddings,
 precision / recall); the protocol-choice sensitivity table is tested in test_sensitivity.py.
 
 Every weights file here is written by the test with random values: the loading path and the formulas are tested,
