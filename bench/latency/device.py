@@ -81,21 +81,21 @@ class MeasuredPeak:
 
 
 _GPU_PEAK_N = 8192  # a matrix product large enough to fill an H100/H200 (2 * 8192^3 = 1.1 TFLOP)
-_GPU_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+# The dtype a precision's peak is measured in (tf32: fp32 inputs with TF32 on; int8 has none of its own).
+_PEAK_DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-@functools.cache
 def _cpu_peak(precision: str) -> MeasuredPeak:
     from bench.speed.peak import compare_with_peak
 
-    _, peak = compare_with_peak({}, repeats=3, warmup=1, dtype=_GPU_DTYPES[precision])
+    _, peak = compare_with_peak({}, repeats=3, warmup=1, dtype=_PEAK_DTYPES[precision])
     how = (f"{precision}: best of a 2048^2 matrix product and a 3x3 256-channel convolution in {precision}, "
            f"{torch.get_num_threads()} threads (bench.speed.peak)")  # fmt: skip
     return MeasuredPeak(peak.gflops / 1e3, how)
 
 
 def _gpu_matmul_peak(device: torch.device, precision: str) -> MeasuredPeak:
-    n, dtype = _GPU_PEAK_N, _GPU_DTYPES[precision]
+    n, dtype = _GPU_PEAK_N, _PEAK_DTYPES[precision]
     generator = torch.Generator(device).manual_seed(0)
     a, b = (torch.randn(n, n, device=device, dtype=dtype, generator=generator) for _ in range(2))
     saved = torch.backends.cuda.matmul.allow_tf32
@@ -126,10 +126,12 @@ def measured_peak(device: torch.device, precision: str) -> MeasuredPeak | None:
     measured). CUDA: the fastest of five 8192^3 matrix products in the precision's dtype (TF32 on only for ``tf32``).
     ``None`` for int8 on a GPU (never timed there).
     """
+    if device.type == "cpu" and precision == "int8":
+        peak = measured_peak(device, "fp32")
+        return MeasuredPeak(peak.tflops, f"{peak.how}; int8 rows too")
     if device.type == "cpu":
-        peak = _cpu_peak("fp32" if precision == "int8" else precision)
-        return peak if precision != "int8" else MeasuredPeak(peak.tflops, f"{peak.how}; int8 rows too")
-    if precision not in _GPU_DTYPES:
+        return _cpu_peak(precision)
+    if precision not in _PEAK_DTYPES:
         return None
     return _gpu_matmul_peak(device, precision)
 

@@ -104,7 +104,7 @@ def latency_markdown(table: pd.DataFrame, env: Mapping[str, str], summaries: Map
         ("TF32", _column("tf32")),
         ("cudnn.benchmark", _column("cudnn_benchmark")),
         ("correlation kernel", _column("correlation")),
-        ("outside load", lambda r: _percent(r.get("outside_load"))),
+        ("outside load", lambda r: _percent(r["outside_load"])),
         ("compile / capture s", _column("compile_s")),
     ]
     peaks = list(dict.fromkeys(str(p) for p in table["measured_peak"] if p != "not measured"))

@@ -52,7 +52,7 @@ def device_label(device: str) -> str:
     return f"{device} ({device_name(torch.device(device))})"
 
 
-_TIMING = 2  # in every cell's key: cells of an earlier way of timing are never reused
+_TIMING = 3  # in every cell's key: cells of an earlier way of timing are never reused (3: outside load)
 _PER_IMAGE_MS = {"ms_per_image": "median_ms", "ms_p10": "p10_ms", "ms_p90": "p90_ms", "ms_p99": "p99_ms",
                  "ms_cold": "cold_ms"}  # fmt: skip
 STAGE_METRIC = "ms_stage_{}"
@@ -71,7 +71,7 @@ def _settings(timed: dict[str, Any]) -> str:
               if timed[key] is not None]  # fmt: skip
     if timed["cudnn_benchmark"] is not None:
         parts.append(f"cudnn.benchmark {'on' if timed['cudnn_benchmark'] else 'off'}")
-    if timed.get("outside_load") is not None:  # a cell timed before outside_load was recorded has none
+    if timed["outside_load"] is not None:
         parts.append(f"other processes used {100 * timed['outside_load']:.0f}% of the CPUs while timing")
     return "; ".join(parts)
 
